@@ -1,0 +1,86 @@
+//! Errors returned by [`init`](crate::init) and [`Builder::build`](crate::Builder::build).
+
+use std::fmt;
+
+/// A variable (or the setting made in code for it) whose value semtel cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub variable: String,
+    /// The value found.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why telemetry could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// One or more settings are invalid; every one found is listed.
+    Config(Vec<ConfigError>),
+    /// An exporter could not be built (e.g. a TLS file that does not parse).
+    Exporter {
+        /// The signal whose exporter failed.
+        signal: crate::Signal,
+        /// What the exporter said.
+        message: String,
+    },
+    /// A global `tracing` subscriber is already installed, so semtel's cannot be.
+    /// Use [`Builder::build`](crate::Builder::build) and add
+    /// [`Telemetry::dispatch`](crate::Telemetry::dispatch) yourself, or remove
+    /// the other subscriber.
+    SubscriberAlreadySet,
+    /// The background export thread could not be started.
+    Runtime(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(errors) => {
+                f.write_str("invalid telemetry configuration:")?;
+                for e in errors {
+                    write!(f, "\n  - {e}")?;
+                }
+                Ok(())
+            }
+            Error::Exporter { signal, message } => {
+                write!(f, "cannot build the {signal} exporter: {message}")
+            }
+            Error::SubscriberAlreadySet => f.write_str(
+                "a global tracing subscriber is already set; semtel::init() must be the only one \
+                 (or use semtel::builder().build() and compose Telemetry::dispatch() yourself)",
+            ),
+            Error::Runtime(e) => write!(f, "cannot start the telemetry export thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(errors) if errors.len() == 1 => Some(&errors[0]),
+            Error::Runtime(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Vec<ConfigError>> for Error {
+    fn from(errors: Vec<ConfigError>) -> Self {
+        Error::Config(errors)
+    }
+}

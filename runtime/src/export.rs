@@ -1,0 +1,827 @@
+//! The export engine: bounded queues in front of every exporter, worker
+//! threads that batch and export, and the accounting behind
+//! [`ShutdownReport`].
+//!
+//! The OpenTelemetry SDK's batch processors drop telemetry silently when full
+//! and need a runtime of the caller's kind; here every queue counts what it
+//! drops, every export is bounded by a timeout, and network exporters run on
+//! semtel's own runtime thread, so a slow or absent collector never blocks the
+//! pipeline and shutdown cannot deadlock on the caller's (possibly
+//! current-thread) tokio runtime.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::metrics::Temporality;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
+
+use crate::config::{BatchConfig, Signal};
+
+/// Runs exporter futures: on semtel's tokio runtime for network exporters,
+/// or on the calling thread for exporters that never wait (the console).
+#[derive(Clone, Debug)]
+pub(crate) enum Executor {
+    Tokio(tokio::runtime::Handle),
+    Local,
+}
+
+impl Executor {
+    /// Runs `fut` to completion, giving up after `timeout`.
+    pub(crate) fn run<F>(&self, timeout: Duration, fut: F) -> Result<(), String>
+    where
+        F: Future<Output = OTelSdkResult>,
+    {
+        let result = match self {
+            Executor::Tokio(handle) => {
+                handle.block_on(async { tokio::time::timeout(timeout, fut).await })
+            }
+            Executor::Local => Ok(park_block_on(fut)),
+        };
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err(format!("export timed out after {timeout:?}")),
+        }
+    }
+}
+
+fn describe(e: &OTelSdkError) -> String {
+    match e {
+        OTelSdkError::InternalFailure(m) => m.clone(),
+        OTelSdkError::Timeout(d) => format!("timed out after {d:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Polls a future on this thread, parking between wake-ups.
+fn park_block_on<F: Future>(fut: F) -> F::Output {
+    struct ThreadWaker(Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = TaskContext::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+/// semtel's own tokio runtime, on one thread named `semtel-export`, where
+/// gRPC and HTTP exporters do their I/O.
+#[derive(Debug)]
+pub(crate) struct ExportRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl ExportRuntime {
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("semtel-export")
+            .on_thread_start(suppress_telemetry_on_this_thread)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        match &self.runtime {
+            Some(rt) => rt.handle().clone(),
+            None => unreachable!("the runtime is only taken in drop"),
+        }
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        // Never blocks, so it is safe inside the caller's async context.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Telemetry that the exporters themselves produce (tonic, hyper, the SDK's
+/// internal logs) must not be exported again, or a failing collector would
+/// feed itself. Called once on every thread semtel owns.
+fn suppress_telemetry_on_this_thread() {
+    // The guard resets the thread's context when dropped; these threads keep
+    // the suppressed context for life, so it is deliberately never dropped.
+    std::mem::forget(Context::enter_telemetry_suppressed_scope());
+}
+
+/// What became of one exporter's telemetry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalReport {
+    /// The signal.
+    pub signal: Signal,
+    /// Where it was going, e.g. `otlp grpc http://localhost:4317` or `console`.
+    pub destination: String,
+    /// Items (spans, log records, metric data points) the exporter accepted.
+    pub exported: u64,
+    /// Items dropped because the queue was full (or shutdown had begun).
+    pub dropped: u64,
+    /// Items in exports that failed or timed out.
+    pub failed: u64,
+    /// Items still queued when the shutdown deadline passed.
+    pub unflushed: u64,
+    /// The last export error, if any.
+    pub last_error: Option<String>,
+}
+
+impl SignalReport {
+    /// Items that never reached the destination.
+    pub fn lost(&self) -> u64 {
+        self.dropped + self.failed + self.unflushed
+    }
+}
+
+impl fmt::Display for SignalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.signal {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric points",
+            Signal::Logs => "log records",
+        };
+        write!(
+            f,
+            "{} → {}: {} {unit} exported",
+            self.signal, self.destination, self.exported
+        )?;
+        if self.lost() > 0 {
+            write!(f, ", {} lost (", self.lost())?;
+            let mut parts = Vec::new();
+            if self.dropped > 0 {
+                parts.push(format!("{} dropped, queue full", self.dropped));
+            }
+            if self.failed > 0 {
+                parts.push(format!("{} in failed exports", self.failed));
+            }
+            if self.unflushed > 0 {
+                parts.push(format!("{} unsent at shutdown deadline", self.unflushed));
+            }
+            write!(f, "{})", parts.join("; "))?;
+            if let Some(e) = &self.last_error {
+                write!(f, "; last error: {e}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What shutdown achieved, per exporter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    pub(crate) signals: Vec<SignalReport>,
+    pub(crate) timed_out: bool,
+}
+
+impl ShutdownReport {
+    /// One entry per exporter (a signal sent to two places has two).
+    pub fn signals(&self) -> &[SignalReport] {
+        &self.signals
+    }
+
+    /// The entries for one signal.
+    pub fn signal(&self, signal: Signal) -> impl Iterator<Item = &SignalReport> {
+        self.signals.iter().filter(move |s| s.signal == signal)
+    }
+
+    /// Everything that did not arrive, over all exporters.
+    pub fn lost(&self) -> u64 {
+        self.signals.iter().map(SignalReport::lost).sum()
+    }
+
+    /// Whether the shutdown deadline passed before every exporter finished.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lost = self.lost();
+        if lost == 0 {
+            f.write_str("semtel: all telemetry delivered")?;
+        } else {
+            write!(f, "semtel: {lost} telemetry items lost")?;
+        }
+        if self.timed_out {
+            f.write_str(" (shutdown deadline passed)")?;
+        }
+        for s in &self.signals {
+            write!(f, "\n  {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counters shared between producers, the worker and the report.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, items: u64, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.exported.fetch_add(items, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.failed.fetch_add(items, Ordering::Relaxed);
+                *lock(&self.last_error) = Some(e);
+            }
+        }
+    }
+
+    pub(crate) fn drop_items(&self, items: u64) {
+        self.dropped.fetch_add(items, Ordering::Relaxed);
+    }
+
+    fn report(&self, signal: Signal, destination: &str, unflushed: u64) -> SignalReport {
+        SignalReport {
+            signal,
+            destination: destination.to_owned(),
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            unflushed,
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take telemetry down with it: the data under
+    // these locks stays consistent at every await-free step.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The part of a processor that telemetry's owner keeps to report and to
+/// start shutdown on every signal at once.
+pub(crate) trait Reporter: Send + Sync + fmt::Debug {
+    fn begin_shutdown(&self);
+    fn wait(&self, deadline: Instant) -> bool;
+    fn report(&self) -> SignalReport;
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    in_flight: usize,
+    flush_requested: u64,
+    flush_done: u64,
+    shutdown: bool,
+    finished: bool,
+}
+
+/// A bounded queue drained by one worker thread into one exporter.
+pub(crate) struct BatchQueue<T> {
+    signal: Signal,
+    destination: String,
+    config: BatchConfig,
+    state: Mutex<QueueState<T>>,
+    /// Wakes the worker.
+    work: Condvar,
+    /// Wakes callers waiting for a flush or for shutdown.
+    done: Condvar,
+    counters: Counters,
+}
+
+impl<T> fmt::Debug for BatchQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchQueue")
+            .field("signal", &self.signal)
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> BatchQueue<T> {
+    /// Starts the worker thread. `export` sends one batch and says how it went;
+    /// `finish` shuts the exporter down.
+    pub(crate) fn start(
+        signal: Signal,
+        destination: String,
+        config: BatchConfig,
+        mut export: impl FnMut(Vec<T>) -> Result<(), String> + Send + 'static,
+        finish: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Self>> {
+        let queue = Arc::new(Self {
+            signal,
+            destination,
+            config,
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                in_flight: 0,
+                flush_requested: 0,
+                flush_done: 0,
+                shutdown: false,
+                finished: false,
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            counters: Counters::default(),
+        });
+        let worker = Arc::clone(&queue);
+        thread::Builder::new()
+            .name(format!("semtel-{signal}"))
+            .spawn(move || {
+                suppress_telemetry_on_this_thread();
+                worker.run(&mut export);
+                finish();
+                let mut state = lock(&worker.state);
+                state.finished = true;
+                worker.done.notify_all();
+            })?;
+        Ok(queue)
+    }
+
+    /// Enqueues one item, or drops and counts it when the queue is full.
+    /// Never blocks on the exporter.
+    pub(crate) fn push(&self, item: T) {
+        let mut state = lock(&self.state);
+        if state.shutdown || state.items.len() >= self.config.max_queue_size {
+            drop(state);
+            self.counters.drop_items(1);
+            return;
+        }
+        state.items.push_back(item);
+        if state.items.len() >= self.config.max_export_batch_size {
+            self.work.notify_one();
+        }
+    }
+
+    fn run(&self, export: &mut dyn FnMut(Vec<T>) -> Result<(), String>) {
+        let mut state = lock(&self.state);
+        let mut next_export = Instant::now() + self.config.schedule_delay;
+        loop {
+            let flush_target = state.flush_requested;
+            let draining = state.shutdown || flush_target > state.flush_done;
+            let full = state.items.len() >= self.config.max_export_batch_size;
+            let due = Instant::now() >= next_export;
+            if state.items.is_empty() && draining {
+                state.flush_done = flush_target;
+                self.done.notify_all();
+                if state.shutdown {
+                    return;
+                }
+                continue;
+            }
+            if !(draining || full || due) {
+                let wait = next_export.saturating_duration_since(Instant::now());
+                state = self
+                    .work
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            let n = state.items.len().min(self.config.max_export_batch_size);
+            let batch: Vec<T> = state.items.drain(..n).collect();
+            state.in_flight = n;
+            drop(state);
+            if !batch.is_empty() {
+                let result = export(batch);
+                self.counters.record(n as u64, result);
+            }
+            next_export = Instant::now() + self.config.schedule_delay;
+            state = lock(&self.state);
+            state.in_flight = 0;
+        }
+    }
+
+    /// Exports everything queued now; waits at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.state);
+        if state.finished {
+            return Ok(());
+        }
+        state.flush_requested += 1;
+        let target = state.flush_requested;
+        self.work.notify_one();
+        while state.flush_done < target && !state.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(OTelSdkError::Timeout(timeout));
+            }
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> Reporter for BatchQueue<T> {
+    fn begin_shutdown(&self) {
+        lock(&self.state).shutdown = true;
+        self.work.notify_one();
+    }
+
+    fn wait(&self, deadline: Instant) -> bool {
+        let mut state = lock(&self.state);
+        while !state.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn report(&self) -> SignalReport {
+        let state = lock(&self.state);
+        let unflushed = if state.finished {
+            0
+        } else {
+            (state.items.len() + state.in_flight) as u64
+        };
+        drop(state);
+        self.counters
+            .report(self.signal, &self.destination, unflushed)
+    }
+}
+
+/// Feeds ended, sampled spans into a [`BatchQueue`].
+#[derive(Debug)]
+pub(crate) struct SpanQueueProcessor(pub(crate) Arc<BatchQueue<SpanData>>);
+
+impl SpanQueueProcessor {
+    pub(crate) fn start<E: SpanExporter + 'static>(
+        exporter: E,
+        destination: String,
+        config: BatchConfig,
+        executor: Executor,
+    ) -> std::io::Result<Self> {
+        let exporter = Arc::new(exporter);
+        let finisher = Arc::clone(&exporter);
+        let timeout = config.export_timeout;
+        let queue = BatchQueue::start(
+            Signal::Traces,
+            destination,
+            config,
+            move |batch| executor.run(timeout, exporter.export(batch)),
+            move || {
+                let _ = finisher.shutdown_with_timeout(timeout);
+            },
+        )?;
+        Ok(Self(queue))
+    }
+}
+
+impl SpanProcessor for SpanQueueProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.0.push(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.flush(self.0.config.export_timeout)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.begin_shutdown();
+        if self.0.wait(Instant::now() + timeout) {
+            Ok(())
+        } else {
+            Err(OTelSdkError::Timeout(timeout))
+        }
+    }
+}
+
+type LogItem = (SdkLogRecord, InstrumentationScope);
+
+/// Feeds log records into a [`BatchQueue`].
+#[derive(Debug)]
+pub(crate) struct LogQueueProcessor(pub(crate) Arc<BatchQueue<LogItem>>);
+
+impl LogQueueProcessor {
+    pub(crate) fn start<E: LogExporter + 'static>(
+        mut exporter: E,
+        resource: &Resource,
+        destination: String,
+        config: BatchConfig,
+        executor: Executor,
+    ) -> std::io::Result<Self> {
+        exporter.set_resource(resource);
+        let exporter = Arc::new(exporter);
+        let finisher = Arc::clone(&exporter);
+        let timeout = config.export_timeout;
+        let queue = BatchQueue::start(
+            Signal::Logs,
+            destination,
+            config,
+            move |batch: Vec<LogItem>| {
+                let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                    batch.iter().map(|(r, s)| (r, s)).collect();
+                executor.run(timeout, exporter.export(LogBatch::new(&refs)))
+            },
+            move || {
+                let _ = finisher.shutdown_with_timeout(timeout);
+            },
+        )?;
+        Ok(Self(queue))
+    }
+}
+
+impl LogProcessor for LogQueueProcessor {
+    fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
+        self.0.push((data.clone(), instrumentation.clone()));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.flush(self.0.config.export_timeout)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.begin_shutdown();
+        if self.0.wait(Instant::now() + timeout) {
+            Ok(())
+        } else {
+            Err(OTelSdkError::Timeout(timeout))
+        }
+    }
+}
+
+/// Wraps a metric exporter so that its exports run on semtel's executor with
+/// a timeout, and counts the data points that arrive or are lost.
+pub(crate) struct CountingMetricExporter<E> {
+    inner: E,
+    executor: Executor,
+    timeout: Duration,
+    state: Arc<MetricState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MetricState {
+    destination: String,
+    counters: Counters,
+    finished: Mutex<bool>,
+    done: Condvar,
+}
+
+impl<E> fmt::Debug for CountingMetricExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingMetricExporter")
+            .field("destination", &self.state.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: PushMetricExporter> CountingMetricExporter<E> {
+    pub(crate) fn new(
+        inner: E,
+        destination: String,
+        executor: Executor,
+        timeout: Duration,
+    ) -> (Self, Arc<MetricState>) {
+        let state = Arc::new(MetricState {
+            destination,
+            counters: Counters::default(),
+            finished: Mutex::new(false),
+            done: Condvar::new(),
+        });
+        let exporter = Self {
+            inner,
+            executor,
+            timeout,
+            state: Arc::clone(&state),
+        };
+        (exporter, state)
+    }
+}
+
+/// Data points in one collection.
+pub(crate) fn count_points(metrics: &ResourceMetrics) -> u64 {
+    fn points<T>(data: &MetricData<T>) -> usize {
+        match data {
+            MetricData::Gauge(g) => g.data_points().count(),
+            MetricData::Sum(s) => s.data_points().count(),
+            MetricData::Histogram(h) => h.data_points().count(),
+            MetricData::ExponentialHistogram(h) => h.data_points().count(),
+        }
+    }
+    metrics
+        .scope_metrics()
+        .flat_map(|s| s.metrics())
+        .map(|m| match m.data() {
+            AggregatedMetrics::F64(d) => points(d),
+            AggregatedMetrics::U64(d) => points(d),
+            AggregatedMetrics::I64(d) => points(d),
+        } as u64)
+        .sum()
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let points = count_points(metrics);
+        let result = self.executor.run(self.timeout, self.inner.export(metrics));
+        let outcome = result.clone().map_err(OTelSdkError::InternalFailure);
+        self.state.counters.record(points, result);
+        outcome
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = self.inner.shutdown_with_timeout(timeout);
+        *lock(&self.state.finished) = true;
+        self.state.done.notify_all();
+        result
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+impl Reporter for MetricState {
+    fn begin_shutdown(&self) {}
+
+    fn wait(&self, deadline: Instant) -> bool {
+        let mut finished = lock(&self.finished);
+        while !*finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            finished = self
+                .done
+                .wait_timeout(finished, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn report(&self) -> SignalReport {
+        self.counters.report(Signal::Metrics, &self.destination, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn config(queue: usize, batch: usize) -> BatchConfig {
+        BatchConfig {
+            schedule_delay: Duration::from_secs(3600),
+            export_timeout: Duration::from_secs(5),
+            max_queue_size: queue,
+            max_export_batch_size: batch,
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_instead_of_blocking() {
+        // The exporter blocks until released, so the queue fills up.
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "test".into(),
+            config(4, 2),
+            move |_batch: Vec<u32>| {
+                let _ = started_tx.send(());
+                let _ = lock(&release_rx).recv();
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        q.push(1);
+        q.push(2); // a full batch: the worker takes it and blocks in export
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        for i in 0..10 {
+            q.push(i);
+        }
+        let report = q.report();
+        assert_eq!(report.dropped, 6, "4 queued, 6 dropped: {report:?}");
+        for _ in 0..10 {
+            let _ = release_tx.send(());
+        }
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+        let report = q.report();
+        assert_eq!(
+            (report.exported, report.dropped, report.unflushed),
+            (6, 6, 0)
+        );
+    }
+
+    #[test]
+    fn flush_exports_a_partial_batch_before_the_schedule_delay() {
+        let (tx, rx) = mpsc::channel::<usize>();
+        let q = BatchQueue::start(
+            Signal::Logs,
+            "test".into(),
+            config(100, 50),
+            move |batch: Vec<u32>| {
+                let _ = tx.send(batch.len());
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        q.push(1);
+        q.push(2);
+        q.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(rx.try_recv(), Ok(2));
+    }
+
+    #[test]
+    fn failed_exports_are_counted_with_the_error() {
+        let q = BatchQueue::start(
+            Signal::Metrics,
+            "otlp grpc http://127.0.0.1:1".into(),
+            config(10, 10),
+            |_batch: Vec<u32>| Err("connection refused".to_owned()),
+            || {},
+        )
+        .unwrap();
+        q.push(1);
+        q.push(2);
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+        let r = q.report();
+        assert_eq!((r.exported, r.failed), (0, 2));
+        assert_eq!(r.last_error.as_deref(), Some("connection refused"));
+        let text = r.to_string();
+        assert!(text.contains("2 lost"), "{text}");
+        assert!(text.contains("otlp grpc http://127.0.0.1:1"), "{text}");
+    }
+
+    #[test]
+    fn shutdown_deadline_reports_unflushed_items() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "slow".into(),
+            config(10, 2),
+            move |_batch: Vec<u32>| {
+                let _ = lock(&release_rx).recv();
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        for i in 0..5 {
+            q.push(i);
+        }
+        q.begin_shutdown();
+        assert!(!q.wait(Instant::now() + Duration::from_millis(50)));
+        assert_eq!(q.report().unflushed, 5);
+        drop(release_tx); // lets the worker finish
+    }
+
+    #[test]
+    fn executor_times_out_a_hanging_export() {
+        let rt = ExportRuntime::start().unwrap();
+        let ex = Executor::Tokio(rt.handle());
+        let err = ex
+            .run(Duration::from_millis(20), std::future::pending())
+            .unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+    }
+}

@@ -1,0 +1,374 @@
+//! Assembles providers, processors and exporters from a resolved [`Config`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::Error;
+use crate::config::{
+    Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator, Protocol,
+    SamplerConfig, Signal, Temporality,
+};
+use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
+use crate::export::{
+    CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
+    SpanQueueProcessor,
+};
+
+/// Crates whose own `tracing` output must never be exported: they are the
+/// exporters' transport, and exporting their events would feed back into
+/// themselves. A user's filter can still name them explicitly.
+const TRANSPORT_TARGETS: &[&str] = &[
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "opentelemetry_http",
+    "tonic",
+    "tower",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+];
+
+/// Everything built for one configuration.
+pub(crate) struct Pipeline {
+    pub tracer_provider: Option<SdkTracerProvider>,
+    pub logger_provider: Option<SdkLoggerProvider>,
+    pub meter_provider: SdkMeterProvider,
+    pub reporters: Vec<Arc<dyn Reporter>>,
+    pub runtime: Option<ExportRuntime>,
+    pub dispatch: tracing::Dispatch,
+    pub propagator: TextMapCompositePropagator,
+}
+
+pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Error> {
+    let propagator = propagator(&config.propagators);
+    if config.disabled {
+        return Ok(Pipeline {
+            tracer_provider: None,
+            logger_provider: None,
+            meter_provider: SdkMeterProvider::builder().build(),
+            reporters: Vec::new(),
+            runtime: None,
+            dispatch: tracing::Dispatch::none(),
+            propagator,
+        });
+    }
+
+    let needs_network = Signal::ALL
+        .iter()
+        .any(|s| config.signal(*s).exporters.contains(&ExporterKind::Otlp));
+    let runtime = if needs_network {
+        Some(ExportRuntime::start().map_err(Error::Runtime)?)
+    } else {
+        None
+    };
+    // tonic's channels spawn onto the runtime current at construction.
+    let handle = runtime.as_ref().map(ExportRuntime::handle);
+    let _entered = handle.as_ref().map(tokio::runtime::Handle::enter);
+    let network = runtime
+        .as_ref()
+        .map_or(Executor::Local, |rt| Executor::Tokio(rt.handle()));
+
+    let resource = crate::resource::build(config);
+    let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+
+    let tracer_provider = if config.traces.exporters.is_empty() {
+        None
+    } else {
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(sampler(config.sampler));
+        for kind in &config.traces.exporters {
+            let processor = match kind {
+                ExporterKind::Otlp => SpanQueueProcessor::start(
+                    otlp_spans(&config.traces.otlp)?,
+                    destination(&config.traces.otlp),
+                    config.span_batch,
+                    network.clone(),
+                ),
+                ExporterKind::Console => SpanQueueProcessor::start(
+                    ConsoleSpanExporter::new(sink.clone()),
+                    "console".into(),
+                    console_batch(config.span_batch),
+                    Executor::Local,
+                ),
+            }
+            .map_err(Error::Runtime)?;
+            reporters.push(processor.0.clone());
+            builder = builder.with_span_processor(processor);
+        }
+        Some(builder.build())
+    };
+
+    let logger_provider = if config.logs.exporters.is_empty() {
+        None
+    } else {
+        let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+        for kind in &config.logs.exporters {
+            let processor = match kind {
+                ExporterKind::Otlp => LogQueueProcessor::start(
+                    otlp_logs(&config.logs.otlp)?,
+                    &resource,
+                    destination(&config.logs.otlp),
+                    config.log_batch,
+                    network.clone(),
+                ),
+                ExporterKind::Console => LogQueueProcessor::start(
+                    ConsoleLogExporter::new(sink.clone()),
+                    &resource,
+                    "console".into(),
+                    console_batch(config.log_batch),
+                    Executor::Local,
+                ),
+            }
+            .map_err(Error::Runtime)?;
+            reporters.push(processor.0.clone());
+            builder = builder.with_log_processor(processor);
+        }
+        Some(builder.build())
+    };
+
+    let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
+    for kind in &config.metrics.exporters {
+        let state = match kind {
+            ExporterKind::Otlp => {
+                let (exporter, state) = CountingMetricExporter::new(
+                    otlp_metrics(&config.metrics.otlp, config.temporality)?,
+                    destination(&config.metrics.otlp),
+                    network.clone(),
+                    config.metric_export_timeout,
+                );
+                meter_builder = meter_builder.with_reader(periodic(exporter, config));
+                state
+            }
+            ExporterKind::Console => {
+                let (exporter, state) = CountingMetricExporter::new(
+                    ConsoleMetricExporter::new(sink.clone()),
+                    "console".into(),
+                    Executor::Local,
+                    config.metric_export_timeout,
+                );
+                meter_builder = meter_builder.with_reader(periodic(exporter, config));
+                state
+            }
+        };
+        reporters.push(state);
+    }
+    let meter_provider = meter_builder.build();
+
+    let dispatch = subscriber(config, tracer_provider.as_ref(), logger_provider.as_ref());
+    Ok(Pipeline {
+        tracer_provider,
+        logger_provider,
+        meter_provider,
+        reporters,
+        runtime,
+        dispatch,
+        propagator,
+    })
+}
+
+fn periodic<E>(
+    exporter: CountingMetricExporter<E>,
+    config: &Config,
+) -> PeriodicReader<CountingMetricExporter<E>>
+where
+    E: opentelemetry_sdk::metrics::exporter::PushMetricExporter,
+{
+    PeriodicReader::builder(exporter)
+        .with_interval(config.metric_export_interval)
+        .build()
+}
+
+/// The console is local and cheap: show spans and logs promptly instead of
+/// holding them for the network-oriented schedule delay.
+fn console_batch(mut batch: crate::config::BatchConfig) -> crate::config::BatchConfig {
+    batch.schedule_delay = batch
+        .schedule_delay
+        .min(std::time::Duration::from_millis(200));
+    batch
+}
+
+fn subscriber(
+    config: &Config,
+    tracer_provider: Option<&SdkTracerProvider>,
+    logger_provider: Option<&SdkLoggerProvider>,
+) -> tracing::Dispatch {
+    let mut filter = tracing_subscriber::EnvFilter::builder()
+        .parse(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in TRANSPORT_TARGETS {
+        let named = config.log_filter.split(',').any(|d| {
+            d.trim().starts_with(target) && d.trim()[target.len()..].starts_with(['=', ':', '['])
+        });
+        if !named {
+            if let Ok(directive) = format!("{target}=off").parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    let spans = tracer_provider.map(|tp| {
+        tracing_opentelemetry::layer()
+            .with_tracked_inactivity(false)
+            .with_tracer(tp.tracer("semtel"))
+    });
+    let logs = logger_provider.map(OpenTelemetryTracingBridge::new);
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(spans)
+        .with(logs);
+    tracing::Dispatch::new(subscriber)
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBased(root) => Sampler::ParentBased(Box::new(match root {
+            ParentBasedRoot::AlwaysOn => Sampler::AlwaysOn,
+            ParentBasedRoot::AlwaysOff => Sampler::AlwaysOff,
+            ParentBasedRoot::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        })),
+    }
+}
+
+fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
+    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = kinds
+        .iter()
+        .map(|k| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match k {
+                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
+                Propagator::Baggage => Box::new(BaggagePropagator::new()),
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(list)
+}
+
+fn destination(otlp: &OtlpConfig) -> String {
+    format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
+}
+
+fn tls_unsupported(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
+    if otlp.certificate.is_some() || otlp.client_key.is_some() {
+        return Err(Error::Exporter {
+            signal,
+            message: "TLS certificate settings (OTEL_EXPORTER_OTLP_*CERTIFICATE, *_CLIENT_KEY) \
+                      are not supported by this build yet"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::HeaderMap, Error> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in &otlp.headers {
+        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
+        let value = http::HeaderValue::from_str(v);
+        match (name, value) {
+            (Ok(name), Ok(value)) => {
+                map.insert(name, value);
+            }
+            _ => {
+                return Err(Error::Exporter {
+                    signal,
+                    message: format!(
+                        "header `{k}` from OTEL_EXPORTER_OTLP_HEADERS is not a valid HTTP header"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Builds an OTLP exporter of one signal from `OtlpConfig`; the three
+/// signals' builders share this shape but not a trait.
+macro_rules! otlp_exporter {
+    ($signal:expr, $builder:expr, $otlp:expr) => {{
+        let otlp: &OtlpConfig = $otlp;
+        tls_unsupported($signal, otlp)?;
+        let headers = header_map($signal, otlp)?;
+        let built = match otlp.protocol {
+            Protocol::Grpc => {
+                let mut b = $builder
+                    .with_tonic()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_timeout(otlp.timeout)
+                    .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
+                if otlp.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let protocol = if otlp.protocol == Protocol::HttpJson {
+                    opentelemetry_otlp::Protocol::HttpJson
+                } else {
+                    opentelemetry_otlp::Protocol::HttpBinary
+                };
+                let headers: HashMap<String, String> = otlp.headers.iter().cloned().collect();
+                let mut b = $builder
+                    .with_http()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_protocol(protocol)
+                    .with_timeout(otlp.timeout)
+                    .with_headers(headers);
+                if otlp.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                b.build()
+            }
+        };
+        built.map_err(|e| Error::Exporter {
+            signal: $signal,
+            message: e.to_string(),
+        })
+    }};
+}
+
+fn otlp_spans(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    otlp_exporter!(
+        Signal::Traces,
+        opentelemetry_otlp::SpanExporter::builder(),
+        otlp
+    )
+}
+
+fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExporter, Error> {
+    otlp_exporter!(
+        Signal::Logs,
+        opentelemetry_otlp::LogExporter::builder(),
+        otlp
+    )
+}
+
+fn otlp_metrics(
+    otlp: &OtlpConfig,
+    temporality: Temporality,
+) -> Result<opentelemetry_otlp::MetricExporter, Error> {
+    let temporality = match temporality {
+        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
+        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
+        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
+    };
+    otlp_exporter!(
+        Signal::Metrics,
+        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
+        otlp
+    )
+}
