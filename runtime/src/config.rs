@@ -770,6 +770,14 @@ pub(crate) fn resolve(
     }
 
     if !r.errors.is_empty() {
+        // Generic variables are read once per signal: report each once.
+        let mut seen = Vec::new();
+        r.errors.retain(|e| {
+            let key = (e.variable.clone(), e.value.clone());
+            let new = !seen.contains(&key);
+            seen.push(key);
+            new
+        });
         return Err(r.errors);
     }
     Ok(Config {

@@ -1,1 +1,596 @@
+//! Every supported variable: its default, a valid value's effect, and the
+//! error a bad value gives.
 
+use super::*;
+
+fn resolve_with(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
+    resolve_over(vars, &Overrides::default())
+}
+
+fn resolve_over(vars: &[(&str, &str)], o: &Overrides) -> Result<Config, Vec<ConfigError>> {
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    resolve(&|k| map.get(k).cloned(), o)
+}
+
+fn ok(vars: &[(&str, &str)]) -> Config {
+    resolve_with(vars).unwrap_or_else(|e| panic!("{vars:?} should be valid: {e:?}"))
+}
+
+/// Asserts that `vars` fail on exactly `variable` with `value`, and that the
+/// message lists what is accepted.
+fn rejects(vars: &[(&str, &str)], variable: &str, value: &str, mentions: &str) {
+    let errors = resolve_with(vars).expect_err("should be rejected");
+    let e = errors
+        .iter()
+        .find(|e| e.variable == variable)
+        .unwrap_or_else(|| panic!("no error for {variable}: {errors:?}"));
+    assert_eq!(e.value, value);
+    let text = e.to_string();
+    assert!(text.contains(variable), "{text}");
+    assert!(
+        text.contains(mentions),
+        "`{text}` should mention `{mentions}`"
+    );
+}
+
+#[test]
+fn defaults_render_to_console_and_follow_the_specification() {
+    let c = ok(&[]);
+    assert!(!c.disabled);
+    for s in Signal::ALL {
+        assert_eq!(c.signal(s).exporters, vec![ExporterKind::Console]);
+        assert_eq!(c.signal(s).otlp.protocol, Protocol::HttpProtobuf);
+        assert_eq!(
+            c.signal(s).otlp.endpoint,
+            format!("http://localhost:4318{}", s.http_path())
+        );
+        assert_eq!(c.signal(s).otlp.timeout, Duration::from_secs(10));
+        assert_eq!(c.signal(s).otlp.compression, Compression::None);
+    }
+    assert!(c.console_fallback);
+    assert!(c.service_name.starts_with("unknown_service:"));
+    assert_eq!(
+        c.sampler,
+        SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+    );
+    assert_eq!(
+        c.propagators,
+        vec![Propagator::TraceContext, Propagator::Baggage]
+    );
+    assert_eq!(c.span_batch, BatchConfig::SPANS);
+    assert_eq!(c.log_batch, BatchConfig::LOGS);
+    assert_eq!(c.metric_export_interval, Duration::from_secs(60));
+    assert_eq!(c.metric_export_timeout, Duration::from_secs(30));
+    assert_eq!(c.temporality, Temporality::Cumulative);
+    assert_eq!(c.log_filter, "info");
+}
+
+#[test]
+fn otel_sdk_disabled() {
+    assert!(ok(&[("OTEL_SDK_DISABLED", "true")]).disabled);
+    assert!(ok(&[("OTEL_SDK_DISABLED", "TRUE")]).disabled);
+    assert!(!ok(&[("OTEL_SDK_DISABLED", "false")]).disabled);
+    rejects(
+        &[("OTEL_SDK_DISABLED", "yes")],
+        "OTEL_SDK_DISABLED",
+        "yes",
+        "true, false",
+    );
+}
+
+#[test]
+fn otel_service_name_and_resource_attributes() {
+    let c = ok(&[
+        ("OTEL_SERVICE_NAME", "orders"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=prod,service.version=1.2.3,team=data%20eng",
+        ),
+    ]);
+    assert_eq!(c.service_name, "orders");
+    assert_eq!(c.service_version.as_deref(), Some("1.2.3"));
+    assert_eq!(
+        c.resource_attributes,
+        vec![
+            ("deployment.environment.name".to_owned(), "prod".to_owned()),
+            ("team".to_owned(), "data eng".to_owned()),
+        ]
+    );
+    // service.name in the attributes is used when OTEL_SERVICE_NAME is unset.
+    let c = ok(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs")]);
+    assert_eq!(c.service_name, "from-attrs");
+    rejects(
+        &[("OTEL_RESOURCE_ATTRIBUTES", "a=1,broken")],
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "a=1,broken",
+        "`broken`",
+    );
+    rejects(
+        &[("OTEL_RESOURCE_ATTRIBUTES", "a=%zz")],
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "a=%zz",
+        "percent-encoded",
+    );
+}
+
+#[test]
+fn code_settings_win_over_the_environment() {
+    let o = Overrides {
+        service_name: Some("code".into()),
+        endpoint: Some("http://127.0.0.1:9999".into()),
+        protocol: Some(Protocol::Grpc),
+        exporters: [Some(vec![ExporterKind::Otlp]), Some(vec![]), None],
+        ..Overrides::default()
+    };
+    let c = resolve_over(
+        &[
+            ("OTEL_SERVICE_NAME", "env"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_TRACES_EXPORTER", "console"),
+        ],
+        &o,
+    )
+    .unwrap();
+    assert_eq!(c.service_name, "code");
+    assert_eq!(c.traces.otlp.endpoint, "http://127.0.0.1:9999");
+    assert_eq!(c.traces.otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.traces.exporters, vec![ExporterKind::Otlp]);
+    assert!(c.metrics.exporters.is_empty());
+    // Logs were not set in code: the endpoint selects OTLP.
+    assert_eq!(c.logs.exporters, vec![ExporterKind::Otlp]);
+}
+
+#[test]
+fn otel_exporter_otlp_endpoint_generic_and_per_signal() {
+    let c = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]);
+    for s in Signal::ALL {
+        assert_eq!(c.signal(s).exporters, vec![ExporterKind::Otlp], "{s}");
+        assert_eq!(
+            c.signal(s).otlp.endpoint,
+            format!("http://collector:4318{}", s.http_path())
+        );
+    }
+    assert!(!c.console_fallback);
+
+    for (var, signal) in [
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Signal::Traces),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Signal::Metrics),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Signal::Logs),
+    ] {
+        let c = ok(&[(var, "http://tempo:4318/custom/path")]);
+        // A signal-specific endpoint is the full URL, used as given.
+        assert_eq!(
+            c.signal(signal).otlp.endpoint,
+            "http://tempo:4318/custom/path"
+        );
+        assert_eq!(c.signal(signal).exporters, vec![ExporterKind::Otlp]);
+        for other in Signal::ALL.into_iter().filter(|s| *s != signal) {
+            assert_eq!(c.signal(other).exporters, vec![ExporterKind::Console]);
+        }
+        rejects(&[(var, "collector:4318")], var, "collector:4318", "http://");
+    }
+    rejects(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://x")],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "ftp://x",
+        "http:// or https://",
+    );
+}
+
+#[test]
+fn grpc_endpoints_take_no_path() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(c.traces.otlp.endpoint, "http://collector:4317");
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+    ]);
+    assert_eq!(c.traces.otlp.endpoint, "http://localhost:4317");
+}
+
+#[test]
+fn otel_exporter_otlp_protocol_generic_and_per_signal() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+    ]);
+    assert_eq!(c.traces.otlp.protocol, Protocol::Grpc);
+    assert_eq!(c.metrics.otlp.protocol, Protocol::HttpProtobuf);
+    assert_eq!(c.logs.otlp.protocol, Protocol::HttpJson);
+    let c = ok(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+    assert_eq!(c.traces.otlp.protocol, Protocol::Grpc);
+    for var in [
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    ] {
+        rejects(
+            &[(var, "http")],
+            var,
+            "http",
+            "grpc, http/protobuf, http/json",
+        );
+    }
+}
+
+#[test]
+fn otel_exporter_otlp_headers_merge_and_decode() {
+    let c = ok(&[
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Basic%20dXNlcjpwYXNz,x-scope-orgid=tenant1",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "X-Scope-OrgID=traces-tenant",
+        ),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-extra=m"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-extra=l"),
+    ]);
+    let get = |s: Signal, k: &str| {
+        c.signal(s)
+            .otlp
+            .headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    // Grafana Cloud's basic auth header survives with its space decoded.
+    assert_eq!(
+        get(Signal::Logs, "authorization").as_deref(),
+        Some("Basic dXNlcjpwYXNz")
+    );
+    // A signal-specific header replaces the generic one of the same name.
+    assert_eq!(
+        get(Signal::Traces, "x-scope-orgid").as_deref(),
+        Some("traces-tenant")
+    );
+    assert_eq!(
+        get(Signal::Metrics, "x-scope-orgid").as_deref(),
+        Some("tenant1")
+    );
+    assert_eq!(get(Signal::Metrics, "x-extra").as_deref(), Some("m"));
+    assert_eq!(get(Signal::Logs, "x-extra").as_deref(), Some("l"));
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    ] {
+        rejects(
+            &[(var, "no-equals-sign")],
+            var,
+            "no-equals-sign",
+            "key=value",
+        );
+    }
+}
+
+#[test]
+fn otel_exporter_otlp_timeout_generic_and_per_signal() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700"),
+    ]);
+    assert_eq!(c.traces.otlp.timeout, Duration::from_millis(2500));
+    assert_eq!(c.metrics.otlp.timeout, Duration::from_millis(700));
+    for var in [
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    ] {
+        rejects(&[(var, "10s")], var, "10s", "milliseconds");
+    }
+    let c = ok(&[("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "1")]);
+    assert_eq!(c.logs.otlp.timeout, Duration::from_millis(1));
+    let c = ok(&[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3")]);
+    assert_eq!(c.traces.otlp.timeout, Duration::from_millis(3));
+}
+
+#[test]
+fn otel_exporter_otlp_compression_generic_and_per_signal() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
+    ]);
+    assert_eq!(c.traces.otlp.compression, Compression::Gzip);
+    assert_eq!(c.metrics.otlp.compression, Compression::Gzip);
+    assert_eq!(c.logs.otlp.compression, Compression::None);
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "GZIP"),
+    ]);
+    assert_eq!(c.traces.otlp.compression, Compression::Gzip);
+    assert_eq!(c.metrics.otlp.compression, Compression::Gzip);
+    for var in [
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    ] {
+        rejects(&[(var, "brotli")], var, "brotli", "gzip, none");
+    }
+}
+
+#[test]
+fn otel_exporter_otlp_tls_files() {
+    let dir = std::env::temp_dir().join(format!("semtel-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("ca.pem");
+    std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let pem_str = pem.to_str().unwrap();
+    for suffix in ["CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"] {
+        for prefix in [
+            "OTEL_EXPORTER_OTLP_",
+            "OTEL_EXPORTER_OTLP_TRACES_",
+            "OTEL_EXPORTER_OTLP_METRICS_",
+            "OTEL_EXPORTER_OTLP_LOGS_",
+        ] {
+            let var = format!("{prefix}{suffix}");
+            rejects(
+                &[(&var, "/nonexistent/semtel.pem")],
+                &var,
+                "/nonexistent/semtel.pem",
+                "readable PEM file",
+            );
+        }
+    }
+    let c = ok(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", pem_str)]);
+    assert_eq!(c.traces.otlp.certificate.as_deref(), Some(pem.as_path()));
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", pem_str),
+        ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", pem_str),
+    ]);
+    assert_eq!(c.logs.otlp.client_key.as_deref(), Some(pem.as_path()));
+    assert!(c.traces.otlp.client_key.is_none());
+    // Mutual TLS needs both halves.
+    let errors = resolve_with(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", pem_str)]).unwrap_err();
+    assert!(
+        errors[0]
+            .to_string()
+            .contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn otel_signal_exporter_variables() {
+    for (var, signal) in [
+        ("OTEL_TRACES_EXPORTER", Signal::Traces),
+        ("OTEL_METRICS_EXPORTER", Signal::Metrics),
+        ("OTEL_LOGS_EXPORTER", Signal::Logs),
+    ] {
+        assert!(ok(&[(var, "none")]).signal(signal).exporters.is_empty());
+        assert_eq!(
+            ok(&[(var, "otlp")]).signal(signal).exporters,
+            vec![ExporterKind::Otlp]
+        );
+        assert_eq!(
+            ok(&[(var, "otlp,console")]).signal(signal).exporters,
+            vec![ExporterKind::Otlp, ExporterKind::Console]
+        );
+        // An explicit console choice is not a fallback for that signal.
+        let c = ok(&[
+            (var, "console"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ]);
+        assert_eq!(c.signal(signal).exporters, vec![ExporterKind::Console]);
+        assert!(!c.console_fallback);
+        rejects(&[(var, "jaeger")], var, "jaeger", "otlp, console, none");
+    }
+}
+
+#[test]
+fn otel_traces_sampler_and_arg() {
+    let cases = [
+        ("always_on", None, SamplerConfig::AlwaysOn),
+        ("always_off", None, SamplerConfig::AlwaysOff),
+        (
+            "traceidratio",
+            Some("0.25"),
+            SamplerConfig::TraceIdRatio(0.25),
+        ),
+        ("traceidratio", None, SamplerConfig::TraceIdRatio(1.0)),
+        (
+            "parentbased_always_on",
+            None,
+            SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn),
+        ),
+        (
+            "parentbased_always_off",
+            None,
+            SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOff),
+        ),
+        (
+            "parentbased_traceidratio",
+            Some("0.1"),
+            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(0.1)),
+        ),
+    ];
+    for (name, arg, expected) in cases {
+        let mut vars = vec![("OTEL_TRACES_SAMPLER", name)];
+        if let Some(arg) = arg {
+            vars.push(("OTEL_TRACES_SAMPLER_ARG", arg));
+        }
+        assert_eq!(ok(&vars).sampler, expected, "{name} {arg:?}");
+    }
+    rejects(
+        &[("OTEL_TRACES_SAMPLER", "xray")],
+        "OTEL_TRACES_SAMPLER",
+        "xray",
+        "parentbased_traceidratio",
+    );
+    rejects(
+        &[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ],
+        "OTEL_TRACES_SAMPLER_ARG",
+        "1.5",
+        "0.0 to 1.0",
+    );
+}
+
+#[test]
+fn otel_propagators() {
+    assert_eq!(
+        ok(&[("OTEL_PROPAGATORS", "baggage")]).propagators,
+        vec![Propagator::Baggage]
+    );
+    assert!(ok(&[("OTEL_PROPAGATORS", "none")]).propagators.is_empty());
+    assert_eq!(
+        ok(&[("OTEL_PROPAGATORS", "tracecontext, baggage")]).propagators,
+        vec![Propagator::TraceContext, Propagator::Baggage]
+    );
+    rejects(
+        &[("OTEL_PROPAGATORS", "tracecontext,b3")],
+        "OTEL_PROPAGATORS",
+        "tracecontext,b3",
+        "tracecontext, baggage, none",
+    );
+}
+
+#[test]
+fn otel_bsp_and_blrp_variables() {
+    for (prefix, pick) in [
+        (
+            "OTEL_BSP",
+            (|c: &Config| c.span_batch) as fn(&Config) -> BatchConfig,
+        ),
+        ("OTEL_BLRP", |c: &Config| c.log_batch),
+    ] {
+        let vars = [
+            (format!("{prefix}_SCHEDULE_DELAY"), "250"),
+            (format!("{prefix}_EXPORT_TIMEOUT"), "1500"),
+            (format!("{prefix}_MAX_QUEUE_SIZE"), "100"),
+            (format!("{prefix}_MAX_EXPORT_BATCH_SIZE"), "10"),
+        ];
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            pick(&ok(&refs)),
+            BatchConfig {
+                schedule_delay: Duration::from_millis(250),
+                export_timeout: Duration::from_millis(1500),
+                max_queue_size: 100,
+                max_export_batch_size: 10,
+            }
+        );
+        for (suffix, bad, says) in [
+            ("SCHEDULE_DELAY", "soon", "milliseconds"),
+            ("EXPORT_TIMEOUT", "-1", "milliseconds"),
+            ("MAX_QUEUE_SIZE", "0", "greater than 0"),
+            ("MAX_EXPORT_BATCH_SIZE", "lots", "greater than 0"),
+        ] {
+            let var = format!("{prefix}_{suffix}");
+            rejects(&[(&var, bad)], &var, bad, says);
+        }
+        let queue = format!("{prefix}_MAX_QUEUE_SIZE");
+        let batch = format!("{prefix}_MAX_EXPORT_BATCH_SIZE");
+        rejects(
+            &[(&queue, "10"), (&batch, "20")],
+            &batch,
+            "20",
+            "no larger than",
+        );
+    }
+}
+
+#[test]
+fn otel_metric_export_interval_and_timeout() {
+    let c = ok(&[
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "500"),
+    ]);
+    assert_eq!(c.metric_export_interval, Duration::from_secs(1));
+    assert_eq!(c.metric_export_timeout, Duration::from_millis(500));
+    rejects(
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "1m")],
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "1m",
+        "milliseconds",
+    );
+    rejects(
+        &[("OTEL_METRIC_EXPORT_TIMEOUT", "x")],
+        "OTEL_METRIC_EXPORT_TIMEOUT",
+        "x",
+        "milliseconds",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_metrics_temporality_preference() {
+    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    assert_eq!(ok(&[(var, "delta")]).temporality, Temporality::Delta);
+    assert_eq!(
+        ok(&[(var, "LowMemory")]).temporality,
+        Temporality::LowMemory
+    );
+    assert_eq!(
+        ok(&[(var, "cumulative")]).temporality,
+        Temporality::Cumulative
+    );
+    rejects(
+        &[(var, "both")],
+        var,
+        "both",
+        "cumulative, delta, lowmemory",
+    );
+}
+
+#[test]
+fn rust_log_filter() {
+    assert_eq!(
+        ok(&[("RUST_LOG", "warn,orders=debug")]).log_filter,
+        "warn,orders=debug"
+    );
+    rejects(
+        &[("RUST_LOG", "orders=loud")],
+        "RUST_LOG",
+        "orders=loud",
+        "filter directives",
+    );
+}
+
+#[test]
+fn empty_values_count_as_unset() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        ("OTEL_SERVICE_NAME", " "),
+    ]);
+    assert_eq!(c.traces.exporters, vec![ExporterKind::Console]);
+    assert!(c.service_name.starts_with("unknown_service:"));
+}
+
+#[test]
+fn every_bad_variable_is_reported_at_once() {
+    let errors = resolve_with(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "many"),
+        ("OTEL_PROPAGATORS", "jaeger"),
+    ])
+    .unwrap_err();
+    let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert!(names.contains(&"OTEL_EXPORTER_OTLP_PROTOCOL"), "{names:?}");
+    assert!(names.contains(&"OTEL_BSP_MAX_QUEUE_SIZE"), "{names:?}");
+    assert!(names.contains(&"OTEL_PROPAGATORS"), "{names:?}");
+}
+
+#[test]
+fn percent_decoding() {
+    assert_eq!(
+        percent_decode("Basic%20abc%3D%3D").as_deref(),
+        Some("Basic abc==")
+    );
+    assert_eq!(percent_decode("100%"), None);
+    assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+}
