@@ -90,12 +90,9 @@ impl ConsoleSink {
         if block.is_empty() {
             return;
         }
-        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        if out
-            .write_all(block.as_bytes())
-            .and_then(|()| out.flush())
-            .is_err()
-        {
+        let mut out = lock(&self.out);
+        let written = out.write_all(block.as_bytes()).and_then(|()| out.flush());
+        if written.is_err() {
             self.write_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -127,11 +124,22 @@ struct Paint(bool);
 
 impl Paint {
     fn style(self, code: &str, text: &str) -> String {
-        if self.0 && !text.is_empty() {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
+        match self.0 && !code.is_empty() && !text.is_empty() {
+            true => format!("\x1b[{code}m{text}\x1b[0m"),
+            false => text.to_owned(),
         }
+    }
+
+    /// Appends a space and `text` in `code`.
+    fn push(self, line: &mut String, code: &str, text: &str) {
+        line.push(' ');
+        line.push_str(&self.style(code, text));
+    }
+
+    /// Appends ` key=value` with the key dimmed.
+    fn attr(self, line: &mut String, key: &str, value: &str) {
+        self.push(line, DIM, &format!("{key}="));
+        line.push_str(value);
     }
 }
 
@@ -145,13 +153,10 @@ fn truncate(s: &str) -> String {
 
 /// Quotes (with escapes) only strings that would be ambiguous bare.
 fn quote_if_needed(s: &str) -> String {
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || matches!(c, '"' | '='))
-    {
-        format!("{s:?}")
-    } else {
-        s.to_owned()
+    let plain = |c: char| !c.is_whitespace() && !matches!(c, '"' | '=');
+    match !s.is_empty() && s.chars().all(plain) {
+        true => s.to_owned(),
+        false => format!("{s:?}"),
     }
 }
 
@@ -163,36 +168,32 @@ fn fmt_value(v: &Value) -> String {
 }
 
 fn fmt_any(v: &AnyValue) -> String {
+    let joined = |open, mut items: Vec<String>, close| {
+        if open == "{" {
+            items.sort();
+        }
+        truncate(&format!("{open}{}{close}", items.join(",")))
+    };
     match v {
         AnyValue::Int(i) => i.to_string(),
         AnyValue::Double(d) => d.to_string(),
         AnyValue::Boolean(b) => b.to_string(),
         AnyValue::String(s) => quote_if_needed(&truncate(s.as_str())),
-        AnyValue::Bytes(b) => truncate(&b.iter().fold("0x".to_owned(), |mut acc, byte| {
-            let _ = write!(acc, "{byte:02x}");
-            acc
-        })),
-        AnyValue::ListAny(items) => {
-            let items: Vec<String> = items.iter().map(fmt_any).collect();
-            truncate(&format!("[{}]", items.join(",")))
-        }
+        AnyValue::Bytes(b) => truncate(&format!("0x{}", hex(b))),
+        AnyValue::ListAny(items) => joined("[", items.iter().map(fmt_any).collect(), "]"),
         AnyValue::Map(map) => {
-            let mut entries: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}:{}", k.as_str(), fmt_any(v)))
-                .collect();
-            entries.sort();
-            truncate(&format!("{{{}}}", entries.join(",")))
+            let entries = map.iter().map(|(k, v)| format!("{k}:{}", fmt_any(v)));
+            joined("{", entries.collect(), "}")
         }
         other => truncate(&format!("{other:?}")),
     }
 }
 
-/// Appends ` key=value` with the key dimmed.
-fn push_attr(out: &mut String, p: Paint, key: &str, value: &str) {
-    out.push(' ');
-    out.push_str(&p.style(DIM, &format!("{key}=")));
-    out.push_str(value);
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut acc, b| {
+        let _ = write!(acc, "{b:02x}");
+        acc
+    })
 }
 
 /// `HH:MM:SS.mmm` in UTC.
@@ -205,103 +206,81 @@ fn clock(t: SystemTime) -> String {
 
 fn fmt_duration(d: Duration) -> String {
     let us = d.as_micros();
-    if us < 1_000 {
-        format!("{us}µs")
-    } else if us < 1_000_000 {
-        format!("{:.1}ms", us as f64 / 1e3)
-    } else if us < 60_000_000 {
-        format!("{:.2}s", us as f64 / 1e6)
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", us as f64 / 1e3),
+        1_000_000..60_000_000 => format!("{:.2}s", us as f64 / 1e6),
+        _ => format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60),
     }
 }
 
-/// A float with at most three decimals and no trailing zeros.
+/// A number with at most three decimals and no trailing zeros.
 fn fmt_float(x: f64) -> String {
     let s = format!("{x:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-fn short_trace(id: TraceId) -> String {
-    id.to_string()[..8].to_owned()
-}
-
-fn short_span(id: SpanId) -> String {
+/// The first 8 hex digits of a trace or span id.
+fn short(id: impl fmt::Display) -> String {
     id.to_string()[..8].to_owned()
 }
 
 // ---------------------------------------------------------------------------
 // Traces
 
+type SpanKey = (TraceId, SpanId);
+
+fn key(s: &SpanData, id: SpanId) -> SpanKey {
+    (s.span_context.trace_id(), id)
+}
+
+fn id_of(s: &SpanData) -> SpanKey {
+    key(s, s.span_context.span_id())
+}
+
 /// Renders every tree in `spans`, one line per span. Roots are spans whose
 /// parent is not in `spans` (or is remote); children are sorted by start time.
 pub(crate) fn render_spans(spans: &[SpanData], color: bool) -> String {
-    let ids: HashSet<(TraceId, SpanId)> = spans
-        .iter()
-        .map(|s| key(s, s.span_context.span_id()))
-        .collect();
-    let mut children: HashMap<(TraceId, SpanId), Vec<&SpanData>> = HashMap::new();
+    let ids: HashSet<SpanKey> = spans.iter().map(id_of).collect();
+    let mut tree = Tree {
+        p: Paint(color),
+        children: HashMap::new(),
+        out: String::new(),
+    };
     let mut roots = Vec::new();
     for s in spans {
         let parent = key(s, s.parent_span_id);
-        if !s.parent_span_is_remote && ids.contains(&parent) {
-            children.entry(parent).or_default().push(s);
-        } else {
-            roots.push(s);
+        match !s.parent_span_is_remote && ids.contains(&parent) {
+            true => tree.children.entry(parent).or_default().push(s),
+            false => roots.push(s),
         }
     }
-    for list in children.values_mut() {
+    for list in tree.children.values_mut() {
         list.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
     }
     roots.sort_by_key(|s| s.start_time);
-    let mut tree = Tree {
-        p: Paint(color),
-        children,
-        seen: HashSet::new(),
-        out: String::new(),
-    };
     for root in roots {
-        tree.node(root, "", "", true);
-    }
-    // Spans in a parent cycle (malformed input) are reachable from no root: show them anyway.
-    for s in spans {
-        if !tree.seen.contains(&key(s, s.span_context.span_id())) {
-            tree.node(s, "", "", true);
-        }
+        tree.node(root, "", "");
     }
     tree.out
 }
 
-fn key(s: &SpanData, id: SpanId) -> (TraceId, SpanId) {
-    (s.span_context.trace_id(), id)
-}
-
 struct Tree<'a> {
     p: Paint,
-    children: HashMap<(TraceId, SpanId), Vec<&'a SpanData>>,
-    seen: HashSet<(TraceId, SpanId)>,
+    children: HashMap<SpanKey, Vec<&'a SpanData>>,
     out: String,
 }
 
 impl Tree<'_> {
-    fn node(&mut self, s: &SpanData, branch: &str, cont: &str, root: bool) {
-        let id = key(s, s.span_context.span_id());
-        if !self.seen.insert(id) {
-            return;
-        }
-        let p = self.p;
+    /// Writes `s` after the `branch` glyphs, then its events and children under `cont`.
+    fn node(&mut self, s: &SpanData, branch: &str, cont: &str) {
+        let (p, root) = (self.p, branch.is_empty());
         let dur = fmt_duration(s.end_time.duration_since(s.start_time).unwrap_or_default());
-        let mut line = format!(
-            "{} {branch}",
-            p.style(DIM, &format!("{dur:>DURATION_WIDTH$}"))
-        );
-        line.push_str(&if root {
-            p.style(BOLD, &s.name)
-        } else {
-            s.name.to_string()
-        });
+        let mut line = p.style(DIM, &format!("{dur:>DURATION_WIDTH$}"));
+        line.push(' ');
+        line.push_str(branch);
+        line.push_str(&p.style(if root { BOLD } else { "" }, &s.name));
         let kind = match s.span_kind {
             SpanKind::Client => "client",
             SpanKind::Server => "server",
@@ -310,80 +289,75 @@ impl Tree<'_> {
             SpanKind::Internal => "",
         };
         if !kind.is_empty() {
-            line.push(' ');
-            line.push_str(&p.style(CYAN, kind));
+            p.push(&mut line, CYAN, kind);
         }
         if let Status::Error { description } = &s.status {
-            let text = match description.as_ref() {
-                "" => "✗ error".to_owned(),
-                d => format!("✗ error: {d}"),
-            };
-            line.push(' ');
-            line.push_str(&p.style(RED, &text));
+            let sep = if description.is_empty() { "" } else { ": " };
+            p.push(&mut line, RED, &format!("✗ error{sep}{description}"));
         }
-        for kv in &s.attributes {
-            push_attr(&mut line, p, kv.key.as_str(), &fmt_value(&kv.value));
+        for kv in s.attributes.iter().filter(|kv| !is_noise(kv.key.as_str())) {
+            p.attr(&mut line, kv.key.as_str(), &fmt_value(&kv.value));
         }
         if root {
-            let mut tag = format!("[trace={}", short_trace(s.span_context.trace_id()));
+            let mut tag = format!("[trace={}", short(s.span_context.trace_id()));
             if s.parent_span_id != SpanId::INVALID {
-                let why = if s.parent_span_is_remote {
-                    "remote"
-                } else {
-                    "not exported"
-                };
-                let _ = write!(tag, " parent={} ({why})", short_span(s.parent_span_id));
+                let _ = write!(tag, " parent={}", short(s.parent_span_id));
+                if s.parent_span_is_remote {
+                    tag.push_str(" (remote)");
+                }
             }
             let _ = write!(tag, " {}]", clock(s.start_time));
-            line.push(' ');
-            line.push_str(&p.style(DIM, &tag));
+            p.push(&mut line, DIM, &tag);
         }
         let _ = writeln!(self.out, "{line}");
 
-        let kids = self.children.get(&id).cloned().unwrap_or_default();
+        let kids = self.children.get(&id_of(s)).cloned().unwrap_or_default();
         let bar = if kids.is_empty() { "   " } else { "│  " };
-        for ev in s.events.iter() {
+        // Events from `tracing` (they carry `level`) are already printed as log
+        // lines; the tree keeps the others, such as exceptions.
+        let from_log = |ev: &&Event| ev.attributes.iter().any(|kv| kv.key.as_str() == "level");
+        for ev in s
+            .events
+            .iter()
+            .filter(|ev| ev.name == "exception" || !from_log(ev))
+        {
             let pad = " ".repeat(DURATION_WIDTH);
             let _ = writeln!(self.out, "{pad} {cont}{bar}{}", render_event(ev, p));
         }
         for (i, kid) in kids.iter().enumerate() {
             let last = i + 1 == kids.len();
-            let (b, c) = if last {
-                ("└─ ", "   ")
-            } else {
-                ("├─ ", "│  ")
-            };
-            self.node(kid, &format!("{cont}{b}"), &format!("{cont}{c}"), false);
+            let (b, c) = [("├─ ", "│  "), ("└─ ", "   ")][usize::from(last)];
+            self.node(kid, &format!("{cont}{b}"), &format!("{cont}{c}"));
         }
     }
 }
 
+/// Attributes that help a machine (Tempo links code and threads) but only
+/// clutter a terminal: they are still exported over OTLP.
+fn is_noise(key: &str) -> bool {
+    key.starts_with("code.")
+        || key.starts_with("thread.")
+        || matches!(key, "target" | "level" | "busy_ns" | "idle_ns")
+}
+
 /// `• name key=value…`; exceptions as `• exception: Type: message` in red.
 fn render_event(ev: &Event, p: Paint) -> String {
-    if ev.name == "exception" {
-        let get = |k: &str| {
-            ev.attributes
+    let attr = |k: &&str| ev.attributes.iter().find(|kv| kv.key.as_str() == *k);
+    let exception = ev.name == "exception";
+    let mut line = match exception {
+        true => {
+            let parts = ["exception.type", "exception.message"]
                 .iter()
-                .find(|kv| kv.key.as_str() == k)
-                .map(|kv| kv.value.to_string())
-        };
-        let msg = match (get("exception.type"), get("exception.message")) {
-            (Some(t), Some(m)) => format!("{t}: {m}"),
-            (t, m) => t.or(m).unwrap_or_default(),
-        };
-        let mut line = p.style(RED, &format!("• exception: {msg}"));
-        for kv in ev
-            .attributes
-            .iter()
-            .filter(|kv| !kv.key.as_str().starts_with("exception."))
-        {
-            push_attr(&mut line, p, kv.key.as_str(), &fmt_value(&kv.value));
+                .filter_map(attr);
+            let msg: Vec<String> = parts.map(|kv| kv.value.to_string()).collect();
+            p.style(RED, &format!("• exception: {}", msg.join(": ")))
         }
-        return line;
-    }
-    let mut line = format!("• {}", ev.name);
-    for kv in &ev.attributes {
-        push_attr(&mut line, p, kv.key.as_str(), &fmt_value(&kv.value));
+        false => format!("• {}", ev.name),
+    };
+    for kv in ev.attributes.iter().filter(|kv| !is_noise(kv.key.as_str())) {
+        if !(exception && kv.key.as_str().starts_with("exception.")) {
+            p.attr(&mut line, kv.key.as_str(), &fmt_value(&kv.value));
+        }
     }
     line
 }
@@ -395,11 +369,11 @@ struct SpanBuffer {
     len: usize,
     dropped: u64,
     /// Spans already printed, so a child that ends after its parent starts its own tree.
-    printed: HashSet<(TraceId, SpanId)>,
+    printed: HashSet<SpanKey>,
 }
 
 impl SpanBuffer {
-    /// Buffers `batch` and returns the groups (a local root and its descendants) that are complete.
+    /// Buffers `batch`; returns the complete groups (a local root and its descendants).
     fn accept(&mut self, batch: Vec<SpanData>, cap: usize) -> Vec<Vec<SpanData>> {
         let mut ready = Vec::new();
         for span in batch {
@@ -413,8 +387,7 @@ impl SpanBuffer {
                 if self.printed.len() + group.len() > cap {
                     self.printed.clear();
                 }
-                self.printed
-                    .extend(group.iter().map(|s| key(s, s.span_context.span_id())));
+                self.printed.extend(group.iter().map(id_of));
                 ready.push(group);
             } else if self.len >= cap {
                 self.dropped += 1;
@@ -470,48 +443,38 @@ pub(crate) struct ConsoleSpanExporter {
 impl ConsoleSpanExporter {
     /// An exporter writing to `sink`.
     pub(crate) fn new(sink: ConsoleSink) -> Self {
-        Self {
-            sink,
-            buffer: Mutex::default(),
-            cap: MAX_BUFFERED_SPANS,
+        let buffer = Mutex::default();
+        let cap = MAX_BUFFERED_SPANS;
+        Self { sink, buffer, cap }
+    }
+
+    fn write_groups(&self, groups: &[Vec<SpanData>], dropped: u64) {
+        let color = self.sink.color();
+        let mut block: String = groups.iter().map(|g| render_spans(g, color)).collect();
+        if dropped > 0 {
+            let _ = writeln!(block, "semtel: dropped {dropped} spans (buffer full)");
         }
+        self.sink.write_block(&block);
     }
 
     /// Prints buffered spans whose root never arrived, each as its own tree.
     fn flush_orphans(&self) {
-        let (groups, dropped) = {
-            let mut buffer = lock(&self.buffer);
-            (buffer.drain(), std::mem::take(&mut buffer.dropped))
-        };
-        let mut block: String = groups
-            .iter()
-            .map(|g| render_spans(g, self.sink.color()))
-            .collect();
-        if dropped > 0 {
-            let _ = writeln!(
-                block,
-                "semtel: dropped {dropped} spans (more than {} waiting for their parents)",
-                self.cap
-            );
-        }
-        self.sink.write_block(&block);
+        let mut buffer = lock(&self.buffer);
+        let (groups, dropped) = (buffer.drain(), std::mem::take(&mut buffer.dropped));
+        drop(buffer);
+        self.write_groups(&groups, dropped);
     }
 }
 
 impl SpanExporter for ConsoleSpanExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         let groups = lock(&self.buffer).accept(batch, self.cap);
-        let block: String = groups
-            .iter()
-            .map(|g| render_spans(g, self.sink.color()))
-            .collect();
-        self.sink.write_block(&block);
+        self.write_groups(&groups, 0);
         std::future::ready(Ok(()))
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.flush_orphans();
-        Ok(())
+        self.force_flush()
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -524,21 +487,13 @@ impl SpanExporter for ConsoleSpanExporter {
 // Logs
 
 /// One line: `HH:MM:SS.mmm LEVEL target: body key=value … [trace=8hex span=8hex]`.
-pub(crate) fn render_log(
-    record: &SdkLogRecord,
-    scope: &InstrumentationScope,
-    color: bool,
-) -> String {
+pub(crate) fn render_log(rec: &SdkLogRecord, scope: &InstrumentationScope, color: bool) -> String {
     let p = Paint(color);
-    let time = record
-        .timestamp()
-        .or(record.observed_timestamp())
-        .map_or_else(|| "--:--:--.---".into(), clock);
-    let level = match (record.severity_number(), record.severity_text()) {
-        (Some(sev), _) => sev
-            .name()
-            .trim_end_matches(|c: char| c.is_ascii_digit())
-            .to_owned(),
+    let time = rec.timestamp().or(rec.observed_timestamp());
+    let mut line = p.style(DIM, &time.map_or_else(|| "--:--:--.---".into(), clock));
+    let digit = |c: char| c.is_ascii_digit();
+    let level = match (rec.severity_number(), rec.severity_text()) {
+        (Some(sev), _) => sev.name().trim_end_matches(digit).to_owned(),
         (None, Some(text)) => text.to_uppercase(),
         (None, None) => "-".to_owned(),
     };
@@ -549,35 +504,25 @@ pub(crate) fn render_log(
         "DEBUG" => BLUE,
         _ => DIM,
     };
-    let mut line = format!(
-        "{} {}",
-        p.style(DIM, &time),
-        p.style(code, &format!("{level:<5}"))
-    );
-    let target = record.target().map_or(scope.name(), |t| t.as_ref());
+    p.push(&mut line, code, &format!("{level:<5}"));
+    let target = rec.target().map_or(scope.name(), |t| t.as_ref());
     if !target.is_empty() {
-        let _ = write!(line, " {}", p.style(DIM, &format!("{target}:")));
+        p.push(&mut line, DIM, &format!("{target}:"));
     }
-    let body = match record.body() {
+    let body = match rec.body() {
         Some(AnyValue::String(s)) => s.as_str().replace('\n', "\n    "),
         Some(other) => fmt_any(other),
-        None => record.event_name().unwrap_or_default().to_owned(),
+        None => rec.event_name().unwrap_or_default().to_owned(),
     };
     if !body.is_empty() {
-        line.push(' ');
-        line.push_str(&body);
+        p.push(&mut line, "", &body);
     }
-    for (k, v) in record.attributes_iter() {
-        push_attr(&mut line, p, k.as_str(), &fmt_any(v));
+    for (k, v) in rec.attributes_iter() {
+        p.attr(&mut line, k.as_str(), &fmt_any(v));
     }
-    if let Some(ctx) = record.trace_context() {
-        let tag = format!(
-            "[trace={} span={}]",
-            short_trace(ctx.trace_id),
-            short_span(ctx.span_id)
-        );
-        line.push(' ');
-        line.push_str(&p.style(DIM, &tag));
+    if let Some(ctx) = rec.trace_context() {
+        let (trace, span) = (short(ctx.trace_id), short(ctx.span_id));
+        p.push(&mut line, DIM, &format!("[trace={trace} span={span}]"));
     }
     line.push('\n');
     line
@@ -598,10 +543,8 @@ impl ConsoleLogExporter {
 
 impl LogExporter for ConsoleLogExporter {
     fn export(&self, batch: LogBatch<'_>) -> impl Future<Output = OTelSdkResult> + Send {
-        let block: String = batch
-            .iter()
-            .map(|(r, s)| render_log(r, s, self.sink.color()))
-            .collect();
+        let color = self.sink.color();
+        let block: String = batch.iter().map(|(r, s)| render_log(r, s, color)).collect();
         self.sink.write_block(&block);
         std::future::ready(Ok(()))
     }
@@ -623,95 +566,66 @@ struct Stream {
     points: BTreeMap<String, Vec<String>>,
 }
 
-/// Numbers a metric can hold.
-trait Num: Copy {
-    fn as_f64(self) -> f64;
-    fn render(self) -> String;
-}
-
-impl Num for f64 {
-    fn as_f64(self) -> f64 {
-        self
-    }
-    fn render(self) -> String {
-        fmt_float(self)
-    }
-}
-
-macro_rules! int_num {
-    ($($t:ty),*) => {$(
-        impl Num for $t {
-            fn as_f64(self) -> f64 {
-                self as f64
-            }
-            fn render(self) -> String {
-                self.to_string()
-            }
-        }
-    )*};
-}
-int_num!(u64, i64);
-
 impl MetricsSnapshot {
-    /// Replaces each exported stream's points with the values in `rm` (cumulative totals).
+    /// Replaces each exported point with its value in `rm` (cumulative totals).
     pub(crate) fn update(&mut self, rm: &ResourceMetrics) {
         for metric in rm.scope_metrics().flat_map(|sm| sm.metrics()) {
             let id = (metric.name().to_owned(), metric.unit().to_owned());
+            let seconds = metric.unit() == "s";
             let stream = self.streams.entry(id).or_default();
             match metric.data() {
-                AggregatedMetrics::F64(data) => stream.absorb(data),
-                AggregatedMetrics::U64(data) => stream.absorb(data),
-                AggregatedMetrics::I64(data) => stream.absorb(data),
+                AggregatedMetrics::F64(data) => stream.absorb(data, seconds, |v| v),
+                AggregatedMetrics::U64(data) => stream.absorb(data, seconds, |v| v as f64),
+                AggregatedMetrics::I64(data) => stream.absorb(data, seconds, |v| v as f64),
             }
         }
     }
 }
 
 fn attr_key<'a>(attrs: impl Iterator<Item = &'a KeyValue>) -> String {
-    let mut parts: Vec<String> = attrs
-        .map(|kv| format!("{}={}", kv.key.as_str(), fmt_value(&kv.value)))
-        .collect();
+    let attr = |kv: &KeyValue| format!("{}={}", kv.key, fmt_value(&kv.value));
+    let mut parts: Vec<String> = attrs.map(attr).collect();
     parts.sort();
     parts.join(" ")
 }
 
 impl Stream {
-    fn absorb<T: Num>(&mut self, data: &MetricData<T>) {
+    /// Records `data` as rendered cells; `f` widens the value type (summary
+    /// precision); values in `seconds` are shown as durations (`1.2ms`).
+    fn absorb<T: Copy>(&mut self, data: &MetricData<T>, seconds: bool, f: impl Fn(T) -> f64) {
+        let measure = |x: f64| match seconds && x.is_finite() && x >= 0.0 {
+            true => fmt_duration(Duration::from_secs_f64(x)),
+            false => fmt_float(x),
+        };
+        let num = |v: T| measure(f(v));
+        let opt = |label: &str, v: Option<T>| v.map(|v| format!("{label}={}", num(v)));
         match data {
             MetricData::Gauge(g) => {
                 self.kind = "gauge";
                 for dp in g.data_points() {
-                    self.points.insert(
-                        attr_key(dp.attributes()),
-                        vec![format!("last={}", dp.value().render())],
-                    );
+                    let cells = vec![format!("last={}", num(dp.value()))];
+                    self.points.insert(attr_key(dp.attributes()), cells);
                 }
             }
             MetricData::Sum(s) => {
-                self.kind = if s.is_monotonic() {
-                    "counter"
-                } else {
-                    "up-down counter"
-                };
+                self.kind = ["up-down counter", "counter"][usize::from(s.is_monotonic())];
                 for dp in s.data_points() {
-                    self.points.insert(
-                        attr_key(dp.attributes()),
-                        vec![format!("total={}", dp.value().render())],
-                    );
+                    let cells = vec![format!("total={}", num(dp.value()))];
+                    self.points.insert(attr_key(dp.attributes()), cells);
                 }
             }
             MetricData::Histogram(h) => {
                 self.kind = "histogram";
                 for dp in h.data_points() {
+                    let (count, sum) = (dp.count(), num(dp.sum()));
+                    let mut cells = vec![format!("count={count}"), format!("sum={sum}")];
+                    cells.extend(opt("min", dp.min()).into_iter().chain(opt("max", dp.max())));
                     let (bounds, counts): (Vec<f64>, Vec<u64>) =
                         (dp.bounds().collect(), dp.bucket_counts().collect());
-                    let (min, max) = (dp.min().map(Num::as_f64), dp.max().map(Num::as_f64));
-                    let mut cells =
-                        histogram_cells(dp.count(), dp.sum().render(), dp.min(), dp.max());
+                    let (min, max) = (dp.min().map(&f), dp.max().map(&f));
                     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
-                        if let Some(v) = quantile(&bounds, &counts, min, max, q) {
-                            cells.push(format!("{label}≈{}", fmt_float(v)));
-                        }
+                        let v = quantile(&bounds, &counts, [min, max], q);
+                        cells.extend(v.map(|v| format!("{label}≈{}", measure(v))));
                     }
                     self.points.insert(attr_key(dp.attributes()), cells);
                 }
@@ -719,8 +633,9 @@ impl Stream {
             MetricData::ExponentialHistogram(h) => {
                 self.kind = "histogram";
                 for dp in h.data_points() {
-                    let cells =
-                        histogram_cells(dp.count() as u64, dp.sum().render(), dp.min(), dp.max());
+                    let (count, sum) = (dp.count(), num(dp.sum()));
+                    let mut cells = vec![format!("count={count}"), format!("sum={sum}")];
+                    cells.extend(opt("min", dp.min()).into_iter().chain(opt("max", dp.max())));
                     self.points.insert(attr_key(dp.attributes()), cells);
                 }
             }
@@ -728,50 +643,28 @@ impl Stream {
     }
 }
 
-fn histogram_cells<T: Num>(count: u64, sum: String, min: Option<T>, max: Option<T>) -> Vec<String> {
-    let mut cells = vec![format!("count={count}"), format!("sum={sum}")];
-    cells.extend(min.map(|m| format!("min={}", m.render())));
-    cells.extend(max.map(|m| format!("max={}", m.render())));
-    cells
-}
-
 /// Estimates quantile `q` from explicit buckets, interpolating linearly inside the
 /// bucket that holds the rank and clamping to the recorded min and max.
-fn quantile(
-    bounds: &[f64],
-    counts: &[u64],
-    min: Option<f64>,
-    max: Option<f64>,
-    q: f64,
-) -> Option<f64> {
+fn quantile(bounds: &[f64], counts: &[u64], range: [Option<f64>; 2], q: f64) -> Option<f64> {
+    let [min, max] = range;
     let total: u64 = counts.iter().sum();
-    if total == 0 {
-        return None;
-    }
     let rank = q * total as f64;
     let mut seen = 0;
-    for (i, &count) in counts.iter().enumerate() {
-        if count == 0 {
+    for (i, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        if ((seen + count) as f64) < rank {
+            seen += count;
             continue;
         }
-        if (seen + count) as f64 >= rank {
-            let mut lower = if i == 0 {
-                min.or(bounds.first().copied())?
-            } else {
-                bounds[i - 1]
-            };
-            let mut upper = bounds.get(i).copied().or(max).unwrap_or(lower);
-            if let Some(min) = min {
-                lower = lower.max(min);
-            }
-            if let Some(max) = max {
-                upper = upper.min(max);
-            }
-            return Some(lower + (upper - lower).max(0.0) * (rank - seen as f64) / count as f64);
-        }
-        seen += count;
+        let lower = match i {
+            0 => min.or(bounds.first().copied())?,
+            _ => bounds[i - 1],
+        };
+        let upper = bounds.get(i).copied().or(max).unwrap_or(lower);
+        let lower = min.map_or(lower, |m| lower.max(m));
+        let upper = max.map_or(upper, |m| upper.min(m)).max(lower);
+        return Some(lower + (upper - lower) * (rank - seen as f64) / count as f64);
     }
-    max
+    None
 }
 
 /// The summary table printed at shutdown.
@@ -780,44 +673,28 @@ pub(crate) fn render_metrics(snapshot: &MetricsSnapshot, color: bool) -> String 
     if snapshot.streams.values().all(|s| s.points.is_empty()) {
         return "semtel metrics: no metrics recorded\n".to_owned();
     }
+    let width = |s: &str| s.chars().count();
     let mut out = p.style(BOLD, "semtel metrics summary") + "\n";
-    for ((name, unit), stream) in snapshot
-        .streams
-        .iter()
-        .filter(|(_, s)| !s.points.is_empty())
-    {
-        let title = if unit.is_empty() {
-            name.clone()
-        } else {
-            format!("{name} ({unit})")
+    for ((name, unit), stream) in &snapshot.streams {
+        if stream.points.is_empty() {
+            continue;
+        }
+        let title = match unit.as_str() {
+            "" => name.clone(),
+            unit => format!("{name} ({unit})"),
         };
-        let _ = write!(
-            out,
-            "  {} {}",
-            p.style(BOLD, &title),
-            p.style(DIM, stream.kind)
-        );
-        if let Some(cells) = stream.points.get("").filter(|_| stream.points.len() == 1) {
+        let _ = write!(out, "  {}", p.style(BOLD, &title));
+        p.push(&mut out, DIM, stream.kind);
+        if let (1, Some(cells)) = (stream.points.len(), stream.points.get("")) {
             let _ = writeln!(out, "  {}", cells.join("  "));
             continue;
         }
         out.push('\n');
-        let label = |attrs: &str| {
-            if attrs.is_empty() {
-                "(no attributes)".to_owned()
-            } else {
-                attrs.to_owned()
-            }
-        };
-        let width = |s: &str| s.chars().count();
-        let label_w = stream
-            .points
-            .keys()
-            .map(|k| width(&label(k)))
-            .max()
-            .unwrap_or(0);
+        let label = |k: &str| if k.is_empty() { "(no attributes)" } else { k }.to_owned();
+        let mut label_w = 0;
         let mut col_w = Vec::new();
-        for cells in stream.points.values() {
+        for (attrs, cells) in &stream.points {
+            label_w = label_w.max(width(&label(attrs)));
             col_w.resize(col_w.len().max(cells.len()), 0);
             for (w, c) in col_w.iter_mut().zip(cells) {
                 *w = (*w).max(width(c));
@@ -845,10 +722,11 @@ pub(crate) struct ConsoleMetricExporter {
 impl ConsoleMetricExporter {
     /// An exporter writing to `sink`.
     pub(crate) fn new(sink: ConsoleSink) -> Self {
+        let (snapshot, printed) = (Mutex::default(), AtomicBool::new(false));
         Self {
             sink,
-            snapshot: Mutex::default(),
-            printed: AtomicBool::new(false),
+            snapshot,
+            printed,
         }
     }
 }
@@ -978,8 +856,7 @@ mod tests {
         vec![parse, extract, span(5, 1, "transform", 90, 91), load, root]
     }
 
-    const PIPELINE: &str = "\
- 120.0ms pipeline.run server job=nightly [trace=4bf92f35 12:00:00.000]
+    const PIPELINE: &str = " 120.0ms pipeline.run server job=nightly [trace=4bf92f35 12:00:00.000]
   80.0ms ├─ extract rows=1000 source=\"s3 bucket\"
   12.0ms │  └─ parse ✗ error: bad row 17
          │        • exception: ParseError: unexpected EOF
@@ -988,12 +865,8 @@ mod tests {
 ";
 
     #[test]
-    fn span_tree_nests_children_sorted_by_start() {
+    fn span_tree_nests_children_sorted_by_start_with_colour() {
         assert_eq!(render_spans(&pipeline(), false), PIPELINE);
-    }
-
-    #[test]
-    fn span_tree_colours_error_and_dims_durations() {
         let out = render_spans(&pipeline(), true);
         assert!(out.contains("\x1b[31m✗ error: bad row 17\x1b[0m"), "{out}");
         assert!(out.contains("\x1b[2m  12.0ms\x1b[0m"), "{out}");
@@ -1028,7 +901,7 @@ mod tests {
         assert_eq!(
             buf.take(),
             "   5.0ms consume [trace=4bf92f35 parent=abcdef01 (remote) 12:00:00.000]\n\
-             \x20  8.0ms flush [trace=4bf92f35 parent=00000000 (not exported) 12:00:00.001]\n"
+             \x20  8.0ms flush [trace=4bf92f35 parent=00000000 12:00:00.001]\n"
         );
     }
 
@@ -1047,16 +920,16 @@ mod tests {
         exporter.force_flush().unwrap();
         assert_eq!(
             buf.take(),
-            "   1.0ms a [trace=4bf92f35 parent=00000000 (not exported) 12:00:00.000]\n\
+            "   1.0ms a [trace=4bf92f35 parent=00000000 12:00:00.000]\n\
              \x20  1.0ms └─ b\n\
-             semtel: dropped 1 spans (more than 2 waiting for their parents)\n"
+             semtel: dropped 1 spans (buffer full)\n"
         );
         exporter.shutdown().unwrap();
         assert_eq!(buf.take(), "");
     }
 
     #[test]
-    fn attribute_values_quote_spaces_and_truncate_long_values() {
+    fn values_durations_and_clock_format_compactly() {
         assert_eq!(fmt_value(&Value::from("plain")), "plain");
         assert_eq!(fmt_value(&Value::from("two words")), "\"two words\"");
         assert_eq!(fmt_value(&Value::from("")), "\"\"");
@@ -1069,10 +942,6 @@ mod tests {
             truncate(&"y".repeat(MAX_VALUE_CHARS)),
             "y".repeat(MAX_VALUE_CHARS)
         );
-    }
-
-    #[test]
-    fn durations_and_clock() {
         let d = |us| fmt_duration(Duration::from_micros(us));
         assert_eq!(
             [d(999), d(12_345), d(1_500_000), d(125_000_000)],
@@ -1097,11 +966,13 @@ mod tests {
         assert!(lines[1].ends_with("└─ inner"), "{out}");
     }
 
+    fn new_record() -> SdkLogRecord {
+        let provider = SdkLoggerProvider::builder().build();
+        provider.logger("etl").create_log_record()
+    }
+
     fn record(with_trace: bool) -> SdkLogRecord {
-        let mut r = SdkLoggerProvider::builder()
-            .build()
-            .logger("etl")
-            .create_log_record();
+        let mut r = new_record();
         r.set_timestamp(at(1_234));
         r.set_severity_number(Severity::Warn2);
         r.set_target("etl::load");
@@ -1151,10 +1022,7 @@ mod tests {
             "0xdead01"
         );
 
-        let mut r = SdkLoggerProvider::builder()
-            .build()
-            .logger("etl")
-            .create_log_record();
+        let mut r = new_record();
         r.set_severity_number(Severity::Error);
         r.set_body(AnyValue::Int(7));
         r.add_attribute("raw", AnyValue::Bytes(Box::new(vec![1])));
@@ -1170,13 +1038,13 @@ mod tests {
         // 1..=100 into the SDK's default bounds.
         let bounds = [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0];
         let counts = [0, 5, 5, 15, 25, 25, 25, 0, 0];
-        let q = |q| quantile(&bounds, &counts, Some(1.0), Some(100.0), q);
+        let q = |q| quantile(&bounds, &counts, [Some(1.0), Some(100.0)], q);
         assert_eq!((q(0.5), q(0.99)), (Some(50.0), Some(99.0)));
         assert_eq!(
-            quantile(&[10.0], &[0, 4], Some(12.0), Some(20.0), 0.5),
+            quantile(&[10.0], &[0, 4], [Some(12.0), Some(20.0)], 0.5),
             Some(16.0)
         );
-        assert_eq!(quantile(&bounds, &[0; 9], None, None, 0.5), None);
+        assert_eq!(quantile(&bounds, &[0; 9], [None, None], 0.5), None);
     }
 
     #[test]
@@ -1211,7 +1079,7 @@ mod tests {
   etl.batch.duration (ms) histogram
     stage=load  count=100  sum=5050  min=1  max=100  p50≈50  p99≈99
   etl.lag (s) gauge
-    source=kafka  last=0.25
+    source=kafka  last=250.0ms
   etl.queue.depth up-down counter  total=3
   etl.rows ({row}) counter
     stage=extract  total=1500
@@ -1230,26 +1098,13 @@ mod tests {
     }
 
     #[test]
-    fn colour_only_on_terminals_without_no_color() {
+    fn sink_colours_only_terminals_and_counts_write_errors() {
         assert!(use_color(true, None));
         assert!(use_color(true, Some(OsStr::new(""))));
         assert!(!use_color(true, Some(OsStr::new("1"))));
         assert!(!use_color(false, None));
-    }
-
-    #[test]
-    fn write_errors_are_counted_not_raised() {
-        struct Broken;
-        impl Write for Broken {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                Err(std::io::ErrorKind::BrokenPipe.into())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let sink = ConsoleSink::new(Box::new(Broken), false);
-        ConsoleLogExporter::new(sink.clone());
+        let full = std::io::Cursor::new([0_u8; 4]);
+        let sink = ConsoleSink::new(Box::new(full), false);
         sink.write_block("lost\n");
         assert_eq!(sink.write_errors(), 1);
         assert!(collector_hint().contains("OTEL_EXPORTER_OTLP_ENDPOINT"));

@@ -213,10 +213,8 @@ fn subscriber(
         let named = config.log_filter.split(',').any(|d| {
             d.trim().starts_with(target) && d.trim()[target.len()..].starts_with(['=', ':', '['])
         });
-        if !named {
-            if let Ok(directive) = format!("{target}=off").parse() {
-                filter = filter.add_directive(directive);
-            }
+        if !named && let Ok(directive) = format!("{target}=off").parse() {
+            filter = filter.add_directive(directive);
         }
     }
     let spans = tracer_provider.map(|tp| {
