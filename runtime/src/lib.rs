@@ -71,6 +71,8 @@ mod export;
 mod pipeline;
 pub mod propagation;
 mod resource;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -260,13 +260,15 @@ fn destination(otlp: &OtlpConfig) -> String {
     format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
 }
 
-fn tls_unsupported(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
-    if otlp.certificate.is_some() || otlp.client_key.is_some() {
+#[cfg(not(feature = "tls"))]
+fn no_tls(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
+    if otlp.certificate.is_some()
+        || otlp.client_key.is_some()
+        || otlp.endpoint.starts_with("https://")
+    {
         return Err(Error::Exporter {
             signal,
-            message: "TLS certificate settings (OTEL_EXPORTER_OTLP_*CERTIFICATE, *_CLIENT_KEY) \
-                      are not supported by this build yet"
-                .into(),
+            message: "https endpoints and certificate settings need semtel's `tls` feature".into(),
         });
     }
     Ok(())
@@ -299,7 +301,8 @@ fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::HeaderMap, Erro
 macro_rules! otlp_exporter {
     ($signal:expr, $builder:expr, $otlp:expr) => {{
         let otlp: &OtlpConfig = $otlp;
-        tls_unsupported($signal, otlp)?;
+        #[cfg(not(feature = "tls"))]
+        no_tls($signal, otlp)?;
         let headers = header_map($signal, otlp)?;
         let built = match otlp.protocol {
             Protocol::Grpc => {
@@ -310,6 +313,10 @@ macro_rules! otlp_exporter {
                     .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
                 if otlp.compression == Compression::Gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                #[cfg(feature = "tls")]
+                if let Some(tls) = crate::tls::grpc_config($signal, otlp)? {
+                    b = b.with_tls_config(tls);
                 }
                 b.build()
             }
@@ -328,6 +335,10 @@ macro_rules! otlp_exporter {
                     .with_headers(headers);
                 if otlp.compression == Compression::Gzip {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                #[cfg(feature = "tls")]
+                {
+                    b = b.with_http_client(crate::tls::http_client($signal, otlp)?);
                 }
                 b.build()
             }
