@@ -481,11 +481,13 @@ pub(crate) struct SpanQueueProcessor(pub(crate) Arc<BatchQueue<SpanData>>);
 
 impl SpanQueueProcessor {
     pub(crate) fn start<E: SpanExporter + 'static>(
-        exporter: E,
+        mut exporter: E,
+        resource: &Resource,
         destination: String,
         config: BatchConfig,
         executor: Executor,
     ) -> std::io::Result<Self> {
+        exporter.set_resource(resource);
         let exporter = Arc::new(exporter);
         let finisher = Arc::clone(&exporter);
         let timeout = config.export_timeout;
@@ -592,6 +594,9 @@ pub(crate) struct CountingMetricExporter<E> {
 pub(crate) struct MetricState {
     destination: String,
     counters: Counters,
+    /// Points of the export under way, reported as unsent if shutdown's
+    /// deadline passes during it.
+    in_flight: AtomicU64,
     finished: Mutex<bool>,
     done: Condvar,
 }
@@ -614,6 +619,7 @@ impl<E: PushMetricExporter> CountingMetricExporter<E> {
         let state = Arc::new(MetricState {
             destination,
             counters: Counters::default(),
+            in_flight: AtomicU64::new(0),
             finished: Mutex::new(false),
             done: Condvar::new(),
         });
@@ -651,9 +657,11 @@ pub(crate) fn count_points(metrics: &ResourceMetrics) -> u64 {
 impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let points = count_points(metrics);
+        self.state.in_flight.store(points, Ordering::Relaxed);
         let result = self.executor.run(self.timeout, self.inner.export(metrics));
         let outcome = result.clone().map_err(OTelSdkError::InternalFailure);
         self.state.counters.record(points, result);
+        self.state.in_flight.store(0, Ordering::Relaxed);
         outcome
     }
 
@@ -693,7 +701,13 @@ impl Reporter for MetricState {
     }
 
     fn report(&self) -> SignalReport {
-        self.counters.report(Signal::Metrics, &self.destination, 0)
+        let unflushed = if *lock(&self.finished) {
+            0
+        } else {
+            self.in_flight.load(Ordering::Relaxed)
+        };
+        self.counters
+            .report(Signal::Metrics, &self.destination, unflushed)
     }
 }
 

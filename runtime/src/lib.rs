@@ -421,18 +421,35 @@ impl Telemetry {
             return report.clone();
         }
         let deadline = Instant::now() + self.shutdown_timeout;
-        let left = || deadline.saturating_duration_since(Instant::now());
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();
         }
-        if let Some(tp) = &self.tracer_provider {
-            let _ = tp.shutdown_with_timeout(left());
+        // The SDK providers' shutdowns wait on timeouts of their own; run them
+        // off the caller's thread so the caller waits only until `deadline`.
+        let providers = (
+            self.tracer_provider.clone(),
+            self.logger_provider.clone(),
+            self.meter_provider.clone(),
+        );
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("semtel-shutdown".into())
+            .spawn(move || {
+                let left = || deadline.saturating_duration_since(Instant::now());
+                let (tp, lp, mp) = providers;
+                if let Some(tp) = tp {
+                    let _ = tp.shutdown_with_timeout(left());
+                }
+                if let Some(lp) = lp {
+                    let _ = lp.shutdown_with_timeout(left());
+                }
+                let _ = mp.shutdown_with_timeout(left());
+                let _ = done_tx.send(());
+            });
+        if spawned.is_ok() {
+            let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
-        if let Some(lp) = &self.logger_provider {
-            let _ = lp.shutdown_with_timeout(left());
-        }
-        let _ = self.meter_provider.shutdown_with_timeout(left());
         let mut timed_out = false;
         for r in &self.reporters {
             timed_out |= !r.wait(deadline);
@@ -441,8 +458,25 @@ impl Telemetry {
             signals: self.reporters.iter().map(|r| r.report()).collect(),
             timed_out,
         };
-        // Never blocks: safe inside the caller's async context.
-        drop(self.runtime.take());
+        if let Some(runtime) = self.runtime.take() {
+            if timed_out {
+                // Workers still exporting need the runtime until their export
+                // times out; it goes away once the last one has finished.
+                let reporters = self.reporters.clone();
+                let _ = std::thread::Builder::new()
+                    .name("semtel-reaper".into())
+                    .spawn(move || {
+                        let far = Instant::now() + Duration::from_secs(24 * 3600);
+                        for r in &reporters {
+                            r.wait(far);
+                        }
+                        drop(runtime);
+                    });
+            } else {
+                // Never blocks: safe inside the caller's async context.
+                drop(runtime);
+            }
+        }
         self.report = Some(report.clone());
         report
     }

@@ -94,12 +94,14 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             let processor = match kind {
                 ExporterKind::Otlp => SpanQueueProcessor::start(
                     otlp_spans(&config.traces.otlp)?,
+                    &resource,
                     destination(&config.traces.otlp),
                     config.span_batch,
                     network.clone(),
                 ),
                 ExporterKind::Console => SpanQueueProcessor::start(
                     ConsoleSpanExporter::new(sink.clone()),
+                    &resource,
                     "console".into(),
                     console_batch(config.span_batch),
                     Executor::Local,

@@ -1,0 +1,118 @@
+//! OTLP/gRPC: the three collector services from `opentelemetry-proto`, gzip accepted.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataMap;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+use crate::record::{Payload, Transport};
+
+/// Large enough for any batch a test sends.
+const MAX_MESSAGE: usize = 64 << 20;
+
+#[derive(Clone)]
+struct Service(Arc<Shared>);
+
+impl Service {
+    async fn accept<T>(&self, request: Request<T>, wrap: fn(T) -> Payload) {
+        let gzip = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v.as_encoded_bytes() == b"gzip");
+        let headers = metadata(request.metadata());
+        self.0
+            .record(Transport::Grpc, gzip, headers, wrap(request.into_inner()));
+        self.0.released().await;
+    }
+}
+
+fn metadata(map: &MetadataMap) -> Vec<(String, String)> {
+    map.clone()
+        .into_headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl TraceService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.accept(request, Payload::Traces).await;
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.accept(request, Payload::Metrics).await;
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.accept(request, Payload::Logs).await;
+        Ok(Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// Serves until the runtime is shut down.
+pub(super) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let service = Service(shared);
+    let traces = TraceServiceServer::new(service.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let metrics = MetricsServiceServer::new(service.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let logs = LogsServiceServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let result = tonic::transport::Server::builder()
+        .add_service(traces)
+        .add_service(metrics)
+        .add_service(logs)
+        .serve_with_incoming(incoming)
+        .await;
+    if let Err(error) = result {
+        eprintln!("otlp receiver: gRPC server ended: {error}");
+    }
+}

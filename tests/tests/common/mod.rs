@@ -1,0 +1,96 @@
+//! The instrumented pipeline the end-to-end tests run, and its configuration.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+
+/// Upper bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Builds telemetry from `vars` only (never the process environment).
+pub fn telemetry(vars: &[(&str, &str)]) -> semtel::Telemetry {
+    builder(vars).build().expect("valid configuration")
+}
+
+/// A builder reading `vars` only, with `service.name` left to the variables.
+pub fn builder(vars: &[(&str, &str)]) -> semtel::Builder {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    semtel::builder().env(move |key| vars.get(key).cloned())
+}
+
+/// Ids of what [`run_pipeline`] emitted, hex, read from inside the spans.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    /// The trace both spans belong to.
+    pub trace_id: String,
+    /// The `pipeline` span.
+    pub pipeline_span_id: String,
+    /// The `stage` span, child of `pipeline`.
+    pub stage_span_id: String,
+}
+
+/// Runs a small instrumented pipeline under `telemetry`'s dispatcher:
+///
+/// ```text
+/// span pipeline {pipeline.run = "r1"}
+///   span stage {pipeline.stage.name = "load"}
+///     INFO "loaded" {records = 3, table = "orders", ratio = 0.5, complete = true}
+///     counter pipeline.records += 3 {pipeline.stage.name = "load"}
+///     histogram pipeline.stage.duration records 0.25 s
+///   WARN "slow batch" {late = true}
+/// ```
+pub fn run_pipeline(telemetry: &semtel::Telemetry) -> Emitted {
+    let _default = tracing::dispatcher::set_default(telemetry.dispatch());
+    let meter = telemetry.meter("e2e");
+    let records = meter
+        .u64_counter("pipeline.records")
+        .with_unit("{record}")
+        .build();
+    let duration = meter
+        .f64_histogram("pipeline.stage.duration")
+        .with_unit("s")
+        .build();
+
+    let pipeline = tracing::info_span!("pipeline", pipeline.run = "r1");
+    let stage = tracing::info_span!(parent: &pipeline, "stage", pipeline.stage.name = "load");
+    pipeline.in_scope(|| {
+        stage.in_scope(|| {
+            tracing::info!(
+                records = 3,
+                table = "orders",
+                ratio = 0.5,
+                complete = true,
+                "loaded"
+            );
+            records.add(3, &[KeyValue::new("pipeline.stage.name", "load")]);
+            duration.record(0.25, &[KeyValue::new("pipeline.stage.name", "load")]);
+        });
+        tracing::warn!(late = true, "slow batch");
+    });
+    let pipeline_cx = semtel::propagation::span_context(&pipeline);
+    let stage_cx = semtel::propagation::span_context(&stage);
+    Emitted {
+        trace_id: pipeline_cx.trace_id().to_string(),
+        pipeline_span_id: pipeline_cx.span_id().to_string(),
+        stage_span_id: stage_cx.span_id().to_string(),
+    }
+}
+
+/// Emits one span named `name` with one INFO log inside, under `telemetry`.
+pub fn emit_span(telemetry: &semtel::Telemetry, name: &'static str) {
+    tracing::dispatcher::with_default(telemetry.dispatch(), || {
+        tracing::info_span!("step", step = name)
+            .in_scope(|| tracing::info!(step = name, "step ran"));
+    });
+}
+
+/// A loopback port nothing listens on (bound, read, released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
