@@ -40,7 +40,7 @@ pub enum Error {
     },
     /// A global `tracing` subscriber is already installed, so semtel's cannot be.
     /// Use [`Builder::build`](crate::Builder::build) and add
-    /// [`Telemetry::dispatch`](crate::Telemetry::dispatch) yourself, or remove
+    /// [`Session::dispatch`](crate::Session::dispatch) yourself, or remove
     /// the other subscriber.
     SubscriberAlreadySet,
     /// The background export thread could not be started.

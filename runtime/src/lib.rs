@@ -71,6 +71,8 @@ mod export;
 mod pipeline;
 pub mod propagation;
 mod resource;
+mod stage;
+mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -89,6 +91,13 @@ pub use config::{
 pub use error::{ConfigError, Error};
 pub use export::{ShutdownReport, SignalReport};
 pub use resource::SCHEMA_URL;
+pub use stage::StageKind;
+pub use telemetry::{Attributes, ErrorType, REDACTED, Telemetry, TelemetryValue, redact_hash};
+
+/// The semantic conventions semtel emits: constants, enums and metric
+/// descriptors generated from the official registry and semtel's `pipeline.`
+/// registry.
+pub use semtel_conventions as conventions;
 
 use config::{EnvSource, Overrides};
 use console::ConsoleSink;
@@ -293,14 +302,14 @@ impl Builder {
     }
 
     /// Builds the exporters and providers without installing anything global
-    /// (but the propagators): install [`Telemetry::dispatch`] yourself, e.g.
+    /// (but the propagators): install [`Session::dispatch`] yourself, e.g.
     /// with `tracing::dispatcher::set_default` in a test.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] for invalid settings, [`Error::Exporter`] when an
     /// exporter cannot be built, [`Error::Runtime`] when a thread cannot start.
-    pub fn build(self) -> Result<Telemetry, Error> {
+    pub fn build(self) -> Result<Session, Error> {
         let config = self.config()?;
         let sink = self.console.unwrap_or_else(ConsoleSink::stderr);
         let pipeline::Pipeline {
@@ -316,7 +325,7 @@ impl Builder {
         if config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));
         }
-        Ok(Telemetry {
+        Ok(Session {
             tracer_provider,
             logger_provider,
             meter_provider,
@@ -343,6 +352,7 @@ impl Builder {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
             opentelemetry::global::set_meter_provider(telemetry.meter_provider.clone());
+            stage::meter_provider_changed();
         }
         Ok(Guard {
             telemetry: Some(telemetry),
@@ -350,9 +360,9 @@ impl Builder {
     }
 }
 
-/// Running telemetry: the providers, their exporters and a `tracing`
+/// A telemetry session: the providers, their exporters and a `tracing`
 /// dispatcher that feeds them. Shuts down when dropped.
-pub struct Telemetry {
+pub struct Session {
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     meter_provider: SdkMeterProvider,
@@ -364,15 +374,15 @@ pub struct Telemetry {
     config: Config,
 }
 
-impl std::fmt::Debug for Telemetry {
+impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telemetry")
+        f.debug_struct("Session")
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
-impl Telemetry {
+impl Session {
     /// The `tracing` dispatcher that exports spans and turns events into logs.
     pub fn dispatch(&self) -> &tracing::Dispatch {
         &self.dispatch
@@ -482,7 +492,7 @@ impl Telemetry {
     }
 }
 
-impl Drop for Telemetry {
+impl Drop for Session {
     fn drop(&mut self) {
         self.shutdown_now();
     }
@@ -494,12 +504,12 @@ impl Drop for Telemetry {
 #[must_use = "telemetry stops when the guard is dropped"]
 #[derive(Debug)]
 pub struct Guard {
-    telemetry: Option<Telemetry>,
+    telemetry: Option<Session>,
 }
 
 impl Guard {
     /// The running telemetry.
-    pub fn telemetry(&self) -> &Telemetry {
+    pub fn session(&self) -> &Session {
         match &self.telemetry {
             Some(t) => t,
             None => unreachable!("only taken by shutdown, which consumes the guard"),
@@ -510,7 +520,7 @@ impl Guard {
     pub fn shutdown(mut self) -> ShutdownReport {
         self.telemetry
             .take()
-            .map(Telemetry::shutdown)
+            .map(Session::shutdown)
             .unwrap_or_default()
     }
 }
@@ -529,6 +539,11 @@ impl Drop for Guard {
 #[doc(hidden)]
 /// Not public API: used by semtel-macros expansions only.
 pub mod __private {
-    pub use ::opentelemetry;
     pub use ::tracing;
+
+    pub use crate::stage::{
+        AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
+        link_contexts, record_on,
+    };
+    pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
 }

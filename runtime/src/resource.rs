@@ -7,32 +7,32 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_semantic_conventions::resource as res;
+use semtel_conventions::attribute as res;
 
 use crate::config::Config;
 
 /// The semantic-conventions schema the emitted names follow.
-pub const SCHEMA_URL: &str = opentelemetry_semantic_conventions::SCHEMA_URL;
+pub const SCHEMA_URL: &str = semtel_conventions::SCHEMA_URL;
 
 /// Builds the resource: `service.*`, `telemetry.sdk.*`, `process.*`,
 /// `host.*`, `os.type`, then the user's attributes (which win).
 pub(crate) fn build(config: &Config) -> Resource {
     let mut attrs = vec![
-        KeyValue::new(res::SERVICE_NAME, config.service_name.clone()),
-        KeyValue::new(res::SERVICE_INSTANCE_ID, instance_id()),
-        KeyValue::new(res::PROCESS_PID, i64::from(std::process::id())),
-        KeyValue::new(res::PROCESS_RUNTIME_NAME, "rust"),
-        KeyValue::new(res::OS_TYPE, os_type()),
-        KeyValue::new(res::HOST_ARCH, host_arch()),
+        KeyValue::new(res::SERVICE_NAME.name(), config.service_name.clone()),
+        KeyValue::new(res::SERVICE_INSTANCE_ID.name(), instance_id()),
+        KeyValue::new(res::PROCESS_PID.name(), i64::from(std::process::id())),
+        KeyValue::new(res::PROCESS_RUNTIME_NAME.name(), "rust"),
+        KeyValue::new(res::OS_TYPE.name(), os_type()),
+        KeyValue::new(res::HOST_ARCH.name(), host_arch()),
     ];
     if let Some(version) = &config.service_version {
-        attrs.push(KeyValue::new(res::SERVICE_VERSION, version.clone()));
+        attrs.push(KeyValue::new(res::SERVICE_VERSION.name(), version.clone()));
     }
     if let Some(name) = crate::config::executable_name() {
-        attrs.push(KeyValue::new(res::PROCESS_EXECUTABLE_NAME, name));
+        attrs.push(KeyValue::new(res::PROCESS_EXECUTABLE_NAME.name(), name));
     }
     if let Some(host) = host_name() {
-        attrs.push(KeyValue::new(res::HOST_NAME, host));
+        attrs.push(KeyValue::new(res::HOST_NAME.name(), host));
     }
     let user = config
         .resource_attributes

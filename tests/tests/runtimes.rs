@@ -11,7 +11,7 @@ use semtel_tests::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn telemetry(rx: &Receiver, protocol: &str) -> semtel::Telemetry {
+fn telemetry(rx: &Receiver, protocol: &str) -> semtel::Session {
     let endpoint = match protocol {
         "grpc" => rx.grpc_endpoint(),
         _ => rx.http_endpoint(),

@@ -10,7 +10,7 @@ use opentelemetry::KeyValue;
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Builds telemetry from `vars` only (never the process environment).
-pub fn telemetry(vars: &[(&str, &str)]) -> semtel::Telemetry {
+pub fn telemetry(vars: &[(&str, &str)]) -> semtel::Session {
     builder(vars).build().expect("valid configuration")
 }
 
@@ -44,7 +44,7 @@ pub struct Emitted {
 ///     histogram pipeline.stage.duration records 0.25 s
 ///   WARN "slow batch" {late = true}
 /// ```
-pub fn run_pipeline(telemetry: &semtel::Telemetry) -> Emitted {
+pub fn run_pipeline(telemetry: &semtel::Session) -> Emitted {
     let _default = tracing::dispatcher::set_default(telemetry.dispatch());
     let meter = telemetry.meter("e2e");
     let records = meter
@@ -82,7 +82,7 @@ pub fn run_pipeline(telemetry: &semtel::Telemetry) -> Emitted {
 }
 
 /// Emits one span named `name` with one INFO log inside, under `telemetry`.
-pub fn emit_span(telemetry: &semtel::Telemetry, name: &'static str) {
+pub fn emit_span(telemetry: &semtel::Session, name: &'static str) {
     tracing::dispatcher::with_default(telemetry.dispatch(), || {
         tracing::info_span!("step", step = name)
             .in_scope(|| tracing::info!(step = name, "step ran"));
