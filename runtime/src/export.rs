@@ -276,6 +276,27 @@ impl Counters {
     }
 }
 
+/// Waits on `cv` until `done` holds for the guarded state or `deadline`
+/// passes; says whether `done` held.
+fn wait_until<'a, T>(
+    cv: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    deadline: Instant,
+    done: impl Fn(&T) -> bool,
+) -> (MutexGuard<'a, T>, bool) {
+    while !done(&guard) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (guard, false);
+        }
+        guard = cv
+            .wait_timeout(guard, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    (guard, true)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take telemetry down with it: the data under
     // these locks stays consistent at every await-free step.
@@ -425,18 +446,24 @@ impl<T: Send + 'static> BatchQueue<T> {
         state.flush_requested += 1;
         let target = state.flush_requested;
         self.work.notify_one();
-        while state.flush_done < target && !state.finished {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(OTelSdkError::Timeout(timeout));
-            }
-            state = self
-                .done
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        let (_state, done) = wait_until(&self.done, state, deadline, |s| {
+            s.flush_done >= target || s.finished
+        });
+        if done {
+            Ok(())
+        } else {
+            Err(OTelSdkError::Timeout(timeout))
         }
-        Ok(())
+    }
+
+    /// Begins shutdown and waits at most `timeout` for the worker to finish.
+    fn shutdown_within(&self, timeout: Duration) -> OTelSdkResult {
+        self.begin_shutdown();
+        if self.wait(Instant::now() + timeout) {
+            Ok(())
+        } else {
+            Err(OTelSdkError::Timeout(timeout))
+        }
     }
 }
 
@@ -447,19 +474,7 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
     }
 
     fn wait(&self, deadline: Instant) -> bool {
-        let mut state = lock(&self.state);
-        while !state.finished {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = self
-                .done
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        wait_until(&self.done, lock(&self.state), deadline, |s| s.finished).1
     }
 
     fn report(&self) -> SignalReport {
@@ -507,8 +522,13 @@ impl SpanQueueProcessor {
 impl SpanProcessor for SpanQueueProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if span.span_context.is_sampled() {
+            // tracing-opentelemetry adds `code.module.name`, which is not a
+            // semantic-convention attribute (the module is part of
+            // `code.function.name` where that is known).
+            span.attributes
+                .retain(|kv| kv.key.as_str() != "code.module.name");
             self.0.push(span);
         }
     }
@@ -518,12 +538,7 @@ impl SpanProcessor for SpanQueueProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.begin_shutdown();
-        if self.0.wait(Instant::now() + timeout) {
-            Ok(())
-        } else {
-            Err(OTelSdkError::Timeout(timeout))
-        }
+        self.0.shutdown_within(timeout)
     }
 }
 
@@ -572,12 +587,7 @@ impl LogProcessor for LogQueueProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.begin_shutdown();
-        if self.0.wait(Instant::now() + timeout) {
-            Ok(())
-        } else {
-            Err(OTelSdkError::Timeout(timeout))
-        }
+        self.0.shutdown_within(timeout)
     }
 }
 
@@ -685,19 +695,7 @@ impl Reporter for MetricState {
     fn begin_shutdown(&self) {}
 
     fn wait(&self, deadline: Instant) -> bool {
-        let mut finished = lock(&self.finished);
-        while !*finished {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            finished = self
-                .done
-                .wait_timeout(finished, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        wait_until(&self.done, lock(&self.finished), deadline, |f| *f).1
     }
 
     fn report(&self) -> SignalReport {

@@ -12,7 +12,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
@@ -219,10 +219,14 @@ fn subscriber(
             filter = filter.add_directive(directive);
         }
     }
+    // Spans only: `tracing` events reach the collector as log records
+    // through the bridge below, not again as span events.
     let spans = tracer_provider.map(|tp| {
         tracing_opentelemetry::layer()
             .with_tracked_inactivity(false)
+            .with_target(false)
             .with_tracer(tp.tracer("semtel"))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     });
     let logs = logger_provider.map(OpenTelemetryTracingBridge::new);
     let subscriber = tracing_subscriber::registry()
