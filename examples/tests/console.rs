@@ -3,6 +3,12 @@
 
 use std::process::Command;
 
+fn line<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with `{needle}` in:\n{text}"))
+}
+
 #[test]
 fn orders_pipeline_renders_to_the_console_without_a_collector() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orders"));
@@ -13,6 +19,8 @@ fn orders_pipeline_renders_to_the_console_without_a_collector() {
     }
     let out = cmd.output().expect("the example runs");
     assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.trim(), "orders: 12 read, 4 rejected, 8 loaded");
     let err = String::from_utf8_lossy(&out.stderr);
 
     // Said once: how to point at a collector.
@@ -23,65 +31,68 @@ fn orders_pipeline_renders_to_the_console_without_a_collector() {
     );
     assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
 
-    // The producer's tree: root with trace id, nested stages with attributes.
-    let root = err
-        .lines()
-        .find(|l| l.contains("pipeline.run") && l.contains("[trace="))
-        .unwrap_or_else(|| panic!("no root line in:\n{err}"));
-    assert!(root.contains("pipeline.name=orders"), "{root}");
-    assert!(err.lines().any(|l| l.contains("├─ extract")), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.contains("└─ orders publish producer")),
-        "{err}"
-    );
+    // The span tree: the run at the root, stages nested, a tracing span in a
+    // nested stage, errors with their error.type.
+    let root = line(&err, "orders run pipeline.name=orders");
+    let trace = &root[root.find("[trace=").expect("trace id on the root") + 7..][..8];
+    assert!(line(&err, "├─ extract").contains("pipeline.stage.kind=source"));
+    assert!(err.contains("│  ├─ validate pipeline.name=orders"), "{err}");
+    assert!(err.contains("│  │  └─ parse amount"), "{err}");
+    let failed = line(&err, "validate ✗ error: the row is malformed");
+    assert!(failed.contains("error.type=malformed"), "{failed}");
+    assert_eq!(failed.matches("error.type=").count(), 1, "{failed}");
+    assert!(line(&err, "└─ consume consumer").contains("messaging.batch.message_count=8"));
 
-    // The consumer continues the producer's trace from the message headers.
-    let trace = &root[root.find("[trace=").unwrap() + 7..][..8];
-    let consumer = err
-        .lines()
-        .find(|l| l.contains("orders process consumer"))
-        .unwrap_or_else(|| panic!("no consumer span in:\n{err}"));
+    // The client span carries the order's attributes, redacted where asked.
+    let store = line(&err, "store client");
+    assert!(store.contains("db.system.name=sqlite"), "{store}");
     assert!(
-        consumer.contains(&format!("[trace={trace} parent=")),
-        "{consumer}"
+        store.contains("orders.customer.email=[redacted]"),
+        "{store}"
     );
-    assert!(consumer.contains("(remote)"), "{consumer}");
-    assert!(
-        err.contains("└─ INSERT orders client db.system.name=sqlite"),
-        "{err}"
-    );
+    assert!(store.contains("orders.customer.id=h:"), "{store}");
+    assert!(!err.contains("@example.com"), "no e-mail address is shown");
+    assert!(!err.contains("gift wrap"), "skipped fields are not shown");
 
-    // Log lines carry the ids of the span they were written in.
+    // Log lines carry the ids of the span they were written in, and the
+    // error.type of the rejection.
     let rejected: Vec<&str> = err
         .lines()
         .filter(|l| l.contains("order rejected"))
         .collect();
-    assert_eq!(rejected.len(), 2, "{err}");
+    assert_eq!(rejected.len(), 4, "{err}");
     assert!(
         rejected
             .iter()
             .all(|l| l.contains("WARN") && l.contains(&format!("[trace={trace} span=")))
     );
+    assert_eq!(
+        rejected
+            .iter()
+            .filter(|l| l.contains("error.type=not_positive"))
+            .count(),
+        3
+    );
 
-    // The metrics summary at shutdown.
+    // The metrics summary at shutdown, with the pipeline registry's names.
     let summary = &err[err
         .find("semtel metrics summary")
         .expect("a metrics summary")..];
     assert!(
+        summary.contains("pipeline.stage.duration (s) histogram"),
+        "{summary}"
+    );
+    assert!(
         summary.contains("pipeline.records ({record}) counter"),
         "{summary}"
     );
-    assert!(
-        summary.contains("pipeline.stage.name=extract    total=12"),
-        "{summary}"
+    let failures = line(
+        summary,
+        "error.type=not_positive pipeline.name=orders pipeline.stage.kind=transform pipeline.stage.name=validate  total=",
     );
+    assert!(failures.ends_with("total=3"), "{failures}");
     assert!(
-        summary.contains("error.type=invalid_order pipeline.stage.name=transform  total=2"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("pipeline.stage.duration (s) histogram"),
+        summary.contains("pipeline.stage.name=extract       total=12"),
         "{summary}"
     );
 

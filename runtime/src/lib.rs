@@ -91,6 +91,7 @@ pub use config::{
 pub use error::{ConfigError, Error};
 pub use export::{ShutdownReport, SignalReport};
 pub use resource::SCHEMA_URL;
+pub use semtel_macros::{Telemetry, stage};
 pub use stage::StageKind;
 pub use telemetry::{Attributes, ErrorType, REDACTED, Telemetry, TelemetryValue, redact_hash};
 
@@ -539,11 +540,12 @@ impl Drop for Guard {
 #[doc(hidden)]
 /// Not public API: used by semtel-macros expansions only.
 pub mod __private {
+    pub use ::opentelemetry;
     pub use ::tracing;
 
     pub use crate::stage::{
         AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
-        link_contexts, record_on,
+        ValueFor, double_field, int_field, link_contexts, record_on, set_key,
     };
     pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
 }

@@ -154,6 +154,80 @@ fn instruments() -> Arc<Instruments> {
     built
 }
 
+/// Integer values of `int` attributes. `tracing` records unsigned integers
+/// as text in OpenTelemetry, so expansions convert through this.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an integer",
+    label = "this attribute is an `int` in the semantic conventions"
+)]
+pub trait IntField {
+    /// As `i64`, saturating.
+    fn to_i64(&self) -> i64;
+}
+
+/// Values of `double` attributes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a number",
+    label = "this attribute is a `double` in the semantic conventions"
+)]
+pub trait DoubleField {
+    /// As `f64`.
+    fn to_f64(&self) -> f64;
+}
+
+macro_rules! int_fields {
+    ($($t:ty),*) => {$(
+        impl IntField for $t {
+            fn to_i64(&self) -> i64 {
+                i64::try_from(*self).unwrap_or(i64::MAX)
+            }
+        }
+        impl DoubleField for $t {
+            #[allow(clippy::cast_precision_loss)] // attribute values, not arithmetic
+            fn to_f64(&self) -> f64 {
+                *self as f64
+            }
+        }
+    )*};
+}
+int_fields!(
+    u8, u16, u32, u64, usize, u128, i8, i16, i32, i64, isize, i128
+);
+
+impl DoubleField for f64 {
+    fn to_f64(&self) -> f64 {
+        *self
+    }
+}
+
+impl DoubleField for f32 {
+    fn to_f64(&self) -> f64 {
+        f64::from(*self)
+    }
+}
+
+impl<T: IntField + ?Sized> IntField for &T {
+    fn to_i64(&self) -> i64 {
+        (**self).to_i64()
+    }
+}
+
+impl<T: DoubleField + ?Sized> DoubleField for &T {
+    fn to_f64(&self) -> f64 {
+        (**self).to_f64()
+    }
+}
+
+/// An `int` attribute's value as `tracing` should record it.
+pub fn int_field(value: &impl IntField) -> i64 {
+    value.to_i64()
+}
+
+/// A `double` attribute's value as `tracing` should record it.
+pub fn double_field(value: &impl DoubleField) -> f64 {
+    value.to_f64()
+}
+
 /// Counts that a `records` expression can give.
 pub trait RecordCount {
     /// As a count.
@@ -235,9 +309,8 @@ impl StageGuard {
     /// Marks the call failed: span status Error, an `exception` event and
     /// `error.type` on the span, the metrics and the failures counter.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
+        // Expansions declare `error.type` as an empty field on the span.
         self.span.record(attr::ERROR_TYPE.name(), &*error_type);
-        self.span
-            .set_attribute(attr::ERROR_TYPE.name(), error_type.to_string());
         self.span.add_event(
             "exception",
             vec![
@@ -329,3 +402,47 @@ impl<E: ?Sized> AsTypeName for &ErrorTypeOf<'_, E> {
         Cow::Borrowed(std::any::type_name::<E>())
     }
 }
+
+/// Sets the attribute of a generated registry's key on `span`; the value's
+/// type must fit the key's (`fields([registry::KEY] = expr)` in `#[stage]`).
+pub fn set_key<T: ?Sized, V: ValueFor<T> + ?Sized>(
+    span: &tracing::Span,
+    key: semtel_conventions::model::AttributeKey<T>,
+    value: &V,
+) {
+    if let Some(v) = crate::telemetry::TelemetryValue::telemetry_value(value) {
+        span.set_attribute(key.name(), v);
+    }
+}
+
+/// Values that fit an `AttributeKey<T>`: `T` is the key's value marker.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value of an attribute of type `{T}`",
+    label = "the key's value type is `{T}`"
+)]
+pub trait ValueFor<T: ?Sized>: crate::telemetry::TelemetryValue {}
+
+impl<T: ?Sized, V: ValueFor<T> + ?Sized> ValueFor<T> for &V {}
+impl<T: ?Sized, V: ValueFor<T>> ValueFor<T> for Option<V> {}
+
+macro_rules! value_for {
+    ($marker:ty => $($t:ty),*) => {$(
+        impl ValueFor<$marker> for $t {}
+    )*};
+}
+value_for!(String => str, String, Cow<'_, str>, std::sync::Arc<str>, char);
+value_for!(i64 => i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+value_for!(f64 => f32, f64);
+value_for!(bool => bool);
+
+macro_rules! array_value_for {
+    ($marker:ty => $elem:ty) => {
+        impl<E: ValueFor<$elem>> ValueFor<Vec<$marker>> for [E] {}
+        impl<E: ValueFor<$elem>> ValueFor<Vec<$marker>> for Vec<E> {}
+        impl<E: ValueFor<$elem>, const N: usize> ValueFor<Vec<$marker>> for [E; N] {}
+    };
+}
+array_value_for!(String => String);
+array_value_for!(i64 => i64);
+array_value_for!(f64 => f64);
+array_value_for!(bool => bool);

@@ -25,6 +25,18 @@ pub trait Telemetry {
     }
 }
 
+impl<T: Telemetry + ?Sized> Telemetry for &T {
+    fn record_attributes(&self, out: &mut Attributes) {
+        (**self).record_attributes(out);
+    }
+}
+
+impl<T: Telemetry + ?Sized> Telemetry for Box<T> {
+    fn record_attributes(&self, out: &mut Attributes) {
+        (**self).record_attributes(out);
+    }
+}
+
 /// A value that can be an attribute value: integers, floats, booleans,
 /// strings, and slices of them; `Option`s are left out when `None`.
 #[diagnostic::on_unimplemented(

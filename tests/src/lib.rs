@@ -23,12 +23,14 @@
 pub mod attrs;
 pub mod client;
 pub mod fixtures;
+pub mod live_check;
 mod receiver;
 pub mod record;
 pub mod rotel;
 pub mod rotel_debug;
 
 pub use attrs::{attr, attr_bool, attr_f64, attr_i64, attr_str, hex};
+pub use live_check::{Finding, LiveCheck};
 pub use receiver::Receiver;
 pub use record::{
     Payload, ReceivedLog, ReceivedMetric, ReceivedRequest, ReceivedSpan, Signal, Snapshot,

@@ -1,0 +1,4 @@
+#[semtel::stage(name = "a", name = "b")]
+fn load() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+struct Opaque;
+
+#[semtel::stage]
+fn load() -> Result<(), Opaque> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[semtel::stage]
+struct Load;
+
+#[semtel::stage]
+const fn load() {}
+
+fn main() {}

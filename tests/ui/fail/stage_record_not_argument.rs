@@ -1,0 +1,4 @@
+#[semtel::stage(record(ordr))]
+fn load(order: &str) {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[semtel::stage(pipline = "orders", colour = "blue")]
+fn load() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[semtel::stage(fields(db.system.name = "postgres"))]
+fn load() {}
+
+fn main() {}
