@@ -537,6 +537,11 @@ impl Drop for Guard {
     }
 }
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[doc(hidden)]
 /// Not public API: used by semtel-macros expansions only.
 pub mod __private {
