@@ -249,6 +249,12 @@ pub fn derive(input: &Input<'_>, plan: &DerivePlan) -> TokenStream {
                             bounds.push(quote!(#ty: #p::Telemetry));
                         }
                     }
+                    // A registry key checks the value's type against the key's.
+                    FieldPlan::Push(Key::Path(path)) => {
+                        body.push(
+                            quote_spanned!(span=> __semtel_out.push_key(#path, &self.#member);),
+                        );
+                    }
                     FieldPlan::Push(key) => {
                         let key = key_tokens(key);
                         body.push(quote_spanned!(span=> __semtel_out.push(#key, &self.#member);));

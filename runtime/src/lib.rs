@@ -550,7 +550,8 @@ pub mod __private {
 
     pub use crate::stage::{
         AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
-        ValueFor, double_field, int_field, link_contexts, record_on, set_key,
+        double_field, int_field, link_contexts, record_on, set_key,
     };
     pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
+    pub use semtel_conventions::value::ValueFor;
 }

@@ -16,6 +16,7 @@ use opentelemetry::trace::Status;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::{attribute as pattr, metric as pmetric};
+use semtel_conventions::value::ValueFor;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::telemetry::{ErrorType, Telemetry};
@@ -410,39 +411,7 @@ pub fn set_key<T: ?Sized, V: ValueFor<T> + ?Sized>(
     key: semtel_conventions::model::AttributeKey<T>,
     value: &V,
 ) {
-    if let Some(v) = crate::telemetry::TelemetryValue::telemetry_value(value) {
-        span.set_attribute(key.name(), v);
+    if let Some(v) = key.value(value) {
+        span.set_attribute(key.name(), crate::telemetry::otel_value(v));
     }
 }
-
-/// Values that fit an `AttributeKey<T>`: `T` is the key's value marker.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a value of an attribute of type `{T}`",
-    label = "the key's value type is `{T}`"
-)]
-pub trait ValueFor<T: ?Sized>: crate::telemetry::TelemetryValue {}
-
-impl<T: ?Sized, V: ValueFor<T> + ?Sized> ValueFor<T> for &V {}
-impl<T: ?Sized, V: ValueFor<T>> ValueFor<T> for Option<V> {}
-
-macro_rules! value_for {
-    ($marker:ty => $($t:ty),*) => {$(
-        impl ValueFor<$marker> for $t {}
-    )*};
-}
-value_for!(String => str, String, Cow<'_, str>, std::sync::Arc<str>, char);
-value_for!(i64 => i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
-value_for!(f64 => f32, f64);
-value_for!(bool => bool);
-
-macro_rules! array_value_for {
-    ($marker:ty => $elem:ty) => {
-        impl<E: ValueFor<$elem>> ValueFor<Vec<$marker>> for [E] {}
-        impl<E: ValueFor<$elem>> ValueFor<Vec<$marker>> for Vec<E> {}
-        impl<E: ValueFor<$elem>, const N: usize> ValueFor<Vec<$marker>> for [E; N] {}
-    };
-}
-array_value_for!(String => String);
-array_value_for!(i64 => i64);
-array_value_for!(f64 => f64);
-array_value_for!(bool => bool);

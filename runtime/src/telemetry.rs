@@ -7,6 +7,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
 use opentelemetry::{Array, KeyValue, StringValue, Value};
+use semtel_conventions::model::AttributeKey;
+use semtel_conventions::value::ValueFor;
 
 /// A type whose fields become span and log attributes.
 ///
@@ -100,6 +102,18 @@ impl Attributes {
         }
     }
 
+    /// Adds the attribute of a generated registry's key; the value's type
+    /// must fit the key's (a compile error otherwise).
+    pub fn push_key<T: ?Sized, V: ValueFor<T> + ?Sized>(
+        &mut self,
+        key: AttributeKey<T>,
+        value: &V,
+    ) {
+        if let Some(v) = key.value(value) {
+            self.items.push(KeyValue::new(key.name(), otel_value(v)));
+        }
+    }
+
     /// Adds every attribute of a nested [`Telemetry`] value.
     pub fn extend_from(&mut self, nested: &(impl Telemetry + ?Sized)) {
         nested.record_attributes(self);
@@ -130,6 +144,23 @@ impl Attributes {
 
     pub(crate) fn into_vec(self) -> Vec<KeyValue> {
         self.items
+    }
+}
+
+/// The OpenTelemetry form of a conventions value.
+pub(crate) fn otel_value(value: semtel_conventions::value::Value) -> Value {
+    use semtel_conventions::value::Value as V;
+    match value {
+        V::String(s) => Value::from(s),
+        V::Int(i) => Value::I64(i),
+        V::Double(d) => Value::F64(d),
+        V::Bool(b) => Value::Bool(b),
+        V::StringArray(a) => Value::Array(Array::String(
+            a.into_iter().map(StringValue::from).collect(),
+        )),
+        V::IntArray(a) => Value::Array(Array::I64(a)),
+        V::DoubleArray(a) => Value::Array(Array::F64(a)),
+        V::BoolArray(a) => Value::Array(Array::Bool(a)),
     }
 }
 
