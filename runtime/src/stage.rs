@@ -308,7 +308,8 @@ impl StageGuard {
     }
 
     /// Marks the call failed: span status Error, an `exception` event and
-    /// `error.type` on the span, the metrics and the failures counter.
+    /// `error.type` on the span, the metrics and the failures counter, and one
+    /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
         // Expansions declare `error.type` as an empty field on the span.
         self.span.record(attr::ERROR_TYPE.name(), &*error_type);
@@ -320,6 +321,18 @@ impl StageGuard {
             ],
         );
         self.span.set_status(Status::error(message.to_owned()));
+        self.span.in_scope(|| {
+            // tracing needs literal field names; the example's end-to-end
+            // live check holds them to the registry.
+            tracing::event!(
+                target: "semtel::stage",
+                tracing::Level::ERROR,
+                "error.type" = &*error_type,
+                "exception.message" = message,
+                "pipeline.stage.name" = self.site.stage,
+                "stage failed"
+            );
+        });
         self.error_type = Some(error_type);
     }
 
