@@ -323,7 +323,7 @@ impl Builder {
             propagator,
         } = pipeline::build(&config, &sink)?;
         opentelemetry::global::set_text_map_propagator(propagator);
-        if config.uses_console() && config.console_fallback {
+        if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));
         }
         Ok(Session {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use semtel::{Protocol, Signal};
+use semtel::Signal;
 use semtel_tests::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -169,16 +169,32 @@ fn http_header_maps_carry_context_and_baggage() {
 }
 
 #[test]
-fn disabled_sdk_exports_nothing_and_costs_no_threads() {
+fn disabled_sdk_exports_nothing_and_prints_nothing() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     let rx = Receiver::start();
     let endpoint = rx.http_endpoint();
+    let console = Captured::default();
     let t = semtel::builder()
         .env(move |k| match k {
             "OTEL_SDK_DISABLED" => Some("true".into()),
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_LOGS_EXPORTER" => Some("console".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some(format!("{endpoint}/v1/traces")),
             _ => None,
         })
-        .protocol(Protocol::HttpProtobuf)
+        .console_writer(console.clone())
         .build()
         .unwrap();
     tracing::dispatcher::with_default(t.dispatch(), || {
@@ -187,6 +203,11 @@ fn disabled_sdk_exports_nothing_and_costs_no_threads() {
     let report = t.shutdown();
     assert!(report.signals().is_empty(), "{report}");
     assert!(rx.snapshot().spans().is_empty());
+    let printed = String::from_utf8(console.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        printed, "",
+        "no hint, no log lines, no summary when disabled"
+    );
 }
 
 #[test]

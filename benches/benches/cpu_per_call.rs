@@ -1,0 +1,115 @@
+//! CPU time per call including background threads (exporters, batch
+//! processors, collectors, the in-process OTLP sink), next to wall time on
+//! the calling thread, for every case; then the table with ratios against
+//! semtel enabled. `cargo bench -p semtel-benches --bench cpu_per_call`.
+//!
+//! Per case: warm up, flush, then read the process CPU clock
+//! (`CLOCK_PROCESS_CPUTIME_ID`: all threads, including ones that exited),
+//! make [`CALLS`] calls, flush and shut the case's pipeline down so its
+//! export work is counted, and read the clock again. Without `--bench`
+//! (`cargo test --benches`) it makes a few calls per case only.
+//!
+//! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
+//! `valgrind --tool=callgrind`), and a word to run only the cases whose name
+//! contains it.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use cpu_time::ProcessTime;
+use semtel_benches::{Case, Outcome, sink_totals};
+
+/// Measured calls per case.
+const CALLS: u64 = 2_000_000;
+/// Calls before measuring.
+const WARM_UP: u64 = 200_000;
+
+#[derive(Debug)]
+struct Row {
+    case: Case,
+    calls: u64,
+    wall_ns: f64,
+    cpu_ns: f64,
+    sink_cpu_ns: f64,
+    outcome: Outcome,
+}
+
+fn per_call(total: std::time::Duration, calls: u64) -> f64 {
+    total.as_secs_f64() * 1e9 / calls as f64
+}
+
+fn measure(case: Case, warm_up: u64, calls: u64) -> Row {
+    let scope = case.enter();
+    black_box(scope.run(warm_up));
+    scope.flush();
+    let (sink_cpu_before, _) = sink_totals();
+    let cpu = ProcessTime::now();
+    let wall = Instant::now();
+    black_box(scope.run(calls));
+    let wall = wall.elapsed();
+    let outcome = scope.finish();
+    let cpu = cpu.elapsed();
+    let (sink_cpu_after, _) = sink_totals();
+    Row {
+        case,
+        calls,
+        wall_ns: per_call(wall, calls),
+        cpu_ns: per_call(cpu, calls),
+        #[allow(clippy::cast_precision_loss)] // nanoseconds of a few seconds
+        sink_cpu_ns: (sink_cpu_after - sink_cpu_before) as f64 / calls as f64,
+        outcome,
+    }
+}
+
+fn main() {
+    let mut benching = false;
+    let mut calls = None;
+    let mut filter = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => benching = true,
+            "--calls" => calls = args.next().and_then(|n| n.parse::<u64>().ok()),
+            a if !a.starts_with('-') => filter = Some(arg),
+            _ => {}
+        }
+    }
+    let (warm_up, calls) = match (benching, calls) {
+        (_, Some(n)) => (n / 10, n),
+        (true, None) => (WARM_UP, CALLS),
+        (false, None) => (10, 100),
+    };
+    let rows: Vec<Row> = Case::ALL
+        .iter()
+        .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
+        .map(|&case| measure(case, warm_up, calls))
+        .collect();
+    let (base_wall, base_cpu) = rows
+        .iter()
+        .find(|r| r.case == Case::SemtelEnabled)
+        .map_or((f64::NAN, f64::NAN), |r| (r.wall_ns, r.cpu_ns));
+    println!(
+        "\n{calls} calls per case after {warm_up} warm-up calls; ratio = case / semtel enabled \
+         (above 1: the case is slower than semtel)\n"
+    );
+    println!(
+        "| case | wall ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let spans = match (r.outcome.spans_exported, r.outcome.spans_dropped) {
+            (Some(e), Some(d)) => format!("{e} / {} ({d} lost)", r.calls + warm_up),
+            (Some(e), None) => format!("{e} / {}", r.calls + warm_up),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {spans} |",
+            r.case.name(),
+            r.wall_ns,
+            r.cpu_ns,
+            r.sink_cpu_ns,
+            r.wall_ns / base_wall,
+            r.cpu_ns / base_cpu,
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Wall time per call on the calling thread, every case side by side in one
+//! criterion group (issue benchmark 1). `cargo bench -p semtel-benches --bench per_call`.
+//!
+//! The cases run in [`Case::ALL`]'s order: semtel's disabled cases must come
+//! before the enabled one installs the process-wide subscriber.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use semtel_benches::Case;
+
+fn per_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_call");
+    for case in Case::ALL {
+        // Set up only when criterion's filter selects the case.
+        let mut scope = None;
+        group.bench_function(case.name(), |b| {
+            let scope = scope.get_or_insert_with(|| case.enter());
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                black_box(scope.run(iters));
+                started.elapsed()
+            });
+        });
+        if let Some(scope) = scope {
+            let _ = scope.finish();
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Modest, so the whole `cargo bench -p semtel-benches` takes minutes on 2 cores.
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = per_call
+}
+criterion_main!(benches);

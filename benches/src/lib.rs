@@ -1,0 +1,381 @@
+//! Shared cases of the per-call benchmarks (issue benchmark 1).
+//!
+//! Each [`Case`] is one way of instrumenting the same function. [`Case::enter`]
+//! sets up what the case needs and returns a [`Scope`]; [`Scope::run`] calls
+//! the function `n` times in a plain loop; [`Scope::finish`] flushes and
+//! shuts the case's pipeline down, so its background export work happens
+//! before the caller reads the CPU clock.
+//!
+//! All cases run in one process, on the default (system) allocator:
+//! * the `tracing` cases install their subscriber per thread with
+//!   [`tracing::dispatcher::set_default`], so they coexist with semtel's
+//!   global one;
+//! * semtel's cases depend on process-wide state, so they must run in
+//!   [`Case::ALL`]'s order: the disabled ones before [`Case::SemtelEnabled`]
+//!   installs the global subscriber and meter provider (checked at
+//!   [`Case::enter`]).
+
+pub mod peers;
+pub mod sink;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use semtel::{ExporterKind, Protocol, Signal};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use peers::{DiscardMetrics, DiscardReporter, DiscardSpans, RawSdk};
+use sink::Sink;
+
+/// One way of instrumenting the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// No instrumentation.
+    Plain,
+    /// `#[semtel::stage]`, semtel never initialised: no subscriber, no-op
+    /// global meter provider.
+    SemtelNoInit,
+    /// `#[semtel::stage]` after `init()` with `OTEL_SDK_DISABLED=true`, which
+    /// installs nothing: the same state as [`Case::SemtelNoInit`], measured to
+    /// show it.
+    SemtelSdkDisabled,
+    /// `#[semtel::stage]` after `init()`, exporting traces and metrics over
+    /// OTLP/HTTP protobuf to the in-process [`Sink`].
+    SemtelEnabled,
+    /// `#[tracing::instrument]` with `tracing_subscriber::registry()` alone.
+    Tracing,
+    /// `#[tracing::instrument]` with a tracing-opentelemetry layer (configured
+    /// as semtel configures its own) on an SDK tracer provider with the batch
+    /// processor and a discarding exporter.
+    TracingOtel,
+    /// The OpenTelemetry SDK by hand: span, up-down counter and histogram.
+    OtelSdk,
+    /// fastrace `#[trace]` under a per-call root span, discarding reporter.
+    Fastrace,
+    /// autometrics with its prometheus-client backend (metrics only, never
+    /// scraped).
+    Autometrics,
+}
+
+impl Case {
+    /// Every case, in the order they must run.
+    pub const ALL: [Case; 9] = [
+        Case::Plain,
+        Case::SemtelNoInit,
+        Case::SemtelSdkDisabled,
+        Case::SemtelEnabled,
+        Case::Tracing,
+        Case::TracingOtel,
+        Case::OtelSdk,
+        Case::Fastrace,
+        Case::Autometrics,
+    ];
+
+    /// A short name for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Case::Plain => "plain_fn",
+            Case::SemtelNoInit => "semtel_disabled_no_init",
+            Case::SemtelSdkDisabled => "semtel_disabled_otel_sdk_disabled",
+            Case::SemtelEnabled => "semtel_enabled_otlp_sink",
+            Case::Tracing => "tracing_instrument_registry",
+            Case::TracingOtel => "tracing_instrument_otel_layer",
+            Case::OtelSdk => "otel_sdk_span_histogram_counter",
+            Case::Fastrace => "fastrace_trace",
+            Case::Autometrics => "autometrics",
+        }
+    }
+
+    /// Sets the case up.
+    ///
+    /// # Panics
+    ///
+    /// For a disabled semtel case after [`Case::SemtelEnabled`] has run, and
+    /// when semtel cannot start.
+    pub fn enter(self) -> Scope {
+        let state = match self {
+            Case::Plain => State::Plain,
+            Case::SemtelNoInit => {
+                assert_semtel_not_enabled();
+                State::Semtel
+            }
+            Case::SemtelSdkDisabled => {
+                assert_semtel_not_enabled();
+                let guard = semtel::builder()
+                    .env(|k| (k == "OTEL_SDK_DISABLED").then(|| "true".into()))
+                    // A disabled init still prints the "no OTLP endpoint" hint.
+                    .console_writer(std::io::sink())
+                    .init()
+                    .expect("semtel with OTEL_SDK_DISABLED=true starts");
+                State::SemtelDisabled {
+                    _guard: Box::new(guard),
+                }
+            }
+            Case::SemtelEnabled => State::SemtelEnabled(semtel_enabled()),
+            Case::Tracing => {
+                let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
+                State::Tracing {
+                    _guard: tracing::dispatcher::set_default(&dispatch),
+                }
+            }
+            Case::TracingOtel => {
+                use opentelemetry::trace::TracerProvider as _;
+                let spans = DiscardSpans::default();
+                let tp = peers::tracer_provider(&spans);
+                // As semtel's own layer: no inactivity tracking, no target.
+                let layer = tracing_opentelemetry::layer()
+                    .with_tracked_inactivity(false)
+                    .with_target(false)
+                    .with_tracer(tp.tracer("bench"));
+                let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+                let guard = tracing::dispatcher::set_default(&dispatch);
+                State::TracingOtel { guard, tp, spans }
+            }
+            Case::OtelSdk => {
+                let spans = DiscardSpans::default();
+                let exports = DiscardMetrics::default();
+                let tp = peers::tracer_provider(&spans);
+                let mp = peers::meter_provider(&exports);
+                let sdk = RawSdk::new(&tp, &mp);
+                State::OtelSdk { sdk, tp, mp, spans }
+            }
+            Case::Fastrace => State::Fastrace(Arc::clone(fastrace_reporter())),
+            Case::Autometrics => {
+                static SETTINGS: OnceLock<()> = OnceLock::new();
+                SETTINGS.get_or_init(|| {
+                    autometrics::settings::AutometricsSettings::builder().init();
+                });
+                State::Autometrics
+            }
+        };
+        Scope { case: self, state }
+    }
+}
+
+/// A case, set up.
+#[derive(Debug)]
+pub struct Scope {
+    case: Case,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Plain,
+    Semtel,
+    SemtelDisabled {
+        _guard: Box<semtel::Guard>,
+    },
+    SemtelEnabled(&'static SemtelEnabled),
+    Tracing {
+        _guard: tracing::dispatcher::DefaultGuard,
+    },
+    TracingOtel {
+        guard: tracing::dispatcher::DefaultGuard,
+        tp: opentelemetry_sdk::trace::SdkTracerProvider,
+        spans: DiscardSpans,
+    },
+    OtelSdk {
+        sdk: RawSdk,
+        tp: opentelemetry_sdk::trace::SdkTracerProvider,
+        mp: opentelemetry_sdk::metrics::SdkMeterProvider,
+        spans: DiscardSpans,
+    },
+    Fastrace(Arc<AtomicU64>),
+    Autometrics,
+}
+
+/// What a case's pipeline delivered, after [`Scope::finish`].
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    /// Spans that reached the exporter (or the sink), when the case has spans.
+    pub spans_exported: Option<u64>,
+    /// Spans the pipeline says it lost (dropped when its queue was full,
+    /// failed, unflushed), when it says.
+    pub spans_dropped: Option<u64>,
+}
+
+impl Scope {
+    /// The case.
+    pub fn case(&self) -> Case {
+        self.case
+    }
+
+    /// Calls the case's function `n` times; returns the sum of the results
+    /// so the calls cannot be elided.
+    #[inline(never)]
+    pub fn run(&self, n: u64) -> u64 {
+        let mut acc = 0u64;
+        match &self.state {
+            State::Plain => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(peers::plain(i));
+                }
+            }
+            State::Semtel | State::SemtelDisabled { .. } | State::SemtelEnabled(_) => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(peers::load(i));
+                }
+            }
+            State::Tracing { .. } | State::TracingOtel { .. } => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(peers::tracing_load(i));
+                }
+            }
+            State::OtelSdk { sdk, .. } => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(sdk.call(i));
+                }
+            }
+            State::Fastrace(_) => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(peers::fastrace_call(i));
+                }
+            }
+            State::Autometrics => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(peers::autometrics_load(i));
+                }
+            }
+        }
+        acc
+    }
+
+    /// Exports what is pending, keeping the pipeline running.
+    pub fn flush(&self) {
+        match &self.state {
+            State::SemtelEnabled(s) => s.flush(),
+            State::TracingOtel { tp, .. } => {
+                let _ = tp.force_flush();
+            }
+            State::OtelSdk { tp, mp, .. } => {
+                let _ = tp.force_flush();
+                let _ = mp.force_flush();
+            }
+            State::Fastrace(_) => fastrace::flush(),
+            _ => {}
+        }
+    }
+
+    /// Flushes and shuts the case's pipeline down. semtel's enabled pipeline
+    /// is process-wide: it is shut down here too, so run it once per process.
+    pub fn finish(self) -> Outcome {
+        match self.state {
+            State::SemtelEnabled(s) => {
+                let report = s
+                    .guard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .map(semtel::Guard::shutdown)
+                    .unwrap_or_default();
+                let traces = report.signal(Signal::Traces).next();
+                Outcome {
+                    spans_exported: traces.map(|t| t.exported),
+                    spans_dropped: traces.map(semtel::SignalReport::lost),
+                }
+            }
+            State::TracingOtel { guard, tp, spans } => {
+                drop(guard);
+                let _ = tp.shutdown();
+                Outcome {
+                    spans_exported: Some(spans.0.load(Ordering::Relaxed)),
+                    ..Outcome::default()
+                }
+            }
+            State::OtelSdk { sdk, tp, mp, spans } => {
+                drop(sdk);
+                let _ = tp.shutdown();
+                let _ = mp.shutdown();
+                Outcome {
+                    spans_exported: Some(spans.0.load(Ordering::Relaxed)),
+                    ..Outcome::default()
+                }
+            }
+            State::Fastrace(count) => {
+                fastrace::flush();
+                Outcome {
+                    spans_exported: Some(count.load(Ordering::Relaxed)),
+                    ..Outcome::default()
+                }
+            }
+            _ => Outcome::default(),
+        }
+    }
+}
+
+/// semtel started for the whole process, exporting to an in-process sink.
+#[derive(Debug)]
+pub struct SemtelEnabled {
+    guard: Mutex<Option<semtel::Guard>>,
+    sink: Sink,
+}
+
+impl SemtelEnabled {
+    fn flush(&self) {
+        let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(g) = guard.as_ref() {
+            g.session().flush();
+        }
+    }
+}
+
+/// The in-process sink's totals so far: CPU of its threads in ns, requests.
+/// Zero before semtel's enabled case has started it.
+pub fn sink_totals() -> (u64, u64) {
+    SEMTEL.get().map_or((0, 0), |s| {
+        let stats = s.sink.stats();
+        (
+            stats.cpu_ns.load(Ordering::Relaxed),
+            stats.requests.load(Ordering::Relaxed),
+        )
+    })
+}
+
+static SEMTEL: OnceLock<SemtelEnabled> = OnceLock::new();
+static SEMTEL_ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn assert_semtel_not_enabled() {
+    assert!(
+        !SEMTEL_ENABLED.load(Ordering::Acquire),
+        "the disabled semtel cases must run before `semtel_enabled_otlp_sink` \
+         installs the global subscriber and meter provider"
+    );
+}
+
+/// Starts semtel once per process: OTLP/HTTP protobuf to the sink, traces and
+/// metrics on, logs off (a stage emits none), the process environment ignored
+/// so the run does not depend on it.
+fn semtel_enabled() -> &'static SemtelEnabled {
+    SEMTEL.get_or_init(|| {
+        let sink = Sink::start().expect("the loopback sink starts");
+        let guard = semtel::builder()
+            .env(|_| None)
+            .service_name("semtel-bench")
+            .endpoint(sink.endpoint())
+            .protocol(Protocol::HttpProtobuf)
+            .exporters(Signal::Traces, &[ExporterKind::Otlp])
+            .exporters(Signal::Metrics, &[ExporterKind::Otlp])
+            .exporters(Signal::Logs, &[])
+            .metric_export_interval(Duration::from_secs(60))
+            .init()
+            .expect("semtel starts");
+        SEMTEL_ENABLED.store(true, Ordering::Release);
+        SemtelEnabled {
+            guard: Mutex::new(Some(guard)),
+            sink,
+        }
+    })
+}
+
+/// fastrace's reporter is process-wide: set once, counting into one counter.
+fn fastrace_reporter() -> &'static Arc<AtomicU64> {
+    static COUNT: OnceLock<Arc<AtomicU64>> = OnceLock::new();
+    COUNT.get_or_init(|| {
+        let reporter = DiscardReporter::default();
+        let count = Arc::clone(&reporter.0);
+        fastrace::set_reporter(reporter, fastrace::collector::Config::default());
+        count
+    })
+}
