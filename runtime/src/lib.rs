@@ -335,6 +335,7 @@ impl Builder {
             dispatch,
             shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             report: None,
+            installed: false,
             config,
         })
     }
@@ -345,7 +346,7 @@ impl Builder {
     ///
     /// As [`Builder::build`], and [`Error::SubscriberAlreadySet`].
     pub fn init(self) -> Result<Guard, Error> {
-        let telemetry = self.build()?;
+        let mut telemetry = self.build()?;
         if !telemetry.config.disabled {
             tracing::dispatcher::set_global_default(telemetry.dispatch.clone())
                 .map_err(|_| Error::SubscriberAlreadySet)?;
@@ -354,6 +355,7 @@ impl Builder {
             }
             opentelemetry::global::set_meter_provider(telemetry.meter_provider.clone());
             stage::meter_provider_changed();
+            telemetry.installed = true;
         }
         Ok(Guard {
             telemetry: Some(telemetry),
@@ -372,6 +374,8 @@ pub struct Session {
     dispatch: tracing::Dispatch,
     shutdown_timeout: Duration,
     report: Option<ShutdownReport>,
+    /// Installed for the whole process by `init()`.
+    installed: bool,
     config: Config,
 }
 
@@ -430,6 +434,9 @@ impl Session {
     fn shutdown_now(&mut self) -> ShutdownReport {
         if let Some(report) = &self.report {
             return report.clone();
+        }
+        if self.installed {
+            stage::meter_provider_removed();
         }
         let deadline = Instant::now() + self.shutdown_timeout;
         // Start every queue draining at once, so signals flush in parallel.

@@ -7,8 +7,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
@@ -49,6 +49,16 @@ pub struct StageSite {
     pipeline: Option<&'static str>,
     stage: &'static str,
     kind: Option<StageKind>,
+    /// The metric attribute sets of this call site, built on first use.
+    bound: OnceLock<BoundAttributes>,
+}
+
+/// Attribute sets a call site records with, built once instead of per call.
+#[derive(Debug)]
+struct BoundAttributes {
+    call: Box<[KeyValue]>,
+    records_in: Box<[KeyValue]>,
+    records_out: Box<[KeyValue]>,
 }
 
 impl StageSite {
@@ -62,7 +72,27 @@ impl StageSite {
             pipeline,
             stage,
             kind,
+            bound: OnceLock::new(),
         }
+    }
+
+    fn bound(&self) -> &BoundAttributes {
+        self.bound.get_or_init(|| {
+            let call = self.attributes(None);
+            let with_direction = |direction: &'static str| {
+                let mut attrs = call.clone();
+                attrs.push(KeyValue::new(
+                    pattr::PIPELINE_IO_DIRECTION.name(),
+                    direction,
+                ));
+                attrs.into_boxed_slice()
+            };
+            BoundAttributes {
+                records_in: with_direction("in"),
+                records_out: with_direction("out"),
+                call: call.into_boxed_slice(),
+            }
+        })
     }
 
     /// The stage name.
@@ -97,12 +127,21 @@ struct Instruments {
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// Whether semtel's `init()` has installed the global meter provider; until
+/// then (and after its shutdown) stage calls skip metric work entirely.
+static METRICS_ON: AtomicBool = AtomicBool::new(false);
 #[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
 static INSTRUMENTS: RwLock<Option<(u64, Arc<Instruments>)>> = RwLock::new(None);
 
-/// Called when the global meter provider changes.
+/// Called when `init()` installs the global meter provider.
 pub(crate) fn meter_provider_changed() {
     GENERATION.fetch_add(1, Ordering::Release);
+    METRICS_ON.store(true, Ordering::Release);
+}
+
+/// Called when the installed telemetry shuts down.
+pub(crate) fn meter_provider_removed() {
+    METRICS_ON.store(false, Ordering::Release);
 }
 
 fn instruments() -> Arc<Instruments> {
@@ -252,10 +291,9 @@ record_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 pub struct StageGuard {
     site: &'static StageSite,
     span: tracing::Span,
-    started: Instant,
     error_type: Option<Cow<'static, str>>,
-    instruments: Arc<Instruments>,
-    attrs: Vec<KeyValue>,
+    /// When metrics are on: the start time and the instruments.
+    metrics: Option<(Instant, Arc<Instruments>)>,
 }
 
 impl fmt::Debug for StageGuard {
@@ -270,36 +308,31 @@ impl fmt::Debug for StageGuard {
 impl StageGuard {
     /// Starts a call of `site`, whose span is `span`.
     pub fn start(site: &'static StageSite, span: &tracing::Span) -> Self {
-        let instruments = instruments();
-        let attrs = site.attributes(None);
-        instruments.active.add(1, &attrs);
+        let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
+            let instruments = instruments();
+            instruments.active.add(1, &site.bound().call);
+            (Instant::now(), instruments)
+        });
         Self {
             site,
             span: span.clone(),
-            started: Instant::now(),
             error_type: None,
-            instruments,
-            attrs,
+            metrics,
         }
     }
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), "in");
+        if let Some((_, i)) = &self.metrics {
+            i.records.add(n.as_count(), &self.site.bound().records_in);
+        }
     }
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), "out");
-    }
-
-    fn add_records(&self, n: u64, direction: &'static str) {
-        let mut attrs = self.attrs.clone();
-        attrs.push(KeyValue::new(
-            pattr::PIPELINE_IO_DIRECTION.name(),
-            direction,
-        ));
-        self.instruments.records.add(n, &attrs);
+        if let Some((_, i)) = &self.metrics {
+            i.records.add(n.as_count(), &self.site.bound().records_out);
+        }
     }
 
     /// Adds the attributes of a [`Telemetry`] value to the span.
@@ -311,6 +344,10 @@ impl StageGuard {
     /// `error.type` on the span, the metrics and the failures counter, and one
     /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
+        if self.span.is_disabled() {
+            self.error_type = Some(error_type);
+            return;
+        }
         // Expansions declare `error.type` as an empty field on the span.
         self.span.record(attr::ERROR_TYPE.name(), &*error_type);
         self.span.add_event(
@@ -349,11 +386,14 @@ impl StageGuard {
 
 impl Drop for StageGuard {
     fn drop(&mut self) {
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let i = &self.instruments;
-        i.active.add(-1, &self.attrs);
+        let Some((started, i)) = self.metrics.take() else {
+            return;
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let call = &self.site.bound().call;
+        i.active.add(-1, call);
         match &self.error_type {
-            None => i.duration.record(elapsed, &self.attrs),
+            None => i.duration.record(elapsed, call),
             Some(e) => {
                 let attrs = self.site.attributes(Some(e));
                 i.duration.record(elapsed, &attrs);
