@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
-use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, UpDownCounter,
+};
 use opentelemetry::trace::Status;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use semtel_conventions::attribute as attr;
@@ -51,6 +53,27 @@ pub struct StageSite {
     kind: Option<StageKind>,
     /// The metric attribute sets of this call site, built on first use.
     bound: OnceLock<BoundAttributes>,
+    /// The metric cells of this call site, bound to the meter provider that
+    /// `init()` installed (tagged with its generation).
+    cells: OnceLock<SiteCells>,
+}
+
+/// Instruments bound to one call site's attribute sets: recording into them
+/// skips the SDK's per-measurement sorting and hashing of attributes.
+struct SiteCells {
+    generation: u64,
+    active: BoundUpDownCounter<i64>,
+    duration: BoundHistogram<f64>,
+    records_in: BoundCounter<u64>,
+    records_out: BoundCounter<u64>,
+}
+
+impl fmt::Debug for SiteCells {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiteCells")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Attribute sets a call site records with, built once instead of per call.
@@ -73,7 +96,26 @@ impl StageSite {
             stage,
             kind,
             bound: OnceLock::new(),
+            cells: OnceLock::new(),
         }
+    }
+
+    /// This site's cells, bound on first use; `None` when the meter provider
+    /// changed since they were bound (a second `init()`), in which case calls
+    /// record through the unbound instruments.
+    fn cells(&self, generation: u64) -> Option<&SiteCells> {
+        let cells = self.cells.get_or_init(|| {
+            let i = instruments();
+            let b = self.bound();
+            SiteCells {
+                generation,
+                active: i.active.bind(&b.call),
+                duration: i.duration.bind(&b.call),
+                records_in: i.records.bind(&b.records_in),
+                records_out: i.records.bind(&b.records_out),
+            }
+        });
+        (cells.generation == generation).then_some(cells)
     }
 
     fn bound(&self) -> &BoundAttributes {
@@ -292,8 +334,15 @@ pub struct StageGuard {
     site: &'static StageSite,
     span: tracing::Span,
     error_type: Option<Cow<'static, str>>,
-    /// When metrics are on: the start time and the instruments.
-    metrics: Option<(Instant, Arc<Instruments>)>,
+    /// When metrics are on: the start time and where to record.
+    metrics: Option<(Instant, Recorder)>,
+}
+
+/// Where a call records its metrics: the site's bound cells, or (after a
+/// second `init()`) the instruments with attribute sets.
+enum Recorder {
+    Bound(&'static SiteCells),
+    Unbound(Arc<Instruments>),
 }
 
 impl fmt::Debug for StageGuard {
@@ -309,9 +358,19 @@ impl StageGuard {
     /// Starts a call of `site`, whose span is `span`.
     pub fn start(site: &'static StageSite, span: &tracing::Span) -> Self {
         let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
-            let instruments = instruments();
-            instruments.active.add(1, &site.bound().call);
-            (Instant::now(), instruments)
+            let generation = GENERATION.load(Ordering::Acquire);
+            let recorder = match site.cells(generation) {
+                Some(cells) => {
+                    cells.active.add(1);
+                    Recorder::Bound(cells)
+                }
+                None => {
+                    let i = instruments();
+                    i.active.add(1, &site.bound().call);
+                    Recorder::Unbound(i)
+                }
+            };
+            (Instant::now(), recorder)
         });
         Self {
             site,
@@ -323,15 +382,23 @@ impl StageGuard {
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        if let Some((_, i)) = &self.metrics {
-            i.records.add(n.as_count(), &self.site.bound().records_in);
+        match &self.metrics {
+            Some((_, Recorder::Bound(c))) => c.records_in.add(n.as_count()),
+            Some((_, Recorder::Unbound(i))) => {
+                i.records.add(n.as_count(), &self.site.bound().records_in);
+            }
+            None => {}
         }
     }
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        if let Some((_, i)) = &self.metrics {
-            i.records.add(n.as_count(), &self.site.bound().records_out);
+        match &self.metrics {
+            Some((_, Recorder::Bound(c))) => c.records_out.add(n.as_count()),
+            Some((_, Recorder::Unbound(i))) => {
+                i.records.add(n.as_count(), &self.site.bound().records_out);
+            }
+            None => {}
         }
     }
 
@@ -386,15 +453,31 @@ impl StageGuard {
 
 impl Drop for StageGuard {
     fn drop(&mut self) {
-        let Some((started, i)) = self.metrics.take() else {
+        let Some((started, recorder)) = self.metrics.take() else {
             return;
         };
         let elapsed = started.elapsed().as_secs_f64();
         let call = &self.site.bound().call;
-        i.active.add(-1, call);
-        match &self.error_type {
-            None => i.duration.record(elapsed, call),
-            Some(e) => {
+        match (&recorder, &self.error_type) {
+            (Recorder::Bound(c), None) => {
+                c.duration.record(elapsed);
+                c.active.add(-1);
+            }
+            (Recorder::Unbound(i), None) => {
+                i.duration.record(elapsed, call);
+                i.active.add(-1, call);
+            }
+            (_, Some(e)) => {
+                // Failures carry `error.type`: a few attribute sets, recorded
+                // unbound (the rare path).
+                match &recorder {
+                    Recorder::Bound(c) => c.active.add(-1),
+                    Recorder::Unbound(i) => i.active.add(-1, call),
+                }
+                let i = match recorder {
+                    Recorder::Unbound(i) => i,
+                    Recorder::Bound(_) => instruments(),
+                };
                 let attrs = self.site.attributes(Some(e));
                 i.duration.record(elapsed, &attrs);
                 i.failures.add(1, &attrs);
