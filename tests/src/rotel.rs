@@ -51,10 +51,13 @@ impl From<io::Error> for RotelError {
     }
 }
 
-/// Finds `rotel-agent`: `$ROTEL_AGENT` if set, else next to the `rotel` Python package.
+/// Finds `rotel-agent`: `$ROTEL_AGENT` if set; else next to the `rotel` Python
+/// package; else it installs that package (`python3 -m pip install --target`)
+/// into the workspace's `target/test-tools`, once, so that `cargo test
+/// --workspace` works on a machine that has python3 and pip but not rotel.
 ///
 /// # Errors
-/// [`RotelError::NotInstalled`] when neither gives an existing file.
+/// [`RotelError::NotInstalled`] when none of these gives an existing file.
 pub fn locate() -> Result<PathBuf, RotelError> {
     if let Some(path) = std::env::var_os("ROTEL_AGENT") {
         let path = PathBuf::from(path);
@@ -67,29 +70,79 @@ pub fn locate() -> Result<PathBuf, RotelError> {
             )))
         };
     }
-    let output = Command::new("python3")
+    match agent_beside_package(None) {
+        Ok(path) => Ok(path),
+        Err(not_installed) => install_locally().map_err(|e| {
+            RotelError::NotInstalled(format!("{not_installed}; installing it failed: {e}"))
+        }),
+    }
+}
+
+/// `rotel-agent` next to the `rotel` package python3 imports (with
+/// `extra_path` first on its module path).
+fn agent_beside_package(extra_path: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    let mut python = Command::new("python3");
+    if let Some(dir) = extra_path {
+        python.env("PYTHONPATH", dir);
+    }
+    let output = python
         .args([
             "-c",
             "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
         ])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| RotelError::NotInstalled(format!("cannot run python3: {e}")))?;
+        .map_err(|e| format!("cannot run python3: {e}"))?;
     if !output.status.success() {
-        return Err(RotelError::NotInstalled(format!(
+        return Err(format!(
             "python3 cannot import rotel: {}",
             String::from_utf8_lossy(&output.stderr).trim()
-        )));
+        ));
     }
     let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     if path.is_file() {
         Ok(path)
     } else {
-        Err(RotelError::NotInstalled(format!(
-            "{} does not exist",
-            path.display()
-        )))
+        Err(format!("{} does not exist", path.display()))
     }
+}
+
+/// Installs rotel into `target/test-tools/rotel` (not the user's Python),
+/// holding a file lock so test processes running at once install it once.
+fn install_locally() -> Result<PathBuf, String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("test-tools").join("rotel");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lock = std::fs::File::create(dir.join(".lock")).map_err(|e| e.to_string())?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", dir.display()))?;
+    if let Ok(path) = agent_beside_package(Some(&dir)) {
+        return Ok(path);
+    }
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg("--target")
+        .arg(&dir)
+        .arg("rotel")
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run pip: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`python3 -m pip install --target {} rotel` failed: {status}",
+            dir.display()
+        ));
+    }
+    agent_beside_package(Some(&dir))
 }
 
 /// Output captured from the agent, shared with the reader threads.
