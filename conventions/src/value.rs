@@ -131,6 +131,25 @@ macro_rules! scalars {
     )*};
 }
 scalars!(f64 => f32 => Double, f64 => Double);
+
+/// Integers fit `double` attributes too (widened; exact up to 2^53).
+macro_rules! ints_as_double {
+    ($($t:ty),*) => {$(
+        impl ValueFor<f64> for $t {
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)] // attribute values, not arithmetic
+            fn attribute_value(&self) -> Option<Value> {
+                Some(Value::Double(*self as f64))
+            }
+        }
+        impl ValueFor<f64> for &$t {
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn attribute_value(&self) -> Option<Value> {
+                Some(Value::Double(**self as f64))
+            }
+        }
+    )*};
+}
+ints_as_double!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
 scalars!(bool => bool => Bool);
 scalars!(AnyValue => f32 => Double, f64 => Double, bool => Bool);
 

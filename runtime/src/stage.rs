@@ -236,78 +236,23 @@ fn instruments() -> Arc<Instruments> {
     built
 }
 
-/// Integer values of `int` attributes. `tracing` records unsigned integers
-/// as text in OpenTelemetry, so expansions convert through this.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an integer",
-    label = "this attribute is an `int` in the semantic conventions"
-)]
-pub trait IntField {
-    /// As `i64`, saturating.
-    fn to_i64(&self) -> i64;
-}
-
-/// Values of `double` attributes.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a number",
-    label = "this attribute is a `double` in the semantic conventions"
-)]
-pub trait DoubleField {
-    /// As `f64`.
-    fn to_f64(&self) -> f64;
-}
-
-macro_rules! int_fields {
-    ($($t:ty),*) => {$(
-        impl IntField for $t {
-            fn to_i64(&self) -> i64 {
-                i64::try_from(*self).unwrap_or(i64::MAX)
-            }
-        }
-        impl DoubleField for $t {
-            #[allow(clippy::cast_precision_loss)] // attribute values, not arithmetic
-            fn to_f64(&self) -> f64 {
-                *self as f64
-            }
-        }
-    )*};
-}
-int_fields!(
-    u8, u16, u32, u64, usize, u128, i8, i16, i32, i64, isize, i128
-);
-
-impl DoubleField for f64 {
-    fn to_f64(&self) -> f64 {
-        *self
+/// An `int` attribute's value as `tracing` should record it: `tracing`
+/// records unsigned integers as text in OpenTelemetry, so expansions convert
+/// through the same [`ValueFor`] rules as registry keys; `None` leaves the
+/// field unset.
+pub fn int_field<V: ValueFor<i64> + ?Sized>(value: &V) -> Option<i64> {
+    match value.attribute_value() {
+        Some(semtel_conventions::value::Value::Int(i)) => Some(i),
+        _ => None,
     }
 }
 
-impl DoubleField for f32 {
-    fn to_f64(&self) -> f64 {
-        f64::from(*self)
+/// A `double` attribute's value as `tracing` should record it (integers widen).
+pub fn double_field<V: ValueFor<f64> + ?Sized>(value: &V) -> Option<f64> {
+    match value.attribute_value() {
+        Some(semtel_conventions::value::Value::Double(d)) => Some(d),
+        _ => None,
     }
-}
-
-impl<T: IntField + ?Sized> IntField for &T {
-    fn to_i64(&self) -> i64 {
-        (**self).to_i64()
-    }
-}
-
-impl<T: DoubleField + ?Sized> DoubleField for &T {
-    fn to_f64(&self) -> f64 {
-        (**self).to_f64()
-    }
-}
-
-/// An `int` attribute's value as `tracing` should record it.
-pub fn int_field(value: &impl IntField) -> i64 {
-    value.to_i64()
-}
-
-/// A `double` attribute's value as `tracing` should record it.
-pub fn double_field(value: &impl DoubleField) -> f64 {
-    value.to_f64()
 }
 
 /// Counts that a `records` expression can give.
