@@ -5,7 +5,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{Ident, LitStr, Path};
+use syn::{Ident, Path};
 
 use crate::ast::{Body, Input, InputData, StageFn};
 use crate::attr::{Redact, StageArgs};
@@ -37,10 +37,6 @@ fn warnings(list: &[Deprecated]) -> TokenStream {
         .collect()
 }
 
-fn lit(name: &str) -> LitStr {
-    LitStr::new(name, Span::call_site())
-}
-
 fn key_tokens(key: &Key) -> TokenStream {
     match key {
         Key::Lit(lit) => lit.to_token_stream(),
@@ -52,59 +48,71 @@ fn key_tokens(key: &Key) -> TokenStream {
 pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenStream {
     let p = private(args.krate.get());
     let name = &plan.name;
-    let pipeline_name = lit(semtel_conventions::pipeline::attribute::PIPELINE_NAME.name());
-    let stage_name = lit(semtel_conventions::pipeline::attribute::PIPELINE_STAGE_NAME.name());
-    let stage_kind_name = lit(semtel_conventions::pipeline::attribute::PIPELINE_STAGE_KIND.name());
-    let error_type = lit(semtel_conventions::attribute::ERROR_TYPE.name());
 
-    let mut span_fields = Vec::new();
-    if let Some(k) = &plan.span_kind {
-        span_fields.push(quote!("otel.kind" = #k));
-    }
-    let pipeline = match args.pipeline.get() {
-        Some(pl) => {
-            span_fields.push(quote!(#pipeline_name = #pl));
-            quote!(::core::option::Option::Some(#pl))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    span_fields.push(quote!(#stage_name = #name));
-    let kind = match &plan.kind {
+    let span_kind = match &plan.span_kind {
         Some(k) => {
-            let lit = LitStr::new(&k.to_string().to_lowercase(), k.span());
-            span_fields.push(quote!(#stage_kind_name = #lit));
-            quote!(::core::option::Option::Some(#p::StageKind::#k))
+            let variant = match k.value().as_str() {
+                "client" => quote!(Client),
+                "server" => quote!(Server),
+                "producer" => quote!(Producer),
+                "consumer" => quote!(Consumer),
+                _ => quote!(Internal),
+            };
+            quote!(::core::option::Option::Some(#p::opentelemetry::trace::SpanKind::#variant))
         }
         None => quote!(::core::option::Option::None),
     };
-    let mut after_span = Vec::new();
+    let pipeline = match args.pipeline.get() {
+        Some(pl) => quote!(::core::option::Option::Some(#pl)),
+        None => quote!(::core::option::Option::None),
+    };
+    let kind = match &plan.kind {
+        Some(k) => quote!(::core::option::Option::Some(#p::StageKind::#k)),
+        None => quote!(::core::option::Option::None),
+    };
+    // Literal values go into the call site's static attributes; the others
+    // are evaluated per call, only when the span records.
+    let mut static_fields = Vec::new();
+    let mut dynamic = Vec::new();
     for field in &plan.fields {
         let value = field.value;
         match &field.key {
             Key::Lit(lit) => {
+                if let Some(v) = static_value(&p, value) {
+                    static_fields.push(quote!((#lit, #v)));
+                    continue;
+                }
                 use semtel_conventions::model::ValueType;
                 let value = match field.value_type {
                     Some(ValueType::Int) => {
-                        quote_spanned!(value.span()=> #p::int_field(&(#value)))
+                        quote_spanned!(value.span()=> #p::int_value(&(#value)))
                     }
                     Some(ValueType::Double) => {
-                        quote_spanned!(value.span()=> #p::double_field(&(#value)))
+                        quote_spanned!(value.span()=> #p::double_value(&(#value)))
                     }
-                    _ => quote!(#value),
+                    _ => quote_spanned!(value.span()=> #p::any_value(&(#value))),
                 };
-                span_fields.push(quote!(#lit = #value));
+                dynamic.push(quote!(__semtel_guard.set_attribute(#lit, #value);));
             }
-            Key::Path(path) => after_span.push(quote_spanned! {value.span()=>
-                #p::set_key(&__semtel_span, #path, &(#value));
+            Key::Path(path) => dynamic.push(quote_spanned! {value.span()=>
+                #p::set_key(&mut __semtel_guard, #path, &(#value));
             }),
         }
     }
     for arg in &args.record {
-        after_span.push(quote_spanned!(arg.span()=> #p::record_on(&__semtel_span, &#arg);));
+        dynamic.push(quote_spanned!(arg.span()=> #p::record_on(&mut __semtel_guard, &#arg);));
     }
     if let Some(links) = args.links.get() {
-        after_span.push(quote_spanned!(links.span()=> #p::link_contexts(&__semtel_span, #links);));
+        dynamic
+            .push(quote_spanned!(links.span()=> #p::link_contexts(&mut __semtel_guard, #links);));
     }
+    let set_fields = (!dynamic.is_empty()).then(|| {
+        quote! {
+            if __semtel_guard.recording() {
+                #(#dynamic)*
+            }
+        }
+    });
     let warn = warnings(&plan.warnings);
 
     let records_in = args
@@ -134,7 +142,7 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
         Some(ty) if !f.output_is_opaque => quote!(: #ty),
         _ => TokenStream::new(),
     };
-    let guard_mut = if plan.handle_result {
+    let guard_mut = if plan.handle_result || set_fields.is_some() {
         quote!(mut)
     } else {
         TokenStream::new()
@@ -142,15 +150,14 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
 
     let prologue = quote! {
         #warn
-        static __SEMTEL_SITE: #p::StageSite = #p::StageSite::new(#pipeline, #name, #kind);
-        let __semtel_span = #p::tracing::span!(
-            target: ::core::module_path!(),
-            #p::tracing::Level::INFO,
-            #name,
-            #(#span_fields,)*
-            #error_type = #p::tracing::field::Empty
+        static __SEMTEL_SITE: #p::StageSite = #p::StageSite::new(
+            #pipeline, #name, #kind, #span_kind, &[#(#static_fields),*],
         );
-        #(#after_span)*
+    };
+    let start = quote! {
+        let #guard_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE);
+        #set_fields
+        #records_in
     };
     let finish = quote! {
         #on_result
@@ -171,20 +178,15 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             };
             quote! {
                 #prologue
-                let #guard_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE, &__semtel_span);
-                #records_in
-                let __semtel_ret #ret_ty = __semtel_span.in_scope(|| #closure_ret #block);
+                #start
+                let __semtel_ret #ret_ty = __semtel_guard.in_scope(|| #closure_ret #block);
                 #finish
             }
         }
         Body::AsyncFn => quote! {
             #prologue
-            let #guard_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE, &__semtel_span);
-            #records_in
-            let __semtel_ret #ret_ty = #p::tracing::Instrument::instrument(
-                async #block,
-                ::core::clone::Clone::clone(&__semtel_span),
-            ).await;
+            #start
+            let __semtel_ret #ret_ty = __semtel_guard.instrument(async #block).await;
             #finish
         },
         Body::AsyncTail {
@@ -194,12 +196,8 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
         } => {
             let fut = quote! {
                 async move {
-                    let #guard_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE, &__semtel_span);
-                    #records_in
-                    let __semtel_ret #ret_ty = #p::tracing::Instrument::instrument(
-                        #inner,
-                        ::core::clone::Clone::clone(&__semtel_span),
-                    ).await;
+                    #start
+                    let __semtel_ret #ret_ty = __semtel_guard.instrument(#inner).await;
                     #finish
                 }
             };
@@ -221,6 +219,26 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             #body
         }
     }
+}
+
+/// A `fields(...)` value that is a literal, as a `StaticValue`.
+fn static_value(p: &TokenStream, value: &syn::Expr) -> Option<TokenStream> {
+    let syn::Expr::Lit(syn::ExprLit { lit, .. }) = value else {
+        return None;
+    };
+    Some(match lit {
+        syn::Lit::Str(s) => quote!(#p::StaticValue::Str(#s)),
+        syn::Lit::Bool(b) => quote!(#p::StaticValue::Bool(#b)),
+        syn::Lit::Int(i) => {
+            let v: i64 = i.base10_parse().ok()?;
+            quote!(#p::StaticValue::Int(#v))
+        }
+        syn::Lit::Float(f) => {
+            let v: f64 = f.base10_parse().ok()?;
+            quote!(#p::StaticValue::Double(#v))
+        }
+        _ => return None,
+    })
 }
 
 /// The `Telemetry` impl of a struct, or the `TelemetryValue` and `ErrorType`

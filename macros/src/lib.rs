@@ -42,7 +42,12 @@ use valid::Errors;
 ///   `pipeline.name`, `pipeline.stage.name`, `pipeline.stage.kind`, the span
 ///   kind and the `fields` you name. `tracing` events and spans inside the
 ///   stage are its children, log records carry its trace and span ids, and a
-///   stage called inside another stage nests;
+///   stage called inside another stage nests. The span is recorded by semtel's
+///   own span engine, not as a `tracing` span: it follows the sampler
+///   (`OTEL_TRACES_SAMPLER`), not `RUST_LOG`, and continues whatever trace is
+///   current when it starts (a `tracing` span, another stage, or a context
+///   you attached, e.g. one [extracted] from a message's headers). Field
+///   expressions are evaluated only when the span is sampled;
 /// - the `pipeline.stage.duration` histogram, the `pipeline.stage.active`
 ///   in-flight gauge and the `pipeline.records` counters (`records_in`,
 ///   `records_out`), from the global meter provider;
@@ -61,8 +66,10 @@ use valid::Errors;
 /// Works on free functions and methods, sync and `async`, generic functions,
 /// `impl Trait` arguments, functions returning `async move { .. }` and
 /// async-trait's `Box::pin(async move { .. })`. In an `async` stage the span
-/// is entered on each poll and the duration runs from the first poll to
+/// is current on each poll and the duration runs from the first poll to
 /// completion.
+///
+/// [extracted]: https://docs.rs/semtel/latest/semtel/propagation/fn.extract.html
 ///
 /// # `name = "..."`
 ///

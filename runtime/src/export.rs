@@ -125,7 +125,7 @@ impl Drop for ExportRuntime {
 /// Telemetry that the exporters themselves produce (tonic, hyper, the SDK's
 /// internal logs) must not be exported again, or a failing collector would
 /// feed itself. Called once on every thread semtel owns.
-fn suppress_telemetry_on_this_thread() {
+pub(crate) fn suppress_telemetry_on_this_thread() {
     // The guard resets the thread's context when dropped; these threads keep
     // the suppressed context for life, so it is deliberately never dropped.
     std::mem::forget(Context::enter_telemetry_suppressed_scope());
@@ -330,6 +330,8 @@ pub(crate) struct BatchQueue<T> {
     work: Condvar,
     /// Wakes callers waiting for a flush or for shutdown.
     done: Condvar,
+    /// Wakes producers waiting for room ([`BatchQueue::push_many`]).
+    space: Condvar,
     counters: Counters,
 }
 
@@ -366,6 +368,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             }),
             work: Condvar::new(),
             done: Condvar::new(),
+            space: Condvar::new(),
             counters: Counters::default(),
         });
         let worker = Arc::clone(&queue);
@@ -394,6 +397,39 @@ impl<T: Send + 'static> BatchQueue<T> {
         state.items.push_back(item);
         if state.items.len() >= self.config.max_export_batch_size {
             self.work.notify_one();
+        }
+    }
+
+    /// Enqueues a batch, waiting for room while the worker exports, up to
+    /// `give_up`; drops and counts what still does not fit then (or once
+    /// shutdown has begun). The span engine's collector calls this, so a slow
+    /// exporter holds records back in the threads' rings instead of losing
+    /// them, and only full rings drop.
+    pub(crate) fn push_many(&self, items: Vec<T>, give_up: Instant) {
+        let mut items = items.into_iter();
+        let mut left = items.len();
+        let mut state = lock(&self.state);
+        while left > 0 && !state.shutdown {
+            let room = self.config.max_queue_size.saturating_sub(state.items.len());
+            let n = room.min(left);
+            state.items.extend(items.by_ref().take(n));
+            left -= n;
+            if state.items.len() >= self.config.max_export_batch_size || left > 0 {
+                self.work.notify_one();
+            }
+            let wait = give_up.saturating_duration_since(Instant::now());
+            if left == 0 || wait.is_zero() {
+                break;
+            }
+            state = self
+                .space
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        if left > 0 {
+            self.counters.drop_items(left as u64);
         }
     }
 
@@ -426,6 +462,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             let batch: Vec<T> = state.items.drain(..n).collect();
             state.in_flight = n;
             drop(state);
+            self.space.notify_all();
             if !batch.is_empty() {
                 let result = export(batch);
                 self.counters.record(n as u64, result);
@@ -471,6 +508,7 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
     fn begin_shutdown(&self) {
         lock(&self.state).shutdown = true;
         self.work.notify_one();
+        self.space.notify_all();
     }
 
     fn wait(&self, deadline: Instant) -> bool {

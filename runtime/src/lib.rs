@@ -69,6 +69,7 @@
 
 mod config;
 mod console;
+mod engine;
 mod error;
 mod export;
 mod pipeline;
@@ -105,6 +106,7 @@ pub use semtel_conventions as conventions;
 
 use config::{EnvSource, Overrides};
 use console::ConsoleSink;
+use engine::Engine;
 use export::{ExportRuntime, Reporter};
 
 /// How long shutdown may take by default, for all signals together.
@@ -324,6 +326,7 @@ impl Builder {
             runtime,
             dispatch,
             propagator,
+            engine,
         } = pipeline::build(&config, &sink)?;
         opentelemetry::global::set_text_map_propagator(propagator);
         if !config.disabled && config.uses_console() && config.console_fallback {
@@ -336,6 +339,7 @@ impl Builder {
             reporters,
             runtime,
             dispatch,
+            engine,
             shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             report: None,
             installed: false,
@@ -375,6 +379,7 @@ pub struct Session {
     reporters: Vec<Arc<dyn Reporter>>,
     runtime: Option<ExportRuntime>,
     dispatch: tracing::Dispatch,
+    engine: Option<Arc<Engine>>,
     shutdown_timeout: Duration,
     report: Option<ShutdownReport>,
     /// Installed for the whole process by `init()`.
@@ -418,6 +423,9 @@ impl Session {
 
     /// Exports everything recorded so far, waiting at most the shutdown timeout.
     pub fn flush(&self) {
+        if let Some(engine) = &self.engine {
+            engine.flush(Instant::now() + self.shutdown_timeout);
+        }
         if let Some(tp) = &self.tracer_provider {
             let _ = tp.force_flush();
         }
@@ -442,6 +450,11 @@ impl Session {
             stage::meter_provider_removed();
         }
         let deadline = Instant::now() + self.shutdown_timeout;
+        // Stage spans still in threads' rings go to the export queues first.
+        let engine_done = self
+            .engine
+            .as_ref()
+            .is_none_or(|engine| engine.shutdown(deadline));
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();
@@ -471,14 +484,17 @@ impl Session {
         if spawned.is_ok() {
             let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
-        let mut timed_out = false;
+        let mut timed_out = !engine_done;
         for r in &self.reporters {
             timed_out |= !r.wait(deadline);
         }
-        let report = ShutdownReport {
-            signals: self.reporters.iter().map(|r| r.report()).collect(),
-            timed_out,
-        };
+        let mut signals: Vec<SignalReport> = self.reporters.iter().map(|r| r.report()).collect();
+        // Spans a thread's full ring dropped never reached any traces exporter.
+        let ring_dropped = self.engine.as_ref().map_or(0, |e| e.dropped());
+        for s in signals.iter_mut().filter(|s| s.signal == Signal::Traces) {
+            s.dropped += ring_dropped;
+        }
+        let report = ShutdownReport { signals, timed_out };
         if let Some(runtime) = self.runtime.take() {
             if timed_out {
                 // Workers still exporting need the runtime until their export
@@ -558,9 +574,10 @@ pub mod __private {
     pub use ::opentelemetry;
     pub use ::tracing;
 
+    pub use crate::engine::Instrumented;
     pub use crate::stage::{
         AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
-        double_field, int_field, link_contexts, record_on, set_key,
+        StaticValue, any_value, double_value, int_value, link_contexts, record_on, set_key,
     };
     pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
     pub use semtel_conventions::value::ValueFor;

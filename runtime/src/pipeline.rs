@@ -12,7 +12,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
@@ -20,6 +20,7 @@ use crate::config::{
     SamplerConfig, Signal, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
+use crate::engine::{Engine, SemtelLayer};
 use crate::export::{
     CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
     SpanQueueProcessor,
@@ -50,6 +51,8 @@ pub(crate) struct Pipeline {
     pub runtime: Option<ExportRuntime>,
     pub dispatch: tracing::Dispatch,
     pub propagator: TextMapCompositePropagator,
+    /// The stage span engine (none when telemetry is disabled).
+    pub engine: Option<Arc<Engine>>,
 }
 
 pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Error> {
@@ -63,6 +66,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             runtime: None,
             dispatch: tracing::Dispatch::none(),
             propagator,
+            engine: None,
         });
     }
 
@@ -83,6 +87,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
 
     let resource = crate::resource::build(config);
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    let mut span_queues = Vec::new();
 
     let tracer_provider = if config.traces.exporters.is_empty() {
         None
@@ -109,6 +114,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
         }
         Some(builder.build())
@@ -170,7 +176,14 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
     }
     let meter_provider = meter_builder.build();
 
-    let dispatch = subscriber(config, tracer_provider.as_ref(), logger_provider.as_ref());
+    let engine =
+        Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
+    let dispatch = subscriber(
+        config,
+        &engine,
+        tracer_provider.as_ref(),
+        logger_provider.as_ref(),
+    );
     Ok(Pipeline {
         tracer_provider,
         logger_provider,
@@ -179,6 +192,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
         runtime,
         dispatch,
         propagator,
+        engine: Some(engine),
     })
 }
 
@@ -205,6 +219,7 @@ fn console_batch(mut batch: crate::config::BatchConfig) -> crate::config::BatchC
 
 fn subscriber(
     config: &Config,
+    engine: &Arc<Engine>,
     tracer_provider: Option<&SdkTracerProvider>,
     logger_provider: Option<&SdkLoggerProvider>,
 ) -> tracing::Dispatch {
@@ -231,8 +246,10 @@ fn subscriber(
     let logs = logger_provider.map(OpenTelemetryTracingBridge::new);
     let subscriber = tracing_subscriber::registry()
         .with(filter)
-        .with(spans)
-        .with(logs);
+        .with(SemtelLayer::new(
+            Arc::clone(engine),
+            Box::new(Layer::and_then(spans, logs)),
+        ));
     tracing::Dispatch::new(subscriber)
 }
 

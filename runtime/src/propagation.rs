@@ -123,9 +123,12 @@ impl<C: HeaderCarrier + ?Sized> Extractor for AsExtractor<'_, C> {
     }
 }
 
-/// The context of the current `tracing` span (or of the current OpenTelemetry
-/// context when no span is entered).
+/// The context of the innermost span on this thread: a `#[stage]` call, or
+/// the current `tracing` span, or else the current OpenTelemetry context.
 pub fn current_context() -> Context {
+    if let Some(cx) = crate::engine::context::stage_context() {
+        return cx;
+    }
     let span = tracing::Span::current();
     if span.is_none() {
         Context::current()

@@ -7,20 +7,20 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
-use std::time::Instant;
 
 use opentelemetry::metrics::{
     BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, UpDownCounter,
 };
-use opentelemetry::trace::Status;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::trace::{Event, Link, SpanKind, Status};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::{attribute as pattr, metric as pmetric};
 use semtel_conventions::value::ValueFor;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::engine::{self, Extra, Instrumented, Parent, SemtelLayer, SpanRecord, SpanRef, clock};
 use crate::telemetry::{ErrorType, Telemetry};
 
 /// What a stage does in its pipeline (`pipeline.stage.kind`).
@@ -51,6 +51,11 @@ pub struct StageSite {
     pipeline: Option<&'static str>,
     stage: &'static str,
     kind: Option<StageKind>,
+    span_kind: Option<SpanKind>,
+    /// `fields(...)` whose values are literals, known at compile time.
+    fields: &'static [(&'static str, StaticValue)],
+    /// The span attributes every call of this site has, built on first use.
+    span_attributes: OnceLock<Box<[KeyValue]>>,
     /// The metric attribute sets of this call site, built on first use.
     bound: OnceLock<BoundAttributes>,
     /// The metric cells of this call site, bound to the meter provider that
@@ -90,11 +95,16 @@ impl StageSite {
         pipeline: Option<&'static str>,
         stage: &'static str,
         kind: Option<StageKind>,
+        span_kind: Option<SpanKind>,
+        fields: &'static [(&'static str, StaticValue)],
     ) -> Self {
         Self {
             pipeline,
             stage,
             kind,
+            span_kind,
+            fields,
+            span_attributes: OnceLock::new(),
             bound: OnceLock::new(),
             cells: OnceLock::new(),
         }
@@ -142,6 +152,23 @@ impl StageSite {
         self.stage
     }
 
+    pub(crate) fn span_kind(&self) -> Option<SpanKind> {
+        self.span_kind.clone()
+    }
+
+    /// The attributes every span of this site starts with.
+    pub(crate) fn span_attributes(&self) -> &[KeyValue] {
+        self.span_attributes.get_or_init(|| {
+            let mut attrs = self.attributes(None);
+            attrs.extend(
+                self.fields
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(*k, v.value())),
+            );
+            attrs.into_boxed_slice()
+        })
+    }
+
     fn attributes(&self, error_type: Option<&str>) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(4);
         if let Some(p) = self.pipeline {
@@ -178,12 +205,16 @@ static INSTRUMENTS: RwLock<Option<(u64, Arc<Instruments>)>> = RwLock::new(None);
 /// Called when `init()` installs the global meter provider.
 pub(crate) fn meter_provider_changed() {
     GENERATION.fetch_add(1, Ordering::Release);
-    METRICS_ON.store(true, Ordering::Release);
+    if !METRICS_ON.swap(true, Ordering::AcqRel) {
+        activate();
+    }
 }
 
 /// Called when the installed telemetry shuts down.
 pub(crate) fn meter_provider_removed() {
-    METRICS_ON.store(false, Ordering::Release);
+    if METRICS_ON.swap(false, Ordering::AcqRel) {
+        deactivate();
+    }
 }
 
 fn instruments() -> Arc<Instruments> {
@@ -236,23 +267,26 @@ fn instruments() -> Arc<Instruments> {
     built
 }
 
-/// An `int` attribute's value as `tracing` should record it: `tracing`
-/// records unsigned integers as text in OpenTelemetry, so expansions convert
-/// through the same [`ValueFor`] rules as registry keys; `None` leaves the
-/// field unset.
-pub fn int_field<V: ValueFor<i64> + ?Sized>(value: &V) -> Option<i64> {
+/// An `int` attribute's value, converted by the same [`ValueFor`] rules as
+/// registry keys; `None` leaves the attribute unset.
+pub fn int_value<V: ValueFor<i64> + ?Sized>(value: &V) -> Option<Value> {
     match value.attribute_value() {
-        Some(semtel_conventions::value::Value::Int(i)) => Some(i),
+        Some(semtel_conventions::value::Value::Int(i)) => Some(Value::I64(i)),
         _ => None,
     }
 }
 
-/// A `double` attribute's value as `tracing` should record it (integers widen).
-pub fn double_field<V: ValueFor<f64> + ?Sized>(value: &V) -> Option<f64> {
+/// A `double` attribute's value (integers widen).
+pub fn double_value<V: ValueFor<f64> + ?Sized>(value: &V) -> Option<Value> {
     match value.attribute_value() {
-        Some(semtel_conventions::value::Value::Double(d)) => Some(d),
+        Some(semtel_conventions::value::Value::Double(d)) => Some(Value::F64(d)),
         _ => None,
     }
+}
+
+/// The value of a `fields(...)` entry of any other type.
+pub fn any_value<V: crate::telemetry::TelemetryValue + ?Sized>(value: &V) -> Option<Value> {
+    value.telemetry_value()
 }
 
 /// Counts that a `records` expression can give.
@@ -272,15 +306,78 @@ macro_rules! record_counts {
 }
 record_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
+/// A `fields(...)` value known at compile time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StaticValue {
+    /// A string literal.
+    Str(&'static str),
+    /// An integer literal.
+    Int(i64),
+    /// A float literal.
+    Double(f64),
+    /// A bool literal.
+    Bool(bool),
+}
+
+impl StaticValue {
+    fn value(self) -> Value {
+        match self {
+            StaticValue::Str(s) => Value::from(s),
+            StaticValue::Int(i) => Value::I64(i),
+            StaticValue::Double(d) => Value::F64(d),
+            StaticValue::Bool(b) => Value::Bool(b),
+        }
+    }
+}
+
+/// Reasons for stage calls to do any work: one per live span engine, and
+/// one while `init()`'s meter provider is installed. At zero, a stage call
+/// is the plain function plus one relaxed load.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn activate() {
+    ACTIVE.fetch_add(1, Ordering::Release);
+}
+
+pub(crate) fn deactivate() {
+    ACTIVE.fetch_sub(1, Ordering::Release);
+}
+
 /// One stage call: started by the expansion, finished when dropped. Records
-/// the duration histogram (with `error.type` when the call failed), the
-/// in-flight gauge, the failures counter and the record counters.
+/// its span into the session's span engine, and the duration histogram (with
+/// `error.type` when the call failed), the in-flight gauge, the failures
+/// counter and the record counters.
 pub struct StageGuard {
     site: &'static StageSite,
-    span: tracing::Span,
+    /// `None` when telemetry is off: the call does nothing else.
+    live: Option<Live>,
+}
+
+/// The state of a call while telemetry is on.
+struct Live {
+    start: u64,
+    span: Option<LiveSpan>,
     error_type: Option<Cow<'static, str>>,
-    /// When metrics are on: the start time and where to record.
-    metrics: Option<(Instant, Recorder)>,
+    /// Where to record metrics, when they are on.
+    metrics: Option<Recorder>,
+}
+
+/// The span of a call: its identity, and what it records when sampled.
+struct LiveSpan {
+    engine: u64,
+    span: SpanRef,
+    parent: Option<Parent>,
+    extra: Option<Box<Extra>>,
+}
+
+impl LiveSpan {
+    fn recording(&self) -> bool {
+        self.span.sampled
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// Where a call records its metrics: the site's bound cells, or (after a
@@ -294,17 +391,38 @@ impl fmt::Debug for StageGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StageGuard")
             .field("stage", &self.site.stage)
-            .field("error_type", &self.error_type)
+            .field("live", &self.live.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl StageGuard {
-    /// Starts a call of `site`, whose span is `span`.
-    pub fn start(site: &'static StageSite, span: &tracing::Span) -> Self {
+    /// Starts a call of `site`.
+    #[inline]
+    pub fn start(site: &'static StageSite) -> Self {
+        if ACTIVE.load(Ordering::Relaxed) == 0 {
+            return Self { site, live: None };
+        }
+        Self::start_live(site)
+    }
+
+    #[inline(never)]
+    fn start_live(site: &'static StageSite) -> Self {
+        let span = SemtelLayer::with_current(|engine| {
+            let engine = engine.filter(|e| e.is_open())?;
+            engine.register_thread();
+            let parent = engine::context::current_parent();
+            let span = SpanRef::new(engine, parent.as_ref());
+            Some(LiveSpan {
+                engine: if engine.records() { engine.id() } else { 0 },
+                span,
+                parent,
+                extra: None,
+            })
+        });
         let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
             let generation = GENERATION.load(Ordering::Acquire);
-            let recorder = match site.cells(generation) {
+            match site.cells(generation) {
                 Some(cells) => {
                     cells.active.add(1);
                     Recorder::Bound(cells)
@@ -314,22 +432,67 @@ impl StageGuard {
                     i.active.add(1, &site.bound().call);
                     Recorder::Unbound(i)
                 }
-            };
-            (Instant::now(), recorder)
+            }
         });
+        if span.is_none() && metrics.is_none() {
+            return Self { site, live: None };
+        }
         Self {
             site,
-            span: span.clone(),
-            error_type: None,
-            metrics,
+            live: Some(Live {
+                start: clock::now(),
+                span,
+                error_type: None,
+                metrics,
+            }),
+        }
+    }
+
+    /// Whether this call's span records attributes (telemetry on and the
+    /// span sampled); expansions evaluate `fields(...)` only then.
+    #[inline]
+    pub fn recording(&self) -> bool {
+        self.span().is_some_and(LiveSpan::recording)
+    }
+
+    fn span(&self) -> Option<&LiveSpan> {
+        self.live.as_ref().and_then(|l| l.span.as_ref())
+    }
+
+    fn recording_span(&mut self) -> Option<&mut LiveSpan> {
+        self.live
+            .as_mut()
+            .and_then(|l| l.span.as_mut())
+            .filter(|s| s.recording())
+    }
+
+    fn frame(&self) -> Option<SpanRef> {
+        self.span().map(|s| s.span)
+    }
+
+    /// Runs the body of a sync stage with this call's span current.
+    #[inline]
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        engine::context::in_frame(self.frame(), f)
+    }
+
+    /// The body of an async stage, with this call's span current while polled.
+    pub fn instrument<F: std::future::Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented::new(fut, self.frame())
+    }
+
+    /// Sets a span attribute (`None` leaves it unset).
+    pub fn set_attribute(&mut self, key: &'static str, value: Option<Value>) {
+        if let (Some(span), Some(value)) = (self.recording_span(), value) {
+            span.extra().attributes.push(KeyValue::new(key, value));
         }
     }
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        match &self.metrics {
-            Some((_, Recorder::Bound(c))) => c.records_in.add(n.as_count()),
-            Some((_, Recorder::Unbound(i))) => {
+        match self.live.as_ref().and_then(|l| l.metrics.as_ref()) {
+            Some(Recorder::Bound(c)) => c.records_in.add(n.as_count()),
+            Some(Recorder::Unbound(i)) => {
                 i.records.add(n.as_count(), &self.site.bound().records_in);
             }
             None => {}
@@ -338,9 +501,9 @@ impl StageGuard {
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        match &self.metrics {
-            Some((_, Recorder::Bound(c))) => c.records_out.add(n.as_count()),
-            Some((_, Recorder::Unbound(i))) => {
+        match self.live.as_ref().and_then(|l| l.metrics.as_ref()) {
+            Some(Recorder::Bound(c)) => c.records_out.add(n.as_count()),
+            Some(Recorder::Unbound(i)) => {
                 i.records.add(n.as_count(), &self.site.bound().records_out);
             }
             None => {}
@@ -348,29 +511,32 @@ impl StageGuard {
     }
 
     /// Adds the attributes of a [`Telemetry`] value to the span.
-    pub fn record(&self, value: &(impl Telemetry + ?Sized)) {
-        record_on(&self.span, value);
+    pub fn record(&mut self, value: &(impl Telemetry + ?Sized)) {
+        record_on(self, value);
     }
 
     /// Marks the call failed: span status Error, an `exception` event and
     /// `error.type` on the span, the metrics and the failures counter, and one
     /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
-        if self.span.is_disabled() {
-            self.error_type = Some(error_type);
-            return;
+        if let Some(span) = self.recording_span() {
+            let extra = span.extra();
+            extra.attributes.push(KeyValue::new(
+                attr::ERROR_TYPE.name(),
+                Value::from(error_type.clone().into_owned()),
+            ));
+            extra.events.push(Event::new(
+                "exception",
+                std::time::SystemTime::now(),
+                vec![
+                    KeyValue::new(attr::EXCEPTION_TYPE.name(), exception_type.to_owned()),
+                    KeyValue::new(attr::EXCEPTION_MESSAGE.name(), message.to_owned()),
+                ],
+                0,
+            ));
+            extra.status = Status::error(message.to_owned());
         }
-        // Expansions declare `error.type` as an empty field on the span.
-        self.span.record(attr::ERROR_TYPE.name(), &*error_type);
-        self.span.add_event(
-            "exception",
-            vec![
-                KeyValue::new(attr::EXCEPTION_TYPE.name(), exception_type.to_owned()),
-                KeyValue::new(attr::EXCEPTION_MESSAGE.name(), message.to_owned()),
-            ],
-        );
-        self.span.set_status(Status::error(message.to_owned()));
-        self.span.in_scope(|| {
+        self.in_scope(|| {
             // tracing needs literal field names; the example's end-to-end
             // live check holds them to the registry.
             tracing::event!(
@@ -382,7 +548,9 @@ impl StageGuard {
                 "stage failed"
             );
         });
-        self.error_type = Some(error_type);
+        if let Some(live) = self.live.as_mut() {
+            live.error_type = Some(error_type);
+        }
     }
 
     /// Marks the call failed with `error`: its message and type name go on
@@ -397,58 +565,112 @@ impl StageGuard {
 }
 
 impl Drop for StageGuard {
+    #[inline]
     fn drop(&mut self) {
-        let Some((started, recorder)) = self.metrics.take() else {
-            return;
-        };
-        let elapsed = started.elapsed().as_secs_f64();
-        let call = &self.site.bound().call;
-        match (&recorder, &self.error_type) {
-            (Recorder::Bound(c), None) => {
-                c.duration.record(elapsed);
-                c.active.add(-1);
-            }
-            (Recorder::Unbound(i), None) => {
-                i.duration.record(elapsed, call);
-                i.active.add(-1, call);
-            }
-            (_, Some(e)) => {
-                // Failures carry `error.type`: a few attribute sets, recorded
-                // unbound (the rare path).
-                match &recorder {
-                    Recorder::Bound(c) => c.active.add(-1),
-                    Recorder::Unbound(i) => i.active.add(-1, call),
-                }
-                let i = match recorder {
-                    Recorder::Unbound(i) => i,
-                    Recorder::Bound(_) => instruments(),
-                };
-                let attrs = self.site.attributes(Some(e));
-                i.duration.record(elapsed, &attrs);
-                i.failures.add(1, &attrs);
-            }
+        if let Some(live) = self.live.take() {
+            finish(self.site, live);
         }
     }
 }
 
-/// Adds every attribute of `value` to `span`.
-pub fn record_on(span: &tracing::Span, value: &(impl Telemetry + ?Sized)) {
-    for kv in value.attributes().into_vec() {
-        span.set_attribute(kv.key, kv.value);
+#[inline(never)]
+fn finish(site: &'static StageSite, live: Live) {
+    let end = clock::now();
+    let Live {
+        start,
+        span,
+        error_type,
+        metrics,
+    } = live;
+    if let Some(recorder) = metrics {
+        record_metrics(
+            site,
+            &recorder,
+            error_type.as_deref(),
+            clock::seconds_between(start, end),
+        );
+    }
+    if let Some(span) = span
+        && span.engine != 0
+        && span.span.sampled
+    {
+        let (parent_id, parent_remote) = match &span.parent {
+            Some(p) => (p.span_id, p.remote),
+            None => (0, false),
+        };
+        let mut extra = span.extra;
+        if let Some(ts) = span.parent.and_then(|p| p.trace_state) {
+            extra.get_or_insert_with(Box::default).trace_state = Some(ts);
+        }
+        engine::push(
+            span.engine,
+            SpanRecord {
+                site,
+                span: span.span,
+                parent_id,
+                parent_remote,
+                start,
+                end,
+                extra,
+            },
+        );
     }
 }
 
-/// Links `span` to each context, e.g. those extracted from the messages a
-/// batch consumer processes.
+fn record_metrics(site: &StageSite, recorder: &Recorder, error_type: Option<&str>, elapsed: f64) {
+    let call = &site.bound().call;
+    match (recorder, error_type) {
+        (Recorder::Bound(c), None) => {
+            c.duration.record(elapsed);
+            c.active.add(-1);
+        }
+        (Recorder::Unbound(i), None) => {
+            i.duration.record(elapsed, call);
+            i.active.add(-1, call);
+        }
+        (_, Some(e)) => {
+            // Failures carry `error.type`: a few attribute sets, recorded
+            // unbound (the rare path).
+            let i = match recorder {
+                Recorder::Bound(c) => {
+                    c.active.add(-1);
+                    instruments()
+                }
+                Recorder::Unbound(i) => {
+                    i.active.add(-1, call);
+                    Arc::clone(i)
+                }
+            };
+            let attrs = site.attributes(Some(e));
+            i.duration.record(elapsed, &attrs);
+            i.failures.add(1, &attrs);
+        }
+    }
+}
+
+/// Adds every attribute of `value` to the call's span.
+pub fn record_on(guard: &mut StageGuard, value: &(impl Telemetry + ?Sized)) {
+    if let Some(span) = guard.recording_span() {
+        span.extra()
+            .attributes
+            .extend(value.attributes().into_vec());
+    }
+}
+
+/// Links the call's span to each context, e.g. those extracted from the
+/// messages a batch consumer processes.
 pub fn link_contexts(
-    span: &tracing::Span,
+    guard: &mut StageGuard,
     contexts: impl IntoIterator<Item = opentelemetry::Context>,
 ) {
     use opentelemetry::trace::TraceContextExt as _;
+    let Some(span) = guard.recording_span() else {
+        return;
+    };
     for cx in contexts {
         let sc = cx.span().span_context().clone();
         if sc.is_valid() {
-            span.add_link(sc);
+            span.extra().links.push(Link::with_context(sc));
         }
     }
 }
@@ -485,14 +707,15 @@ impl<E: ?Sized> AsTypeName for &ErrorTypeOf<'_, E> {
     }
 }
 
-/// Sets the attribute of a generated registry's key on `span`; the value's
-/// type must fit the key's (`fields([registry::KEY] = expr)` in `#[stage]`).
+/// Sets the attribute of a generated registry's key on the call's span; the
+/// value's type must fit the key's (`fields([registry::KEY] = expr)` in
+/// `#[stage]`).
 pub fn set_key<T: ?Sized, V: ValueFor<T> + ?Sized>(
-    span: &tracing::Span,
+    guard: &mut StageGuard,
     key: semtel_conventions::model::AttributeKey<T>,
     value: &V,
 ) {
     if let Some(v) = key.value(value) {
-        span.set_attribute(key.name(), crate::telemetry::otel_value(v));
+        guard.set_attribute(key.name(), Some(crate::telemetry::otel_value(v)));
     }
 }

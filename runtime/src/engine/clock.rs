@@ -1,0 +1,178 @@
+//! A cheap monotonic clock for the per-call path, anchored to wall time.
+//!
+//! On x86-64 with an invariant TSC (every current server CPU, and virtual
+//! machines that expose `constant_tsc`/`nonstop_tsc`) a reading is one
+//! `rdtsc`, about a third of `Instant::now()` through the vDSO. The tick rate
+//! is calibrated against `Instant` when the clock is first used and refined by
+//! the collector thread as time passes ([`refine`]), so the conversion to
+//! nanoseconds gets more exact the longer the process runs. Elsewhere a tick
+//! is a nanosecond of `Instant` since the anchor.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The wall and monotonic time the clock was anchored at, and its source.
+#[derive(Debug)]
+struct Anchor {
+    instant: Instant,
+    wall: SystemTime,
+    ticks: u64,
+    tsc: bool,
+}
+
+static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+/// Nanoseconds per tick, as `f64` bits.
+static NANOS_PER_TICK: AtomicU64 = AtomicU64::new(0);
+
+/// How long the first calibration watches both clocks.
+const FIRST_CALIBRATION: Duration = Duration::from_micros(500);
+
+fn anchor() -> &'static Anchor {
+    ANCHOR.get_or_init(|| {
+        let tsc = tsc::usable();
+        let instant = Instant::now();
+        let wall = SystemTime::now();
+        let ticks = if tsc { tsc::read() } else { 0 };
+        let anchor = Anchor {
+            instant,
+            wall,
+            ticks,
+            tsc,
+        };
+        if tsc {
+            // A short first calibration; `refine` lengthens the baseline.
+            let mut now = Instant::now();
+            let limit = instant + FIRST_CALIBRATION * 4;
+            while now.duration_since(instant) < FIRST_CALIBRATION && now < limit {
+                std::hint::spin_loop();
+                now = Instant::now();
+            }
+            store_rate(&anchor, tsc::read(), now);
+        } else {
+            NANOS_PER_TICK.store(1f64.to_bits(), Ordering::Relaxed);
+        }
+        anchor
+    })
+}
+
+fn store_rate(anchor: &Anchor, ticks: u64, now: Instant) {
+    let elapsed_ticks = ticks.saturating_sub(anchor.ticks);
+    if elapsed_ticks == 0 {
+        return;
+    }
+    let nanos = now.duration_since(anchor.instant).as_nanos() as f64;
+    let rate = nanos / elapsed_ticks as f64;
+    if rate.is_finite() && rate > 0.0 {
+        NANOS_PER_TICK.store(rate.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// Makes sure the clock is anchored and calibrated (at most 0.5 ms, once).
+pub(crate) fn start() {
+    anchor();
+}
+
+/// Recalibrates the tick rate over the whole time since the anchor; called
+/// by the collector thread, off the per-call path.
+pub(crate) fn refine() {
+    let a = anchor();
+    if a.tsc {
+        store_rate(a, tsc::read(), Instant::now());
+    }
+}
+
+/// The current tick. Call [`start`] once before relying on it.
+#[inline]
+pub(crate) fn now() -> u64 {
+    match ANCHOR.get() {
+        Some(a) if a.tsc => tsc::read(),
+        Some(a) => a.instant.elapsed().as_nanos() as u64,
+        None => anchor().ticks,
+    }
+}
+
+/// Seconds between two ticks.
+#[inline]
+pub(crate) fn seconds_between(start: u64, end: u64) -> f64 {
+    nanos_between(start, end) * 1e-9
+}
+
+#[inline]
+fn nanos_between(start: u64, end: u64) -> f64 {
+    end.saturating_sub(start) as f64 * f64::from_bits(NANOS_PER_TICK.load(Ordering::Relaxed))
+}
+
+/// The wall-clock time of a tick.
+pub(crate) fn wall_time(tick: u64) -> SystemTime {
+    let a = anchor();
+    let since = nanos_between(a.ticks, tick);
+    a.wall + Duration::from_nanos(since as u64)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod tsc {
+    /// Whether the TSC ticks at a constant rate in every power state
+    /// (CPUID 8000_0007h, EDX bit 8), so it can serve as a clock.
+    pub(super) fn usable() -> bool {
+        let max_extended = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+        max_extended >= 0x8000_0007 && core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0
+    }
+
+    #[inline]
+    #[allow(unsafe_code)]
+    pub(super) fn read() -> u64 {
+        // SAFETY: `rdtsc` reads a register; it touches no memory and exists on
+        // every x86-64 CPU.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod tsc {
+    pub(super) fn usable() -> bool {
+        false
+    }
+
+    pub(super) fn read() -> u64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_convert_to_the_time_that_passed() {
+        start();
+        let t0 = now();
+        let i0 = Instant::now();
+        while i0.elapsed() < Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        let t1 = now();
+        let i1 = i0.elapsed();
+        refine();
+        let measured = seconds_between(t0, t1);
+        let expected = i1.as_secs_f64();
+        assert!(
+            (measured - expected).abs() < expected * 0.05,
+            "{measured} s by ticks, {expected} s by Instant"
+        );
+        let wall = wall_time(t1).duration_since(wall_time(t0)).unwrap();
+        assert!((wall.as_secs_f64() - measured).abs() < 1e-6);
+    }
+
+    #[test]
+    fn wall_time_is_near_the_system_clock() {
+        start();
+        let wall = wall_time(now());
+        let sys = SystemTime::now();
+        let diff = match sys.duration_since(wall) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        assert!(diff < Duration::from_millis(50), "{diff:?}");
+    }
+}

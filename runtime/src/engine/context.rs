@@ -1,0 +1,294 @@
+//! Which span is current on this thread, shared between semtel's stages and
+//! `tracing` spans.
+//!
+//! A stage does not open a `tracing` span or attach an OpenTelemetry
+//! [`Context`] (either costs more than the whole stage call should). It pushes
+//! a [`Frame`] onto a thread-local stack for as long as its body runs (per
+//! poll, for async stages); [`SemtelLayer`] pushes a marker for every entered
+//! `tracing` span. When the top frame is a stage, the layer attaches the
+//! stage's context around the calls that read the current context:
+//! tracing-opentelemetry choosing a new span's parent, and the log bridge
+//! stamping an event with trace and span ids. So library spans nest under
+//! stages, stages under library spans, and logs carry the innermost span's ids.
+
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use opentelemetry::Context;
+use opentelemetry::trace::{TraceContextExt as _, TraceState};
+use tracing::span;
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
+use tracing_subscriber::registry::Registry;
+
+use super::Parent;
+
+/// The subscriber semtel's layer sits on: the registry under the env filter.
+pub(crate) type Base = tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, Registry>;
+
+/// A stage span's identity while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpanRef {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+}
+
+/// One entry of the current-span stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frame {
+    Stage(SpanRef),
+    /// An entered `tracing` span; its context is what tracing-opentelemetry
+    /// attached as the current OpenTelemetry context.
+    Tracing,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+fn push(frame: Frame) {
+    let _ = STACK.try_with(|s| s.borrow_mut().push(frame));
+}
+
+/// Removes the topmost `frame` (frames are normally popped in order; a
+/// `tracing` span may be exited out of order).
+fn pop(frame: Frame) {
+    let _ = STACK.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.last() == Some(&frame) {
+            s.pop();
+        } else if let Some(i) = s.iter().rposition(|f| *f == frame) {
+            s.remove(i);
+        }
+    });
+}
+
+/// The innermost stage, when it is the innermost span on this thread.
+pub(crate) fn current_stage() -> Option<SpanRef> {
+    STACK
+        .try_with(|s| match s.borrow().last() {
+            Some(Frame::Stage(r)) => Some(*r),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// The parent of a span starting now on this thread: the innermost stage, or
+/// else whatever the current OpenTelemetry context holds (a `tracing` span's
+/// context, or a remote context the caller attached).
+#[inline]
+pub(crate) fn current_parent() -> Option<Parent> {
+    if let Some(r) = current_stage() {
+        return Some(Parent {
+            trace_id: r.trace_id,
+            span_id: r.span_id,
+            sampled: r.sampled,
+            remote: false,
+            trace_state: None,
+        });
+    }
+    Context::map_current(|cx| {
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| Parent {
+            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(sc.span_id().to_bytes()),
+            sampled: sc.is_sampled(),
+            remote: sc.is_remote(),
+            trace_state: (*sc.trace_state() != TraceState::NONE).then(|| sc.trace_state().clone()),
+        })
+    })
+}
+
+/// The OpenTelemetry context of the innermost stage, on top of the current
+/// context (keeping its baggage); `None` when a stage is not innermost.
+pub(crate) fn stage_context() -> Option<Context> {
+    current_stage()
+        .map(|r| Context::current().with_remote_span_context(r.span_context(TraceState::NONE)))
+}
+
+/// Runs `f` with `frame` as the innermost span of this thread.
+#[inline]
+pub(crate) fn in_frame<R>(frame: Option<SpanRef>, f: impl FnOnce() -> R) -> R {
+    let _entered = frame.map(Entered::new);
+    f()
+}
+
+/// Pops its frame when dropped, also when the body panics.
+struct Entered(Frame);
+
+impl Entered {
+    #[inline]
+    fn new(r: SpanRef) -> Self {
+        push(Frame::Stage(r));
+        Entered(Frame::Stage(r))
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        pop(self.0);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An async stage body: its stage is the innermost span while it is polled.
+    #[derive(Debug)]
+    pub struct Instrumented<F> {
+        #[pin]
+        inner: F,
+        frame: Option<SpanRef>,
+    }
+}
+
+impl<F> Instrumented<F> {
+    pub(crate) fn new(inner: F, frame: Option<SpanRef>) -> Self {
+        Self { inner, frame }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.frame.map(Entered::new);
+        this.inner.poll(cx)
+    }
+}
+
+/// semtel's `tracing` layer: it holds the session's span engine (stages find
+/// it through the current dispatcher) and keeps the current-span stack in
+/// step with `tracing`, around the span and log layers it wraps.
+pub(crate) struct SemtelLayer {
+    pub(crate) engine: std::sync::Arc<super::Engine>,
+    inner: Box<dyn Layer<Base> + Send + Sync>,
+}
+
+impl std::fmt::Debug for SemtelLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SemtelLayer")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SemtelLayer {
+    pub(crate) fn new(
+        engine: std::sync::Arc<super::Engine>,
+        inner: Box<dyn Layer<Base> + Send + Sync>,
+    ) -> Self {
+        Self { engine, inner }
+    }
+
+    /// The engine of the current dispatcher, if it is a semtel session's.
+    #[inline]
+    pub(crate) fn with_current<R>(
+        f: impl FnOnce(Option<&std::sync::Arc<super::Engine>>) -> R,
+    ) -> R {
+        let mut f = Some(f);
+        tracing::dispatcher::get_default(|d| {
+            let engine = d.downcast_ref::<SemtelLayer>().map(|l| &l.engine);
+            f.take().map(|f| f(engine))
+        })
+        .unwrap_or_else(|| unreachable!("get_default calls its closure exactly once"))
+    }
+}
+
+/// Runs `f` with the innermost stage's context attached, when a stage is the
+/// innermost span and `contextual` (the event or span has no explicit parent).
+fn with_stage_context(contextual: bool, f: impl FnOnce()) {
+    match contextual.then(stage_context).flatten() {
+        Some(cx) => {
+            let _attached = cx.attach();
+            f();
+        }
+        None => f(),
+    }
+}
+
+impl Layer<Base> for SemtelLayer {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.inner.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut Base) {
+        self.inner.on_layer(subscriber);
+    }
+
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        self.inner.register_callsite(metadata)
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, ctx: LayerContext<'_, Base>) -> bool {
+        self.inner.enabled(metadata, ctx)
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &span::Attributes<'_>,
+        id: &span::Id,
+        ctx: LayerContext<'_, Base>,
+    ) {
+        with_stage_context(attrs.is_contextual(), || {
+            self.inner.on_new_span(attrs, id, ctx)
+        });
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.inner.max_level_hint()
+    }
+
+    fn on_record(&self, span: &span::Id, values: &span::Record<'_>, ctx: LayerContext<'_, Base>) {
+        self.inner.on_record(span, values, ctx);
+    }
+
+    fn on_follows_from(&self, span: &span::Id, follows: &span::Id, ctx: LayerContext<'_, Base>) {
+        self.inner.on_follows_from(span, follows, ctx);
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, Base>) -> bool {
+        self.inner.event_enabled(event, ctx)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, Base>) {
+        with_stage_context(event.is_contextual(), || self.inner.on_event(event, ctx));
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: LayerContext<'_, Base>) {
+        push(Frame::Tracing);
+        self.inner.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: LayerContext<'_, Base>) {
+        self.inner.on_exit(id, ctx);
+        pop(Frame::Tracing);
+    }
+
+    fn on_close(&self, id: span::Id, ctx: LayerContext<'_, Base>) {
+        self.inner.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &span::Id, new: &span::Id, ctx: LayerContext<'_, Base>) {
+        self.inner.on_id_change(old, new, ctx);
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(std::ptr::from_ref(self).cast());
+        }
+        // SAFETY: the pointer is the wrapped layer's own answer for `id`,
+        // passed on unchanged, as `Layered` does for the layers it holds;
+        // tracing-opentelemetry's `OpenTelemetrySpanExt` and per-layer
+        // filters find their types through this.
+        unsafe { self.inner.downcast_raw(id) }
+    }
+}

@@ -1,0 +1,464 @@
+//! semtel's own span engine for `#[stage]` calls.
+//!
+//! A stage call records its span into a fixed-size [`SpanRecord`] (no
+//! allocation unless it carries dynamic attributes, events or links) and
+//! pushes it into a ring buffer owned by the calling thread: a single-producer
+//! single-consumer queue, so the push is a slot write and one release store.
+//! The collector thread drains every thread's ring, converts the records to
+//! the SDK's `SpanData` (ids, wall times, attributes) and hands them to the
+//! same export queues the SDK tracer provider feeds, so OTLP encoding,
+//! transport, batching and loss accounting are the OpenTelemetry crates' and
+//! semtel's export engine's, and nothing of it runs on the calling thread.
+//!
+//! A full ring drops the record and counts it; the count is reported with the
+//! traces exporters' losses at shutdown. Memory is bounded: each thread's ring
+//! holds at most the configured queue size (`OTEL_BSP_MAX_QUEUE_SIZE`).
+//!
+//! The engine is found through the current `tracing` dispatcher (see
+//! [`context::SemtelLayer`]), so scoped sessions in tests and the global one
+//! from `init()` route their stages to their own exporters.
+
+pub(crate) mod clock;
+pub(crate) mod context;
+mod ids;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use crate::config::{ParentBasedRoot, SamplerConfig};
+use crate::export::BatchQueue;
+use crate::stage::StageSite;
+
+pub use context::Instrumented;
+pub(crate) use context::{SemtelLayer, SpanRef};
+
+/// How often the collector drains idle threads' rings when nobody asks.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Records a busy producer pushes between checks of its ring's fill level.
+const FILL_CHECK_EVERY: u32 = 64;
+
+/// One ended stage span, as recorded on the calling thread.
+pub(crate) struct SpanRecord {
+    pub(crate) site: &'static StageSite,
+    pub(crate) span: SpanRef,
+    /// Zero for a root span.
+    pub(crate) parent_id: u64,
+    pub(crate) parent_remote: bool,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+/// What only some spans carry, boxed so the common record stays small.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+    pub(crate) trace_state: Option<TraceState>,
+}
+
+/// The parent a new span continues, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct Parent {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    pub(crate) remote: bool,
+    pub(crate) trace_state: Option<TraceState>,
+}
+
+static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One session's span engine.
+pub(crate) struct Engine {
+    id: u64,
+    sampler: SamplerConfig,
+    /// Where converted spans go (one queue per traces exporter).
+    queues: Vec<Arc<BatchQueue<SpanData>>>,
+    scope: InstrumentationScope,
+    ring_capacity: usize,
+    /// How long the collector waits for room in a full export queue before
+    /// it drops (the export timeout: an export must have ended by then).
+    give_up: Duration,
+    rings: Mutex<Vec<Consumer<SpanRecord>>>,
+    /// Records dropped because a thread's ring was full.
+    dropped: AtomicU64,
+    open: AtomicBool,
+    control: Mutex<Control>,
+    done: Condvar,
+    collector: Mutex<Option<Thread>>,
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    flush_requested: u64,
+    flush_done: u64,
+    shutdown: bool,
+    finished: bool,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("id", &self.id)
+            .field("sampler", &self.sampler)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts an engine and its collector thread. With no queues, stages
+    /// still get ids (for log correlation) but nothing is recorded.
+    pub(crate) fn start(
+        sampler: SamplerConfig,
+        queues: Vec<Arc<BatchQueue<SpanData>>>,
+        batch: crate::config::BatchConfig,
+    ) -> std::io::Result<Arc<Self>> {
+        clock::start();
+        let engine = Arc::new(Self {
+            id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
+            sampler,
+            queues,
+            scope: InstrumentationScope::builder("semtel")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .with_schema_url(semtel_conventions::SCHEMA_URL)
+                .build(),
+            ring_capacity: batch.max_queue_size.max(2),
+            give_up: batch.export_timeout,
+            rings: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
+            open: AtomicBool::new(true),
+            control: Mutex::new(Control::default()),
+            done: Condvar::new(),
+            collector: Mutex::new(None),
+        });
+        let worker = Arc::clone(&engine);
+        let handle = thread::Builder::new()
+            .name("semtel-spans".into())
+            .spawn(move || worker.run())?;
+        *lock(&engine.collector) = Some(handle.thread().clone());
+        crate::stage::activate();
+        Ok(engine)
+    }
+
+    /// Whether the session is still running.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Whether spans are recorded at all.
+    pub(crate) fn records(&self) -> bool {
+        !self.queues.is_empty() && self.open.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records dropped because a thread's ring was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The sampling decision for a new span with `trace_id` under `parent`,
+    /// as the SDK's samplers decide it.
+    pub(crate) fn sampled(&self, trace_id: u128, parent: Option<&Parent>) -> bool {
+        match (self.sampler, parent) {
+            (SamplerConfig::AlwaysOn, _) => true,
+            (SamplerConfig::AlwaysOff, _) => false,
+            (SamplerConfig::TraceIdRatio(r), _) => ratio_sampled(r, trace_id),
+            (SamplerConfig::ParentBased(_), Some(p)) => p.sampled,
+            (SamplerConfig::ParentBased(root), None) => match root {
+                ParentBasedRoot::AlwaysOn => true,
+                ParentBasedRoot::AlwaysOff => false,
+                ParentBasedRoot::TraceIdRatio(r) => ratio_sampled(r, trace_id),
+            },
+        }
+    }
+
+    /// Makes sure this thread's ring belongs to this engine.
+    pub(crate) fn register_thread(self: &Arc<Self>) {
+        let _ = LOCAL.try_with(|local| {
+            let mut local = local.borrow_mut();
+            if local.as_ref().is_some_and(|l| l.engine.id == self.id) {
+                return;
+            }
+            let (producer, consumer) = RingBuffer::new(self.ring_capacity);
+            lock(&self.rings).push(consumer);
+            // The previous ring (another session's) is abandoned; its
+            // collector drains what is left in it.
+            *local = Some(Local {
+                engine: Arc::clone(self),
+                producer,
+                pushes: 0,
+            });
+        });
+    }
+
+    /// Asks the collector to drain every ring into the export queues and
+    /// waits until it has, or until `deadline`.
+    pub(crate) fn flush(&self, deadline: Instant) -> bool {
+        let mut control = lock(&self.control);
+        if control.finished {
+            return true;
+        }
+        control.flush_requested += 1;
+        let target = control.flush_requested;
+        drop(control);
+        self.wake();
+        self.wait(deadline, |c| c.flush_done >= target || c.finished)
+    }
+
+    /// Stops recording, drains every ring and ends the collector.
+    pub(crate) fn shutdown(&self, deadline: Instant) -> bool {
+        if self.open.swap(false, Ordering::AcqRel) {
+            crate::stage::deactivate();
+        }
+        lock(&self.control).shutdown = true;
+        self.wake();
+        self.wait(deadline, |c| c.finished)
+    }
+
+    fn wait(&self, deadline: Instant, done: impl Fn(&Control) -> bool) -> bool {
+        let mut control = lock(&self.control);
+        while !done(&control) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            control = self
+                .done
+                .wait_timeout(control, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn wake(&self) {
+        if let Some(t) = lock(&self.collector).as_ref() {
+            t.unpark();
+        }
+    }
+
+    fn run(&self) {
+        crate::export::suppress_telemetry_on_this_thread();
+        loop {
+            let (target, shutdown) = {
+                let c = lock(&self.control);
+                (c.flush_requested, c.shutdown)
+            };
+            let moved = self.drain();
+            if target > 0 || shutdown {
+                let mut c = lock(&self.control);
+                c.flush_done = c.flush_done.max(target);
+                if shutdown {
+                    c.finished = true;
+                }
+                self.done.notify_all();
+                if shutdown {
+                    return;
+                }
+            }
+            if moved == 0 {
+                thread::park_timeout(DRAIN_INTERVAL);
+            }
+        }
+    }
+
+    /// Moves every ring's records into the export queues; returns how many.
+    fn drain(&self) -> usize {
+        clock::refine();
+        let mut moved = 0;
+        let mut batch = Vec::new();
+        let mut rings = lock(&self.rings);
+        rings.retain_mut(|ring| {
+            // A ring abandoned by its thread is dropped once empty.
+            let abandoned = ring.is_abandoned();
+            let n = ring.slots();
+            if let Ok(chunk) = ring.read_chunk(n) {
+                batch.extend(chunk.into_iter().map(|r| self.convert(r)));
+            }
+            !(abandoned && ring.is_empty())
+        });
+        drop(rings);
+        if !batch.is_empty() {
+            moved = batch.len();
+            self.deliver(batch);
+        }
+        moved
+    }
+
+    fn deliver(&self, batch: Vec<SpanData>) {
+        let give_up = Instant::now() + self.give_up;
+        match self.queues.split_last() {
+            None => {}
+            Some((last, rest)) => {
+                for q in rest {
+                    q.push_many(batch.clone(), give_up);
+                }
+                last.push_many(batch, give_up);
+            }
+        }
+    }
+
+    fn convert(&self, r: SpanRecord) -> SpanData {
+        let mut attributes = r.site.span_attributes().to_vec();
+        let (events, links, status, trace_state) = match r.extra {
+            Some(extra) => {
+                let Extra {
+                    attributes: more,
+                    events,
+                    links,
+                    status,
+                    trace_state,
+                } = *extra;
+                attributes.extend(more);
+                (events, links, status, trace_state)
+            }
+            None => (Vec::new(), Vec::new(), Status::Unset, None),
+        };
+        let mut span_events = SpanEvents::default();
+        span_events.events = events;
+        let mut span_links = SpanLinks::default();
+        span_links.links = links;
+        SpanData {
+            span_context: r.span.span_context(trace_state.unwrap_or_default()),
+            parent_span_id: SpanId::from(r.parent_id),
+            parent_span_is_remote: r.parent_remote,
+            span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
+            name: Cow::Borrowed(r.site.stage()),
+            start_time: clock::wall_time(r.start),
+            end_time: clock::wall_time(r.end),
+            attributes,
+            dropped_attributes_count: 0,
+            events: span_events,
+            links: span_links,
+            status,
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+}
+
+/// The SDK's `TraceIdRatioBased` decision: the low 63 bits of the trace id
+/// against the ratio.
+fn ratio_sampled(ratio: f64, trace_id: u128) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
+    ((trace_id as u64) >> 1) < bound
+}
+
+impl SpanRef {
+    /// A new span: a child of `parent` or the root of a new trace.
+    pub(crate) fn new(engine: &Engine, parent: Option<&Parent>) -> Self {
+        let trace_id = parent.map_or_else(ids::trace_id, |p| p.trace_id);
+        let sampled = engine.sampled(trace_id, parent);
+        SpanRef {
+            trace_id,
+            span_id: ids::span_id(),
+            sampled,
+        }
+    }
+
+    pub(crate) fn span_context(&self, trace_state: TraceState) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(self.trace_id),
+            SpanId::from(self.span_id),
+            if self.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            false,
+            trace_state,
+        )
+    }
+}
+
+/// This thread's ring, tied to one engine.
+struct Local {
+    engine: Arc<Engine>,
+    producer: Producer<SpanRecord>,
+    pushes: u32,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Pushes an ended span into this thread's ring for engine `engine_id`;
+/// drops and counts it when the ring is full.
+pub(crate) fn push(engine_id: u64, record: SpanRecord) {
+    let _ = LOCAL.try_with(|local| {
+        let mut local = local.borrow_mut();
+        let Some(l) = local.as_mut() else { return };
+        if l.engine.id != engine_id {
+            // The thread moved to another session mid-call: the record's
+            // engine is no longer reachable from here.
+            return;
+        }
+        if l.producer.push(record).is_err() {
+            // The collector was woken when the ring passed half full.
+            l.engine.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        l.pushes = l.pushes.wrapping_add(1);
+        if l.pushes % FILL_CHECK_EVERY == 0 && l.producer.slots() < l.engine.ring_capacity / 2 {
+            l.engine.wake();
+        }
+    });
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_sampling_matches_the_sdk() {
+        use opentelemetry::trace::SpanKind;
+        use opentelemetry_sdk::trace::SamplingDecision;
+        use opentelemetry_sdk::trace::{Sampler, ShouldSample as _};
+        for ratio in [0.0, 0.1, 0.5, 0.9, 1.0] {
+            let sdk = Sampler::TraceIdRatioBased(ratio);
+            for _ in 0..2000 {
+                let trace_id = ids::trace_id();
+                let ours = ratio_sampled(ratio, trace_id);
+                let theirs = sdk.should_sample(
+                    None,
+                    TraceId::from(trace_id),
+                    "x",
+                    &SpanKind::Internal,
+                    &[],
+                    &[],
+                );
+                assert_eq!(
+                    ours,
+                    theirs.decision == SamplingDecision::RecordAndSample,
+                    "ratio {ratio}, trace id {trace_id:032x}"
+                );
+            }
+        }
+    }
+}
