@@ -82,6 +82,9 @@ pub(crate) struct Parent {
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+/// Every engine started, so a span that ends on a thread other than the one
+/// it started on (an async stage resumed elsewhere) finds its engine.
+static ENGINES: Mutex<Vec<std::sync::Weak<Engine>>> = Mutex::new(Vec::new());
 
 /// One session's span engine.
 pub(crate) struct Engine {
@@ -147,6 +150,11 @@ impl Engine {
             done: Condvar::new(),
             collector: Mutex::new(None),
         });
+        {
+            let mut all = lock(&ENGINES);
+            all.retain(|e| e.strong_count() > 0);
+            all.push(Arc::downgrade(&engine));
+        }
         let worker = Arc::clone(&engine);
         let handle = thread::Builder::new()
             .name("semtel-spans".into())
@@ -408,13 +416,24 @@ thread_local! {
 /// drops and counts it when the ring is full.
 pub(crate) fn push(engine_id: u64, record: SpanRecord) {
     let _ = LOCAL.try_with(|local| {
+        if local
+            .borrow()
+            .as_ref()
+            .is_none_or(|l| l.engine.id != engine_id)
+        {
+            // The span started on another thread (an async stage resumed
+            // here) or under another session: find its engine.
+            let engine = lock(&ENGINES)
+                .iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .find(|e| e.id == engine_id);
+            match engine {
+                Some(e) if e.is_open() => e.register_thread(),
+                _ => return,
+            }
+        }
         let mut local = local.borrow_mut();
         let Some(l) = local.as_mut() else { return };
-        if l.engine.id != engine_id {
-            // The thread moved to another session mid-call: the record's
-            // engine is no longer reachable from here.
-            return;
-        }
         if l.producer.push(record).is_err() {
             // The collector was woken when the ring passed half full.
             l.engine.dropped.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,188 @@
+//! semtel's own stage span engine against the in-process OTLP receiver:
+//! nesting with `tracing` spans both ways, async stages across threads,
+//! spans left on threads that are still alive at shutdown, and full rings
+//! dropping with exact accounting.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use semtel::Signal;
+use semtel_tests::Receiver;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn session(rx: &Receiver, service: &str, extra: &[(&str, &str)]) -> semtel::Session {
+    let mut vars: HashMap<String, String> = [
+        ("OTEL_SERVICE_NAME", service),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.http_endpoint().as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    semtel::builder()
+        .env(move |k| vars.get(k).cloned())
+        .build()
+        .expect("valid configuration")
+}
+
+#[semtel::stage(pipeline = "engine")]
+fn transform(n: u64) -> u64 {
+    // A library's span inside the stage, with a log inside that.
+    let span = tracing::info_span!("library call");
+    span.in_scope(|| tracing::info!("in library"));
+    tracing::info!("in stage");
+    n + 1
+}
+
+#[semtel::stage(pipeline = "engine")]
+async fn fetch(n: u64) -> u64 {
+    tracing::info!("before await");
+    tokio::task::yield_now().await;
+    tokio::task::spawn_blocking(move || n).await.unwrap_or(0);
+    tracing::info!("after await");
+    n * 2
+}
+
+#[test]
+fn stages_and_tracing_spans_nest_both_ways_and_logs_carry_the_innermost_ids() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-nesting", &[]);
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        tracing::info_span!("request").in_scope(|| assert_eq!(transform(1), 2));
+    });
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "3 spans and 2 logs", |s| {
+        s.spans().len() >= 3 && s.logs().len() >= 2
+    });
+    let request = snap.span("request").expect("request span");
+    let stage = snap.span("transform").expect("stage span");
+    let library = snap.span("library call").expect("library span");
+    assert!(stage.is_child_of(&request), "{snap}");
+    assert!(library.is_child_of(&stage), "{snap}");
+    let logs = snap.logs();
+    let log = |body: &str| {
+        logs.iter()
+            .find(|l| l.body_text() == body)
+            .unwrap_or_else(|| panic!("log {body:?} in {snap}"))
+    };
+    assert!(log("in stage").is_in(&stage));
+    assert!(log("in library").is_in(&library));
+}
+
+#[test]
+fn an_async_stage_is_current_on_every_poll_across_worker_threads() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-async", &[]);
+    // Every runtime thread has the session as its default, as `init()`
+    // would make it for the whole process; tasks move between them.
+    let dispatch = s.dispatch().clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async move {
+        let handles: Vec<_> = (0..4).map(|n| tokio::spawn(fetch(n))).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    });
+    assert_eq!(out, [0, 2, 4, 6]);
+    let report = s.shutdown();
+    drop(rt);
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "4 stage spans and 8 logs", |s| {
+        s.spans().len() >= 4 && s.logs().len() >= 8
+    });
+    let spans: Vec<_> = snap
+        .spans()
+        .into_iter()
+        .filter(|s| s.name() == "fetch")
+        .collect();
+    assert_eq!(spans.len(), 4, "{snap}");
+    for log in snap.logs() {
+        assert!(
+            spans.iter().any(|s| log.is_in(s)),
+            "log {:?} outside every stage span: {snap}",
+            log.body_text()
+        );
+    }
+}
+
+#[test]
+fn spans_on_a_thread_still_alive_at_shutdown_are_delivered() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-idle-thread", &[]);
+    let dispatch = s.dispatch().clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for n in 0..3 {
+                transform(n);
+            }
+        });
+        done_tx.send(()).unwrap();
+        // Stay alive (and idle) until the session has shut down.
+        let _ = release_rx.recv();
+    });
+    done_rx.recv().unwrap();
+    let report = s.shutdown();
+    release_tx.send(()).unwrap();
+    worker.join().unwrap();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "3 stage spans", |s| {
+        s.spans().iter().filter(|s| s.name() == "transform").count() >= 3
+    });
+    let exported: u64 = report.signal(Signal::Traces).map(|r| r.exported).sum();
+    // 3 stage spans and 3 library spans.
+    assert_eq!(exported, 6, "{report}");
+    assert_eq!(snap.spans().len(), 6, "{snap}");
+}
+
+#[semtel::stage(pipeline = "engine")]
+fn tiny(n: u64) -> u64 {
+    n ^ 1
+}
+
+#[test]
+fn a_full_ring_drops_and_counts_and_everything_else_arrives() {
+    let rx = Receiver::start();
+    // Rings and queue of 8 spans: a tight loop of 20,000 calls overruns them.
+    let s = session(
+        &rx,
+        "engine-overflow",
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ],
+    );
+    const CALLS: u64 = 20_000;
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        for n in 0..CALLS {
+            std::hint::black_box(tiny(n));
+        }
+    });
+    let report = s.shutdown();
+    let traces: Vec<_> = report.signal(Signal::Traces).collect();
+    assert_eq!(traces.len(), 1, "{report}");
+    let t = traces[0];
+    assert!(t.dropped > 0, "a ring of 8 should overflow: {report}");
+    assert_eq!(t.failed + t.unflushed, 0, "{report}");
+    assert_eq!(t.exported + t.dropped, CALLS, "{report}");
+    let expected = usize::try_from(t.exported).unwrap();
+    let snap = rx.expect(WAIT, "every exported span", |s| s.spans().len() >= expected);
+    assert_eq!(snap.spans().len(), expected);
+}
