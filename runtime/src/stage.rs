@@ -8,11 +8,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use opentelemetry::metrics::{
-    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, UpDownCounter,
+    BoundCounter, BoundHistogram, Counter, Histogram, ObservableUpDownCounter,
 };
 use opentelemetry::trace::{Event, Link, SpanKind, Status};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
@@ -58,6 +58,11 @@ pub struct StageSite {
     span_attributes: OnceLock<Box<[KeyValue]>>,
     /// The metric attribute sets of this call site, built on first use.
     bound: OnceLock<BoundAttributes>,
+    /// Calls of this site in flight (`pipeline.stage.active`), observed at
+    /// collection instead of recorded per call.
+    active: AtomicI64,
+    /// Whether this site is in [`SITES`].
+    listed: AtomicBool,
     /// The metric cells of this call site, bound to the meter provider that
     /// `init()` installed (tagged with its generation).
     cells: OnceLock<SiteCells>,
@@ -67,7 +72,6 @@ pub struct StageSite {
 /// skips the SDK's per-measurement sorting and hashing of attributes.
 struct SiteCells {
     generation: u64,
-    active: BoundUpDownCounter<i64>,
     duration: BoundHistogram<f64>,
     records_in: BoundCounter<u64>,
     records_out: BoundCounter<u64>,
@@ -105,6 +109,8 @@ impl StageSite {
             span_kind,
             fields,
             span_attributes: OnceLock::new(),
+            active: AtomicI64::new(0),
+            listed: AtomicBool::new(false),
             bound: OnceLock::new(),
             cells: OnceLock::new(),
         }
@@ -113,13 +119,18 @@ impl StageSite {
     /// This site's cells, bound on first use; `None` when the meter provider
     /// changed since they were bound (a second `init()`), in which case calls
     /// record through the unbound instruments.
-    fn cells(&self, generation: u64) -> Option<&SiteCells> {
+    fn cells(&'static self, generation: u64) -> Option<&'static SiteCells> {
+        if !self.listed.load(Ordering::Relaxed) && !self.listed.swap(true, Ordering::AcqRel) {
+            SITES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self);
+        }
         let cells = self.cells.get_or_init(|| {
             let i = instruments();
             let b = self.bound();
             SiteCells {
                 generation,
-                active: i.active.bind(&b.call),
                 duration: i.duration.bind(&b.call),
                 records_in: i.records.bind(&b.records_in),
                 records_out: i.records.bind(&b.records_out),
@@ -192,8 +203,12 @@ struct Instruments {
     duration: Histogram<f64>,
     records: Counter<u64>,
     failures: Counter<u64>,
-    active: UpDownCounter<i64>,
+    /// Observes every call site's [`StageSite::active`] at collection.
+    _active: ObservableUpDownCounter<i64>,
 }
+
+/// Call sites that have recorded metrics, for the in-flight observer.
+static SITES: Mutex<Vec<&'static StageSite>> = Mutex::new(Vec::new());
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// Whether semtel's `init()` has installed the global meter provider; until
@@ -256,10 +271,15 @@ fn instruments() -> Arc<Instruments> {
             .with_unit(f.unit)
             .with_description("Stage calls that failed, by error.type")
             .build(),
-        active: meter
-            .i64_up_down_counter(a.name)
+        _active: meter
+            .i64_observable_up_down_counter(a.name)
             .with_unit(a.unit)
             .with_description("Stage calls in flight")
+            .with_callback(|observer| {
+                for site in SITES.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                    observer.observe(site.active.load(Ordering::Relaxed), &site.bound().call);
+                }
+            })
             .build(),
     });
     *INSTRUMENTS.write().unwrap_or_else(PoisonError::into_inner) =
@@ -422,16 +442,10 @@ impl StageGuard {
         });
         let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
             let generation = GENERATION.load(Ordering::Acquire);
+            site.active.fetch_add(1, Ordering::Relaxed);
             match site.cells(generation) {
-                Some(cells) => {
-                    cells.active.add(1);
-                    Recorder::Bound(cells)
-                }
-                None => {
-                    let i = instruments();
-                    i.active.add(1, &site.bound().call);
-                    Recorder::Unbound(i)
-                }
+                Some(cells) => Recorder::Bound(cells),
+                None => Recorder::Unbound(instruments()),
             }
         });
         if span.is_none() && metrics.is_none() {
@@ -618,28 +632,16 @@ fn finish(site: &'static StageSite, live: Live) {
 }
 
 fn record_metrics(site: &StageSite, recorder: &Recorder, error_type: Option<&str>, elapsed: f64) {
-    let call = &site.bound().call;
+    site.active.fetch_sub(1, Ordering::Relaxed);
     match (recorder, error_type) {
-        (Recorder::Bound(c), None) => {
-            c.duration.record(elapsed);
-            c.active.add(-1);
-        }
-        (Recorder::Unbound(i), None) => {
-            i.duration.record(elapsed, call);
-            i.active.add(-1, call);
-        }
+        (Recorder::Bound(c), None) => c.duration.record(elapsed),
+        (Recorder::Unbound(i), None) => i.duration.record(elapsed, &site.bound().call),
         (_, Some(e)) => {
             // Failures carry `error.type`: a few attribute sets, recorded
             // unbound (the rare path).
             let i = match recorder {
-                Recorder::Bound(c) => {
-                    c.active.add(-1);
-                    instruments()
-                }
-                Recorder::Unbound(i) => {
-                    i.active.add(-1, call);
-                    Arc::clone(i)
-                }
+                Recorder::Bound(_) => instruments(),
+                Recorder::Unbound(i) => Arc::clone(i),
             };
             let attrs = site.attributes(Some(e));
             i.duration.record(elapsed, &attrs);

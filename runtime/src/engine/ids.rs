@@ -5,7 +5,9 @@ use std::cell::Cell;
 use std::hash::{BuildHasher as _, Hasher as _, RandomState};
 
 thread_local! {
-    static STATE: Cell<u64> = Cell::new(seed());
+    /// Zero until first used on this thread (const-initialised: no lazy
+    /// initialisation check on access).
+    static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
 fn seed() -> u64 {
@@ -21,30 +23,54 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
-/// The next non-zero random 64-bit number (xorshift64*).
+/// One step of xorshift64*: the new state and a non-zero output.
 #[inline]
-pub(crate) fn next() -> u64 {
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        let out = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        if out == 0 { 1 } else { out }
-    })
+fn step(mut x: u64) -> (u64, u64) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    let out = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    (x, if out == 0 { 1 } else { out })
 }
 
-/// A new span id (never zero, which is invalid).
+/// A new span id and, when `new_trace`, a new trace id (both never zero,
+/// which is invalid), with one thread-local access.
 #[inline]
+pub(crate) fn new_ids(new_trace: bool) -> (u128, u64) {
+    STATE
+        .try_with(|s| {
+            let mut x = s.get();
+            if x == 0 {
+                x = seed();
+            }
+            let (x, span) = step(x);
+            let (x, trace) = if new_trace {
+                let (x, hi) = step(x);
+                let (x, lo) = step(x);
+                (x, (u128::from(hi) << 64) | u128::from(lo))
+            } else {
+                (x, 0)
+            };
+            s.set(x);
+            (trace, span)
+        })
+        .unwrap_or_else(|_| {
+            // The thread is exiting: fresh keys each time, still never zero.
+            let s = seed();
+            (u128::from(s) << 64 | 1, s)
+        })
+}
+
+/// A new span id.
+#[cfg(test)]
 pub(crate) fn span_id() -> u64 {
-    next()
+    new_ids(false).1
 }
 
-/// A new trace id (never zero).
-#[inline]
+/// A new trace id.
+#[cfg(test)]
 pub(crate) fn trace_id() -> u128 {
-    (u128::from(next()) << 64) | u128::from(next())
+    new_ids(true).0
 }
 
 #[cfg(test)]

@@ -377,11 +377,12 @@ fn ratio_sampled(ratio: f64, trace_id: u128) -> bool {
 impl SpanRef {
     /// A new span: a child of `parent` or the root of a new trace.
     pub(crate) fn new(engine: &Engine, parent: Option<&Parent>) -> Self {
-        let trace_id = parent.map_or_else(ids::trace_id, |p| p.trace_id);
+        let (new_trace, span_id) = ids::new_ids(parent.is_none());
+        let trace_id = parent.map_or(new_trace, |p| p.trace_id);
         let sampled = engine.sampled(trace_id, parent);
         SpanRef {
             trace_id,
-            span_id: ids::span_id(),
+            span_id,
             sampled,
         }
     }
