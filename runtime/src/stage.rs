@@ -386,7 +386,10 @@ struct Live {
 struct LiveSpan {
     engine: u64,
     span: SpanRef,
-    parent: Option<Parent>,
+    /// The parent span id (zero for a root) and whether it is remote; a
+    /// remote parent's trace state goes in `extra`.
+    parent_id: u64,
+    parent_remote: bool,
     extra: Option<Box<Extra>>,
 }
 
@@ -433,11 +436,26 @@ impl StageGuard {
             engine.register_thread();
             let parent = engine::context::current_parent();
             let span = SpanRef::new(engine, parent.as_ref());
+            let (parent_id, parent_remote, trace_state) = match parent {
+                Some(Parent {
+                    span_id,
+                    remote,
+                    trace_state,
+                    ..
+                }) => (span_id, remote, trace_state),
+                None => (0, false, None),
+            };
             Some(LiveSpan {
                 engine: if engine.records() { engine.id() } else { 0 },
                 span,
-                parent,
-                extra: None,
+                parent_id,
+                parent_remote,
+                extra: trace_state.map(|ts| {
+                    Box::new(Extra {
+                        trace_state: Some(ts),
+                        ..Extra::default()
+                    })
+                }),
             })
         });
         let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
@@ -608,19 +626,18 @@ fn finish(site: &'static StageSite, live: Live) {
         && span.engine != 0
         && span.span.sampled
     {
-        let (parent_id, parent_remote) = match &span.parent {
-            Some(p) => (p.span_id, p.remote),
-            None => (0, false),
-        };
-        let mut extra = span.extra;
-        if let Some(ts) = span.parent.and_then(|p| p.trace_state) {
-            extra.get_or_insert_with(Box::default).trace_state = Some(ts);
-        }
+        let LiveSpan {
+            engine,
+            span,
+            parent_id,
+            parent_remote,
+            extra,
+        } = span;
         engine::push(
-            span.engine,
+            engine,
             SpanRecord {
                 site,
-                span: span.span,
+                span,
                 parent_id,
                 parent_remote,
                 start,
