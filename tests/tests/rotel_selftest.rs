@@ -19,8 +19,12 @@ fn rotel_prints_a_span_received_over_grpc() {
         &GrpcOptions::default(),
     )
     .expect("export to rotel over gRPC");
-    let output = rotel.expect_output(WAIT, "span smoke-child", |out| {
-        RotelDebug::parse(out).span("smoke-child").is_some()
+    // rotel prints a span over several writes: wait for its last attribute,
+    // not only its name.
+    let output = rotel.expect_output(WAIT, "span smoke-child with its attributes", |out| {
+        RotelDebug::parse(out)
+            .span("smoke-child")
+            .is_some_and(|c| printed_attr(&c.attributes, "records").is_some())
     });
     assert!(output.contains("Name           : smoke-child"), "{output}");
 
