@@ -9,9 +9,14 @@
 //! export work is counted, and read the clock again. Without `--bench`
 //! (`cargo test --benches`) it makes a few calls per case only.
 //!
+//! Calls are paced by default: chunks of [`CHUNK`] calls, the case's spans
+//! exported after each chunk (outside the wall time, inside the CPU time), so
+//! no case runs above its exporter's capacity and drops. `--unpaced` makes
+//! all calls in one loop instead, which shows each case overloaded.
+//!
 //! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
-//! `valgrind --tool=callgrind`), and a word to run only the cases whose name
-//! contains it.
+//! `valgrind --tool=callgrind`), `--unpaced`, and a word to run only the
+//! cases whose name contains it.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -23,6 +28,8 @@ use semtel_benches::{Case, Outcome, sink_totals};
 const CALLS: u64 = 2_000_000;
 /// Calls before measuring.
 const WARM_UP: u64 = 200_000;
+/// Calls between two exports when paced: half of a span queue (2048).
+const CHUNK: u64 = 1024;
 
 #[derive(Debug)]
 struct Row {
@@ -38,15 +45,21 @@ fn per_call(total: std::time::Duration, calls: u64) -> f64 {
     total.as_secs_f64() * 1e9 / calls as f64
 }
 
-fn measure(case: Case, warm_up: u64, calls: u64) -> Row {
+fn measure(case: Case, warm_up: u64, calls: u64, paced: bool) -> Row {
     let scope = case.enter();
-    black_box(scope.run(warm_up));
+    black_box(scope.run_paced(warm_up, CHUNK));
     scope.flush();
     let (sink_cpu_before, _) = sink_totals();
     let cpu = ProcessTime::now();
-    let wall = Instant::now();
-    black_box(scope.run(calls));
-    let wall = wall.elapsed();
+    let wall = if paced {
+        let (acc, wall) = scope.run_paced(calls, CHUNK);
+        black_box(acc);
+        wall
+    } else {
+        let wall = Instant::now();
+        black_box(scope.run(calls));
+        wall.elapsed()
+    };
     let outcome = scope.finish();
     let cpu = cpu.elapsed();
     let (sink_cpu_after, _) = sink_totals();
@@ -65,10 +78,12 @@ fn main() {
     let mut benching = false;
     let mut calls = None;
     let mut filter = None;
+    let mut paced = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bench" => benching = true,
+            "--unpaced" => paced = false,
             "--calls" => calls = args.next().and_then(|n| n.parse::<u64>().ok()),
             a if !a.starts_with('-') => filter = Some(arg),
             _ => {}
@@ -82,15 +97,20 @@ fn main() {
     let rows: Vec<Row> = Case::ALL
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
-        .map(|&case| measure(case, warm_up, calls))
+        .map(|&case| measure(case, warm_up, calls, paced))
         .collect();
     let (base_wall, base_cpu) = rows
         .iter()
         .find(|r| r.case == Case::SemtelEnabled)
         .map_or((f64::NAN, f64::NAN), |r| (r.wall_ns, r.cpu_ns));
+    let pacing = if paced {
+        format!("paced: spans exported after every {CHUNK} calls")
+    } else {
+        "unpaced: one loop".to_owned()
+    };
     println!(
-        "\n{calls} calls per case after {warm_up} warm-up calls; ratio = case / semtel enabled \
-         (above 1: the case is slower than semtel)\n"
+        "\n{calls} calls per case after {warm_up} warm-up calls, {pacing}; ratio = case / semtel \
+         enabled (above 1: the case is slower than semtel)\n"
     );
     println!(
         "| case | wall ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"

@@ -242,6 +242,40 @@ impl Scope {
         acc
     }
 
+    /// Calls the case's function `n` times in chunks of `chunk` calls,
+    /// exporting the case's pending spans after each chunk
+    /// ([`Scope::flush_spans`]); returns the sum of the results and the wall
+    /// time of the calls alone. Pacing keeps every case below its exporter's
+    /// capacity, so its queues do not overflow and the calls measured are the
+    /// ones that record, not the ones that drop.
+    #[inline(never)]
+    pub fn run_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        let mut acc = 0u64;
+        let mut wall = Duration::ZERO;
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.max(1));
+            let started = std::time::Instant::now();
+            acc = acc.wrapping_add(self.run(k));
+            wall += started.elapsed();
+            self.flush_spans();
+            left -= k;
+        }
+        (acc, wall)
+    }
+
+    /// Exports the spans pending, keeping the pipeline running.
+    pub fn flush_spans(&self) {
+        match &self.state {
+            State::SemtelEnabled(s) => s.flush_spans(),
+            State::TracingOtel { tp, .. } | State::OtelSdk { tp, .. } => {
+                let _ = tp.force_flush();
+            }
+            State::Fastrace(_) => fastrace::flush(),
+            _ => {}
+        }
+    }
+
     /// Exports what is pending, keeping the pipeline running.
     pub fn flush(&self) {
         match &self.state {
@@ -313,6 +347,13 @@ pub struct SemtelEnabled {
 }
 
 impl SemtelEnabled {
+    fn flush_spans(&self) {
+        let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(g) = guard.as_ref() {
+            g.session().flush_traces();
+        }
+    }
+
     fn flush(&self) {
         let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(g) = guard.as_ref() {

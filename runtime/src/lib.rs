@@ -421,6 +421,17 @@ impl Session {
         &self.meter_provider
     }
 
+    /// Exports the spans recorded so far (stage spans still in threads'
+    /// buffers included), waiting at most the shutdown timeout.
+    pub fn flush_traces(&self) {
+        if let Some(engine) = &self.engine {
+            engine.flush(Instant::now() + self.shutdown_timeout);
+        }
+        if let Some(tp) = &self.tracer_provider {
+            let _ = tp.force_flush();
+        }
+    }
+
     /// Exports everything recorded so far, waiting at most the shutdown timeout.
     pub fn flush(&self) {
         if let Some(engine) = &self.engine {

@@ -70,11 +70,18 @@ pub struct StageSite {
 
 /// Instruments bound to one call site's attribute sets: recording into them
 /// skips the SDK's per-measurement sorting and hashing of attributes.
-struct SiteCells {
+pub(crate) struct SiteCells {
     generation: u64,
     duration: BoundHistogram<f64>,
     records_in: BoundCounter<u64>,
     records_out: BoundCounter<u64>,
+}
+
+impl SiteCells {
+    /// Records a successful call's duration.
+    pub(crate) fn record_duration(&self, start: u64, end: u64) {
+        self.duration.record(clock::seconds_between(start, end));
+    }
 }
 
 impl fmt::Debug for SiteCells {
@@ -614,37 +621,54 @@ fn finish(site: &'static StageSite, live: Live) {
         error_type,
         metrics,
     } = live;
-    if let Some(recorder) = metrics {
-        record_metrics(
-            site,
-            &recorder,
-            error_type.as_deref(),
-            clock::seconds_between(start, end),
-        );
-    }
-    if let Some(span) = span
-        && span.engine != 0
-        && span.span.sampled
-    {
+    let record = span.filter(|s| s.engine != 0 && s.span.sampled).map(|s| {
         let LiveSpan {
             engine,
             span,
             parent_id,
             parent_remote,
             extra,
-        } = span;
-        engine::push(
-            engine,
-            SpanRecord {
-                site,
-                span,
-                parent_id,
-                parent_remote,
-                start,
-                end,
-                extra,
-            },
-        );
+        } = s;
+        (engine, span, parent_id, parent_remote, extra)
+    });
+    let Some((engine, span, parent_id, parent_remote, extra)) = record else {
+        if let Some(recorder) = metrics {
+            let elapsed = clock::seconds_between(start, end);
+            record_metrics(site, &recorder, error_type.as_deref(), elapsed);
+        }
+        return;
+    };
+    // A successful call's duration goes into its bound histogram cell on the
+    // collector thread, which converts the span anyway; only the in-flight
+    // gauge is updated here.
+    let duration = match (&metrics, &error_type) {
+        (Some(Recorder::Bound(cells)), None) => {
+            site.active.fetch_sub(1, Ordering::Relaxed);
+            Some(*cells)
+        }
+        (Some(recorder), _) => {
+            let elapsed = clock::seconds_between(start, end);
+            record_metrics(site, recorder, error_type.as_deref(), elapsed);
+            None
+        }
+        (None, _) => None,
+    };
+    let rejected = engine::push(
+        engine,
+        SpanRecord {
+            site,
+            span,
+            parent_id,
+            parent_remote,
+            start,
+            end,
+            duration,
+            extra,
+        },
+    );
+    // The span is lost (counted); its duration is not.
+    if let Some(cells) = rejected.and_then(|r| r.duration) {
+        cells.record_duration(start, end);
     }
 }
 

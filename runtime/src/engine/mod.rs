@@ -39,7 +39,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::config::{ParentBasedRoot, SamplerConfig};
 use crate::export::BatchQueue;
-use crate::stage::StageSite;
+use crate::stage::{SiteCells, StageSite};
 
 pub use context::Instrumented;
 pub(crate) use context::{SemtelLayer, SpanRef};
@@ -58,6 +58,8 @@ pub(crate) struct SpanRecord {
     pub(crate) parent_remote: bool,
     pub(crate) start: u64,
     pub(crate) end: u64,
+    /// The cell to record the call's duration into, off the calling thread.
+    pub(crate) duration: Option<&'static SiteCells>,
     pub(crate) extra: Option<Box<Extra>>,
 }
 
@@ -327,6 +329,9 @@ impl Engine {
     }
 
     fn convert(&self, r: SpanRecord) -> SpanData {
+        if let Some(cells) = r.duration {
+            cells.record_duration(r.start, r.end);
+        }
         let mut attributes = r.site.span_attributes().to_vec();
         let (events, links, status, trace_state) = match r.extra {
             Some(extra) => {
@@ -414,8 +419,10 @@ thread_local! {
 }
 
 /// Pushes an ended span into this thread's ring for engine `engine_id`;
-/// drops and counts it when the ring is full.
-pub(crate) fn push(engine_id: u64, record: SpanRecord) {
+/// drops and counts it when the ring is full, and then (or when its engine is
+/// gone) gives it back, so the caller can still record its metrics.
+pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
+    let mut record = Some(record);
     let _ = LOCAL.try_with(|local| {
         if local
             .borrow()
@@ -435,9 +442,15 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) {
         }
         let mut local = local.borrow_mut();
         let Some(l) = local.as_mut() else { return };
-        if l.producer.push(record).is_err() {
+        if !l.engine.is_open() {
+            // Ended after its session shut down: nothing will drain the ring.
+            return;
+        }
+        let Some(r) = record.take() else { return };
+        if let Err(rtrb::PushError::Full(r)) = l.producer.push(r) {
             // The collector was woken when the ring passed half full.
             l.engine.dropped.fetch_add(1, Ordering::Relaxed);
+            record = Some(r);
             return;
         }
         l.pushes = l.pushes.wrapping_add(1);
@@ -445,6 +458,7 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) {
             l.engine.wake();
         }
     });
+    record
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
