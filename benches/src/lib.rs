@@ -1,4 +1,6 @@
-//! Shared cases of the per-call benchmarks (issue benchmark 1).
+//! Shared cases of the per-call benchmarks (issue benchmark 1), and the
+//! pipelines and counting OTLP receiver of the export benchmark (issue
+//! benchmark 2: [`export`], [`receiver`]).
 //!
 //! Each [`Case`] is one way of instrumenting the same function. [`Case::enter`]
 //! sets up what the case needs and returns a [`Scope`]; [`Scope::run`] calls
@@ -15,7 +17,9 @@
 //!   installs the global subscriber and meter provider (checked at
 //!   [`Case::enter`]).
 
+pub mod export;
 pub mod peers;
+pub mod receiver;
 pub mod sink;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
