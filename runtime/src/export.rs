@@ -29,6 +29,8 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
 
 use crate::config::{BatchConfig, Signal};
+use crate::engine::encode::{Encoder, Item};
+use crate::engine::send::Transport;
 
 /// Runs exporter futures: on semtel's tokio runtime for network exporters,
 /// or on the calling thread for exporters that never wait (the console).
@@ -528,9 +530,10 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
     }
 }
 
-/// Feeds ended, sampled spans into a [`BatchQueue`].
+/// Feeds ended, sampled spans into a [`BatchQueue`]: of `SpanData` for an
+/// SDK exporter, or of [`Item`]s for semtel's own OTLP trace encoder.
 #[derive(Debug)]
-pub(crate) struct SpanQueueProcessor(pub(crate) Arc<BatchQueue<SpanData>>);
+pub(crate) struct SpanQueueProcessor<T = SpanData>(pub(crate) Arc<BatchQueue<T>>);
 
 impl SpanQueueProcessor {
     pub(crate) fn start<E: SpanExporter + 'static>(
@@ -557,7 +560,42 @@ impl SpanQueueProcessor {
     }
 }
 
-impl SpanProcessor for SpanQueueProcessor {
+impl SpanQueueProcessor<Item> {
+    /// A queue whose worker encodes each batch itself and sends it with
+    /// `transport`: stage spans never become `SpanData`.
+    pub(crate) fn start_direct(
+        transport: Transport,
+        encoder: Encoder,
+        destination: String,
+        config: BatchConfig,
+        executor: Executor,
+    ) -> std::io::Result<Self> {
+        let timeout = config.export_timeout;
+        let queue = BatchQueue::start(
+            Signal::Traces,
+            destination,
+            config,
+            move |batch: Vec<Item>| {
+                let body = encoder.request(&batch);
+                drop(batch);
+                let transport = transport.clone();
+                executor.run(timeout, async move {
+                    transport
+                        .send(body)
+                        .await
+                        .map_err(OTelSdkError::InternalFailure)
+                })
+            },
+            || {},
+        )?;
+        Ok(Self(queue))
+    }
+}
+
+impl<T> SpanProcessor for SpanQueueProcessor<T>
+where
+    T: From<SpanData> + Send + fmt::Debug + 'static,
+{
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
 
     fn on_end(&self, mut span: SpanData) {
@@ -567,7 +605,7 @@ impl SpanProcessor for SpanQueueProcessor {
             // `code.function.name` where that is known).
             span.attributes
                 .retain(|kv| kv.key.as_str() != "code.module.name");
-            self.0.push(span);
+            self.0.push(T::from(span));
         }
     }
 

@@ -20,7 +20,9 @@ use crate::config::{
     SamplerConfig, Signal, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
-use crate::engine::{Engine, SemtelLayer};
+use crate::engine::encode::Encoder;
+use crate::engine::send::Transport;
+use crate::engine::{Engine, SemtelLayer, Sink};
 use crate::export::{
     CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
     SpanQueueProcessor,
@@ -96,11 +98,36 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler));
         for kind in &config.traces.exporters {
+            let otlp = &config.traces.otlp;
+            let direct = match kind {
+                ExporterKind::Otlp => {
+                    #[cfg(not(feature = "tls"))]
+                    no_tls(Signal::Traces, otlp)?;
+                    Transport::new(otlp, header_map(Signal::Traces, otlp)?)?
+                }
+                ExporterKind::Console => None,
+            };
+            if let Some(transport) = direct {
+                // semtel encodes OTLP/protobuf itself, for stage spans and
+                // the SDK's spans alike.
+                let processor = SpanQueueProcessor::start_direct(
+                    transport,
+                    Encoder::new(&resource, crate::engine::scope()),
+                    destination(otlp),
+                    config.span_batch,
+                    network.clone(),
+                )
+                .map_err(Error::Runtime)?;
+                reporters.push(processor.0.clone());
+                span_queues.push(Sink::Direct(processor.0.clone()));
+                builder = builder.with_span_processor(processor);
+                continue;
+            }
             let processor = match kind {
                 ExporterKind::Otlp => SpanQueueProcessor::start(
-                    otlp_spans(&config.traces.otlp)?,
+                    otlp_spans(otlp)?,
                     &resource,
-                    destination(&config.traces.otlp),
+                    destination(otlp),
                     config.span_batch,
                     network.clone(),
                 ),
@@ -114,7 +141,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
-            span_queues.push(processor.0.clone());
+            span_queues.push(Sink::Data(processor.0.clone()));
             builder = builder.with_span_processor(processor);
         }
         Some(builder.build())

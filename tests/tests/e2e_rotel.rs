@@ -33,13 +33,16 @@ fn export(rotel: &Rotel, protocol: &str, gzip: bool) -> (Emitted, RotelDebug) {
     let emitted = run_pipeline(&t);
     let report = t.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
-    let output = rotel.expect_output(WAIT, "2 spans, 2 logs and pipeline.records", |out| {
+    // rotel prints what it receives over several writes: wait for every
+    // item the assertions read.
+    let output = rotel.expect_output(WAIT, "2 spans, 2 logs and 2 metrics", |out| {
         let parsed = RotelDebug::parse(out);
         parsed.span("pipeline").is_some()
             && parsed.span("stage").is_some()
             && parsed.log("loaded").is_some()
             && parsed.log("slow batch").is_some()
             && parsed.metric("pipeline.records").is_some()
+            && parsed.metric("pipeline.stage.duration").is_some()
     });
     (emitted, RotelDebug::parse(&output))
 }

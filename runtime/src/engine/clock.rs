@@ -103,6 +103,16 @@ fn nanos_between(start: u64, end: u64) -> f64 {
     end.saturating_sub(start) as f64 * f64::from_bits(NANOS_PER_TICK.load(Ordering::Relaxed))
 }
 
+/// Nanoseconds since the Unix epoch at a tick.
+pub(crate) fn unix_nanos(tick: u64) -> u64 {
+    let a = anchor();
+    let base = a
+        .wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    base + nanos_between(a.ticks, tick) as u64
+}
+
 /// The wall-clock time of a tick.
 pub(crate) fn wall_time(tick: u64) -> SystemTime {
     let a = anchor();

@@ -20,7 +20,9 @@
 
 pub(crate) mod clock;
 pub(crate) mod context;
+pub(crate) mod encode;
 mod ids;
+pub(crate) mod send;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -50,6 +52,7 @@ const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 const FILL_CHECK_EVERY: u32 = 64;
 
 /// One ended stage span, as recorded on the calling thread.
+#[derive(Debug, Clone)]
 pub(crate) struct SpanRecord {
     pub(crate) site: &'static StageSite,
     pub(crate) span: SpanRef,
@@ -64,7 +67,7 @@ pub(crate) struct SpanRecord {
 }
 
 /// What only some spans carry, boxed so the common record stays small.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Extra {
     pub(crate) attributes: Vec<KeyValue>,
     pub(crate) events: Vec<Event>,
@@ -83,6 +86,15 @@ pub(crate) struct Parent {
     pub(crate) trace_state: Option<TraceState>,
 }
 
+/// A traces exporter's queue, as the engine feeds it.
+#[derive(Debug, Clone)]
+pub(crate) enum Sink {
+    /// An SDK exporter (the console, OTLP/HTTP JSON): records become `SpanData`.
+    Data(Arc<BatchQueue<SpanData>>),
+    /// semtel's OTLP encoder: records go as they are.
+    Direct(Arc<BatchQueue<encode::Item>>),
+}
+
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 /// Every engine started, so a span that ends on a thread other than the one
 /// it started on (an async stage resumed elsewhere) finds its engine.
@@ -92,8 +104,8 @@ static ENGINES: Mutex<Vec<std::sync::Weak<Engine>>> = Mutex::new(Vec::new());
 pub(crate) struct Engine {
     id: u64,
     sampler: SamplerConfig,
-    /// Where converted spans go (one queue per traces exporter).
-    queues: Vec<Arc<BatchQueue<SpanData>>>,
+    /// Where spans go (one queue per traces exporter).
+    queues: Vec<Sink>,
     scope: InstrumentationScope,
     ring_capacity: usize,
     /// How long the collector waits for room in a full export queue before
@@ -131,7 +143,7 @@ impl Engine {
     /// still get ids (for log correlation) but nothing is recorded.
     pub(crate) fn start(
         sampler: SamplerConfig,
-        queues: Vec<Arc<BatchQueue<SpanData>>>,
+        queues: Vec<Sink>,
         batch: crate::config::BatchConfig,
     ) -> std::io::Result<Arc<Self>> {
         clock::start();
@@ -139,10 +151,7 @@ impl Engine {
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
             sampler,
             queues,
-            scope: InstrumentationScope::builder("semtel")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .with_schema_url(semtel_conventions::SCHEMA_URL)
-                .build(),
+            scope: scope(),
             ring_capacity: batch.max_queue_size.max(2),
             give_up: batch.export_timeout,
             rings: Mutex::new(Vec::new()),
@@ -295,7 +304,6 @@ impl Engine {
     /// Moves every ring's records into the export queues; returns how many.
     fn drain(&self) -> usize {
         clock::refine();
-        let mut moved = 0;
         let mut batch = Vec::new();
         let mut rings = lock(&self.rings);
         rings.retain_mut(|ring| {
@@ -303,35 +311,48 @@ impl Engine {
             let abandoned = ring.is_abandoned();
             let n = ring.slots();
             if let Ok(chunk) = ring.read_chunk(n) {
-                batch.extend(chunk.into_iter().map(|r| self.convert(r)));
+                batch.extend(chunk);
             }
             !(abandoned && ring.is_empty())
         });
         drop(rings);
-        if !batch.is_empty() {
-            moved = batch.len();
+        let moved = batch.len();
+        for r in &batch {
+            if let Some(cells) = r.duration {
+                cells.record_duration(r.start, r.end);
+            }
+        }
+        if moved > 0 {
             self.deliver(batch);
         }
         moved
     }
 
-    fn deliver(&self, batch: Vec<SpanData>) {
+    fn deliver(&self, batch: Vec<SpanRecord>) {
         let give_up = Instant::now() + self.give_up;
-        match self.queues.split_last() {
-            None => {}
-            Some((last, rest)) => {
-                for q in rest {
-                    q.push_many(batch.clone(), give_up);
-                }
-                last.push_many(batch, give_up);
-            }
+        let Some((last, rest)) = self.queues.split_last() else {
+            return;
+        };
+        for sink in rest {
+            self.deliver_to(sink, batch.clone(), give_up);
+        }
+        self.deliver_to(last, batch, give_up);
+    }
+
+    fn deliver_to(&self, sink: &Sink, batch: Vec<SpanRecord>, give_up: Instant) {
+        match sink {
+            Sink::Data(q) => q.push_many(
+                batch.into_iter().map(|r| self.convert(r)).collect(),
+                give_up,
+            ),
+            Sink::Direct(q) => q.push_many(
+                batch.into_iter().map(encode::Item::Stage).collect(),
+                give_up,
+            ),
         }
     }
 
     fn convert(&self, r: SpanRecord) -> SpanData {
-        if let Some(cells) = r.duration {
-            cells.record_duration(r.start, r.end);
-        }
         let mut attributes = r.site.span_attributes().to_vec();
         let (events, links, status, trace_state) = match r.extra {
             Some(extra) => {
@@ -367,6 +388,14 @@ impl Engine {
             instrumentation_scope: self.scope.clone(),
         }
     }
+}
+
+/// The instrumentation scope of stage spans.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("semtel")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(semtel_conventions::SCHEMA_URL)
+        .build()
 }
 
 /// The SDK's `TraceIdRatioBased` decision: the low 63 bits of the trace id

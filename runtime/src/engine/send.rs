@@ -1,0 +1,244 @@
+//! Sends encoded OTLP trace requests over HTTP/protobuf (reqwest) or gRPC
+//! (tonic), with the settings opentelemetry-otlp would use: headers or
+//! metadata, gzip, the timeout, TLS; and retries of what a collector may
+//! answer while starting or overloaded.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::config::{Compression, OtlpConfig, Protocol, Signal};
+
+/// The gRPC method of the OTLP trace service.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// Attempts per request; retried only on answers that say "try again".
+const ATTEMPTS: u32 = 4;
+/// The first wait between attempts; it doubles.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// One destination's transport.
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    Http {
+        client: reqwest::Client,
+        url: String,
+        headers: http::HeaderMap,
+        gzip: bool,
+    },
+    Grpc {
+        grpc: tonic::client::Grpc<tonic::transport::Channel>,
+        metadata: tonic::metadata::MetadataMap,
+        timeout: Duration,
+    },
+}
+
+/// Whether a failed attempt may succeed if repeated.
+enum Failure {
+    Retry(String),
+    Fatal(String),
+}
+
+impl Transport {
+    /// The transport for `otlp`, or `None` for a protocol this path does not
+    /// carry (HTTP/JSON goes through opentelemetry-otlp). Call inside the
+    /// export runtime: tonic's channel spawns onto it.
+    pub(crate) fn new(otlp: &OtlpConfig, headers: http::HeaderMap) -> Result<Option<Self>, Error> {
+        let gzip = otlp.compression == Compression::Gzip;
+        let fail = |message: String| Error::Exporter {
+            signal: Signal::Traces,
+            message,
+        };
+        Ok(Some(match otlp.protocol {
+            Protocol::HttpJson => return Ok(None),
+            Protocol::HttpProtobuf => {
+                #[cfg(feature = "tls")]
+                let client = crate::tls::http_client(Signal::Traces, otlp)?;
+                #[cfg(not(feature = "tls"))]
+                let client = reqwest::Client::builder()
+                    .timeout(otlp.timeout)
+                    .build()
+                    .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+                Transport::Http {
+                    client,
+                    url: otlp.endpoint.clone(),
+                    headers,
+                    gzip,
+                }
+            }
+            Protocol::Grpc => {
+                let mut endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
+                    .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
+                    .timeout(otlp.timeout);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = crate::tls::grpc_config(Signal::Traces, otlp)? {
+                    endpoint = endpoint
+                        .tls_config(tls)
+                        .map_err(|e| fail(format!("TLS settings: {e}")))?;
+                }
+                let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy());
+                if gzip {
+                    grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                }
+                Transport::Grpc {
+                    grpc,
+                    metadata: tonic::metadata::MetadataMap::from_headers(headers),
+                    timeout: otlp.timeout,
+                }
+            }
+        }))
+    }
+
+    /// Sends one request body, retrying transient failures.
+    pub(crate) async fn send(&self, body: Vec<u8>) -> Result<(), String> {
+        let body = match self {
+            Transport::Http { gzip: true, .. } => gzip(&body)?,
+            _ => body,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = match self {
+                Transport::Http {
+                    client,
+                    url,
+                    headers,
+                    gzip,
+                } => http_once(client, url, headers, *gzip, body.clone()).await,
+                Transport::Grpc {
+                    grpc,
+                    metadata,
+                    timeout,
+                } => grpc_once(grpc.clone(), metadata, *timeout, body.clone()).await,
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(Failure::Retry(e)) if attempt < ATTEMPTS => {
+                    let _ = e;
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(Failure::Retry(e) | Failure::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(body)
+        .and_then(|()| enc.finish())
+        .map_err(|e| format!("gzip: {e}"))
+}
+
+async fn http_once(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &http::HeaderMap,
+    gzip: bool,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
+    let mut request = client
+        .post(url)
+        .headers(headers.clone())
+        .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+        .body(body);
+    if gzip {
+        request = request.header(http::header::CONTENT_ENCODING, "gzip");
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            // Read the body so the connection can be reused.
+            let _ = response.bytes().await;
+            if status.is_success() {
+                Ok(())
+            } else if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+                Err(Failure::Retry(format!("HTTP {status} from {url}")))
+            } else {
+                Err(Failure::Fatal(format!("HTTP {status} from {url}")))
+            }
+        }
+        Err(e) if e.is_connect() => Err(Failure::Retry(format!("{url}: {e}"))),
+        Err(e) => Err(Failure::Fatal(format!("{url}: {e}"))),
+    }
+}
+
+async fn grpc_once(
+    mut grpc: tonic::client::Grpc<tonic::transport::Channel>,
+    metadata: &tonic::metadata::MetadataMap,
+    timeout: Duration,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
+    use tonic::Code;
+    grpc.ready()
+        .await
+        .map_err(|e| Failure::Retry(format!("gRPC channel: {e}")))?;
+    let mut request = tonic::Request::new(body);
+    *request.metadata_mut() = metadata.clone();
+    request.set_timeout(timeout);
+    let path = http::uri::PathAndQuery::from_static(GRPC_EXPORT);
+    match grpc.unary(request, path, codec::Raw).await {
+        Ok(_) => Ok(()),
+        Err(status) => {
+            let message = format!("gRPC {:?}: {}", status.code(), status.message());
+            match status.code() {
+                Code::Unavailable
+                | Code::ResourceExhausted
+                | Code::Aborted
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::OutOfRange
+                | Code::DataLoss => Err(Failure::Retry(message)),
+                _ => Err(Failure::Fatal(message)),
+            }
+        }
+    }
+}
+
+/// A tonic codec that sends bytes already encoded and ignores the answer
+/// (an `ExportTraceServiceResponse`; its partial-success counts are not
+/// acted on, as opentelemetry-otlp does not act on them either).
+mod codec {
+    use bytes::{Buf as _, BufMut as _};
+    use tonic::Status;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Debug, Clone, Copy, Default)]
+    pub(super) struct Raw;
+
+    impl Codec for Raw {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = Raw;
+        type Decoder = Raw;
+
+        fn encoder(&mut self) -> Raw {
+            Raw
+        }
+
+        fn decoder(&mut self) -> Raw {
+            Raw
+        }
+    }
+
+    impl Encoder for Raw {
+        type Item = Vec<u8>;
+        type Error = Status;
+
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for Raw {
+        type Item = ();
+        type Error = Status;
+
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
+            src.advance(src.remaining());
+            Ok(Some(()))
+        }
+    }
+}
