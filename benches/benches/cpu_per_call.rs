@@ -36,6 +36,8 @@ struct Row {
     case: Case,
     calls: u64,
     wall_ns: f64,
+    /// CPU of the calling thread during the calls (paced runs only).
+    thread_ns: Option<f64>,
     cpu_ns: f64,
     sink_cpu_ns: f64,
     outcome: Outcome,
@@ -51,14 +53,14 @@ fn measure(case: Case, warm_up: u64, calls: u64, paced: bool) -> Row {
     scope.flush();
     let (sink_cpu_before, _) = sink_totals();
     let cpu = ProcessTime::now();
-    let wall = if paced {
-        let (acc, wall) = scope.run_paced(calls, CHUNK);
+    let (wall, thread) = if paced {
+        let (acc, wall, thread) = scope.run_paced_cpu(calls, CHUNK);
         black_box(acc);
-        wall
+        (wall, Some(thread))
     } else {
         let wall = Instant::now();
         black_box(scope.run(calls));
-        wall.elapsed()
+        (wall.elapsed(), None)
     };
     let outcome = scope.finish();
     let cpu = cpu.elapsed();
@@ -67,6 +69,7 @@ fn measure(case: Case, warm_up: u64, calls: u64, paced: bool) -> Row {
         case,
         calls,
         wall_ns: per_call(wall, calls),
+        thread_ns: thread.map(|t| per_call(t, calls)),
         cpu_ns: per_call(cpu, calls),
         #[allow(clippy::cast_precision_loss)] // nanoseconds of a few seconds
         sink_cpu_ns: (sink_cpu_after - sink_cpu_before) as f64 / calls as f64,
@@ -113,17 +116,20 @@ fn main() {
          enabled (above 1: the case is slower than semtel)\n"
     );
     println!(
-        "| case | wall ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
+        "| case | wall ns/call | calling thread CPU ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         let spans = match (r.outcome.spans_exported, r.outcome.spans_dropped) {
             (Some(e), Some(d)) => format!("{e} / {} ({d} lost)", r.calls + warm_up),
             (Some(e), None) => format!("{e} / {}", r.calls + warm_up),
             _ => "-".to_owned(),
         };
+        let thread = r
+            .thread_ns
+            .map_or_else(|| "-".to_owned(), |t| format!("{t:.1}"));
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {spans} |",
+            "| {} | {:.1} | {thread} | {:.1} | {:.1} | {:.2} | {:.2} | {spans} |",
             r.case.name(),
             r.wall_ns,
             r.cpu_ns,

@@ -254,18 +254,29 @@ impl Scope {
     /// ones that record, not the ones that drop.
     #[inline(never)]
     pub fn run_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        let (acc, wall, _) = self.run_paced_cpu(n, chunk);
+        (acc, wall)
+    }
+
+    /// [`Scope::run_paced`], also returning the calling thread's CPU time of
+    /// the calls alone.
+    #[inline(never)]
+    pub fn run_paced_cpu(&self, n: u64, chunk: u64) -> (u64, Duration, Duration) {
         let mut acc = 0u64;
         let mut wall = Duration::ZERO;
+        let mut cpu = Duration::ZERO;
         let mut left = n;
         while left > 0 {
             let k = left.min(chunk.max(1));
+            let thread = cpu_time::ThreadTime::now();
             let started = std::time::Instant::now();
             acc = acc.wrapping_add(self.run(k));
             wall += started.elapsed();
+            cpu += thread.elapsed();
             self.flush_spans();
             left -= k;
         }
-        (acc, wall)
+        (acc, wall, cpu)
     }
 
     /// Exports the spans pending, keeping the pipeline running.

@@ -362,6 +362,9 @@ impl Builder {
             }
             opentelemetry::global::set_meter_provider(telemetry.meter_provider.clone());
             stage::meter_provider_changed();
+            if let Some(engine) = &telemetry.engine {
+                engine.install();
+            }
             telemetry.installed = true;
         }
         Ok(Guard {
@@ -457,15 +460,17 @@ impl Session {
         if let Some(report) = &self.report {
             return report.clone();
         }
-        if self.installed {
-            stage::meter_provider_removed();
-        }
         let deadline = Instant::now() + self.shutdown_timeout;
-        // Stage spans still in threads' rings go to the export queues first.
+        // Stage spans still in threads' rings go to the export queues first
+        // (and their durations into the stage histogram, so metrics stay on
+        // until they have).
         let engine_done = self
             .engine
             .as_ref()
             .is_none_or(|engine| engine.shutdown(deadline));
+        if self.installed {
+            stage::meter_provider_removed();
+        }
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();

@@ -20,7 +20,7 @@ use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::{attribute as pattr, metric as pmetric};
 use semtel_conventions::value::ValueFor;
 
-use crate::engine::{self, Extra, Instrumented, Parent, SemtelLayer, SpanRecord, SpanRef, clock};
+use crate::engine::{self, Engine, Extra, Instrumented, Parent, SpanRecord, SpanRef, clock};
 use crate::telemetry::{ErrorType, Telemetry};
 
 /// What a stage does in its pipeline (`pipeline.stage.kind`).
@@ -147,6 +147,16 @@ impl StageSite {
             }
         });
         (cells.generation == generation).then_some(cells)
+    }
+
+    /// This site's cells when they are bound to the meter provider
+    /// installed now.
+    pub(crate) fn current_cells(&self) -> Option<&SiteCells> {
+        if !METRICS_ON.load(Ordering::Relaxed) {
+            return None;
+        }
+        let cells = self.cells.get()?;
+        (cells.generation == GENERATION.load(Ordering::Acquire)).then_some(cells)
     }
 
     fn bound(&self) -> &BoundAttributes {
@@ -402,10 +412,9 @@ struct Live {
 struct LiveSpan {
     engine: u64,
     span: SpanRef,
-    /// The parent span id (zero for a root) and whether it is remote; a
-    /// remote parent's trace state goes in `extra`.
+    /// The parent span id (zero for a root); whether it is remote and its
+    /// trace state go in `extra`.
     parent_id: u64,
-    parent_remote: bool,
     extra: Option<Box<Extra>>,
 }
 
@@ -447,9 +456,9 @@ impl StageGuard {
 
     #[inline(never)]
     fn start_live(site: &'static StageSite) -> Self {
-        let span = SemtelLayer::with_current(|engine| {
+        let span = Engine::with_current(|engine| {
+            // This thread's ring is registered when the span is pushed.
             let engine = engine.filter(|e| e.is_open())?;
-            engine.register_thread();
             let parent = engine::context::current_parent();
             let span = SpanRef::new(engine, parent.as_ref());
             let (parent_id, parent_remote, trace_state) = match parent {
@@ -465,10 +474,10 @@ impl StageGuard {
                 engine: if engine.records() { engine.id() } else { 0 },
                 span,
                 parent_id,
-                parent_remote,
-                extra: trace_state.map(|ts| {
+                extra: parent_remote.then(|| {
                     Box::new(Extra {
-                        trace_state: Some(ts),
+                        trace_state,
+                        parent_remote,
                         ..Extra::default()
                     })
                 }),
@@ -583,6 +592,7 @@ impl StageGuard {
                 0,
             ));
             extra.status = Status::error(message.to_owned());
+            extra.failed = true;
         }
         self.in_scope(|| {
             // tracing needs literal field names; the example's end-to-end
@@ -615,68 +625,58 @@ impl StageGuard {
 impl Drop for StageGuard {
     #[inline]
     fn drop(&mut self) {
-        if let Some(live) = self.live.take() {
+        if let Some(live) = &mut self.live {
             finish(self.site, live);
         }
     }
 }
 
+/// Ends a call, reading its state in place (the guard is being dropped).
 #[inline(never)]
-fn finish(site: &'static StageSite, live: Live) {
+fn finish(site: &'static StageSite, live: &mut Live) {
     let end = clock::now();
-    let Live {
-        start,
-        span,
-        error_type,
-        metrics,
-    } = live;
-    let record = span.filter(|s| s.engine != 0 && s.span.sampled).map(|s| {
-        let LiveSpan {
-            engine,
-            span,
-            parent_id,
-            parent_remote,
-            extra,
-        } = s;
-        (engine, span, parent_id, parent_remote, extra)
-    });
-    let Some((engine, span, parent_id, parent_remote, extra)) = record else {
-        if let Some(recorder) = metrics {
+    let start = live.start;
+    let error_type = live.error_type.as_deref();
+    let Some(span) = live
+        .span
+        .as_mut()
+        .filter(|s| s.engine != 0 && s.span.sampled)
+    else {
+        if let Some(recorder) = &live.metrics {
             let elapsed = clock::seconds_between(start, end);
-            record_metrics(site, &recorder, error_type.as_deref(), elapsed);
+            record_metrics(site, recorder, error_type, elapsed);
         }
         return;
     };
     // A successful call's duration goes into its bound histogram cell on the
-    // collector thread, which converts the span anyway; only the in-flight
-    // gauge is updated here.
-    let duration = match (&metrics, &error_type) {
+    // collector thread, which handles the span anyway
+    // (`SpanRecord::duration_cell`); only the in-flight gauge is updated here.
+    let deferred = match (&live.metrics, error_type) {
         (Some(Recorder::Bound(cells)), None) => {
             site.active.fetch_sub(1, Ordering::Relaxed);
             Some(*cells)
         }
         (Some(recorder), _) => {
             let elapsed = clock::seconds_between(start, end);
-            record_metrics(site, recorder, error_type.as_deref(), elapsed);
+            record_metrics(site, recorder, error_type, elapsed);
             None
         }
         (None, _) => None,
     };
     let rejected = engine::push(
-        engine,
+        span.engine,
         SpanRecord {
+            trace_id: span.span.trace_id,
             site,
-            span,
-            parent_id,
-            parent_remote,
+            span_id: span.span.span_id,
+            parent_id: span.parent_id,
             start,
             end,
-            duration,
-            extra,
+            extra: span.extra.take(),
         },
     );
     // The span is lost (counted); its duration is not.
-    if let Some(cells) = rejected.and_then(|r| r.duration) {
+    if let (Some(cells), Some(_)) = (deferred, rejected) {
         cells.record_duration(start, end);
     }
 }

@@ -58,12 +58,25 @@ fn push(frame: Frame) {
 fn pop(frame: Frame) {
     let _ = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
-        if s.last() == Some(&frame) {
+        if s.last().is_some_and(|f| f.is(&frame)) {
             s.pop();
-        } else if let Some(i) = s.iter().rposition(|f| *f == frame) {
+        } else if let Some(i) = s.iter().rposition(|f| f.is(&frame)) {
             s.remove(i);
         }
     });
+}
+
+impl Frame {
+    /// The same frame: a stage's by its span id (unique per thread's stack),
+    /// any `tracing` marker for another.
+    #[inline]
+    fn is(&self, other: &Frame) -> bool {
+        match (self, other) {
+            (Frame::Stage(a), Frame::Stage(b)) => a.span_id == b.span_id,
+            (Frame::Tracing, Frame::Tracing) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The innermost stage, when it is the innermost span on this thread.

@@ -129,8 +129,8 @@ pub(crate) fn span_attributes(attributes: &[KeyValue]) -> Box<[u8]> {
 
 fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
     let extra = r.extra.as_deref();
-    bytes_field(buf, 1, &r.span.trace_id.to_be_bytes());
-    bytes_field(buf, 2, &r.span.span_id.to_be_bytes());
+    bytes_field(buf, 1, &r.trace_id.to_be_bytes());
+    bytes_field(buf, 2, &r.span_id.to_be_bytes());
     if let Some(ts) = extra.and_then(|e| e.trace_state.as_ref()) {
         let header = ts.header();
         if !header.is_empty() {
@@ -163,7 +163,8 @@ fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
         }
         status(buf, &e.status);
     }
-    fixed32_field(buf, 16, span_flags(r.span.sampled, r.parent_remote));
+    let remote = extra.is_some_and(|e| e.parent_remote);
+    fixed32_field(buf, 16, span_flags(true, remote));
 }
 
 fn sdk_span(buf: &mut Vec<u8>, d: &SpanData) {

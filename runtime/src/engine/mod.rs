@@ -27,8 +27,8 @@ pub(crate) mod send;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,8 @@ use crate::config::{ParentBasedRoot, SamplerConfig};
 use crate::export::BatchQueue;
 use crate::stage::{SiteCells, StageSite};
 
+const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
+
 pub use context::Instrumented;
 pub(crate) use context::{SemtelLayer, SpanRef};
 
@@ -53,17 +55,33 @@ const FILL_CHECK_EVERY: u32 = 64;
 
 /// One ended stage span, as recorded on the calling thread.
 #[derive(Debug, Clone)]
+/// 64 bytes, one cache line: only sampled spans are recorded, and what few
+/// spans have (a remote parent, a failure) lives in `extra`.
 pub(crate) struct SpanRecord {
+    pub(crate) trace_id: u128,
     pub(crate) site: &'static StageSite,
-    pub(crate) span: SpanRef,
+    pub(crate) span_id: u64,
     /// Zero for a root span.
     pub(crate) parent_id: u64,
-    pub(crate) parent_remote: bool,
     pub(crate) start: u64,
     pub(crate) end: u64,
-    /// The cell to record the call's duration into, off the calling thread.
-    pub(crate) duration: Option<&'static SiteCells>,
     pub(crate) extra: Option<Box<Extra>>,
+}
+
+impl SpanRecord {
+    fn parent_remote(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.parent_remote)
+    }
+
+    /// Whether the collector records this call's duration: a successful
+    /// call whose site's metric cells are bound to the current meter
+    /// provider (otherwise the calling thread recorded it).
+    fn duration_cell(&self) -> Option<&'static SiteCells> {
+        if self.extra.as_ref().is_some_and(|e| e.failed) {
+            return None;
+        }
+        self.site.current_cells()
+    }
 }
 
 /// What only some spans carry, boxed so the common record stays small.
@@ -74,6 +92,9 @@ pub(crate) struct Extra {
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
     pub(crate) trace_state: Option<TraceState>,
+    pub(crate) parent_remote: bool,
+    /// The call failed: the calling thread recorded its metrics.
+    pub(crate) failed: bool,
 }
 
 /// The parent a new span continues, if any.
@@ -96,6 +117,12 @@ pub(crate) enum Sink {
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
+/// The engine `init()` installed for the whole process: stages use it
+/// without looking up the current dispatcher while no other engine runs.
+static INSTALLED: OnceLock<Arc<Engine>> = OnceLock::new();
+/// Engines running that `init()` did not install (scoped sessions, as in
+/// tests); while there are any, stages find theirs through the dispatcher.
+static SCOPED: AtomicUsize = AtomicUsize::new(0);
 /// Every engine started, so a span that ends on a thread other than the one
 /// it started on (an async stage resumed elsewhere) finds its engine.
 static ENGINES: Mutex<Vec<std::sync::Weak<Engine>>> = Mutex::new(Vec::new());
@@ -118,6 +145,8 @@ pub(crate) struct Engine {
     control: Mutex<Control>,
     done: Condvar,
     collector: Mutex<Option<Thread>>,
+    /// Counted in [`SCOPED`].
+    scoped: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -160,7 +189,9 @@ impl Engine {
             control: Mutex::new(Control::default()),
             done: Condvar::new(),
             collector: Mutex::new(None),
+            scoped: AtomicBool::new(true),
         });
+        SCOPED.fetch_add(1, Ordering::AcqRel);
         {
             let mut all = lock(&ENGINES);
             all.retain(|e| e.strong_count() > 0);
@@ -173,6 +204,25 @@ impl Engine {
         *lock(&engine.collector) = Some(handle.thread().clone());
         crate::stage::activate();
         Ok(engine)
+    }
+
+    /// Makes this the process-wide engine (`init()` installed its session).
+    pub(crate) fn install(self: &Arc<Self>) {
+        if INSTALLED.set(Arc::clone(self)).is_ok() && self.scoped.swap(false, Ordering::AcqRel) {
+            SCOPED.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Runs `f` with the engine of this thread's stages: the installed one
+    /// while it is the only one running, else the current dispatcher's.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Engine>>) -> R) -> R {
+        if SCOPED.load(Ordering::Acquire) == 0
+            && let Some(engine) = INSTALLED.get()
+        {
+            return f(Some(engine));
+        }
+        SemtelLayer::with_current(f)
     }
 
     /// Whether the session is still running.
@@ -249,6 +299,9 @@ impl Engine {
         if self.open.swap(false, Ordering::AcqRel) {
             crate::stage::deactivate();
         }
+        if self.scoped.swap(false, Ordering::AcqRel) {
+            SCOPED.fetch_sub(1, Ordering::AcqRel);
+        }
         lock(&self.control).shutdown = true;
         self.wake();
         self.wait(deadline, |c| c.finished)
@@ -318,7 +371,7 @@ impl Engine {
         drop(rings);
         let moved = batch.len();
         for r in &batch {
-            if let Some(cells) = r.duration {
+            if let Some(cells) = r.duration_cell() {
                 cells.record_duration(r.start, r.end);
             }
         }
@@ -353,6 +406,7 @@ impl Engine {
     }
 
     fn convert(&self, r: SpanRecord) -> SpanData {
+        let parent_remote = r.parent_remote();
         let mut attributes = r.site.span_attributes().to_vec();
         let (events, links, status, trace_state) = match r.extra {
             Some(extra) => {
@@ -362,6 +416,7 @@ impl Engine {
                     links,
                     status,
                     trace_state,
+                    ..
                 } = *extra;
                 attributes.extend(more);
                 (events, links, status, trace_state)
@@ -373,9 +428,14 @@ impl Engine {
         let mut span_links = SpanLinks::default();
         span_links.links = links;
         SpanData {
-            span_context: r.span.span_context(trace_state.unwrap_or_default()),
+            span_context: SpanRef {
+                trace_id: r.trace_id,
+                span_id: r.span_id,
+                sampled: true,
+            }
+            .span_context(trace_state.unwrap_or_default()),
             parent_span_id: SpanId::from(r.parent_id),
-            parent_span_is_remote: r.parent_remote,
+            parent_span_is_remote: parent_remote,
             span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
             name: Cow::Borrowed(r.site.stage()),
             start_time: clock::wall_time(r.start),
@@ -477,7 +537,7 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
         }
         let Some(r) = record.take() else { return };
         if let Err(rtrb::PushError::Full(r)) = l.producer.push(r) {
-            // The collector was woken when the ring passed half full.
+            // The collector was woken when the ring passed a quarter full.
             l.engine.dropped.fetch_add(1, Ordering::Relaxed);
             record = Some(r);
             return;
