@@ -17,6 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 struct Anchor {
     instant: Instant,
     wall: SystemTime,
+    /// `wall` as nanoseconds since the Unix epoch.
+    wall_nanos: u64,
     ticks: u64,
     tsc: bool,
 }
@@ -37,6 +39,9 @@ fn anchor() -> &'static Anchor {
         let anchor = Anchor {
             instant,
             wall,
+            wall_nanos: wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             ticks,
             tsc,
         };
@@ -106,11 +111,7 @@ fn nanos_between(start: u64, end: u64) -> f64 {
 /// Nanoseconds since the Unix epoch at a tick.
 pub(crate) fn unix_nanos(tick: u64) -> u64 {
     let a = anchor();
-    let base = a
-        .wall
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    base + nanos_between(a.ticks, tick) as u64
+    a.wall_nanos + nanos_between(a.ticks, tick) as u64
 }
 
 /// The wall-clock time of a tick.

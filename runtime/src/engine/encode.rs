@@ -78,17 +78,20 @@ impl Encoder {
                 Item::Stage(_) => &self.stage_scope,
                 Item::Sdk(s) => &s.instrumentation_scope,
             };
-            match groups.iter_mut().find(|(s, _)| *s == scope) {
+            match groups
+                .iter_mut()
+                .find(|(s, _)| std::ptr::eq(*s, scope) || *s == scope)
+            {
                 Some((_, list)) => list.push(item),
                 None => groups.push((scope, vec![item])),
             }
         }
-        let mut resource_spans = Vec::with_capacity(items.len() * 192 + 256);
-        resource_spans.extend_from_slice(&self.resource);
-        let mut scope_spans = Vec::new();
+        // Each group's `ScopeSpans` body, then everything written once into
+        // the request with the lengths in front.
+        let mut bodies = Vec::with_capacity(groups.len());
         let mut span = Vec::with_capacity(256);
         for (scope, list) in groups {
-            scope_spans.clear();
+            let mut body = Vec::with_capacity(list.len() * 160 + 64);
             let mut s = Vec::new();
             bytes_field(&mut s, 1, scope.name().as_bytes());
             if let Some(v) = scope.version() {
@@ -97,23 +100,31 @@ impl Encoder {
             for kv in scope.attributes() {
                 key_value(&mut s, 3, kv.key.as_str(), &kv.value);
             }
-            bytes_field(&mut scope_spans, 1, &s);
+            bytes_field(&mut body, 1, &s);
             for item in list {
                 span.clear();
                 match item {
                     Item::Stage(r) => stage_span(&mut span, r),
                     Item::Sdk(d) => sdk_span(&mut span, d),
                 }
-                bytes_field(&mut scope_spans, 2, &span);
+                bytes_field(&mut body, 2, &span);
             }
             if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
-                bytes_field(&mut scope_spans, 3, url.as_bytes());
+                bytes_field(&mut body, 3, url.as_bytes());
             }
-            bytes_field(&mut resource_spans, 2, &scope_spans);
+            bodies.push(body);
         }
-        resource_spans.extend_from_slice(&self.resource_schema);
-        let mut request = Vec::with_capacity(resource_spans.len() + 8);
-        bytes_field(&mut request, 1, &resource_spans);
+        let resource_spans_len = self.resource.len()
+            + bodies.iter().map(|b| field_len(2, b.len())).sum::<usize>()
+            + self.resource_schema.len();
+        let mut request = Vec::with_capacity(field_len(1, resource_spans_len));
+        encode_key(1, WireType::LengthDelimited, &mut request);
+        encode_varint(resource_spans_len as u64, &mut request);
+        request.extend_from_slice(&self.resource);
+        for body in &bodies {
+            bytes_field(&mut request, 2, body);
+        }
+        request.extend_from_slice(&self.resource_schema);
         request
     }
 }
@@ -288,6 +299,11 @@ fn key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     any_value(buf, value);
 }
 
+/// The encoded length of a length-delimited field holding `len` bytes.
+fn field_len(field: u32, len: usize) -> usize {
+    prost::encoding::key_len(field) + encoded_len_varint(len as u64) + len
+}
+
 /// The encoded length of a length-delimited field of `s`'s bytes.
 fn str_len(field: u32, s: &str) -> usize {
     prost::encoding::key_len(field) + encoded_len_varint(s.len() as u64) + s.len()
@@ -424,5 +440,94 @@ mod tests {
             assert_eq!(Some(got), expected.value, "k{i}");
         }
         let _ = Pv::BoolValue(true);
+    }
+
+    #[test]
+    fn a_stage_record_decodes_with_every_field() {
+        use crate::stage::{StageKind, StageSite, StaticValue};
+        use opentelemetry::trace::{Event, Link, SpanContext, TraceFlags, TraceState};
+        use opentelemetry_proto::tonic::trace::v1::span::SpanKind as Pk;
+        use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+
+        static SITE: StageSite = StageSite::new(
+            Some("orders"),
+            "consume",
+            Some(StageKind::Sink),
+            Some(SpanKind::Consumer),
+            &[
+                ("db.system.name", StaticValue::Str("sqlite")),
+                ("n", StaticValue::Int(7)),
+            ],
+        );
+        clock::start();
+        let linked = SpanContext::new(
+            opentelemetry::trace::TraceId::from(5u128),
+            opentelemetry::trace::SpanId::from(6u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        let record = SpanRecord {
+            trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
+            site: &SITE,
+            span_id: 0x1112_1314_1516_1718,
+            parent_id: 0x2122_2324_2526_2728,
+            start: clock::now(),
+            end: clock::now(),
+            extra: Some(Box::new(super::super::Extra {
+                attributes: vec![KeyValue::new("error.type", "timeout")],
+                events: vec![Event::new("exception", SystemTime::now(), vec![], 0)],
+                links: vec![Link::with_context(linked)],
+                status: Status::error("it broke"),
+                trace_state: Some(TraceState::from_key_value([("vendor", "x")]).unwrap()),
+                parent_remote: true,
+                failed: true,
+            })),
+        };
+        let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());
+        let bytes = encoder.request(&[Item::Stage(record)]);
+        let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+        let scope_spans = &decoded.resource_spans[0].scope_spans[0];
+        assert_eq!(scope_spans.scope.as_ref().unwrap().name, "semtel");
+        assert_eq!(scope_spans.schema_url, semtel_conventions::SCHEMA_URL);
+        let span = &scope_spans.spans[0];
+        assert_eq!(
+            span.trace_id,
+            (0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10u128).to_be_bytes()
+        );
+        assert_eq!(span.span_id, 0x1112_1314_1516_1718u64.to_be_bytes());
+        assert_eq!(span.parent_span_id, 0x2122_2324_2526_2728u64.to_be_bytes());
+        assert_eq!(span.trace_state, "vendor=x");
+        assert_eq!(span.name, "consume");
+        assert_eq!(span.kind, Pk::Consumer as i32);
+        assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
+        assert!(span.start_time_unix_nano > 1_600_000_000_000_000_000);
+        // sampled, and the parent known to be remote
+        assert_eq!(span.flags, 0x1 | HAS_IS_REMOTE | IS_REMOTE);
+        let attr = |k: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key == k)
+                .and_then(|kv| kv.value.as_ref()?.value.clone())
+        };
+        assert_eq!(
+            attr("pipeline.name"),
+            Some(Pv::StringValue("orders".into()))
+        );
+        assert_eq!(
+            attr("pipeline.stage.kind"),
+            Some(Pv::StringValue("sink".into()))
+        );
+        assert_eq!(
+            attr("db.system.name"),
+            Some(Pv::StringValue("sqlite".into()))
+        );
+        assert_eq!(attr("n"), Some(Pv::IntValue(7)));
+        assert_eq!(attr("error.type"), Some(Pv::StringValue("timeout".into())));
+        assert_eq!(span.events[0].name, "exception");
+        assert_eq!(span.links[0].span_id, 6u64.to_be_bytes());
+        let status = span.status.as_ref().unwrap();
+        assert_eq!(status.code, StatusCode::Error as i32);
+        assert_eq!(status.message, "it broke");
     }
 }
