@@ -320,6 +320,8 @@ struct QueueState<T> {
     flush_done: u64,
     shutdown: bool,
     finished: bool,
+    /// Worker threads still running.
+    workers: usize,
 }
 
 /// A bounded queue drained by one worker thread into one exporter.
@@ -353,9 +355,23 @@ impl<T: Send + 'static> BatchQueue<T> {
         signal: Signal,
         destination: String,
         config: BatchConfig,
-        mut export: impl FnMut(Vec<T>) -> Result<(), String> + Send + 'static,
+        export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
         finish: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
+        Self::start_workers(signal, destination, config, 1, export, finish)
+    }
+
+    /// Starts `workers` worker threads, so that many batches can be in
+    /// flight at once (encoding one while another waits for its answer).
+    pub(crate) fn start_workers(
+        signal: Signal,
+        destination: String,
+        config: BatchConfig,
+        workers: usize,
+        export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
+        finish: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Self>> {
+        let workers = workers.max(1);
         let queue = Arc::new(Self {
             signal,
             destination,
@@ -367,23 +383,39 @@ impl<T: Send + 'static> BatchQueue<T> {
                 flush_done: 0,
                 shutdown: false,
                 finished: false,
+                workers,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
             space: Condvar::new(),
             counters: Counters::default(),
         });
-        let worker = Arc::clone(&queue);
-        thread::Builder::new()
-            .name(format!("semtel-{signal}"))
-            .spawn(move || {
+        let export = Arc::new(export);
+        let finish = Arc::new(Mutex::new(Some(finish)));
+        for i in 0..workers {
+            let worker = Arc::clone(&queue);
+            let export = Arc::clone(&export);
+            let finish = Arc::clone(&finish);
+            let name = if i == 0 {
+                format!("semtel-{signal}")
+            } else {
+                format!("semtel-{signal}-{i}")
+            };
+            let spawned = thread::Builder::new().name(name).spawn(move || {
                 suppress_telemetry_on_this_thread();
-                worker.run(&mut export);
-                finish();
-                let mut state = lock(&worker.state);
-                state.finished = true;
-                worker.done.notify_all();
-            })?;
+                worker.run(&*export);
+                worker.worker_done(&finish);
+            });
+            if let Err(e) = spawned {
+                // The workers already running stay; none at all is an error.
+                if i == 0 {
+                    return Err(e);
+                }
+                let mut state = lock(&queue.state);
+                state.workers -= workers - i;
+                break;
+            }
+        }
         Ok(queue)
     }
 
@@ -391,7 +423,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// Never blocks on the exporter.
     pub(crate) fn push(&self, item: T) {
         let mut state = lock(&self.state);
-        if state.shutdown || state.items.len() >= self.config.max_queue_size {
+        if state.shutdown || state.items.len() + state.in_flight >= self.config.max_queue_size {
             drop(state);
             self.counters.drop_items(1);
             return;
@@ -412,7 +444,12 @@ impl<T: Send + 'static> BatchQueue<T> {
         let mut left = items.len();
         let mut state = lock(&self.state);
         while left > 0 && !state.shutdown {
-            let room = self.config.max_queue_size.saturating_sub(state.items.len());
+            // Batches being exported count too: the queue size bounds the
+            // memory a destination holds.
+            let room = self
+                .config
+                .max_queue_size
+                .saturating_sub(state.items.len() + state.in_flight);
             let n = room.min(left);
             state.items.extend(items.by_ref().take(n));
             left -= n;
@@ -435,7 +472,24 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    fn run(&self, export: &mut dyn FnMut(Vec<T>) -> Result<(), String>) {
+    /// A worker has ended; the last one shuts the exporter down.
+    fn worker_done<F: FnOnce()>(&self, finish: &Mutex<Option<F>>) {
+        let last = {
+            let mut state = lock(&self.state);
+            state.workers -= 1;
+            state.workers == 0
+        };
+        if last {
+            if let Some(finish) = lock(finish).take() {
+                finish();
+            }
+            let mut state = lock(&self.state);
+            state.finished = true;
+            self.done.notify_all();
+        }
+    }
+
+    fn run(&self, export: &(dyn Fn(Vec<T>) -> Result<(), String> + Sync)) {
         let mut state = lock(&self.state);
         let mut next_export = Instant::now() + self.config.schedule_delay;
         loop {
@@ -444,10 +498,18 @@ impl<T: Send + 'static> BatchQueue<T> {
             let full = state.items.len() >= self.config.max_export_batch_size;
             let due = Instant::now() >= next_export;
             if state.items.is_empty() && draining {
-                state.flush_done = flush_target;
-                self.done.notify_all();
                 if state.shutdown {
                     return;
+                }
+                if state.in_flight == 0 {
+                    state.flush_done = flush_target;
+                    self.done.notify_all();
+                } else {
+                    // A flush is done when the other workers' batches are.
+                    state = self
+                        .work
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
                 continue;
             }
@@ -462,7 +524,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             }
             let n = state.items.len().min(self.config.max_export_batch_size);
             let batch: Vec<T> = state.items.drain(..n).collect();
-            state.in_flight = n;
+            state.in_flight += n;
             drop(state);
             self.space.notify_all();
             if !batch.is_empty() {
@@ -471,7 +533,8 @@ impl<T: Send + 'static> BatchQueue<T> {
             }
             next_export = Instant::now() + self.config.schedule_delay;
             state = lock(&self.state);
-            state.in_flight = 0;
+            state.in_flight -= n;
+            self.work.notify_all();
         }
     }
 
@@ -484,7 +547,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
         state.flush_requested += 1;
         let target = state.flush_requested;
-        self.work.notify_one();
+        self.work.notify_all();
         let (_state, done) = wait_until(&self.done, state, deadline, |s| {
             s.flush_done >= target || s.finished
         });
@@ -509,7 +572,7 @@ impl<T: Send + 'static> BatchQueue<T> {
 impl<T: Send + 'static> Reporter for BatchQueue<T> {
     fn begin_shutdown(&self) {
         lock(&self.state).shutdown = true;
-        self.work.notify_one();
+        self.work.notify_all();
         self.space.notify_all();
     }
 
@@ -571,10 +634,12 @@ impl SpanQueueProcessor<Item> {
         executor: Executor,
     ) -> std::io::Result<Self> {
         let timeout = config.export_timeout;
-        let queue = BatchQueue::start(
+        // Two batches in flight: one is encoded while the other is sent.
+        let queue = BatchQueue::start_workers(
             Signal::Traces,
             destination,
             config,
+            4,
             move |batch: Vec<Item>| {
                 let body = encoder.request(&batch);
                 drop(batch);
@@ -824,7 +889,11 @@ mod tests {
             q.push(i);
         }
         let report = q.report();
-        assert_eq!(report.dropped, 6, "4 queued, 6 dropped: {report:?}");
+        // The batch being exported counts against the queue size too.
+        assert_eq!(
+            report.dropped, 8,
+            "2 in flight, 2 queued, 8 dropped: {report:?}"
+        );
         for _ in 0..10 {
             let _ = release_tx.send(());
         }
@@ -833,8 +902,52 @@ mod tests {
         let report = q.report();
         assert_eq!(
             (report.exported, report.dropped, report.unflushed),
-            (6, 6, 0)
+            (4, 8, 0)
         );
+    }
+
+    #[test]
+    fn a_flush_waits_for_every_workers_batch() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let started_tx = Mutex::new(started_tx);
+        let q = BatchQueue::start_workers(
+            Signal::Traces,
+            "test".into(),
+            config(8, 2),
+            2,
+            move |_batch: Vec<u32>| {
+                let _ = lock(&started_tx).send(());
+                let _ = lock(&release_rx).recv();
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        for i in 0..4 {
+            q.push(i);
+        }
+        // Both workers hold a batch.
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let flusher = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                let result = q.flush(Duration::from_secs(10));
+                (result, q.report().exported)
+            })
+        };
+        release_tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
+        let (result, exported) = flusher.join().unwrap();
+        assert!(result.is_ok());
+        assert_eq!(
+            exported, 4,
+            "flush returned before both batches were exported"
+        );
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
     }
 
     #[test]
