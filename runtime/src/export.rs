@@ -534,6 +534,9 @@ impl<T: Send + 'static> BatchQueue<T> {
             next_export = Instant::now() + self.config.schedule_delay;
             state = lock(&self.state);
             state.in_flight -= n;
+            // Room for producers (in-flight batches count against the
+            // queue size) and the end of a flush other workers wait for.
+            self.space.notify_all();
             self.work.notify_all();
         }
     }
@@ -904,6 +907,49 @@ mod tests {
             (report.exported, report.dropped, report.unflushed),
             (4, 8, 0)
         );
+    }
+
+    #[test]
+    fn a_producer_waiting_for_room_wakes_when_a_batch_in_flight_ends() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let started_tx = Mutex::new(started_tx);
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "test".into(),
+            config(2, 2),
+            move |_batch: Vec<u32>| {
+                let _ = lock(&started_tx).send(());
+                let _ = lock(&release_rx).recv();
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        q.push_many(vec![1, 2], Instant::now());
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The queue is full with the batch in flight: this waits for room,
+        // which only the end of that export makes.
+        let (pushed_tx, pushed_rx) = mpsc::channel::<()>();
+        let producer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                q.push_many(vec![3], Instant::now() + Duration::from_secs(600));
+                let _ = pushed_tx.send(());
+            })
+        };
+        release_tx.send(()).unwrap();
+        // Woken by the export's end, not by its 600 s give-up time.
+        pushed_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the producer was not woken when the batch in flight ended");
+        producer.join().unwrap();
+        assert_eq!(q.report().dropped, 0, "{:?}", q.report());
+        release_tx.send(()).unwrap();
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+        assert_eq!(q.report().exported, 3);
     }
 
     #[test]
