@@ -18,8 +18,15 @@
 //!
 //! ## Usage
 //!
+//! * `#[stage]` spans are recorded by semtel's own span engine: per-thread
+//!   ring buffers, a TSC clock and lock-free ids on the calling thread (tens
+//!   of nanoseconds a call), OTLP protobuf encoded on export threads. They
+//!   follow the sampler, not `RUST_LOG`. Each thread that runs a stage holds
+//!   a ring of `OTEL_BSP_MAX_QUEUE_SIZE` 64-byte records; a full ring drops
+//!   and counts, and the count is in the [`ShutdownReport`].
 //! * `tracing` spans (yours and those of libraries such as sqlx, reqwest or
-//!   the AWS SDK) are exported as OpenTelemetry spans with their parents.
+//!   the AWS SDK) are exported as OpenTelemetry spans with their parents;
+//!   they nest under stages and stages under them.
 //! * `tracing` events become OTLP log records carrying the trace and span id
 //!   of the span they happen in; fields become attributes.
 //! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
@@ -52,7 +59,7 @@
 //! | `OTEL_BSP_*`, `OTEL_BLRP_*` | span and log batching: `SCHEDULE_DELAY`, `EXPORT_TIMEOUT`, `MAX_QUEUE_SIZE`, `MAX_EXPORT_BATCH_SIZE` | 5000/1000, 30000, 2048, 512 |
 //! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds | `60000`, `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
-//! | `RUST_LOG` | which `tracing` spans and events are exported | `info` |
+//! | `RUST_LOG` | which `tracing` spans and events are exported (not `#[stage]` spans) | `info` |
 //!
 //! `[SIGNAL_]` is empty or one of `TRACES_`, `METRICS_`, `LOGS_`; a
 //! signal-specific endpoint is used as the full URL, the generic one gets

@@ -11,10 +11,19 @@
 //! let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
 //! semtel::propagation::inject(&mut headers);
 //!
-//! // Consumer: continue the producer's trace.
+//! // Consumer: continue the producer's trace in a `tracing` span...
 //! let parent = semtel::propagation::extract(&headers);
 //! let span = tracing::info_span!("consume");
 //! semtel::propagation::set_parent(&span, parent);
+//!
+//! // ...or in a `#[stage]`: a stage continues the context current when it
+//! // starts, so attach the extracted one around the call.
+//! #[semtel::stage(pipeline = "orders", span_kind = consumer)]
+//! fn process(order: &str) -> usize {
+//!     order.len()
+//! }
+//! let _attached = semtel::propagation::extract(&headers).attach();
+//! process("order-1");
 //! ```
 
 use std::collections::HashMap;

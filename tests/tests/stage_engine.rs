@@ -186,3 +186,43 @@ fn a_full_ring_drops_and_counts_and_everything_else_arrives() {
     let snap = rx.expect(WAIT, "every exported span", |s| s.spans().len() >= expected);
     assert_eq!(snap.spans().len(), expected);
 }
+
+#[semtel::stage(pipeline = "engine", span_kind = consumer)]
+fn consume(n: u64) -> u64 {
+    tracing::info!("consumed");
+    n
+}
+
+#[test]
+fn a_stage_continues_a_remote_context_attached_around_it() {
+    use opentelemetry::trace::TraceContextExt as _;
+
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-remote", &[]);
+    // A producer elsewhere: its traceparent and tracestate on a message.
+    let headers: Vec<(String, Vec<u8>)> = vec![
+        (
+            "traceparent".into(),
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec(),
+        ),
+        ("tracestate".into(), b"vendor=x".to_vec()),
+    ];
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        let parent = semtel::propagation::extract(&headers);
+        assert!(parent.span().span_context().is_remote());
+        let _attached = parent.attach();
+        consume(1);
+    });
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "the consumer span and its log", |s| {
+        !s.spans().is_empty() && !s.logs().is_empty()
+    });
+    let span = snap.span("consume").expect("consume span");
+    assert_eq!(span.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(span.parent_span_id().as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(span.span.trace_state, "vendor=x");
+    // Sampled, and the parent known to be remote (OTLP span flags).
+    assert_eq!(span.span.flags, 0x301, "{snap}");
+    assert!(snap.logs()[0].is_in(&span));
+}
