@@ -194,9 +194,20 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             block: inner,
             boxed,
         } => {
+            // The call starts when the function is called, as the future is
+            // made: its parent is the span current then, and `fields` are
+            // evaluated then (not captured by the future). The clock
+            // restarts at the first poll.
+            let set_mut = if set_fields.is_some() {
+                quote!(mut)
+            } else {
+                TokenStream::new()
+            };
             let fut = quote! {
                 async move {
-                    #start
+                    let mut __semtel_guard = __semtel_guard;
+                    __semtel_guard.restart_clock();
+                    #records_in
                     let __semtel_ret #ret_ty = __semtel_guard.instrument(#inner).await;
                     #finish
                 }
@@ -209,6 +220,8 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             quote! {
                 #(#before)*
                 #prologue
+                let #set_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE);
+                #set_fields
                 #tail
             }
         }

@@ -527,12 +527,14 @@ impl<T: Send + 'static> BatchQueue<T> {
             state.in_flight += n;
             drop(state);
             self.space.notify_all();
-            if !batch.is_empty() {
-                let result = export(batch);
-                self.counters.record(n as u64, result);
-            }
+            let result = (!batch.is_empty()).then(|| export(batch));
             next_export = Instant::now() + self.config.schedule_delay;
             state = lock(&self.state);
+            // Counted and taken out of flight together, so a report never
+            // sees a batch as both exported and unflushed.
+            if let Some(result) = result {
+                self.counters.record(n as u64, result);
+            }
             state.in_flight -= n;
             // Room for producers (in-flight batches count against the
             // queue size) and the end of a flush other workers wait for.

@@ -512,10 +512,15 @@ impl Session {
             timed_out |= !r.wait(deadline);
         }
         let mut signals: Vec<SignalReport> = self.reporters.iter().map(|r| r.report()).collect();
-        // Spans a thread's full ring dropped never reached any traces exporter.
-        let ring_dropped = self.engine.as_ref().map_or(0, |e| e.dropped());
+        // Spans a thread's full ring dropped never reached any traces
+        // exporter; spans still in rings after the deadline are unflushed.
+        let (ring_dropped, ring_left) = self
+            .engine
+            .as_ref()
+            .map_or((0, 0), |e| (e.dropped(), e.leftover()));
         for s in signals.iter_mut().filter(|s| s.signal == Signal::Traces) {
             s.dropped += ring_dropped;
+            s.unflushed += ring_left;
         }
         let report = ShutdownReport { signals, timed_out };
         if let Some(runtime) = self.runtime.take() {

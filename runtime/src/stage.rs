@@ -149,14 +149,9 @@ impl StageSite {
         (cells.generation == generation).then_some(cells)
     }
 
-    /// This site's cells when they are bound to the meter provider
-    /// installed now.
-    pub(crate) fn current_cells(&self) -> Option<&SiteCells> {
-        if !METRICS_ON.load(Ordering::Relaxed) {
-            return None;
-        }
-        let cells = self.cells.get()?;
-        (cells.generation == GENERATION.load(Ordering::Acquire)).then_some(cells)
+    /// This site's bound cells, once a call has bound them.
+    pub(crate) fn bound_cells(&self) -> Option<&SiteCells> {
+        self.cells.get()
     }
 
     fn bound(&self) -> &BoundAttributes {
@@ -459,8 +454,8 @@ impl StageGuard {
         let span = Engine::with_current(|engine| {
             // This thread's ring is registered when the span is pushed.
             let engine = engine.filter(|e| e.is_open())?;
-            let parent = engine::context::current_parent();
-            let span = SpanRef::new(engine, parent.as_ref());
+            let (parent, seen) = engine::context::current_parent();
+            let span = SpanRef::new(engine, parent.as_ref(), seen);
             let (parent_id, parent_remote, trace_state) = match parent {
                 Some(Parent {
                     span_id,
@@ -502,6 +497,14 @@ impl StageGuard {
                 error_type: None,
                 metrics,
             }),
+        }
+    }
+
+    /// Restarts the call's clock: a future made at the call starts timing
+    /// at its first poll.
+    pub fn restart_clock(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.start = clock::now();
         }
     }
 
@@ -665,15 +668,16 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     };
     let rejected = engine::push(
         span.engine,
-        SpanRecord {
-            trace_id: span.span.trace_id,
+        SpanRecord::new(
+            span.span.trace_id,
             site,
-            span_id: span.span.span_id,
-            parent_id: span.parent_id,
+            span.span.span_id,
+            span.parent_id,
             start,
             end,
-            extra: span.extra.take(),
-        },
+            deferred.is_some(),
+            span.extra.take(),
+        ),
     );
     // The span is lost (counted); its duration is not.
     if let (Some(cells), Some(_)) = (deferred, rejected) {

@@ -226,3 +226,115 @@ fn a_stage_continues_a_remote_context_attached_around_it() {
     assert_eq!(span.span.flags, 0x301, "{snap}");
     assert!(snap.logs()[0].is_in(&span));
 }
+
+#[semtel::stage(pipeline = "engine")]
+fn handle(n: u64) -> impl std::future::Future<Output = u64> + Send + 'static {
+    async move {
+        tokio::task::yield_now().await;
+        n + 1
+    }
+}
+
+#[semtel::stage(pipeline = "engine")]
+fn dispatch_all() -> Vec<std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>>> {
+    (0..2)
+        .map(|n| {
+            Box::pin(handle(n)) as std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>>
+        })
+        .collect()
+}
+
+#[test]
+fn a_stage_returning_a_future_takes_its_parent_when_called_not_when_polled() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-future", &[("OTEL_LOGS_EXPORTER", "none")]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sum = tracing::dispatcher::with_default(s.dispatch(), || {
+        // Made inside `dispatch_all`, polled after it returned.
+        let futures = dispatch_all();
+        rt.block_on(async {
+            let mut sum = 0;
+            for f in futures {
+                sum += f.await;
+            }
+            sum
+        })
+    });
+    assert_eq!(sum, 3);
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "3 spans", |s| s.spans().len() >= 3);
+    let parent = snap.span("dispatch_all").expect("dispatch_all span");
+    let children: Vec<_> = snap
+        .spans()
+        .into_iter()
+        .filter(|s| s.name() == "handle")
+        .collect();
+    assert_eq!(children.len(), 2, "{snap}");
+    assert!(children.iter().all(|c| c.is_child_of(&parent)), "{snap}");
+}
+
+#[semtel::stage(pipeline = "engine", span_kind = consumer)]
+fn per_message(n: u64) -> u64 {
+    tracing::info!("message handled");
+    n
+}
+
+#[semtel::stage(pipeline = "engine")]
+fn batch(messages: &[Vec<(String, Vec<u8>)>]) -> u64 {
+    let mut sum = 0;
+    for headers in messages {
+        // Each message continues its producer's trace, inside the batch stage.
+        let _attached = semtel::propagation::extract(headers).attach();
+        sum += per_message(1);
+    }
+    // After the attached contexts are gone, the batch stage is current again.
+    sum + per_message(10)
+}
+
+#[test]
+fn a_context_attached_inside_a_stage_parents_what_starts_under_it() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-attach-inside", &[]);
+    let message = |trace: &str, span: &str| -> Vec<(String, Vec<u8>)> {
+        vec![(
+            "traceparent".into(),
+            format!("00-{trace}-{span}-01").into_bytes(),
+        )]
+    };
+    let messages = [
+        message("11111111111111111111111111111111", "1111111111111111"),
+        message("22222222222222222222222222222222", "2222222222222222"),
+    ];
+    tracing::dispatcher::with_default(s.dispatch(), || assert_eq!(batch(&messages), 12));
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "4 spans and 3 logs", |s| {
+        s.spans().len() >= 4 && s.logs().len() >= 3
+    });
+    let batch_span = snap.span("batch").expect("batch span");
+    let handled: Vec<_> = snap
+        .spans()
+        .into_iter()
+        .filter(|s| s.name() == "per_message")
+        .collect();
+    assert_eq!(handled.len(), 3, "{snap}");
+    for (trace, parent) in [
+        ("11111111111111111111111111111111", "1111111111111111"),
+        ("22222222222222222222222222222222", "2222222222222222"),
+    ] {
+        let child = handled
+            .iter()
+            .find(|s| s.trace_id() == trace)
+            .unwrap_or_else(|| panic!("a span in trace {trace}: {snap}"));
+        assert_eq!(child.parent_span_id().as_deref(), Some(parent), "{snap}");
+        assert!(snap.logs().iter().any(|l| l.is_in(child)), "{snap}");
+    }
+    assert!(
+        handled.iter().any(|s| s.is_child_of(&batch_span)),
+        "the last call nests under the batch again: {snap}"
+    );
+}

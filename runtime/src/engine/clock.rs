@@ -5,8 +5,10 @@
 //! `rdtsc`, about a third of `Instant::now()` through the vDSO. The tick rate
 //! is calibrated against `Instant` when the clock is first used and refined by
 //! the collector thread as time passes ([`refine`]), so the conversion to
-//! nanoseconds gets more exact the longer the process runs. Elsewhere a tick
-//! is a nanosecond of `Instant` since the anchor.
+//! nanoseconds gets more exact the longer the process runs; it also realigns
+//! the anchor with the system clock, so timestamps follow NTP adjustments as
+//! `SystemTime` does. Elsewhere a tick is a nanosecond of `Instant` since the
+//! anchor.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +18,6 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug)]
 struct Anchor {
     instant: Instant,
-    wall: SystemTime,
-    /// `wall` as nanoseconds since the Unix epoch.
-    wall_nanos: u64,
     ticks: u64,
     tsc: bool,
 }
@@ -26,6 +25,9 @@ struct Anchor {
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 /// Nanoseconds per tick, as `f64` bits.
 static NANOS_PER_TICK: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds since the Unix epoch at the anchor tick, as last aligned with
+/// the system clock by [`refine`].
+static WALL_AT_ANCHOR: AtomicU64 = AtomicU64::new(0);
 
 /// How long the first calibration watches both clocks.
 const FIRST_CALIBRATION: Duration = Duration::from_micros(500);
@@ -36,12 +38,9 @@ fn anchor() -> &'static Anchor {
         let instant = Instant::now();
         let wall = SystemTime::now();
         let ticks = if tsc { tsc::read() } else { 0 };
+        WALL_AT_ANCHOR.store(epoch_nanos(wall), Ordering::Relaxed);
         let anchor = Anchor {
             instant,
-            wall,
-            wall_nanos: wall
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             ticks,
             tsc,
         };
@@ -85,6 +84,16 @@ pub(crate) fn refine() {
     if a.tsc {
         store_rate(a, tsc::read(), Instant::now());
     }
+    // Follow the system clock (NTP steps and slews, a suspended VM): the
+    // epoch time of the anchor tick, as the system clock says now.
+    let wall = epoch_nanos(SystemTime::now());
+    let since = nanos_between(a.ticks, now()) as u64;
+    WALL_AT_ANCHOR.store(wall.saturating_sub(since), Ordering::Relaxed);
+}
+
+fn epoch_nanos(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The current tick. Call [`start`] once before relying on it.
@@ -111,14 +120,12 @@ fn nanos_between(start: u64, end: u64) -> f64 {
 /// Nanoseconds since the Unix epoch at a tick.
 pub(crate) fn unix_nanos(tick: u64) -> u64 {
     let a = anchor();
-    a.wall_nanos + nanos_between(a.ticks, tick) as u64
+    WALL_AT_ANCHOR.load(Ordering::Relaxed) + nanos_between(a.ticks, tick) as u64
 }
 
 /// The wall-clock time of a tick.
 pub(crate) fn wall_time(tick: u64) -> SystemTime {
-    let a = anchor();
-    let since = nanos_between(a.ticks, tick);
-    a.wall + Duration::from_nanos(since as u64)
+    std::time::UNIX_EPOCH + Duration::from_nanos(unix_nanos(tick))
 }
 
 #[cfg(target_arch = "x86_64")]

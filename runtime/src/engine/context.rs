@@ -34,6 +34,10 @@ pub(crate) struct SpanRef {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) sampled: bool,
+    /// The span id of the OpenTelemetry context current when the stage
+    /// started (0: none). A different one current later was attached inside
+    /// the stage (e.g. a message's extracted context), and wins over it.
+    pub(crate) seen: u64,
 }
 
 /// One entry of the current-span stack.
@@ -90,22 +94,50 @@ pub(crate) fn current_stage() -> Option<SpanRef> {
         .flatten()
 }
 
-/// The parent of a span starting now on this thread: the innermost stage, or
-/// else whatever the current OpenTelemetry context holds (a `tracing` span's
-/// context, or a remote context the caller attached).
-#[inline]
-pub(crate) fn current_parent() -> Option<Parent> {
-    if let Some(r) = current_stage() {
-        return Some(Parent {
-            trace_id: r.trace_id,
-            span_id: r.span_id,
-            sampled: r.sampled,
-            remote: false,
-            trace_state: None,
-        });
-    }
+/// The span id of the current OpenTelemetry context, 0 when it has none.
+fn otel_span_id() -> u64 {
     Context::map_current(|cx| {
-        let sc = cx.span().span_context().clone();
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            u64::from_be_bytes(sc.span_id().to_bytes())
+        } else {
+            0
+        }
+    })
+}
+
+/// The innermost stage, unless a context was attached inside it since it
+/// started (then that context is the current one).
+fn effective_stage() -> Option<SpanRef> {
+    current_stage().filter(|r| {
+        let now = otel_span_id();
+        now == 0 || now == r.seen
+    })
+}
+
+/// The parent of a span starting now on this thread, and the span id of the
+/// OpenTelemetry context current now (for [`SpanRef::seen`]): the innermost
+/// stage, or else whatever the current OpenTelemetry context holds (a
+/// `tracing` span's context, or a context the caller attached).
+#[inline]
+pub(crate) fn current_parent() -> (Option<Parent>, u64) {
+    if let Some(r) = current_stage() {
+        let now = otel_span_id();
+        if now == 0 || now == r.seen {
+            let parent = Parent {
+                trace_id: r.trace_id,
+                span_id: r.span_id,
+                sampled: r.sampled,
+                remote: false,
+                trace_state: None,
+            };
+            return (Some(parent), now);
+        }
+    }
+    let parent = Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
         sc.is_valid().then(|| Parent {
             trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
             span_id: u64::from_be_bytes(sc.span_id().to_bytes()),
@@ -113,13 +145,16 @@ pub(crate) fn current_parent() -> Option<Parent> {
             remote: sc.is_remote(),
             trace_state: (*sc.trace_state() != TraceState::NONE).then(|| sc.trace_state().clone()),
         })
-    })
+    });
+    let seen = parent.as_ref().map_or(0, |p| p.span_id);
+    (parent, seen)
 }
 
 /// The OpenTelemetry context of the innermost stage, on top of the current
-/// context (keeping its baggage); `None` when a stage is not innermost.
+/// context (keeping its baggage); `None` when a stage is not innermost or a
+/// context was attached inside it.
 pub(crate) fn stage_context() -> Option<Context> {
-    current_stage()
+    effective_stage()
         .map(|r| Context::current().with_remote_span_context(r.span_context(TraceState::NONE)))
 }
 

@@ -154,7 +154,7 @@ fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
     bytes_field(buf, 5, r.site.stage().as_bytes());
     varint_field(buf, 6, span_kind(r.site.span_kind().as_ref()));
     fixed64_field(buf, 7, clock::unix_nanos(r.start));
-    fixed64_field(buf, 8, clock::unix_nanos(r.end));
+    fixed64_field(buf, 8, clock::unix_nanos(r.end()));
     buf.extend_from_slice(r.site.encoded_span_attributes());
     if let Some(e) = extra {
         for kv in &e.attributes {
@@ -467,14 +467,15 @@ mod tests {
             true,
             TraceState::NONE,
         );
-        let record = SpanRecord {
-            trace_id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
-            site: &SITE,
-            span_id: 0x1112_1314_1516_1718,
-            parent_id: 0x2122_2324_2526_2728,
-            start: clock::now(),
-            end: clock::now(),
-            extra: Some(Box::new(super::super::Extra {
+        let record = SpanRecord::new(
+            0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
+            &SITE,
+            0x1112_1314_1516_1718,
+            0x2122_2324_2526_2728,
+            clock::now(),
+            clock::now(),
+            true,
+            Some(Box::new(super::super::Extra {
                 attributes: vec![KeyValue::new("error.type", "timeout")],
                 events: vec![Event::new("exception", SystemTime::now(), vec![], 0)],
                 links: vec![Link::with_context(linked)],
@@ -483,7 +484,7 @@ mod tests {
                 parent_remote: true,
                 failed: true,
             })),
-        };
+        );
         let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());
         let bytes = encoder.request(&[Item::Stage(record)]);
         let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();

@@ -64,23 +64,55 @@ pub(crate) struct SpanRecord {
     /// Zero for a root span.
     pub(crate) parent_id: u64,
     pub(crate) start: u64,
-    pub(crate) end: u64,
+    /// The end tick, with [`SpanRecord::DEFERRED`] set when the collector is
+    /// to record the call's duration (ticks never reach bit 63: that is a
+    /// century of TSC or nanoseconds).
+    end: u64,
     pub(crate) extra: Option<Box<Extra>>,
 }
 
 impl SpanRecord {
+    const DEFERRED: u64 = 1 << 63;
+
+    /// A record; `deferred`: the collector records the call's duration into
+    /// its site's bound cells (the calling thread did not).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        trace_id: u128,
+        site: &'static StageSite,
+        span_id: u64,
+        parent_id: u64,
+        start: u64,
+        end: u64,
+        deferred: bool,
+        extra: Option<Box<Extra>>,
+    ) -> Self {
+        Self {
+            trace_id,
+            site,
+            span_id,
+            parent_id,
+            start,
+            end: (end & !Self::DEFERRED) | if deferred { Self::DEFERRED } else { 0 },
+            extra,
+        }
+    }
+
+    pub(crate) fn end(&self) -> u64 {
+        self.end & !Self::DEFERRED
+    }
+
     fn parent_remote(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.parent_remote)
     }
 
-    /// Whether the collector records this call's duration: a successful
-    /// call whose site's metric cells are bound to the current meter
-    /// provider (otherwise the calling thread recorded it).
+    /// The cells to record this call's duration into, when the calling
+    /// thread left that to the collector.
     fn duration_cell(&self) -> Option<&'static SiteCells> {
-        if self.extra.as_ref().is_some_and(|e| e.failed) {
+        if self.end & Self::DEFERRED == 0 {
             return None;
         }
-        self.site.current_cells()
+        self.site.bound_cells()
     }
 }
 
@@ -155,6 +187,8 @@ struct Control {
     flush_done: u64,
     shutdown: bool,
     finished: bool,
+    /// The shutdown deadline: the last deliveries wait no longer.
+    deadline: Option<Instant>,
 }
 
 impl fmt::Debug for Engine {
@@ -191,17 +225,17 @@ impl Engine {
             collector: Mutex::new(None),
             scoped: AtomicBool::new(true),
         });
+        let worker = Arc::clone(&engine);
+        let handle = thread::Builder::new()
+            .name("semtel-spans".into())
+            .spawn(move || worker.run())?;
+        *lock(&engine.collector) = Some(handle.thread().clone());
         SCOPED.fetch_add(1, Ordering::AcqRel);
         {
             let mut all = lock(&ENGINES);
             all.retain(|e| e.strong_count() > 0);
             all.push(Arc::downgrade(&engine));
         }
-        let worker = Arc::clone(&engine);
-        let handle = thread::Builder::new()
-            .name("semtel-spans".into())
-            .spawn(move || worker.run())?;
-        *lock(&engine.collector) = Some(handle.thread().clone());
         crate::stage::activate();
         Ok(engine)
     }
@@ -302,9 +336,19 @@ impl Engine {
         if self.scoped.swap(false, Ordering::AcqRel) {
             SCOPED.fetch_sub(1, Ordering::AcqRel);
         }
-        lock(&self.control).shutdown = true;
+        {
+            let mut control = lock(&self.control);
+            control.shutdown = true;
+            control.deadline = Some(deadline);
+        }
         self.wake();
         self.wait(deadline, |c| c.finished)
+    }
+
+    /// Records still in threads' rings (after a shutdown that ran out of
+    /// time): reported as unflushed.
+    pub(crate) fn leftover(&self) -> u64 {
+        lock(&self.rings).iter().map(|r| r.slots() as u64).sum()
     }
 
     fn wait(&self, deadline: Instant, done: impl Fn(&Control) -> bool) -> bool {
@@ -372,7 +416,7 @@ impl Engine {
         let moved = batch.len();
         for r in &batch {
             if let Some(cells) = r.duration_cell() {
-                cells.record_duration(r.start, r.end);
+                cells.record_duration(r.start, r.end());
             }
         }
         if moved > 0 {
@@ -382,7 +426,10 @@ impl Engine {
     }
 
     fn deliver(&self, batch: Vec<SpanRecord>) {
-        let give_up = Instant::now() + self.give_up;
+        let mut give_up = Instant::now() + self.give_up;
+        if let Some(deadline) = lock(&self.control).deadline {
+            give_up = give_up.min(deadline);
+        }
         let Some((last, rest)) = self.queues.split_last() else {
             return;
         };
@@ -407,6 +454,7 @@ impl Engine {
 
     fn convert(&self, r: SpanRecord) -> SpanData {
         let parent_remote = r.parent_remote();
+        let end = r.end();
         let mut attributes = r.site.span_attributes().to_vec();
         let (events, links, status, trace_state) = match r.extra {
             Some(extra) => {
@@ -432,6 +480,7 @@ impl Engine {
                 trace_id: r.trace_id,
                 span_id: r.span_id,
                 sampled: true,
+                seen: 0,
             }
             .span_context(trace_state.unwrap_or_default()),
             parent_span_id: SpanId::from(r.parent_id),
@@ -439,7 +488,7 @@ impl Engine {
             span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
             name: Cow::Borrowed(r.site.stage()),
             start_time: clock::wall_time(r.start),
-            end_time: clock::wall_time(r.end),
+            end_time: clock::wall_time(end),
             attributes,
             dropped_attributes_count: 0,
             events: span_events,
@@ -470,7 +519,7 @@ fn ratio_sampled(ratio: f64, trace_id: u128) -> bool {
 
 impl SpanRef {
     /// A new span: a child of `parent` or the root of a new trace.
-    pub(crate) fn new(engine: &Engine, parent: Option<&Parent>) -> Self {
+    pub(crate) fn new(engine: &Engine, parent: Option<&Parent>, seen: u64) -> Self {
         let (new_trace, span_id) = ids::new_ids(parent.is_none());
         let trace_id = parent.map_or(new_trace, |p| p.trace_id);
         let sampled = engine.sampled(trace_id, parent);
@@ -478,6 +527,7 @@ impl SpanRef {
             trace_id,
             span_id,
             sampled,
+            seen,
         }
     }
 
@@ -532,7 +582,9 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
         let mut local = local.borrow_mut();
         let Some(l) = local.as_mut() else { return };
         if !l.engine.is_open() {
-            // Ended after its session shut down: nothing will drain the ring.
+            // Ended after its session began shutting down: nothing may drain
+            // the ring any more.
+            l.engine.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let Some(r) = record.take() else { return };
