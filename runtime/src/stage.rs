@@ -20,7 +20,7 @@ use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::{attribute as pattr, metric as pmetric};
 use semtel_conventions::value::ValueFor;
 
-use crate::engine::{self, Engine, Extra, Instrumented, Parent, SpanRecord, SpanRef, clock};
+use crate::engine::{self, Engine, Extra, Instrumented, SpanRecord, SpanRef, clock};
 use crate::telemetry::{ErrorType, Telemetry};
 
 /// What a stage does in its pipeline (`pipeline.stage.kind`).
@@ -456,26 +456,20 @@ impl StageGuard {
             let engine = engine.filter(|e| e.is_open())?;
             let (parent, seen) = engine::context::current_parent();
             let span = SpanRef::new(engine, parent.as_ref(), seen);
-            let (parent_id, parent_remote, trace_state) = match parent {
-                Some(Parent {
-                    span_id,
-                    remote,
-                    trace_state,
-                    ..
-                }) => (span_id, remote, trace_state),
-                None => (0, false, None),
-            };
+            let (parent_id, parent_remote) = parent.map_or((0, false), |p| (p.span_id, p.remote));
+            // Rare: a remote parent, or a trace state to export with the span.
+            let extra = (parent_remote || span.trace_state.is_some()).then(|| {
+                Box::new(Extra {
+                    trace_state: span.trace_state.as_deref().cloned(),
+                    parent_remote,
+                    ..Extra::default()
+                })
+            });
             Some(LiveSpan {
                 engine: if engine.records() { engine.id() } else { 0 },
                 span,
                 parent_id,
-                extra: parent_remote.then(|| {
-                    Box::new(Extra {
-                        trace_state,
-                        parent_remote,
-                        ..Extra::default()
-                    })
-                }),
+                extra,
             })
         });
         let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
@@ -527,7 +521,7 @@ impl StageGuard {
     }
 
     fn frame(&self) -> Option<SpanRef> {
-        self.span().map(|s| s.span)
+        self.span().map(|s| s.span.clone())
     }
 
     /// Runs the body of a sync stage with this call's span current.

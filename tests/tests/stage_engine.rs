@@ -188,9 +188,17 @@ fn a_full_ring_drops_and_counts_and_everything_else_arrives() {
 }
 
 #[semtel::stage(pipeline = "engine", span_kind = consumer)]
-fn consume(n: u64) -> u64 {
+fn consume(n: u64) -> Vec<(String, Vec<u8>)> {
     tracing::info!("consumed");
-    n
+    forward(n)
+}
+
+/// Nested in `consume`: inherits the trace state, and passes it on.
+#[semtel::stage(pipeline = "engine", span_kind = producer)]
+fn forward(_n: u64) -> Vec<(String, Vec<u8>)> {
+    let mut headers = Vec::new();
+    semtel::propagation::inject(&mut headers);
+    headers
 }
 
 #[test]
@@ -211,14 +219,31 @@ fn a_stage_continues_a_remote_context_attached_around_it() {
         let parent = semtel::propagation::extract(&headers);
         assert!(parent.span().span_context().is_remote());
         let _attached = parent.attach();
-        consume(1);
+        let forwarded = consume(1);
+        let header = |k: &str| {
+            forwarded
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(header("tracestate").as_deref(), Some("vendor=x"));
+        assert!(
+            header("traceparent")
+                .is_some_and(|t| t.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")),
+            "{forwarded:?}"
+        );
     });
     let report = s.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
-    let snap = rx.expect(WAIT, "the consumer span and its log", |s| {
-        !s.spans().is_empty() && !s.logs().is_empty()
+    let snap = rx.expect(WAIT, "2 spans and the log", |s| {
+        s.spans().len() >= 2 && !s.logs().is_empty()
     });
     let span = snap.span("consume").expect("consume span");
+    let nested = snap.span("forward").expect("forward span");
+    assert!(nested.is_child_of(&span));
+    assert_eq!(nested.span.trace_state, "vendor=x");
+    // A local parent: sampled, parent known not to be remote.
+    assert_eq!(nested.span.flags, 0x101, "{snap}");
     assert_eq!(span.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span.parent_span_id().as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(span.span.trace_state, "vendor=x");

@@ -15,6 +15,7 @@ use std::any::TypeId;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::Context;
@@ -29,11 +30,14 @@ use super::Parent;
 pub(crate) type Base = tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, Registry>;
 
 /// A stage span's identity while it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpanRef {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) sampled: bool,
+    /// The W3C trace state, inherited from the parent (shared: cloning a
+    /// frame must stay cheap).
+    pub(crate) trace_state: Option<Arc<TraceState>>,
     /// The span id of the OpenTelemetry context current when the stage
     /// started (0: none). A different one current later was attached inside
     /// the stage (e.g. a message's extracted context), and wins over it.
@@ -41,7 +45,7 @@ pub(crate) struct SpanRef {
 }
 
 /// One entry of the current-span stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
     Stage(SpanRef),
     /// An entered `tracing` span; its context is what tracing-opentelemetry
@@ -57,37 +61,33 @@ fn push(frame: Frame) {
     let _ = STACK.try_with(|s| s.borrow_mut().push(frame));
 }
 
-/// Removes the topmost `frame` (frames are normally popped in order; a
-/// `tracing` span may be exited out of order).
-fn pop(frame: Frame) {
+/// Removes the topmost frame that `is` picks (frames are normally popped
+/// in order; a `tracing` span may be exited out of order).
+fn pop(is: impl Fn(&Frame) -> bool) {
     let _ = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
-        if s.last().is_some_and(|f| f.is(&frame)) {
+        if s.last().is_some_and(&is) {
             s.pop();
-        } else if let Some(i) = s.iter().rposition(|f| f.is(&frame)) {
+        } else if let Some(i) = s.iter().rposition(&is) {
             s.remove(i);
         }
     });
 }
 
-impl Frame {
-    /// The same frame: a stage's by its span id (unique per thread's stack),
-    /// any `tracing` marker for another.
-    #[inline]
-    fn is(&self, other: &Frame) -> bool {
-        match (self, other) {
-            (Frame::Stage(a), Frame::Stage(b)) => a.span_id == b.span_id,
-            (Frame::Tracing, Frame::Tracing) => true,
-            _ => false,
-        }
-    }
+/// A stage's frame, by its span id (unique on a thread's stack).
+fn is_stage(span_id: u64) -> impl Fn(&Frame) -> bool {
+    move |f| matches!(f, Frame::Stage(r) if r.span_id == span_id)
+}
+
+fn is_tracing(f: &Frame) -> bool {
+    matches!(f, Frame::Tracing)
 }
 
 /// The innermost stage, when it is the innermost span on this thread.
 pub(crate) fn current_stage() -> Option<SpanRef> {
     STACK
         .try_with(|s| match s.borrow().last() {
-            Some(Frame::Stage(r)) => Some(*r),
+            Some(Frame::Stage(r)) => Some(r.clone()),
             _ => None,
         })
         .ok()
@@ -130,7 +130,7 @@ pub(crate) fn current_parent() -> (Option<Parent>, u64) {
                 span_id: r.span_id,
                 sampled: r.sampled,
                 remote: false,
-                trace_state: None,
+                trace_state: r.trace_state,
             };
             return (Some(parent), now);
         }
@@ -143,7 +143,8 @@ pub(crate) fn current_parent() -> (Option<Parent>, u64) {
             span_id: u64::from_be_bytes(sc.span_id().to_bytes()),
             sampled: sc.is_sampled(),
             remote: sc.is_remote(),
-            trace_state: (*sc.trace_state() != TraceState::NONE).then(|| sc.trace_state().clone()),
+            trace_state: (*sc.trace_state() != TraceState::NONE)
+                .then(|| Arc::new(sc.trace_state().clone())),
         })
     });
     let seen = parent.as_ref().map_or(0, |p| p.span_id);
@@ -154,8 +155,10 @@ pub(crate) fn current_parent() -> (Option<Parent>, u64) {
 /// context (keeping its baggage); `None` when a stage is not innermost or a
 /// context was attached inside it.
 pub(crate) fn stage_context() -> Option<Context> {
-    effective_stage()
-        .map(|r| Context::current().with_remote_span_context(r.span_context(TraceState::NONE)))
+    effective_stage().map(|r| {
+        let ts = r.trace_state.as_deref().cloned().unwrap_or_default();
+        Context::current().with_remote_span_context(r.span_context(ts))
+    })
 }
 
 /// Runs `f` with `frame` as the innermost span of this thread.
@@ -165,21 +168,22 @@ pub(crate) fn in_frame<R>(frame: Option<SpanRef>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Pops its frame when dropped, also when the body panics.
-struct Entered(Frame);
+/// Pops its stage's frame when dropped, also when the body panics.
+struct Entered(u64);
 
 impl Entered {
     #[inline]
     fn new(r: SpanRef) -> Self {
+        let span_id = r.span_id;
         push(Frame::Stage(r));
-        Entered(Frame::Stage(r))
+        Entered(span_id)
     }
 }
 
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        pop(self.0);
+        pop(is_stage(self.0));
     }
 }
 
@@ -204,7 +208,7 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _entered = this.frame.map(Entered::new);
+        let _entered = this.frame.clone().map(Entered::new);
         this.inner.poll(cx)
     }
 }
@@ -317,7 +321,7 @@ impl Layer<Base> for SemtelLayer {
 
     fn on_exit(&self, id: &span::Id, ctx: LayerContext<'_, Base>) {
         self.inner.on_exit(id, ctx);
-        pop(Frame::Tracing);
+        pop(is_tracing);
     }
 
     fn on_close(&self, id: span::Id, ctx: LayerContext<'_, Base>) {

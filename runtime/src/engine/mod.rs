@@ -136,7 +136,7 @@ pub(crate) struct Parent {
     pub(crate) span_id: u64,
     pub(crate) sampled: bool,
     pub(crate) remote: bool,
-    pub(crate) trace_state: Option<TraceState>,
+    pub(crate) trace_state: Option<Arc<TraceState>>,
 }
 
 /// A traces exporter's queue, as the engine feeds it.
@@ -476,13 +476,13 @@ impl Engine {
         let mut span_links = SpanLinks::default();
         span_links.links = links;
         SpanData {
-            span_context: SpanRef {
-                trace_id: r.trace_id,
-                span_id: r.span_id,
-                sampled: true,
-                seen: 0,
-            }
-            .span_context(trace_state.unwrap_or_default()),
+            span_context: SpanContext::new(
+                TraceId::from(r.trace_id),
+                SpanId::from(r.span_id),
+                TraceFlags::SAMPLED,
+                false,
+                trace_state.unwrap_or_default(),
+            ),
             parent_span_id: SpanId::from(r.parent_id),
             parent_span_is_remote: parent_remote,
             span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
@@ -527,6 +527,7 @@ impl SpanRef {
             trace_id,
             span_id,
             sampled,
+            trace_state: parent.and_then(|p| p.trace_state.clone()),
             seen,
         }
     }
