@@ -23,7 +23,11 @@
 //!   of nanoseconds a call), OTLP protobuf encoded on export threads. They
 //!   follow the sampler, not `RUST_LOG`. Each thread that runs a stage holds
 //!   a ring of `OTEL_BSP_MAX_QUEUE_SIZE` 64-byte records; a full ring drops
-//!   and counts, and the count is in the [`ShutdownReport`].
+//!   and counts, and the count is in the [`ShutdownReport`]. A stage does not
+//!   attach an OpenTelemetry `Context`: code that reads
+//!   `opentelemetry::Context::current()` directly inside a stage sees the
+//!   context around it; [`propagation::current_context`] and
+//!   [`propagation::inject`] see the stage.
 //! * `tracing` spans (yours and those of libraries such as sqlx, reqwest or
 //!   the AWS SDK) are exported as OpenTelemetry spans with their parents;
 //!   they nest under stages and stages under them.
