@@ -869,24 +869,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn full_queue_drops_and_counts_instead_of_blocking() {
-        // The exporter blocks until released, so the queue fills up.
+    /// A queue whose exports each say they started, then block until
+    /// released: send one `()` on the first channel per export to end.
+    fn blocking_queue(
+        config: BatchConfig,
+        workers: usize,
+    ) -> (Arc<BatchQueue<u32>>, mpsc::Sender<()>, mpsc::Receiver<()>) {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let release_rx = Mutex::new(release_rx);
         let (started_tx, started_rx) = mpsc::channel::<()>();
-        let q = BatchQueue::start(
+        let started_tx = Mutex::new(started_tx);
+        let q = BatchQueue::start_workers(
             Signal::Traces,
             "test".into(),
-            config(4, 2),
+            config,
+            workers,
             move |_batch: Vec<u32>| {
-                let _ = started_tx.send(());
+                let _ = lock(&started_tx).send(());
                 let _ = lock(&release_rx).recv();
                 Ok(())
             },
             || {},
         )
         .unwrap();
+        (q, release_tx, started_rx)
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_instead_of_blocking() {
+        // The exporter blocks until released, so the queue fills up.
+        let (q, release_tx, started_rx) = blocking_queue(config(4, 2), 1);
         q.push(1);
         q.push(2); // a full batch: the worker takes it and blocks in export
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -913,22 +925,7 @@ mod tests {
 
     #[test]
     fn a_producer_waiting_for_room_wakes_when_a_batch_in_flight_ends() {
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let release_rx = Mutex::new(release_rx);
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let started_tx = Mutex::new(started_tx);
-        let q = BatchQueue::start(
-            Signal::Traces,
-            "test".into(),
-            config(2, 2),
-            move |_batch: Vec<u32>| {
-                let _ = lock(&started_tx).send(());
-                let _ = lock(&release_rx).recv();
-                Ok(())
-            },
-            || {},
-        )
-        .unwrap();
+        let (q, release_tx, started_rx) = blocking_queue(config(2, 2), 1);
         q.push_many(vec![1, 2], Instant::now());
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         // The queue is full with the batch in flight: this waits for room,
@@ -956,23 +953,7 @@ mod tests {
 
     #[test]
     fn a_flush_waits_for_every_workers_batch() {
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let release_rx = Mutex::new(release_rx);
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let started_tx = Mutex::new(started_tx);
-        let q = BatchQueue::start_workers(
-            Signal::Traces,
-            "test".into(),
-            config(8, 2),
-            2,
-            move |_batch: Vec<u32>| {
-                let _ = lock(&started_tx).send(());
-                let _ = lock(&release_rx).recv();
-                Ok(())
-            },
-            || {},
-        )
-        .unwrap();
+        let (q, release_tx, started_rx) = blocking_queue(config(8, 2), 2);
         for i in 0..4 {
             q.push(i);
         }

@@ -1,5 +1,6 @@
-//! The per-call work of a `#[stage]` function: the stage metrics of the
-//! `pipeline.` conventions and the error recording on its span.
+//! The per-call work of a `#[stage]` function: its span in semtel's span
+//! engine (`crate::engine`), the stage metrics of the `pipeline.`
+//! conventions and the error recording on its span.
 //!
 //! Expansions reach this only through [`crate::__private`]; the surface is
 //! kept narrow (a static [`StageSite`] per call site, a [`StageGuard`] per
@@ -7,8 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use opentelemetry::metrics::{

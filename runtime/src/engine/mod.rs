@@ -563,12 +563,10 @@ thread_local! {
 /// gone) gives it back, so the caller can still record its metrics.
 pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
     let mut record = Some(record);
-    let _ = LOCAL.try_with(|local| {
-        if local
-            .borrow()
-            .as_ref()
-            .is_none_or(|l| l.engine.id != engine_id)
-        {
+    let _ = LOCAL.try_with(|cell| {
+        let mut local = cell.borrow_mut();
+        if local.as_ref().is_none_or(|l| l.engine.id != engine_id) {
+            drop(local);
             // The span started on another thread (an async stage resumed
             // here) or under another session: find its engine.
             let engine = lock(&ENGINES)
@@ -579,8 +577,8 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
                 Some(e) if e.is_open() => e.register_thread(),
                 _ => return,
             }
+            local = cell.borrow_mut();
         }
-        let mut local = local.borrow_mut();
         let Some(l) = local.as_mut() else { return };
         if !l.engine.is_open() {
             // Ended after its session began shutting down: nothing may drain
@@ -590,7 +588,7 @@ pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
         }
         let Some(r) = record.take() else { return };
         if let Err(rtrb::PushError::Full(r)) = l.producer.push(r) {
-            // The collector was woken when the ring passed a quarter full.
+            // The collector was woken when the ring passed half full.
             l.engine.dropped.fetch_add(1, Ordering::Relaxed);
             record = Some(r);
             return;
