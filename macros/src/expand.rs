@@ -142,22 +142,21 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
         Some(ty) if !f.output_is_opaque => quote!(: #ty),
         _ => TokenStream::new(),
     };
-    let guard_mut = if plan.handle_result || set_fields.is_some() {
-        quote!(mut)
-    } else {
-        TokenStream::new()
-    };
-
     let prologue = quote! {
         #warn
         static __SEMTEL_SITE: #p::StageSite = #p::StageSite::new(
             #pipeline, #name, #kind, #span_kind, &[#(#static_fields),*],
         );
     };
-    let start = quote! {
-        let #guard_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE);
-        #set_fields
-        #records_in
+    // A sync stage's span is the innermost one from its start to its end;
+    // an async stage's only while its future is polled.
+    let start = |enter: TokenStream| {
+        quote! {
+            let mut __semtel_guard = #p::StageGuard::new(&__SEMTEL_SITE);
+            __semtel_guard.#enter();
+            #set_fields
+            #records_in
+        }
     };
     let finish = quote! {
         #on_result
@@ -176,19 +175,24 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
                 Some(ty) if !f.output_is_opaque => quote!(-> #ty),
                 _ => TokenStream::new(),
             };
+            let start = start(quote!(enter));
+            // A closure, so `return` and `?` in the body end the body only.
             quote! {
                 #prologue
                 #start
-                let __semtel_ret #ret_ty = __semtel_guard.in_scope(|| #closure_ret #block);
+                let __semtel_ret #ret_ty = (|| #closure_ret #block)();
                 #finish
             }
         }
-        Body::AsyncFn => quote! {
+        Body::AsyncFn => {
+            let start = start(quote!(start));
+            quote! {
             #prologue
             #start
             let __semtel_ret #ret_ty = __semtel_guard.instrument(async #block).await;
             #finish
-        },
+            }
+        }
         Body::AsyncTail {
             before,
             block: inner,
@@ -198,11 +202,6 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             // made: its parent is the span current then, and `fields` are
             // evaluated then (not captured by the future). The clock
             // restarts at the first poll.
-            let set_mut = if set_fields.is_some() {
-                quote!(mut)
-            } else {
-                TokenStream::new()
-            };
             let fut = quote! {
                 async move {
                     let mut __semtel_guard = __semtel_guard;
@@ -220,7 +219,8 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
             quote! {
                 #(#before)*
                 #prologue
-                let #set_mut __semtel_guard = #p::StageGuard::start(&__SEMTEL_SITE);
+                let mut __semtel_guard = #p::StageGuard::new(&__SEMTEL_SITE);
+                __semtel_guard.start();
                 #set_fields
                 #tail
             }

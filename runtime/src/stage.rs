@@ -390,32 +390,48 @@ pub(crate) fn deactivate() {
 /// counter and the record counters.
 pub struct StageGuard {
     site: &'static StageSite,
-    /// `None` when telemetry is off: the call does nothing else.
-    live: Option<Live>,
+    /// Flat, not an `Option` of nested state: the guard is built in place
+    /// and moved cheaply.
+    live: Live,
 }
 
-/// The state of a call while telemetry is on.
+/// The state of a call.
 struct Live {
+    /// Whether telemetry is on for the call: when not, nothing else is set
+    /// and the call does nothing else.
+    on: bool,
     start: u64,
-    span: Option<LiveSpan>,
-    error_type: Option<Cow<'static, str>>,
-    /// Where to record metrics, when they are on.
-    metrics: Option<Recorder>,
-}
-
-/// The span of a call: its identity, and what it records when sampled.
-struct LiveSpan {
+    /// The span (`span.span.span_id` zero: none).
+    span: engine::local::Begun,
+    /// The engine that records the span; 0 when it is not recorded (no
+    /// traces exporter), though it still has ids for log correlation.
     engine: u64,
-    span: SpanRef,
-    /// The parent span id (zero for a root); whether it is remote and its
-    /// trace state go in `extra`.
-    parent_id: u64,
+    /// Whether the call records metrics; into `cells` when bound, else (after
+    /// a second `init()`) through the instruments with attribute sets.
+    metrics: bool,
+    cells: Option<&'static SiteCells>,
+    /// What few calls have: a failure, dynamic attributes, a remote parent.
     extra: Option<Box<Extra>>,
 }
 
-impl LiveSpan {
+impl Live {
+    const OFF: Live = Live {
+        on: false,
+        start: 0,
+        span: engine::local::Begun::NONE,
+        engine: 0,
+        metrics: false,
+        cells: None,
+        extra: None,
+    };
+
+    fn has_span(&self) -> bool {
+        self.span.span.span_id != 0
+    }
+
+    /// Whether the call's span is sampled and exported.
     fn recording(&self) -> bool {
-        self.span.sampled
+        self.engine != 0 && self.span.span.sampled
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -423,82 +439,82 @@ impl LiveSpan {
     }
 }
 
-/// Where a call records its metrics: the site's bound cells, or (after a
-/// second `init()`) the instruments with attribute sets.
-enum Recorder {
-    Bound(&'static SiteCells),
-    Unbound(Arc<Instruments>),
-}
-
 impl fmt::Debug for StageGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StageGuard")
             .field("stage", &self.site.stage)
-            .field("live", &self.live.is_some())
+            .field("live", &self.live.on)
             .finish_non_exhaustive()
     }
 }
 
 impl StageGuard {
-    /// Starts a call of `site`.
+    /// A call of `site`, not started yet. Expansions make the guard in
+    /// place and then start it ([`StageGuard::enter`], [`StageGuard::start`]),
+    /// so the filled-in state is never moved on the per-call path.
     #[inline]
-    pub fn start(site: &'static StageSite) -> Self {
-        if ACTIVE.load(Ordering::Relaxed) == 0 {
-            return Self { site, live: None };
+    pub const fn new(site: &'static StageSite) -> Self {
+        Self {
+            site,
+            live: Live::OFF,
         }
-        Self::start_live(site)
+    }
+
+    /// Starts a call whose body runs later (an async stage: its span is
+    /// current while [`StageGuard::instrument`]'s future is polled).
+    #[inline]
+    pub fn start(&mut self) {
+        if ACTIVE.load(Ordering::Relaxed) != 0 {
+            self.start_live(false);
+        }
+    }
+
+    /// Starts a call and makes its span the innermost one on this thread
+    /// until the guard is dropped (a sync stage).
+    #[inline]
+    pub fn enter(&mut self) {
+        if ACTIVE.load(Ordering::Relaxed) != 0 {
+            self.start_live(true);
+        }
     }
 
     #[inline(never)]
-    fn start_live(site: &'static StageSite) -> Self {
-        let span = Engine::with_current(|engine| {
-            // This thread's ring is registered when the span is pushed.
-            let engine = engine.filter(|e| e.is_open())?;
-            let (parent, seen) = engine::context::current_parent();
-            let span = SpanRef::new(engine, parent.as_ref(), seen);
-            let (parent_id, parent_remote) = parent.map_or((0, false), |p| (p.span_id, p.remote));
-            // Rare: a remote parent, or a trace state to export with the span.
-            let extra = (parent_remote || span.trace_state.is_some()).then(|| {
-                Box::new(Extra {
-                    trace_state: span.trace_state.as_deref().cloned(),
-                    parent_remote,
-                    ..Extra::default()
-                })
-            });
-            Some(LiveSpan {
-                engine: if engine.records() { engine.id() } else { 0 },
-                span,
-                parent_id,
-                extra,
-            })
-        });
-        let metrics = METRICS_ON.load(Ordering::Relaxed).then(|| {
-            let generation = GENERATION.load(Ordering::Acquire);
+    fn start_live(&mut self, enter: bool) {
+        let site = self.site;
+        let live = &mut self.live;
+        live.metrics = METRICS_ON.load(Ordering::Relaxed);
+        if live.metrics {
             site.active.fetch_add(1, Ordering::Relaxed);
-            match site.cells(generation) {
-                Some(cells) => Recorder::Bound(cells),
-                None => Recorder::Unbound(instruments()),
+            live.cells = site.cells(GENERATION.load(Ordering::Acquire));
+        }
+        Engine::with_current(|engine| {
+            let Some(engine) = engine.filter(|e| e.is_open()) else {
+                return;
+            };
+            engine::local::begin(engine, enter, &mut live.span);
+            if engine.records() {
+                live.engine = engine.id();
             }
         });
-        if span.is_none() && metrics.is_none() {
-            return Self { site, live: None };
+        // Rare: a remote parent, or a trace state to export with the span.
+        if live.span.parent_remote || live.span.span.trace_state.is_some() {
+            live.extra = Some(Box::new(Extra {
+                trace_state: live.span.span.trace_state.as_deref().cloned(),
+                parent_remote: live.span.parent_remote,
+                ..Extra::default()
+            }));
         }
-        Self {
-            site,
-            live: Some(Live {
-                start: clock::now(),
-                span,
-                error_type: None,
-                metrics,
-            }),
+        live.on = live.metrics || live.has_span();
+        if live.on {
+            live.start = clock::now();
         }
     }
 
     /// Restarts the call's clock: a future made at the call starts timing
     /// at its first poll.
     pub fn restart_clock(&mut self) {
-        if let Some(live) = &mut self.live {
-            live.start = clock::now();
+        if self.live.on {
+            self.live.start = clock::now();
         }
     }
 
@@ -506,25 +522,21 @@ impl StageGuard {
     /// span sampled); expansions evaluate `fields(...)` only then.
     #[inline]
     pub fn recording(&self) -> bool {
-        self.span().is_some_and(LiveSpan::recording)
+        self.live.recording()
     }
 
-    fn span(&self) -> Option<&LiveSpan> {
-        self.live.as_ref().and_then(|l| l.span.as_ref())
-    }
-
-    fn recording_span(&mut self) -> Option<&mut LiveSpan> {
-        self.live
-            .as_mut()
-            .and_then(|l| l.span.as_mut())
-            .filter(|s| s.recording())
+    /// The call's state, when its span records.
+    fn recording_live(&mut self) -> Option<&mut Live> {
+        Some(&mut self.live).filter(|l| l.recording())
     }
 
     fn frame(&self) -> Option<SpanRef> {
-        self.span().map(|s| s.span.clone())
+        let live = &self.live;
+        (live.has_span() && !live.span.entered).then(|| live.span.span.clone())
     }
 
-    /// Runs the body of a sync stage with this call's span current.
+    /// Runs `f` with this call's span current (already so for an entered
+    /// call).
     #[inline]
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         engine::context::in_frame(self.frame(), f)
@@ -537,30 +549,31 @@ impl StageGuard {
 
     /// Sets a span attribute (`None` leaves it unset).
     pub fn set_attribute(&mut self, key: &'static str, value: Option<Value>) {
-        if let (Some(span), Some(value)) = (self.recording_span(), value) {
-            span.extra().attributes.push(KeyValue::new(key, value));
+        if let (Some(live), Some(value)) = (self.recording_live(), value) {
+            live.extra().attributes.push(KeyValue::new(key, value));
         }
     }
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        match self.live.as_ref().and_then(|l| l.metrics.as_ref()) {
-            Some(Recorder::Bound(c)) => c.records_in.add(n.as_count()),
-            Some(Recorder::Unbound(i)) => {
-                i.records.add(n.as_count(), &self.site.bound().records_in);
-            }
-            None => {}
-        }
+        self.add_records(n.as_count(), |c| &c.records_in, |b| &b.records_in);
     }
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        match self.live.as_ref().and_then(|l| l.metrics.as_ref()) {
-            Some(Recorder::Bound(c)) => c.records_out.add(n.as_count()),
-            Some(Recorder::Unbound(i)) => {
-                i.records.add(n.as_count(), &self.site.bound().records_out);
-            }
-            None => {}
+        self.add_records(n.as_count(), |c| &c.records_out, |b| &b.records_out);
+    }
+
+    fn add_records(
+        &self,
+        n: u64,
+        cell: impl Fn(&SiteCells) -> &BoundCounter<u64>,
+        attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
+    ) {
+        match (self.live.metrics, self.live.cells) {
+            (true, Some(c)) => cell(c).add(n),
+            (true, None) => instruments().records.add(n, attrs(self.site.bound())),
+            (false, _) => {}
         }
     }
 
@@ -573,8 +586,8 @@ impl StageGuard {
     /// `error.type` on the span, the metrics and the failures counter, and one
     /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
-        if let Some(span) = self.recording_span() {
-            let extra = span.extra();
+        if let Some(live) = self.recording_live() {
+            let extra = live.extra();
             extra.attributes.push(KeyValue::new(
                 attr::ERROR_TYPE.name(),
                 Value::from(error_type.clone().into_owned()),
@@ -589,7 +602,6 @@ impl StageGuard {
                 0,
             ));
             extra.status = Status::error(message.to_owned());
-            extra.failed = true;
         }
         self.in_scope(|| {
             // tracing needs literal field names; the example's end-to-end
@@ -603,8 +615,8 @@ impl StageGuard {
                 "stage failed"
             );
         });
-        if let Some(live) = self.live.as_mut() {
-            live.error_type = Some(error_type);
+        if self.live.on {
+            self.live.extra().error_type = Some(error_type);
         }
     }
 
@@ -622,8 +634,8 @@ impl StageGuard {
 impl Drop for StageGuard {
     #[inline]
     fn drop(&mut self) {
-        if let Some(live) = &mut self.live {
-            finish(self.site, live);
+        if self.live.on {
+            finish(self.site, &mut self.live);
         }
     }
 }
@@ -633,35 +645,21 @@ impl Drop for StageGuard {
 fn finish(site: &'static StageSite, live: &mut Live) {
     let end = clock::now();
     let start = live.start;
-    let error_type = live.error_type.as_deref();
-    let Some(span) = live
-        .span
-        .as_mut()
-        .filter(|s| s.engine != 0 && s.span.sampled)
-    else {
-        if let Some(recorder) = &live.metrics {
-            let elapsed = clock::seconds_between(start, end);
-            record_metrics(site, recorder, error_type, elapsed);
-        }
-        return;
-    };
+    let failed = live.extra.as_ref().is_some_and(|e| e.error_type.is_some());
+    let recorded = live.recording();
     // A successful call's duration goes into its bound histogram cell on the
     // collector thread, which handles the span anyway
-    // (`SpanRecord::duration_cell`); only the in-flight gauge is updated here.
-    let deferred = match (&live.metrics, error_type) {
-        (Some(Recorder::Bound(cells)), None) => {
-            site.active.fetch_sub(1, Ordering::Relaxed);
-            Some(*cells)
-        }
-        (Some(recorder), _) => {
-            let elapsed = clock::seconds_between(start, end);
-            record_metrics(site, recorder, error_type, elapsed);
-            None
-        }
-        (None, _) => None,
-    };
-    let rejected = engine::push(
-        span.engine,
+    // (`SpanRecord::duration_cell`).
+    let deferred = live.cells.filter(|_| live.metrics && recorded && !failed);
+    if deferred.is_none() && live.metrics {
+        let error_type = live.extra.as_ref().and_then(|e| e.error_type.as_deref());
+        record_metrics(site, live.cells, error_type, start, end);
+    }
+    // The record is built before the in-flight gauge's atomic update, which
+    // lets its stores drain: copying it into the ring right after writing it
+    // field by field would stall store forwarding.
+    let span = &live.span;
+    let record = recorded.then(|| {
         SpanRecord::new(
             span.span.trace_id,
             site,
@@ -670,27 +668,40 @@ fn finish(site: &'static StageSite, live: &mut Live) {
             start,
             end,
             deferred.is_some(),
-            span.extra.take(),
-        ),
-    );
+            live.extra.take(),
+        )
+    });
+    if deferred.is_some() {
+        site.active.fetch_sub(1, Ordering::Relaxed);
+    }
+    if !live.has_span() {
+        return;
+    }
+    let entered = span.entered.then_some(span.span.span_id);
+    let rejected = engine::local::end(entered, live.engine, record);
     // The span is lost (counted); its duration is not.
-    if let (Some(cells), Some(_)) = (deferred, rejected) {
+    if let (Some(cells), true) = (deferred, rejected) {
         cells.record_duration(start, end);
     }
 }
 
-fn record_metrics(site: &StageSite, recorder: &Recorder, error_type: Option<&str>, elapsed: f64) {
+/// Records a call's metrics on the calling thread: into its bound cells, or
+/// through the instruments when the cells are from an earlier provider or the
+/// call failed (`error.type` selects among a few attribute sets).
+fn record_metrics(
+    site: &StageSite,
+    cells: Option<&SiteCells>,
+    error_type: Option<&str>,
+    start: u64,
+    end: u64,
+) {
     site.active.fetch_sub(1, Ordering::Relaxed);
-    match (recorder, error_type) {
-        (Recorder::Bound(c), None) => c.duration.record(elapsed),
-        (Recorder::Unbound(i), None) => i.duration.record(elapsed, &site.bound().call),
+    let elapsed = clock::seconds_between(start, end);
+    match (cells, error_type) {
+        (Some(c), None) => c.duration.record(elapsed),
+        (None, None) => instruments().duration.record(elapsed, &site.bound().call),
         (_, Some(e)) => {
-            // Failures carry `error.type`: a few attribute sets, recorded
-            // unbound (the rare path).
-            let i = match recorder {
-                Recorder::Bound(_) => instruments(),
-                Recorder::Unbound(i) => Arc::clone(i),
-            };
+            let i = instruments();
             let attrs = site.attributes(Some(e));
             i.duration.record(elapsed, &attrs);
             i.failures.add(1, &attrs);
@@ -700,8 +711,8 @@ fn record_metrics(site: &StageSite, recorder: &Recorder, error_type: Option<&str
 
 /// Adds every attribute of `value` to the call's span.
 pub fn record_on(guard: &mut StageGuard, value: &(impl Telemetry + ?Sized)) {
-    if let Some(span) = guard.recording_span() {
-        span.extra()
+    if let Some(live) = guard.recording_live() {
+        live.extra()
             .attributes
             .extend(value.attributes().into_vec());
     }
@@ -714,13 +725,13 @@ pub fn link_contexts(
     contexts: impl IntoIterator<Item = opentelemetry::Context>,
 ) {
     use opentelemetry::trace::TraceContextExt as _;
-    let Some(span) = guard.recording_span() else {
+    let Some(live) = guard.recording_live() else {
         return;
     };
     for cx in contexts {
         let sc = cx.span().span_context().clone();
         if sc.is_valid() {
-            span.extra().links.push(Link::with_context(sc));
+            live.extra().links.push(Link::with_context(sc));
         }
     }
 }

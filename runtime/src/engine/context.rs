@@ -12,7 +12,6 @@
 //! stages, stages under library spans, and logs carry the innermost span's ids.
 
 use std::any::TypeId;
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,13 +23,13 @@ use tracing::span;
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::Registry;
 
-use super::Parent;
+use super::local::Begun;
 
 /// The subscriber semtel's layer sits on: the registry under the env filter.
 pub(crate) type Base = tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, Registry>;
 
 /// A stage span's identity while it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SpanRef {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -44,6 +43,16 @@ pub(crate) struct SpanRef {
     pub(crate) seen: u64,
 }
 
+impl SpanRef {
+    pub(crate) const NONE: SpanRef = SpanRef {
+        trace_id: 0,
+        span_id: 0,
+        sampled: false,
+        trace_state: None,
+        seen: 0,
+    };
+}
+
 /// One entry of the current-span stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
@@ -53,25 +62,13 @@ pub(crate) enum Frame {
     Tracing,
 }
 
-thread_local! {
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-}
-
 fn push(frame: Frame) {
-    let _ = STACK.try_with(|s| s.borrow_mut().push(frame));
+    let _ = super::local::with(|t| t.stack.push(frame));
 }
 
-/// Removes the topmost frame that `is` picks (frames are normally popped
-/// in order; a `tracing` span may be exited out of order).
+/// Removes the topmost frame that `is` picks.
 fn pop(is: impl Fn(&Frame) -> bool) {
-    let _ = STACK.try_with(|s| {
-        let mut s = s.borrow_mut();
-        if s.last().is_some_and(&is) {
-            s.pop();
-        } else if let Some(i) = s.iter().rposition(&is) {
-            s.remove(i);
-        }
-    });
+    let _ = super::local::with(|t| t.leave(is));
 }
 
 /// A stage's frame, by its span id (unique on a thread's stack).
@@ -85,18 +82,19 @@ fn is_tracing(f: &Frame) -> bool {
 
 /// The innermost stage, when it is the innermost span on this thread.
 pub(crate) fn current_stage() -> Option<SpanRef> {
-    STACK
-        .try_with(|s| match s.borrow().last() {
-            Some(Frame::Stage(r)) => Some(r.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten()
+    super::local::with(|t| match t.stack.last() {
+        Some(Frame::Stage(r)) => Some(r.clone()),
+        _ => None,
+    })
+    .flatten()
 }
 
 /// The span id of the current OpenTelemetry context, 0 when it has none.
 fn otel_span_id() -> u64 {
     Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return 0;
+        }
         let span = cx.span();
         let sc = span.span_context();
         if sc.is_valid() {
@@ -116,39 +114,42 @@ fn effective_stage() -> Option<SpanRef> {
     })
 }
 
-/// The parent of a span starting now on this thread, and the span id of the
-/// OpenTelemetry context current now (for [`SpanRef::seen`]): the innermost
-/// stage, or else whatever the current OpenTelemetry context holds (a
-/// `tracing` span's context, or a context the caller attached).
+/// Sets `span`'s trace, parent and trace state to continue the parent of a
+/// span starting now on a thread with current-span stack `stack`: the
+/// innermost stage, or else whatever the current OpenTelemetry context holds
+/// (a `tracing` span's context, or a context the caller attached). Returns
+/// the parent's sampled flag, `None` for a root (`span` is left as it was).
+/// Also notes in [`SpanRef::seen`] the span id of the OpenTelemetry context
+/// current now.
 #[inline]
-pub(crate) fn current_parent() -> (Option<Parent>, u64) {
-    if let Some(r) = current_stage() {
+pub(crate) fn continue_parent(stack: &[Frame], span: &mut Begun) -> Option<bool> {
+    if let Some(Frame::Stage(r)) = stack.last() {
         let now = otel_span_id();
         if now == 0 || now == r.seen {
-            let parent = Parent {
-                trace_id: r.trace_id,
-                span_id: r.span_id,
-                sampled: r.sampled,
-                remote: false,
-                trace_state: r.trace_state,
-            };
-            return (Some(parent), now);
+            span.span.trace_id = r.trace_id;
+            span.span.trace_state.clone_from(&r.trace_state);
+            span.span.seen = now;
+            span.parent_id = r.span_id;
+            return Some(r.sampled);
         }
     }
-    let parent = Context::map_current(|cx| {
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid().then(|| Parent {
-            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
-            span_id: u64::from_be_bytes(sc.span_id().to_bytes()),
-            sampled: sc.is_sampled(),
-            remote: sc.is_remote(),
-            trace_state: (*sc.trace_state() != TraceState::NONE)
-                .then(|| Arc::new(sc.trace_state().clone())),
-        })
-    });
-    let seen = parent.as_ref().map_or(0, |p| p.span_id);
-    (parent, seen)
+    Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return None;
+        }
+        let cx_span = cx.span();
+        let sc = cx_span.span_context();
+        if !sc.is_valid() {
+            return None;
+        }
+        span.span.trace_id = u128::from_be_bytes(sc.trace_id().to_bytes());
+        span.parent_id = u64::from_be_bytes(sc.span_id().to_bytes());
+        span.span.seen = span.parent_id;
+        span.parent_remote = sc.is_remote();
+        span.span.trace_state =
+            (*sc.trace_state() != TraceState::NONE).then(|| Arc::new(sc.trace_state().clone()));
+        Some(sc.is_sampled())
+    })
 }
 
 /// The OpenTelemetry context of the innermost stage, on top of the current

@@ -482,7 +482,7 @@ mod tests {
                 status: Status::error("it broke"),
                 trace_state: Some(TraceState::from_key_value([("vendor", "x")]).unwrap()),
                 parent_remote: true,
-                failed: true,
+                error_type: Some("timeout".into()),
             })),
         );
         let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());

@@ -1,13 +1,37 @@
-//! Span and trace ids without locks: a per-thread xorshift generator, seeded
-//! from the standard library's per-process random keys and the thread.
+//! Span and trace ids without locks: a per-thread xorshift generator (kept
+//! in the engine's thread state, [`super::local`]), seeded from the standard
+//! library's per-process random keys and the thread.
 
-use std::cell::Cell;
 use std::hash::{BuildHasher as _, Hasher as _, RandomState};
 
-thread_local! {
-    /// Zero until first used on this thread (const-initialised: no lazy
-    /// initialisation check on access).
-    static STATE: Cell<u64> = const { Cell::new(0) };
+/// One thread's generator: zero until first used.
+#[derive(Debug, Default)]
+pub(crate) struct Ids(u64);
+
+impl Ids {
+    pub(crate) const fn new() -> Self {
+        Self(0)
+    }
+
+    /// A new span id and, when `new_trace`, a new trace id (both never
+    /// zero, which is invalid).
+    #[inline]
+    pub(crate) fn next(&mut self, new_trace: bool) -> (u128, u64) {
+        let mut x = self.0;
+        if x == 0 {
+            x = seed();
+        }
+        let (x, span) = step(x);
+        let (x, trace) = if new_trace {
+            let (x, hi) = step(x);
+            let (x, lo) = step(x);
+            (x, (u128::from(hi) << 64) | u128::from(lo))
+        } else {
+            (x, 0)
+        };
+        self.0 = x;
+        (trace, span)
+    }
 }
 
 fn seed() -> u64 {
@@ -33,44 +57,22 @@ fn step(mut x: u64) -> (u64, u64) {
     (x, if out == 0 { 1 } else { out })
 }
 
-/// A new span id and, when `new_trace`, a new trace id (both never zero,
-/// which is invalid), with one thread-local access.
-#[inline]
-pub(crate) fn new_ids(new_trace: bool) -> (u128, u64) {
-    STATE
-        .try_with(|s| {
-            let mut x = s.get();
-            if x == 0 {
-                x = seed();
-            }
-            let (x, span) = step(x);
-            let (x, trace) = if new_trace {
-                let (x, hi) = step(x);
-                let (x, lo) = step(x);
-                (x, (u128::from(hi) << 64) | u128::from(lo))
-            } else {
-                (x, 0)
-            };
-            s.set(x);
-            (trace, span)
-        })
-        .unwrap_or_else(|_| {
-            // The thread is exiting: fresh keys each time, still never zero.
-            let s = seed();
-            (u128::from(s) << 64 | 1, s)
-        })
+/// Ids from a generator seeded afresh: for a thread whose state is gone
+/// (it is exiting).
+pub(crate) fn fresh(new_trace: bool) -> (u128, u64) {
+    Ids::new().next(new_trace)
 }
 
 /// A new span id.
 #[cfg(test)]
 pub(crate) fn span_id() -> u64 {
-    new_ids(false).1
+    super::local::with(|t| t.ids.next(false).1).unwrap_or_else(|| fresh(false).1)
 }
 
 /// A new trace id.
 #[cfg(test)]
 pub(crate) fn trace_id() -> u128 {
-    new_ids(true).0
+    super::local::with(|t| t.ids.next(true).0).unwrap_or_else(|| fresh(true).0)
 }
 
 #[cfg(test)]

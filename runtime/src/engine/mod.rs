@@ -22,10 +22,10 @@ pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod encode;
 mod ids;
+pub(crate) mod local;
 pub(crate) mod send;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -37,7 +37,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
-use rtrb::{Consumer, Producer, RingBuffer};
+use rtrb::Consumer;
 
 use crate::config::{ParentBasedRoot, SamplerConfig};
 use crate::export::BatchQueue;
@@ -74,8 +74,15 @@ pub(crate) struct SpanRecord {
 impl SpanRecord {
     const DEFERRED: u64 = 1 << 63;
 
+    /// Sets the end tick; `deferred` as in [`SpanRecord::new`].
+    #[inline]
+    pub(crate) fn set_end(&mut self, end: u64, deferred: bool) {
+        self.end = (end & !Self::DEFERRED) | if deferred { Self::DEFERRED } else { 0 };
+    }
+
     /// A record; `deferred`: the collector records the call's duration into
     /// its site's bound cells (the calling thread did not).
+    #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         trace_id: u128,
@@ -87,15 +94,17 @@ impl SpanRecord {
         deferred: bool,
         extra: Option<Box<Extra>>,
     ) -> Self {
-        Self {
+        let mut record = Self {
             trace_id,
             site,
             span_id,
             parent_id,
             start,
-            end: (end & !Self::DEFERRED) | if deferred { Self::DEFERRED } else { 0 },
+            end: 0,
             extra,
-        }
+        };
+        record.set_end(end, deferred);
+        record
     }
 
     pub(crate) fn end(&self) -> u64 {
@@ -125,18 +134,9 @@ pub(crate) struct Extra {
     pub(crate) status: Status,
     pub(crate) trace_state: Option<TraceState>,
     pub(crate) parent_remote: bool,
-    /// The call failed: the calling thread recorded its metrics.
-    pub(crate) failed: bool,
-}
-
-/// The parent a new span continues, if any.
-#[derive(Debug, Clone)]
-pub(crate) struct Parent {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
-    pub(crate) sampled: bool,
-    pub(crate) remote: bool,
-    pub(crate) trace_state: Option<Arc<TraceState>>,
+    /// The call failed with this `error.type` (the calling thread recorded
+    /// its metrics).
+    pub(crate) error_type: Option<Cow<'static, str>>,
 }
 
 /// A traces exporter's queue, as the engine feeds it.
@@ -281,12 +281,13 @@ impl Engine {
 
     /// The sampling decision for a new span with `trace_id` under `parent`,
     /// as the SDK's samplers decide it.
-    pub(crate) fn sampled(&self, trace_id: u128, parent: Option<&Parent>) -> bool {
-        match (self.sampler, parent) {
+    /// `parent_sampled`: the parent's sampled flag, `None` for a root.
+    pub(crate) fn sampled(&self, trace_id: u128, parent_sampled: Option<bool>) -> bool {
+        match (self.sampler, parent_sampled) {
             (SamplerConfig::AlwaysOn, _) => true,
             (SamplerConfig::AlwaysOff, _) => false,
             (SamplerConfig::TraceIdRatio(r), _) => ratio_sampled(r, trace_id),
-            (SamplerConfig::ParentBased(_), Some(p)) => p.sampled,
+            (SamplerConfig::ParentBased(_), Some(sampled)) => sampled,
             (SamplerConfig::ParentBased(root), None) => match root {
                 ParentBasedRoot::AlwaysOn => true,
                 ParentBasedRoot::AlwaysOff => false,
@@ -295,23 +296,9 @@ impl Engine {
         }
     }
 
-    /// Makes sure this thread's ring belongs to this engine.
-    pub(crate) fn register_thread(self: &Arc<Self>) {
-        let _ = LOCAL.try_with(|local| {
-            let mut local = local.borrow_mut();
-            if local.as_ref().is_some_and(|l| l.engine.id == self.id) {
-                return;
-            }
-            let (producer, consumer) = RingBuffer::new(self.ring_capacity);
-            lock(&self.rings).push(consumer);
-            // The previous ring (another session's) is abandoned; its
-            // collector drains what is left in it.
-            *local = Some(Local {
-                engine: Arc::clone(self),
-                producer,
-                pushes: 0,
-            });
-        });
+    /// Adds a thread's ring for the collector to drain.
+    fn add_ring(&self, ring: Consumer<SpanRecord>) {
+        lock(&self.rings).push(ring);
     }
 
     /// Asks the collector to drain every ring into the export queues and
@@ -518,20 +505,6 @@ fn ratio_sampled(ratio: f64, trace_id: u128) -> bool {
 }
 
 impl SpanRef {
-    /// A new span: a child of `parent` or the root of a new trace.
-    pub(crate) fn new(engine: &Engine, parent: Option<&Parent>, seen: u64) -> Self {
-        let (new_trace, span_id) = ids::new_ids(parent.is_none());
-        let trace_id = parent.map_or(new_trace, |p| p.trace_id);
-        let sampled = engine.sampled(trace_id, parent);
-        SpanRef {
-            trace_id,
-            span_id,
-            sampled,
-            trace_state: parent.and_then(|p| p.trace_state.clone()),
-            seen,
-        }
-    }
-
     pub(crate) fn span_context(&self, trace_state: TraceState) -> SpanContext {
         SpanContext::new(
             TraceId::from(self.trace_id),
@@ -547,58 +520,13 @@ impl SpanRef {
     }
 }
 
-/// This thread's ring, tied to one engine.
-struct Local {
-    engine: Arc<Engine>,
-    producer: Producer<SpanRecord>,
-    pushes: u32,
-}
-
-thread_local! {
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
-}
-
-/// Pushes an ended span into this thread's ring for engine `engine_id`;
-/// drops and counts it when the ring is full, and then (or when its engine is
-/// gone) gives it back, so the caller can still record its metrics.
-pub(crate) fn push(engine_id: u64, record: SpanRecord) -> Option<SpanRecord> {
-    let mut record = Some(record);
-    let _ = LOCAL.try_with(|cell| {
-        let mut local = cell.borrow_mut();
-        if local.as_ref().is_none_or(|l| l.engine.id != engine_id) {
-            drop(local);
-            // The span started on another thread (an async stage resumed
-            // here) or under another session: find its engine.
-            let engine = lock(&ENGINES)
-                .iter()
-                .filter_map(std::sync::Weak::upgrade)
-                .find(|e| e.id == engine_id);
-            match engine {
-                Some(e) if e.is_open() => e.register_thread(),
-                _ => return,
-            }
-            local = cell.borrow_mut();
-        }
-        let Some(l) = local.as_mut() else { return };
-        if !l.engine.is_open() {
-            // Ended after its session began shutting down: nothing may drain
-            // the ring any more.
-            l.engine.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let Some(r) = record.take() else { return };
-        if let Err(rtrb::PushError::Full(r)) = l.producer.push(r) {
-            // The collector was woken when the ring passed half full.
-            l.engine.dropped.fetch_add(1, Ordering::Relaxed);
-            record = Some(r);
-            return;
-        }
-        l.pushes = l.pushes.wrapping_add(1);
-        if l.pushes % FILL_CHECK_EVERY == 0 && l.producer.slots() < l.engine.ring_capacity / 2 {
-            l.engine.wake();
-        }
-    });
-    record
+/// A running engine by its id (a span that ends on another thread than it
+/// started on, or under another session, finds its engine here).
+fn find(engine_id: u64) -> Option<Arc<Engine>> {
+    lock(&ENGINES)
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .find(|e| e.id == engine_id)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

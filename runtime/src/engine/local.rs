@@ -1,0 +1,198 @@
+//! What the engine keeps per thread, in one thread-local, so a stage call
+//! reaches it once when it starts and once when it ends: the current-span
+//! stack, the id generator and the thread's ring.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rtrb::{Producer, RingBuffer};
+
+use super::context::{Frame, SpanRef};
+use super::ids::{self, Ids};
+use super::{Engine, FILL_CHECK_EVERY, SpanRecord};
+
+/// One thread's share of the engine.
+#[derive(Debug)]
+pub(crate) struct Thread {
+    /// The current-span stack: stages and entered `tracing` spans.
+    pub(crate) stack: Vec<Frame>,
+    pub(crate) ids: Ids,
+    ring: Option<Ring>,
+}
+
+/// This thread's ring, tied to one engine.
+#[derive(Debug)]
+struct Ring {
+    engine: Arc<Engine>,
+    producer: Producer<SpanRecord>,
+    pushes: u32,
+}
+
+thread_local! {
+    static THREAD: RefCell<Thread> = const {
+        RefCell::new(Thread {
+            stack: Vec::new(),
+            ids: Ids::new(),
+            ring: None,
+        })
+    };
+}
+
+/// Runs `f` on this thread's state; `None` when the thread is exiting (its
+/// state is gone) or `f` would re-enter it.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&mut Thread) -> R) -> Option<R> {
+    THREAD
+        .try_with(|t| t.try_borrow_mut().ok().map(|mut t| f(&mut t)))
+        .ok()
+        .flatten()
+}
+
+/// A stage span begun on this thread ([`begin`]).
+#[derive(Debug, Default)]
+pub(crate) struct Begun {
+    /// Its identity (`span_id` zero: no span).
+    pub(crate) span: SpanRef,
+    /// Zero for a root span.
+    pub(crate) parent_id: u64,
+    pub(crate) parent_remote: bool,
+    /// Whether the span was made the innermost one ([`end`] leaves it).
+    pub(crate) entered: bool,
+}
+
+/// Starts a span into `out` (in place: a stage call's state is moved as
+/// little as possible) under the current parent, the innermost stage or the
+/// current OpenTelemetry context. With `enter`, it also becomes the
+/// innermost span until [`end`] (a sync stage runs its body inside it).
+#[inline]
+pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) {
+    let done = with(|t| {
+        let parent_sampled = super::context::continue_parent(&t.stack, out);
+        let (new_trace, span_id) = t.ids.next(parent_sampled.is_none());
+        out.finish(engine, parent_sampled, new_trace, span_id);
+        if enter {
+            out.entered = true;
+            t.enter(&out.span);
+        }
+    });
+    if done.is_none() {
+        // The thread is exiting: no stack, fresh ids.
+        let parent_sampled = super::context::continue_parent(&[], out);
+        let (new_trace, span_id) = ids::fresh(parent_sampled.is_none());
+        out.finish(engine, parent_sampled, new_trace, span_id);
+    }
+}
+
+impl Begun {
+    pub(crate) const NONE: Begun = Begun {
+        span: SpanRef::NONE,
+        parent_id: 0,
+        parent_remote: false,
+        entered: false,
+    };
+
+    #[inline]
+    fn finish(
+        &mut self,
+        engine: &Engine,
+        parent_sampled: Option<bool>,
+        new_trace: u128,
+        span_id: u64,
+    ) {
+        if parent_sampled.is_none() {
+            self.span.trace_id = new_trace;
+        }
+        self.span.span_id = span_id;
+        self.span.sampled = engine.sampled(self.span.trace_id, parent_sampled);
+    }
+}
+
+/// Ends a span on this thread: leaves it when `entered` (its span id) and,
+/// pushes `record` into this thread's ring for engine `engine_id`. Returns whether a record was not pushed (the ring was
+/// full, counted as dropped, or its engine is gone), so the caller can still
+/// record the call's metrics.
+#[inline]
+pub(crate) fn end(entered: Option<u64>, engine_id: u64, record: Option<SpanRecord>) -> bool {
+    with(|t| {
+        if let Some(span_id) = entered {
+            t.leave(|f| matches!(f, Frame::Stage(r) if r.span_id == span_id));
+        }
+        record.is_some_and(|r| t.push(engine_id, r))
+    })
+    .unwrap_or(true)
+}
+
+impl Thread {
+    /// Pushes a stage's frame. Written field by field into the pushed slot:
+    /// moving a whole frame built on the stack makes the CPU reload it with
+    /// wider loads than it was stored with, which stalls store forwarding.
+    #[inline]
+    fn enter(&mut self, span: &SpanRef) {
+        self.stack.push(Frame::Stage(SpanRef::default()));
+        if let Some(Frame::Stage(f)) = self.stack.last_mut() {
+            f.trace_id = span.trace_id;
+            f.span_id = span.span_id;
+            f.sampled = span.sampled;
+            f.seen = span.seen;
+            f.trace_state.clone_from(&span.trace_state);
+        }
+    }
+
+    /// Removes the topmost frame that `is` picks (frames are normally left
+    /// in order; a `tracing` span may be exited out of order).
+    pub(crate) fn leave(&mut self, is: impl Fn(&Frame) -> bool) {
+        if self.stack.last().is_some_and(&is) {
+            self.stack.pop();
+        } else if let Some(i) = self.stack.iter().rposition(&is) {
+            self.stack.remove(i);
+        }
+    }
+
+    /// Pushes an ended span into this thread's ring for engine `engine_id`,
+    /// registering a ring first when the thread has none for it (the span
+    /// started on another thread, or under another session). Returns whether
+    /// it was not pushed.
+    #[inline]
+    fn push(&mut self, engine_id: u64, record: SpanRecord) -> bool {
+        if self.ring.as_ref().is_none_or(|r| r.engine.id != engine_id) {
+            match super::find(engine_id) {
+                Some(e) if e.is_open() => self.register(&e),
+                _ => return true,
+            }
+        }
+        let Some(ring) = self.ring.as_mut() else {
+            return true;
+        };
+        if !ring.engine.is_open() {
+            // Ended after its session began shutting down: nothing may drain
+            // the ring any more.
+            ring.engine.dropped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        if ring.producer.push(record).is_err() {
+            // Full. The collector was woken when the ring passed half full.
+            ring.engine.dropped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        ring.pushes = ring.pushes.wrapping_add(1);
+        if ring.pushes % FILL_CHECK_EVERY == 0
+            && ring.producer.slots() < ring.engine.ring_capacity / 2
+        {
+            ring.engine.wake();
+        }
+        false
+    }
+
+    /// Gives this thread a ring of `engine`; the previous one (another
+    /// session's) is abandoned, and its collector drains what is left in it.
+    fn register(&mut self, engine: &Arc<Engine>) {
+        let (producer, consumer) = RingBuffer::new(engine.ring_capacity);
+        engine.add_ring(consumer);
+        self.ring = Some(Ring {
+            engine: Arc::clone(engine),
+            producer,
+            pushes: 0,
+        });
+    }
+}
