@@ -17,6 +17,10 @@
 //! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
 //! `valgrind --tool=callgrind`), `--unpaced`, and a word to run only the
 //! cases whose name contains it.
+//!
+//! A case that needs a process of its own ([`Case::own_process`]) is measured
+//! by running this program again for it alone (`--child NAME`), which prints
+//! its row in a form the parent reads back.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -77,10 +81,77 @@ fn measure(case: Case, warm_up: u64, calls: u64, paced: bool) -> Row {
     }
 }
 
+/// The prefix of the line a child process prints its row on.
+const CHILD_ROW: &str = "child-row";
+
+impl Row {
+    fn to_line(&self) -> String {
+        format!(
+            "{CHILD_ROW} {} {} {} {} {} {} {} {}",
+            self.case.name(),
+            self.calls,
+            self.wall_ns,
+            self.thread_ns.unwrap_or(f64::NAN),
+            self.cpu_ns,
+            self.sink_cpu_ns,
+            self.outcome.spans_exported.map_or(-1, |n| n as i64),
+            self.outcome.spans_dropped.map_or(-1, |n| n as i64),
+        )
+    }
+
+    fn from_line(line: &str) -> Option<Row> {
+        let mut f = line.strip_prefix(CHILD_ROW)?.split_whitespace();
+        let case = Case::named(f.next()?)?;
+        let mut num = || f.next()?.parse::<f64>().ok();
+        let (calls, wall_ns, thread_ns, cpu_ns, sink_cpu_ns, exported, dropped) =
+            (num()?, num()?, num()?, num()?, num()?, num()?, num()?);
+        let count = |n: f64| (n >= 0.0).then_some(n as u64);
+        Some(Row {
+            case,
+            calls: calls as u64,
+            wall_ns,
+            thread_ns: (!thread_ns.is_nan()).then_some(thread_ns),
+            cpu_ns,
+            sink_cpu_ns,
+            outcome: Outcome {
+                spans_exported: count(exported),
+                spans_dropped: count(dropped),
+            },
+        })
+    }
+}
+
+/// Measures `case` in a new process running this program (`--child`).
+fn measure_in_child(case: Case, calls: u64, paced: bool) -> Row {
+    let exe = std::env::current_exe().expect("this program's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--bench",
+        "--calls",
+        &calls.to_string(),
+        "--child",
+        case.name(),
+    ]);
+    if !paced {
+        cmd.arg("--unpaced");
+    }
+    let out = cmd.output().expect("the child process runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout.lines().find_map(Row::from_line).unwrap_or_else(|| {
+        panic!(
+            "no row from the child for {}: {}\n{stdout}{}",
+            case.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 fn main() {
     let mut benching = false;
     let mut calls = None;
     let mut filter = None;
+    let mut child = None;
     let mut paced = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -88,6 +159,7 @@ fn main() {
             "--bench" => benching = true,
             "--unpaced" => paced = false,
             "--calls" => calls = args.next().and_then(|n| n.parse::<u64>().ok()),
+            "--child" => child = args.next().and_then(|n| Case::named(&n)),
             a if !a.starts_with('-') => filter = Some(arg),
             _ => {}
         }
@@ -97,10 +169,20 @@ fn main() {
         (true, None) => (WARM_UP, CALLS),
         (false, None) => (10, 100),
     };
+    if let Some(case) = child {
+        println!("{}", measure(case, warm_up, calls, paced).to_line());
+        return;
+    }
     let rows: Vec<Row> = Case::ALL
         .iter()
         .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
-        .map(|&case| measure(case, warm_up, calls, paced))
+        .map(|&case| {
+            if case.own_process() {
+                measure_in_child(case, calls, paced)
+            } else {
+                measure(case, warm_up, calls, paced)
+            }
+        })
         .collect();
     let (base_wall, base_cpu) = rows
         .iter()

@@ -47,6 +47,12 @@ pub enum Case {
     /// `#[semtel::stage]` after `init()`, exporting traces and metrics over
     /// OTLP/HTTP protobuf to the in-process [`Sink`].
     SemtelEnabled,
+    /// The same with the peers' discarding span exporter
+    /// ([`semtel::Builder::span_exporter`]) instead of OTLP for traces, so
+    /// background CPU compares like with like. semtel installs once per
+    /// process: this case runs in a process of its own
+    /// ([`Case::own_process`]).
+    SemtelDiscard,
     /// `#[tracing::instrument]` with `tracing_subscriber::registry()` alone.
     Tracing,
     /// `#[tracing::instrument]` with a tracing-opentelemetry layer (configured
@@ -64,11 +70,12 @@ pub enum Case {
 
 impl Case {
     /// Every case, in the order they must run.
-    pub const ALL: [Case; 9] = [
+    pub const ALL: [Case; 10] = [
         Case::Plain,
         Case::SemtelNoInit,
         Case::SemtelSdkDisabled,
         Case::SemtelEnabled,
+        Case::SemtelDiscard,
         Case::Tracing,
         Case::TracingOtel,
         Case::OtelSdk,
@@ -83,12 +90,25 @@ impl Case {
             Case::SemtelNoInit => "semtel_disabled_no_init",
             Case::SemtelSdkDisabled => "semtel_disabled_otel_sdk_disabled",
             Case::SemtelEnabled => "semtel_enabled_otlp_sink",
+            Case::SemtelDiscard => "semtel_enabled_discard",
             Case::Tracing => "tracing_instrument_registry",
             Case::TracingOtel => "tracing_instrument_otel_layer",
             Case::OtelSdk => "otel_sdk_span_histogram_counter",
             Case::Fastrace => "fastrace_trace",
             Case::Autometrics => "autometrics",
         }
+    }
+
+    /// The case by its [`Case::name`].
+    pub fn named(name: &str) -> Option<Case> {
+        Case::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Whether the case must run in a process of its own: semtel's enabled
+    /// pipeline is installed once per process, and
+    /// [`Case::SemtelEnabled`] runs in the main one.
+    pub const fn own_process(self) -> bool {
+        matches!(self, Case::SemtelDiscard)
     }
 
     /// Sets the case up.
@@ -116,7 +136,8 @@ impl Case {
                     _guard: Box::new(guard),
                 }
             }
-            Case::SemtelEnabled => State::SemtelEnabled(semtel_enabled()),
+            Case::SemtelEnabled => State::SemtelEnabled(semtel_enabled(self)),
+            Case::SemtelDiscard => State::SemtelEnabled(semtel_enabled(self)),
             Case::Tracing => {
                 let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
                 State::Tracing {
@@ -357,6 +378,7 @@ impl Scope {
 /// semtel started for the whole process, exporting to an in-process sink.
 #[derive(Debug)]
 pub struct SemtelEnabled {
+    case: Case,
     guard: Mutex<Option<semtel::Guard>>,
     sink: Sink,
 }
@@ -400,29 +422,46 @@ fn assert_semtel_not_enabled() {
     );
 }
 
-/// Starts semtel once per process: OTLP/HTTP protobuf to the sink, traces and
-/// metrics on, logs off (a stage emits none), the process environment ignored
-/// so the run does not depend on it.
-fn semtel_enabled() -> &'static SemtelEnabled {
-    SEMTEL.get_or_init(|| {
+/// Starts semtel once per process: traces over OTLP/HTTP protobuf to the
+/// sink ([`Case::SemtelEnabled`]) or to the peers' discarding exporter
+/// ([`Case::SemtelDiscard`]), metrics to the sink (exported at shutdown: 60 s
+/// interval, as the peers'), logs off (a stage emits none), the process
+/// environment ignored so the run does not depend on it.
+///
+/// # Panics
+///
+/// When the other semtel case already ran in this process.
+fn semtel_enabled(case: Case) -> &'static SemtelEnabled {
+    let enabled = SEMTEL.get_or_init(|| {
         let sink = Sink::start().expect("the loopback sink starts");
-        let guard = semtel::builder()
+        let mut builder = semtel::builder()
             .env(|_| None)
             .service_name("semtel-bench")
             .endpoint(sink.endpoint())
             .protocol(Protocol::HttpProtobuf)
-            .exporters(Signal::Traces, &[ExporterKind::Otlp])
             .exporters(Signal::Metrics, &[ExporterKind::Otlp])
             .exporters(Signal::Logs, &[])
-            .metric_export_interval(Duration::from_secs(60))
-            .init()
-            .expect("semtel starts");
+            .metric_export_interval(Duration::from_secs(60));
+        builder = if case == Case::SemtelDiscard {
+            builder
+                .exporters(Signal::Traces, &[])
+                .span_exporter("discard", DiscardSpans::default())
+        } else {
+            builder.exporters(Signal::Traces, &[ExporterKind::Otlp])
+        };
+        let guard = builder.init().expect("semtel starts");
         SEMTEL_ENABLED.store(true, Ordering::Release);
         SemtelEnabled {
+            case,
             guard: Mutex::new(Some(guard)),
             sink,
         }
-    })
+    });
+    assert_eq!(
+        enabled.case, case,
+        "one enabled semtel case per process (see `Case::own_process`)"
+    );
+    enabled
 }
 
 /// fastrace's reporter is process-wide: set once, counting into one counter.

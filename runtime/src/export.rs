@@ -598,12 +598,14 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
     }
 }
 
-/// Feeds ended, sampled spans into a [`BatchQueue`]: of `SpanData` for an
-/// SDK exporter, or of [`Item`]s for semtel's own OTLP trace encoder.
+/// Feeds ended, sampled spans into a [`BatchQueue`] of [`Item`]s, which
+/// its worker turns into `SpanData` for an SDK exporter, or encodes itself
+/// as OTLP.
 #[derive(Debug)]
-pub(crate) struct SpanQueueProcessor<T = SpanData>(pub(crate) Arc<BatchQueue<T>>);
+pub(crate) struct SpanQueueProcessor(pub(crate) Arc<BatchQueue<Item>>);
 
 impl SpanQueueProcessor {
+    /// A queue whose worker hands each batch to an SDK `exporter`.
     pub(crate) fn start<E: SpanExporter + 'static>(
         mut exporter: E,
         resource: &Resource,
@@ -615,20 +617,25 @@ impl SpanQueueProcessor {
         let exporter = Arc::new(exporter);
         let finisher = Arc::clone(&exporter);
         let timeout = config.export_timeout;
+        let stage_scope = crate::engine::scope();
         let queue = BatchQueue::start(
             Signal::Traces,
             destination,
             config,
-            move |batch| executor.run(timeout, exporter.export(batch)),
+            move |batch: Vec<Item>| {
+                let batch = batch
+                    .into_iter()
+                    .map(|item| item.into_span_data(&stage_scope))
+                    .collect();
+                executor.run(timeout, exporter.export(batch))
+            },
             move || {
                 let _ = finisher.shutdown_with_timeout(timeout);
             },
         )?;
         Ok(Self(queue))
     }
-}
 
-impl SpanQueueProcessor<Item> {
     /// A queue whose worker encodes each batch itself and sends it with
     /// `transport`: stage spans never become `SpanData`.
     pub(crate) fn start_direct(
@@ -662,10 +669,7 @@ impl SpanQueueProcessor<Item> {
     }
 }
 
-impl<T> SpanProcessor for SpanQueueProcessor<T>
-where
-    T: From<SpanData> + Send + fmt::Debug + 'static,
-{
+impl SpanProcessor for SpanQueueProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
 
     fn on_end(&self, mut span: SpanData) {
@@ -675,7 +679,7 @@ where
             // `code.function.name` where that is known).
             span.attributes
                 .retain(|kv| kv.key.as_str() != "code.module.name");
-            self.0.push(T::from(span));
+            self.0.push(Item::from(span));
         }
     }
 

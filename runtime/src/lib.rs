@@ -156,6 +156,7 @@ pub struct Builder {
     env: Option<EnvSource>,
     console: Option<ConsoleSink>,
     shutdown_timeout: Option<Duration>,
+    span_exporters: Vec<pipeline::ExtraSpanExporter>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -236,6 +237,22 @@ impl Builder {
             .position(|s| *s == signal)
             .unwrap_or_default();
         self.overrides.exporters[i] = Some(kinds.to_vec());
+        self
+    }
+
+    /// Also exports spans (stages' and `tracing`'s) with `exporter`, any
+    /// OpenTelemetry SDK span exporter, next to the configured exporters and
+    /// through the same batch queue settings (`OTEL_BSP_*`): the SDK's
+    /// `InMemorySpanExporter` in a test, or a vendor's exporter. It is
+    /// reported as `name` in the [`ShutdownReport`]. Ignored when telemetry is
+    /// disabled (`OTEL_SDK_DISABLED=true`).
+    #[must_use]
+    pub fn span_exporter<E>(mut self, name: impl Into<String>, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.span_exporters
+            .push(pipeline::ExtraSpanExporter::new(name.into(), exporter));
         self
     }
 
@@ -338,7 +355,7 @@ impl Builder {
             dispatch,
             propagator,
             engine,
-        } = pipeline::build(&config, &sink)?;
+        } = pipeline::build(&config, &sink, self.span_exporters)?;
         opentelemetry::global::set_text_map_propagator(propagator);
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));

@@ -8,21 +8,22 @@ use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
-    Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator, Protocol,
-    SamplerConfig, Signal, Temporality,
+    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator,
+    Protocol, SamplerConfig, Signal, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::encode::Encoder;
 use crate::engine::send::Transport;
-use crate::engine::{Engine, SemtelLayer, Sink};
+use crate::engine::{Engine, SemtelLayer};
 use crate::export::{
     CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
     SpanQueueProcessor,
@@ -57,7 +58,30 @@ pub(crate) struct Pipeline {
     pub engine: Option<Arc<Engine>>,
 }
 
-pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Error> {
+/// A span exporter given in code ([`crate::Builder::span_exporter`]), not
+/// started yet: its type is erased behind the function that starts it.
+pub(crate) struct ExtraSpanExporter {
+    start: Box<StartSpanExporter>,
+}
+
+type StartSpanExporter =
+    dyn FnOnce(&Resource, BatchConfig, Executor) -> std::io::Result<SpanQueueProcessor> + Send;
+
+impl ExtraSpanExporter {
+    pub(crate) fn new<E: SpanExporter + 'static>(name: String, exporter: E) -> Self {
+        Self {
+            start: Box::new(move |resource, batch, executor| {
+                SpanQueueProcessor::start(exporter, resource, name, batch, executor)
+            }),
+        }
+    }
+}
+
+pub(crate) fn build(
+    config: &Config,
+    sink: &ConsoleSink,
+    extra_span_exporters: Vec<ExtraSpanExporter>,
+) -> Result<Pipeline, Error> {
     let propagator = propagator(&config.propagators);
     if config.disabled {
         return Ok(Pipeline {
@@ -72,9 +96,11 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
         });
     }
 
-    let needs_network = Signal::ALL
-        .iter()
-        .any(|s| config.signal(*s).exporters.contains(&ExporterKind::Otlp));
+    // Exporters given in code may need the runtime too (async clients).
+    let needs_network = !extra_span_exporters.is_empty()
+        || Signal::ALL
+            .iter()
+            .any(|s| config.signal(*s).exporters.contains(&ExporterKind::Otlp));
     let runtime = if needs_network {
         Some(ExportRuntime::start().map_err(Error::Runtime)?)
     } else {
@@ -91,7 +117,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     let mut span_queues = Vec::new();
 
-    let tracer_provider = if config.traces.exporters.is_empty() {
+    let tracer_provider = if config.traces.exporters.is_empty() && extra_span_exporters.is_empty() {
         None
     } else {
         let mut builder = SdkTracerProvider::builder()
@@ -119,7 +145,7 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
                 )
                 .map_err(Error::Runtime)?;
                 reporters.push(processor.0.clone());
-                span_queues.push(Sink::Direct(processor.0.clone()));
+                span_queues.push(processor.0.clone());
                 builder = builder.with_span_processor(processor);
                 continue;
             }
@@ -141,7 +167,14 @@ pub(crate) fn build(config: &Config, sink: &ConsoleSink) -> Result<Pipeline, Err
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
-            span_queues.push(Sink::Data(processor.0.clone()));
+            span_queues.push(processor.0.clone());
+            builder = builder.with_span_processor(processor);
+        }
+        for extra in extra_span_exporters {
+            let processor = (extra.start)(&resource, config.span_batch, network.clone())
+                .map_err(Error::Runtime)?;
+            reporters.push(processor.0.clone());
+            span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
         }
         Some(builder.build())

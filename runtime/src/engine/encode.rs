@@ -28,6 +28,16 @@ pub(crate) enum Item {
     Sdk(Box<SpanData>),
 }
 
+impl Item {
+    /// As the SDK's exporters take it; `stage_scope` is stage spans' scope.
+    pub(crate) fn into_span_data(self, stage_scope: &InstrumentationScope) -> SpanData {
+        match self {
+            Item::Stage(r) => super::span_data(r, stage_scope),
+            Item::Sdk(span) => *span,
+        }
+    }
+}
+
 impl From<SpanData> for Item {
     fn from(span: SpanData) -> Self {
         Item::Sdk(Box::new(span))

@@ -139,14 +139,10 @@ pub(crate) struct Extra {
     pub(crate) error_type: Option<Cow<'static, str>>,
 }
 
-/// A traces exporter's queue, as the engine feeds it.
-#[derive(Debug, Clone)]
-pub(crate) enum Sink {
-    /// An SDK exporter (the console, OTLP/HTTP JSON): records become `SpanData`.
-    Data(Arc<BatchQueue<SpanData>>),
-    /// semtel's OTLP encoder: records go as they are.
-    Direct(Arc<BatchQueue<encode::Item>>),
-}
+/// A traces exporter's queue, as the engine feeds it: records go as they
+/// are, and become OTLP (semtel's encoder) or `SpanData` (an SDK exporter) in
+/// the exporter's worker, a batch at a time.
+pub(crate) type Sink = Arc<BatchQueue<encode::Item>>;
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
 /// The engine `init()` installed for the whole process: stages use it
@@ -165,7 +161,6 @@ pub(crate) struct Engine {
     sampler: SamplerConfig,
     /// Where spans go (one queue per traces exporter).
     queues: Vec<Sink>,
-    scope: InstrumentationScope,
     ring_capacity: usize,
     /// How long the collector waits for room in a full export queue before
     /// it drops (the export timeout: an export must have ended by then).
@@ -214,7 +209,6 @@ impl Engine {
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
             sampler,
             queues,
-            scope: scope(),
             ring_capacity: batch.max_queue_size.max(2),
             give_up: batch.export_timeout,
             rings: Mutex::new(Vec::new()),
@@ -427,62 +421,57 @@ impl Engine {
     }
 
     fn deliver_to(&self, sink: &Sink, batch: Vec<SpanRecord>, give_up: Instant) {
-        match sink {
-            Sink::Data(q) => q.push_many(
-                batch.into_iter().map(|r| self.convert(r)).collect(),
-                give_up,
-            ),
-            Sink::Direct(q) => q.push_many(
-                batch.into_iter().map(encode::Item::Stage).collect(),
-                give_up,
-            ),
-        }
+        sink.push_many(
+            batch.into_iter().map(encode::Item::Stage).collect(),
+            give_up,
+        );
     }
+}
 
-    fn convert(&self, r: SpanRecord) -> SpanData {
-        let parent_remote = r.parent_remote();
-        let end = r.end();
-        let mut attributes = r.site.span_attributes().to_vec();
-        let (events, links, status, trace_state) = match r.extra {
-            Some(extra) => {
-                let Extra {
-                    attributes: more,
-                    events,
-                    links,
-                    status,
-                    trace_state,
-                    ..
-                } = *extra;
-                attributes.extend(more);
-                (events, links, status, trace_state)
-            }
-            None => (Vec::new(), Vec::new(), Status::Unset, None),
-        };
-        let mut span_events = SpanEvents::default();
-        span_events.events = events;
-        let mut span_links = SpanLinks::default();
-        span_links.links = links;
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(r.trace_id),
-                SpanId::from(r.span_id),
-                TraceFlags::SAMPLED,
-                false,
-                trace_state.unwrap_or_default(),
-            ),
-            parent_span_id: SpanId::from(r.parent_id),
-            parent_span_is_remote: parent_remote,
-            span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
-            name: Cow::Borrowed(r.site.stage()),
-            start_time: clock::wall_time(r.start),
-            end_time: clock::wall_time(end),
-            attributes,
-            dropped_attributes_count: 0,
-            events: span_events,
-            links: span_links,
-            status,
-            instrumentation_scope: self.scope.clone(),
+/// A stage span as the SDK's exporters take it.
+pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData {
+    let parent_remote = r.parent_remote();
+    let end = r.end();
+    let mut attributes = r.site.span_attributes().to_vec();
+    let (events, links, status, trace_state) = match r.extra {
+        Some(extra) => {
+            let Extra {
+                attributes: more,
+                events,
+                links,
+                status,
+                trace_state,
+                ..
+            } = *extra;
+            attributes.extend(more);
+            (events, links, status, trace_state)
         }
+        None => (Vec::new(), Vec::new(), Status::Unset, None),
+    };
+    let mut span_events = SpanEvents::default();
+    span_events.events = events;
+    let mut span_links = SpanLinks::default();
+    span_links.links = links;
+    SpanData {
+        span_context: SpanContext::new(
+            TraceId::from(r.trace_id),
+            SpanId::from(r.span_id),
+            TraceFlags::SAMPLED,
+            false,
+            trace_state.unwrap_or_default(),
+        ),
+        parent_span_id: SpanId::from(r.parent_id),
+        parent_span_is_remote: parent_remote,
+        span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
+        name: Cow::Borrowed(r.site.stage()),
+        start_time: clock::wall_time(r.start),
+        end_time: clock::wall_time(end),
+        attributes,
+        dropped_attributes_count: 0,
+        events: span_events,
+        links: span_links,
+        status,
+        instrumentation_scope: scope.clone(),
     }
 }
 
