@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
@@ -401,7 +402,7 @@ struct Live {
     /// and the call does nothing else.
     on: bool,
     start: u64,
-    /// The span (`span.span.span_id` zero: none).
+    /// The span (`span.span_id` zero: none).
     span: engine::local::Begun,
     /// The engine that records the span; 0 when it is not recorded (no
     /// traces exporter), though it still has ids for log correlation.
@@ -410,8 +411,11 @@ struct Live {
     /// a second `init()`) through the instruments with attribute sets.
     metrics: bool,
     cells: Option<&'static SiteCells>,
-    /// What few calls have: a failure, dynamic attributes, a remote parent.
-    extra: Option<Box<Extra>>,
+    /// What few calls have: a failure, dynamic attributes, a remote parent,
+    /// a trace state. Taken out (and so dropped) by [`StageGuard`]'s `Drop`:
+    /// as a plain field its drop glue was an out-of-line call on every call,
+    /// also the disabled ones.
+    extra: ManuallyDrop<Option<Box<Extra>>>,
 }
 
 impl Live {
@@ -422,16 +426,16 @@ impl Live {
         engine: 0,
         metrics: false,
         cells: None,
-        extra: None,
+        extra: ManuallyDrop::new(None),
     };
 
     fn has_span(&self) -> bool {
-        self.span.span.span_id != 0
+        self.span.span_id != 0
     }
 
     /// Whether the call's span is sampled and exported.
     fn recording(&self) -> bool {
-        self.engine != 0 && self.span.span.sampled
+        self.engine != 0 && self.span.sampled
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -491,19 +495,19 @@ impl StageGuard {
             let Some(engine) = engine.filter(|e| e.is_open()) else {
                 return;
             };
-            engine::local::begin(engine, enter, &mut live.span);
+            let trace_state = engine::local::begin(engine, enter, &mut live.span);
             if engine.records() {
                 live.engine = engine.id();
             }
+            // Rare: a remote parent, or a trace state to pass on and export.
+            if live.span.parent_remote || trace_state.is_some() {
+                *live.extra = Some(Box::new(Extra {
+                    trace_state,
+                    parent_remote: live.span.parent_remote,
+                    ..Extra::default()
+                }));
+            }
         });
-        // Rare: a remote parent, or a trace state to export with the span.
-        if live.span.parent_remote || live.span.span.trace_state.is_some() {
-            live.extra = Some(Box::new(Extra {
-                trace_state: live.span.span.trace_state.as_deref().cloned(),
-                parent_remote: live.span.parent_remote,
-                ..Extra::default()
-            }));
-        }
         live.on = live.metrics || live.has_span();
         if live.on {
             live.start = clock::now();
@@ -532,7 +536,10 @@ impl StageGuard {
 
     fn frame(&self) -> Option<SpanRef> {
         let live = &self.live;
-        (live.has_span() && !live.span.entered).then(|| live.span.span.clone())
+        (live.has_span() && !live.span.entered).then(|| {
+            let trace_state = live.extra.as_ref().and_then(|e| e.trace_state.clone());
+            live.span.frame(trace_state)
+        })
     }
 
     /// Runs `f` with this call's span current (already so for an entered
@@ -632,7 +639,9 @@ impl StageGuard {
 }
 
 impl Drop for StageGuard {
-    #[inline]
+    /// A disabled call's guard drops in one branch: `extra` is only ever set
+    /// on a call that is on.
+    #[inline(always)]
     fn drop(&mut self) {
         if self.live.on {
             finish(self.site, &mut self.live);
@@ -661,9 +670,9 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     let span = &live.span;
     let record = recorded.then(|| {
         SpanRecord::new(
-            span.span.trace_id,
+            span.trace_id,
             site,
-            span.span.span_id,
+            span.span_id,
             span.parent_id,
             start,
             end,
@@ -674,10 +683,12 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     if deferred.is_some() {
         site.active.fetch_sub(1, Ordering::Relaxed);
     }
+    // What the record did not take (a call not recorded).
+    drop(live.extra.take());
     if !live.has_span() {
         return;
     }
-    let entered = span.entered.then_some(span.span.span_id);
+    let entered = span.entered.then_some(span.span_id);
     let rejected = engine::local::end(entered, live.engine, record);
     // The span is lost (counted); its duration is not.
     if let (Some(cells), true) = (deferred, rejected) {

@@ -29,7 +29,7 @@ use super::local::Begun;
 pub(crate) type Base = tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, Registry>;
 
 /// A stage span's identity while it runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpanRef {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -41,16 +41,6 @@ pub(crate) struct SpanRef {
     /// started (0: none). A different one current later was attached inside
     /// the stage (e.g. a message's extracted context), and wins over it.
     pub(crate) seen: u64,
-}
-
-impl SpanRef {
-    pub(crate) const NONE: SpanRef = SpanRef {
-        trace_id: 0,
-        span_id: 0,
-        sampled: false,
-        trace_state: None,
-        seen: 0,
-    };
 }
 
 /// One entry of the current-span stack.
@@ -114,41 +104,43 @@ fn effective_stage() -> Option<SpanRef> {
     })
 }
 
-/// Sets `span`'s trace, parent and trace state to continue the parent of a
-/// span starting now on a thread with current-span stack `stack`: the
-/// innermost stage, or else whatever the current OpenTelemetry context holds
-/// (a `tracing` span's context, or a context the caller attached). Returns
-/// the parent's sampled flag, `None` for a root (`span` is left as it was).
-/// Also notes in [`SpanRef::seen`] the span id of the OpenTelemetry context
+/// Sets `span`'s trace and parent to continue the parent of a span starting
+/// now on a thread with current-span stack `stack`: the innermost stage, or
+/// else whatever the current OpenTelemetry context holds (a `tracing` span's
+/// context, or a context the caller attached). Returns the parent's sampled
+/// flag (`None` for a root; `span` is then left as it was) and its W3C trace
+/// state. Also notes in `span.seen` the span id of the OpenTelemetry context
 /// current now.
 #[inline]
-pub(crate) fn continue_parent(stack: &[Frame], span: &mut Begun) -> Option<bool> {
+pub(crate) fn continue_parent(
+    stack: &[Frame],
+    span: &mut Begun,
+) -> (Option<bool>, Option<Arc<TraceState>>) {
     if let Some(Frame::Stage(r)) = stack.last() {
         let now = otel_span_id();
         if now == 0 || now == r.seen {
-            span.span.trace_id = r.trace_id;
-            span.span.trace_state.clone_from(&r.trace_state);
-            span.span.seen = now;
+            span.trace_id = r.trace_id;
+            span.seen = now;
             span.parent_id = r.span_id;
-            return Some(r.sampled);
+            return (Some(r.sampled), r.trace_state.clone());
         }
     }
     Context::map_current(|cx| {
         if !cx.has_active_span() {
-            return None;
+            return (None, None);
         }
         let cx_span = cx.span();
         let sc = cx_span.span_context();
         if !sc.is_valid() {
-            return None;
+            return (None, None);
         }
-        span.span.trace_id = u128::from_be_bytes(sc.trace_id().to_bytes());
+        span.trace_id = u128::from_be_bytes(sc.trace_id().to_bytes());
         span.parent_id = u64::from_be_bytes(sc.span_id().to_bytes());
-        span.span.seen = span.parent_id;
+        span.seen = span.parent_id;
         span.parent_remote = sc.is_remote();
-        span.span.trace_state =
+        let trace_state =
             (*sc.trace_state() != TraceState::NONE).then(|| Arc::new(sc.trace_state().clone()));
-        Some(sc.is_sampled())
+        (Some(sc.is_sampled()), trace_state)
     })
 }
 

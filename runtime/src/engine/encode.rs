@@ -490,7 +490,9 @@ mod tests {
                 events: vec![Event::new("exception", SystemTime::now(), vec![], 0)],
                 links: vec![Link::with_context(linked)],
                 status: Status::error("it broke"),
-                trace_state: Some(TraceState::from_key_value([("vendor", "x")]).unwrap()),
+                trace_state: Some(std::sync::Arc::new(
+                    TraceState::from_key_value([("vendor", "x")]).unwrap(),
+                )),
                 parent_remote: true,
                 error_type: Some("timeout".into()),
             })),

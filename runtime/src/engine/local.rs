@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use opentelemetry::trace::TraceState;
 use rtrb::{Producer, RingBuffer};
 
 use super::context::{Frame, SpanRef};
@@ -49,13 +50,19 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Thread) -> R) -> Option<R> {
         .flatten()
 }
 
-/// A stage span begun on this thread ([`begin`]).
-#[derive(Debug, Default)]
+/// A stage span begun on this thread ([`begin`]): plain values, so a stage
+/// call's state has no drop glue but its rare extras.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Begun {
-    /// Its identity (`span_id` zero: no span).
-    pub(crate) span: SpanRef,
+    pub(crate) trace_id: u128,
+    /// Zero: no span.
+    pub(crate) span_id: u64,
     /// Zero for a root span.
     pub(crate) parent_id: u64,
+    /// The span id of the OpenTelemetry context current when the span began
+    /// ([`SpanRef::seen`]).
+    pub(crate) seen: u64,
+    pub(crate) sampled: bool,
     pub(crate) parent_remote: bool,
     /// Whether the span was made the innermost one ([`end`] leaves it).
     pub(crate) entered: bool,
@@ -65,29 +72,35 @@ pub(crate) struct Begun {
 /// little as possible) under the current parent, the innermost stage or the
 /// current OpenTelemetry context. With `enter`, it also becomes the
 /// innermost span until [`end`] (a sync stage runs its body inside it).
+/// Returns the W3C trace state the span inherits.
 #[inline]
-pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) {
+pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc<TraceState>> {
     let done = with(|t| {
-        let parent_sampled = super::context::continue_parent(&t.stack, out);
+        let (parent_sampled, trace_state) = super::context::continue_parent(&t.stack, out);
         let (new_trace, span_id) = t.ids.next(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
         if enter {
             out.entered = true;
-            t.enter(&out.span);
+            t.enter(out, &trace_state);
         }
+        trace_state
     });
-    if done.is_none() {
+    done.unwrap_or_else(|| {
         // The thread is exiting: no stack, fresh ids.
-        let parent_sampled = super::context::continue_parent(&[], out);
+        let (parent_sampled, trace_state) = super::context::continue_parent(&[], out);
         let (new_trace, span_id) = ids::fresh(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
-    }
+        trace_state
+    })
 }
 
 impl Begun {
     pub(crate) const NONE: Begun = Begun {
-        span: SpanRef::NONE,
+        trace_id: 0,
+        span_id: 0,
         parent_id: 0,
+        seen: 0,
+        sampled: false,
         parent_remote: false,
         entered: false,
     };
@@ -101,10 +114,21 @@ impl Begun {
         span_id: u64,
     ) {
         if parent_sampled.is_none() {
-            self.span.trace_id = new_trace;
+            self.trace_id = new_trace;
         }
-        self.span.span_id = span_id;
-        self.span.sampled = engine.sampled(self.span.trace_id, parent_sampled);
+        self.span_id = span_id;
+        self.sampled = engine.sampled(self.trace_id, parent_sampled);
+    }
+
+    /// The span as a frame of the current-span stack.
+    pub(crate) fn frame(&self, trace_state: Option<Arc<TraceState>>) -> SpanRef {
+        SpanRef {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            trace_state,
+            seen: self.seen,
+        }
     }
 }
 
@@ -128,14 +152,20 @@ impl Thread {
     /// moving a whole frame built on the stack makes the CPU reload it with
     /// wider loads than it was stored with, which stalls store forwarding.
     #[inline]
-    fn enter(&mut self, span: &SpanRef) {
-        self.stack.push(Frame::Stage(SpanRef::default()));
+    fn enter(&mut self, span: &Begun, trace_state: &Option<Arc<TraceState>>) {
+        self.stack.push(Frame::Stage(SpanRef {
+            trace_id: 0,
+            span_id: 0,
+            sampled: false,
+            trace_state: None,
+            seen: 0,
+        }));
         if let Some(Frame::Stage(f)) = self.stack.last_mut() {
             f.trace_id = span.trace_id;
             f.span_id = span.span_id;
             f.sampled = span.sampled;
             f.seen = span.seen;
-            f.trace_state.clone_from(&span.trace_state);
+            f.trace_state.clone_from(trace_state);
         }
     }
 

@@ -132,7 +132,7 @@ pub(crate) struct Extra {
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
-    pub(crate) trace_state: Option<TraceState>,
+    pub(crate) trace_state: Option<Arc<TraceState>>,
     pub(crate) parent_remote: bool,
     /// The call failed with this `error.type` (the calling thread recorded
     /// its metrics).
@@ -458,7 +458,7 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
             SpanId::from(r.span_id),
             TraceFlags::SAMPLED,
             false,
-            trace_state.unwrap_or_default(),
+            trace_state.map(Arc::unwrap_or_clone).unwrap_or_default(),
         ),
         parent_span_id: SpanId::from(r.parent_id),
         parent_span_is_remote: parent_remote,
