@@ -166,6 +166,10 @@ pub(crate) struct Engine {
     /// it drops (the export timeout: an export must have ended by then).
     give_up: Duration,
     rings: Mutex<Vec<Consumer<SpanRecord>>>,
+    /// Held through a drain and its delivery (by the collector, or a
+    /// flushing thread), so a flush sees every record taken before it in
+    /// the queues.
+    draining: Mutex<()>,
     /// Records dropped because a thread's ring was full.
     dropped: AtomicU64,
     open: AtomicBool,
@@ -178,8 +182,6 @@ pub(crate) struct Engine {
 
 #[derive(Debug, Default)]
 struct Control {
-    flush_requested: u64,
-    flush_done: u64,
     shutdown: bool,
     finished: bool,
     /// The shutdown deadline: the last deliveries wait no longer.
@@ -212,6 +214,7 @@ impl Engine {
             ring_capacity: batch.max_queue_size.max(2),
             give_up: batch.export_timeout,
             rings: Mutex::new(Vec::new()),
+            draining: Mutex::new(()),
             dropped: AtomicU64::new(0),
             open: AtomicBool::new(true),
             control: Mutex::new(Control::default()),
@@ -295,18 +298,25 @@ impl Engine {
         lock(&self.rings).push(ring);
     }
 
-    /// Asks the collector to drain every ring into the export queues and
-    /// waits until it has, or until `deadline`.
+    /// Drains every ring into the export queues, giving up on queue room at
+    /// `deadline`.
     pub(crate) fn flush(&self, deadline: Instant) -> bool {
-        let mut control = lock(&self.control);
-        if control.finished {
-            return true;
+        {
+            let control = lock(&self.control);
+            if control.finished {
+                return true;
+            }
+            if control.shutdown {
+                drop(control);
+                return self.wait(deadline, |c| c.finished);
+            }
         }
-        control.flush_requested += 1;
-        let target = control.flush_requested;
-        drop(control);
-        self.wake();
-        self.wait(deadline, |c| c.flush_done >= target || c.finished)
+        // Drained on the calling thread rather than by waking the collector
+        // and waiting for it: two thread switches fewer per flush. `drain`
+        // holds `draining` through delivery, so whatever the collector had
+        // taken from the rings is in the queues before this returns.
+        self.drain(Some(deadline));
+        Instant::now() <= deadline
     }
 
     /// Stops recording, drains every ring and ends the collector.
@@ -357,21 +367,12 @@ impl Engine {
     fn run(&self) {
         crate::export::suppress_telemetry_on_this_thread();
         loop {
-            let (target, shutdown) = {
-                let c = lock(&self.control);
-                (c.flush_requested, c.shutdown)
-            };
-            let moved = self.drain();
-            if target > 0 || shutdown {
-                let mut c = lock(&self.control);
-                c.flush_done = c.flush_done.max(target);
-                if shutdown {
-                    c.finished = true;
-                }
+            let shutdown = lock(&self.control).shutdown;
+            let moved = self.drain(None);
+            if shutdown {
+                lock(&self.control).finished = true;
                 self.done.notify_all();
-                if shutdown {
-                    return;
-                }
+                return;
             }
             if moved == 0 {
                 thread::park_timeout(DRAIN_INTERVAL);
@@ -380,7 +381,9 @@ impl Engine {
     }
 
     /// Moves every ring's records into the export queues; returns how many.
-    fn drain(&self) -> usize {
+    /// Waits for queue room until the export timeout, or `deadline`.
+    fn drain(&self, deadline: Option<Instant>) -> usize {
+        let _draining = lock(&self.draining);
         clock::refine();
         let mut batch = Vec::new();
         let mut rings = lock(&self.rings);
@@ -401,15 +404,18 @@ impl Engine {
             }
         }
         if moved > 0 {
-            self.deliver(batch);
+            self.deliver(batch, deadline);
         }
         moved
     }
 
-    fn deliver(&self, batch: Vec<SpanRecord>) {
+    fn deliver(&self, batch: Vec<SpanRecord>, deadline: Option<Instant>) {
         let mut give_up = Instant::now() + self.give_up;
-        if let Some(deadline) = lock(&self.control).deadline {
-            give_up = give_up.min(deadline);
+        for d in [lock(&self.control).deadline, deadline]
+            .into_iter()
+            .flatten()
+        {
+            give_up = give_up.min(d);
         }
         let Some((last, rest)) = self.queues.split_last() else {
             return;
