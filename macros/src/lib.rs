@@ -47,7 +47,9 @@ use valid::Errors;
 ///   (`OTEL_TRACES_SAMPLER`), not `RUST_LOG`, and continues whatever trace is
 ///   current when it starts (a `tracing` span, another stage, or a context
 ///   you attached, e.g. one [extracted] from a message's headers). Field
-///   expressions are evaluated only when the span is sampled;
+///   expressions are evaluated only when the span is sampled. A sync stage's
+///   span is current from the call to its return (field expressions included);
+///   an async stage's while its future is polled;
 /// - the `pipeline.stage.duration` histogram, the `pipeline.stage.active`
 ///   in-flight gauge and the `pipeline.records` counters (`records_in`,
 ///   `records_out`), from the global meter provider;
