@@ -1,0 +1,135 @@
+//! The stage metrics recorded by semtel's engine, after `init` (stage metrics
+//! need the global meter provider, so this binary holds a single test): the
+//! in-flight gauge counts a call while it runs and returns to zero, and every
+//! call's duration is counted once, with `error.type` when it failed, whether
+//! the calling thread or the span collector recorded it.
+
+mod common;
+
+use semtel_tests::{Receiver, attr_str};
+
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+#[semtel::stage(pipeline = "metrics")]
+fn ok(n: u64) -> u64 {
+    n + 1
+}
+
+#[semtel::stage(pipeline = "metrics")]
+fn refuse(n: u64) -> Result<u64, Refused> {
+    if n > 0 { Err(Refused) } else { Ok(n) }
+}
+
+/// Exports the metrics while it runs.
+#[semtel::stage(pipeline = "metrics")]
+fn flush_inside(session: &semtel::Session) {
+    session.flush();
+}
+
+#[semtel::stage(pipeline = "metrics")]
+async fn fetch(n: u64) -> u64 {
+    tokio::task::yield_now().await;
+    n
+}
+
+fn stage_points(
+    metric: &semtel_tests::record::ReceivedMetric,
+    stage: &str,
+) -> Vec<semtel_tests::record::NumberPoint> {
+    metric
+        .number_points()
+        .into_iter()
+        .filter(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some(stage))
+        .collect()
+}
+
+#[test]
+fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
+    let rx = Receiver::start();
+    let endpoint = rx.http_endpoint();
+    let guard = common::builder(&[
+        ("OTEL_SERVICE_NAME", "stage-metrics"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ])
+    .init()
+    .expect("first init in this process");
+
+    for n in 0..5 {
+        assert_eq!(ok(n), n + 1);
+    }
+    assert!(refuse(0).is_ok());
+    assert!(refuse(1).is_err());
+    assert!(refuse(2).is_err());
+    flush_inside(guard.session());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let sum: u64 = rt.block_on(async {
+        let tasks: Vec<_> = (0..4).map(|n| tokio::spawn(fetch(n))).collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.expect("task");
+        }
+        sum
+    });
+    assert_eq!(sum, 6);
+    drop(rt);
+    let report = guard.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+
+    let snap = rx.expect(common::WAIT, "two metric exports", |s| {
+        s.metrics()
+            .iter()
+            .filter(|m| m.name() == "pipeline.stage.active")
+            .count()
+            >= 2
+    });
+    let active: Vec<_> = snap
+        .metrics()
+        .into_iter()
+        .filter(|m| m.name() == "pipeline.stage.active")
+        .collect();
+    // The export made inside `flush_inside` saw that call in flight.
+    let during = &active[0];
+    let flushing: Vec<_> = stage_points(during, "flush_inside")
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(flushing, [1.0], "{:?}", during.number_points());
+    assert!(stage_points(during, "ok").iter().all(|p| p.value == 0.0));
+    // At shutdown nothing is.
+    let last = active.last().expect("a last export");
+    for stage in ["ok", "refuse", "flush_inside", "fetch"] {
+        let values: Vec<_> = stage_points(last, stage).iter().map(|p| p.value).collect();
+        assert_eq!(values, [0.0], "{stage}: {:?}", last.number_points());
+    }
+
+    let duration = snap.metric("pipeline.stage.duration").expect("durations");
+    let count = |stage: &str, error: Option<&str>| -> u64 {
+        duration
+            .histogram_points()
+            .iter()
+            .filter(|p| {
+                attr_str(&p.attributes, "pipeline.stage.name") == Some(stage)
+                    && attr_str(&p.attributes, "error.type") == error
+            })
+            .map(|p| p.count)
+            .sum()
+    };
+    assert_eq!(count("ok", None), 5);
+    assert_eq!(count("refuse", None), 1);
+    assert_eq!(count("refuse", Some("stage_metrics::Refused")), 2);
+    assert_eq!(count("flush_inside", None), 1);
+    assert_eq!(count("fetch", None), 4);
+    let failures = snap.metric("pipeline.stage.failures").expect("failures");
+    assert_eq!(failures.total(), 2.0);
+}
