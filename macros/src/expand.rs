@@ -176,11 +176,12 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
                 _ => TokenStream::new(),
             };
             let start = start(quote!(enter));
-            // A closure, so `return` and `?` in the body end the body only.
+            // A closure, so `return` and `?` in the body end the body only;
+            // `run` makes it `FnOnce` (a body may return a borrow it moves).
             quote! {
                 #prologue
                 #start
-                let __semtel_ret #ret_ty = (|| #closure_ret #block)();
+                let __semtel_ret #ret_ty = #p::run(|| #closure_ret #block);
                 #finish
             }
         }

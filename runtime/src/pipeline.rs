@@ -64,8 +64,9 @@ pub(crate) struct ExtraSpanExporter {
     start: Box<StartSpanExporter>,
 }
 
-type StartSpanExporter =
-    dyn FnOnce(&Resource, BatchConfig, Executor) -> std::io::Result<SpanQueueProcessor> + Send;
+type StartSpanExporter = dyn FnOnce(&Resource, BatchConfig, Executor) -> std::io::Result<SpanQueueProcessor>
+    + Send
+    + Sync;
 
 impl ExtraSpanExporter {
     pub(crate) fn new<E: SpanExporter + 'static>(name: String, exporter: E) -> Self {

@@ -484,6 +484,7 @@ impl StageGuard {
 
     #[inline(never)]
     fn start_live(&mut self, enter: bool) {
+        debug_assert!(!self.live.on, "a stage call is started once");
         let site = self.site;
         let live = &mut self.live;
         live.metrics = METRICS_ON.load(Ordering::Relaxed);
@@ -745,6 +746,14 @@ pub fn link_contexts(
             live.extra().links.push(Link::with_context(sc));
         }
     }
+}
+
+/// Runs a sync stage's body. A closure called in place would be `FnMut`
+/// when rustc infers its kind from the body, and a body returning a `&mut`
+/// borrowed from an argument could not compile; through this it is `FnOnce`.
+#[inline(always)]
+pub fn run<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 /// The `error.type` of an error, chosen at compile time: its [`ErrorType`]

@@ -118,3 +118,11 @@ fn stage_and_tracing_spans_reach_an_sdk_exporter_given_in_code() {
         );
     }
 }
+
+/// A builder (which may hold exporters given in code) can be made on one
+/// thread and used from another, as before it could hold them.
+#[test]
+fn a_builder_is_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<semtel::Builder>();
+}

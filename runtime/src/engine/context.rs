@@ -3,7 +3,7 @@
 //!
 //! A stage does not open a `tracing` span or attach an OpenTelemetry
 //! [`Context`] (either costs more than the whole stage call should). It pushes
-//! a [`Frame`] onto a thread-local stack for as long as its body runs (per
+//! a [`Frame`] onto a thread-local stack from the call to its return (per
 //! poll, for async stages); [`SemtelLayer`] pushes a marker for every entered
 //! `tracing` span. When the top frame is a stage, the layer attaches the
 //! stage's context around the calls that read the current context:

@@ -86,7 +86,8 @@ pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc
         trace_state
     });
     done.unwrap_or_else(|| {
-        // The thread is exiting: no stack, fresh ids.
+        // The thread's state is gone (it is exiting) or in use further up
+        // this thread's stack: no frame, fresh ids.
         let (parent_sampled, trace_state) = super::context::continue_parent(&[], out);
         let (new_trace, span_id) = ids::fresh(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
@@ -132,19 +133,32 @@ impl Begun {
     }
 }
 
-/// Ends a span on this thread: leaves it when `entered` (its span id) and,
-/// pushes `record` into this thread's ring for engine `engine_id`. Returns whether a record was not pushed (the ring was
-/// full, counted as dropped, or its engine is gone), so the caller can still
-/// record the call's metrics.
+/// Ends a span on this thread: leaves it when `entered` (its span id), and
+/// pushes `record` into this thread's ring for engine `engine_id`. Returns
+/// whether a record was not pushed (the ring was full, or the engine is
+/// closed or gone; counted as dropped unless the engine is gone), so the
+/// caller can still record the call's metrics.
 #[inline]
 pub(crate) fn end(entered: Option<u64>, engine_id: u64, record: Option<SpanRecord>) -> bool {
-    with(|t| {
+    let mut record = record;
+    let rejected = with(|t| {
         if let Some(span_id) = entered {
             t.leave(|f| matches!(f, Frame::Stage(r) if r.span_id == span_id));
         }
-        record.is_some_and(|r| t.push(engine_id, r))
-    })
-    .unwrap_or(true)
+        record.take().is_some_and(|r| t.push(engine_id, r))
+    });
+    match rejected {
+        Some(rejected) => rejected,
+        None => {
+            // The thread's state is gone (it is exiting): no ring to push to.
+            if record.is_some()
+                && let Some(engine) = super::find(engine_id)
+            {
+                engine.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            true
+        }
+    }
 }
 
 impl Thread {

@@ -9,8 +9,7 @@
 //! calling thread: a single-producer single-consumer queue, so the push is a
 //! slot write and one release store.
 //!
-//! The collector thread (or a thread that flushes) drains every thread's
-//! ring, records the successful calls' durations into their sites' bound
+//! The collector thread drains every thread's ring, records the successful calls' durations into their sites' bound
 //! histogram cells, and hands the records to each traces exporter's queue.
 //! There a worker encodes them as OTLP itself ([`encode`], [`send`]) or
 //! turns them into the SDK's `SpanData` for an SDK exporter (the console,
@@ -150,8 +149,8 @@ pub(crate) struct Extra {
     pub(crate) status: Status,
     pub(crate) trace_state: Option<Arc<TraceState>>,
     pub(crate) parent_remote: bool,
-    /// The call failed with this `error.type` (the calling thread recorded
-    /// its metrics).
+    /// The call failed with this `error.type` (its metrics, when on, were
+    /// recorded by the calling thread).
     pub(crate) error_type: Option<Cow<'static, str>>,
 }
 
@@ -182,10 +181,6 @@ pub(crate) struct Engine {
     /// it drops (the export timeout: an export must have ended by then).
     give_up: Duration,
     rings: Mutex<Vec<Consumer<SpanRecord>>>,
-    /// Held through a drain and its delivery (by the collector, or a
-    /// flushing thread), so a flush sees every record taken before it in
-    /// the queues.
-    draining: Mutex<()>,
     /// Records dropped because a thread's ring was full.
     dropped: AtomicU64,
     open: AtomicBool,
@@ -198,6 +193,8 @@ pub(crate) struct Engine {
 
 #[derive(Debug, Default)]
 struct Control {
+    flush_requested: u64,
+    flush_done: u64,
     shutdown: bool,
     finished: bool,
     /// The shutdown deadline: the last deliveries wait no longer.
@@ -230,7 +227,6 @@ impl Engine {
             ring_capacity: batch.max_queue_size.max(2),
             give_up: batch.export_timeout,
             rings: Mutex::new(Vec::new()),
-            draining: Mutex::new(()),
             dropped: AtomicU64::new(0),
             open: AtomicBool::new(true),
             control: Mutex::new(Control::default()),
@@ -314,25 +310,18 @@ impl Engine {
         lock(&self.rings).push(ring);
     }
 
-    /// Drains every ring into the export queues, giving up on queue room at
-    /// `deadline`.
+    /// Asks the collector to drain every ring into the export queues and
+    /// waits until it has, or until `deadline`.
     pub(crate) fn flush(&self, deadline: Instant) -> bool {
-        {
-            let control = lock(&self.control);
-            if control.finished {
-                return true;
-            }
-            if control.shutdown {
-                drop(control);
-                return self.wait(deadline, |c| c.finished);
-            }
+        let mut control = lock(&self.control);
+        if control.finished {
+            return true;
         }
-        // Drained on the calling thread rather than by waking the collector
-        // and waiting for it: two thread switches fewer per flush. `drain`
-        // holds `draining` through delivery, so whatever the collector had
-        // taken from the rings is in the queues before this returns.
-        self.drain(Some(deadline));
-        Instant::now() <= deadline
+        control.flush_requested += 1;
+        let target = control.flush_requested;
+        drop(control);
+        self.wake();
+        self.wait(deadline, |c| c.flush_done >= target || c.finished)
     }
 
     /// Stops recording, drains every ring and ends the collector.
@@ -383,12 +372,21 @@ impl Engine {
     fn run(&self) {
         crate::export::suppress_telemetry_on_this_thread();
         loop {
-            let shutdown = lock(&self.control).shutdown;
-            let moved = self.drain(None);
-            if shutdown {
-                lock(&self.control).finished = true;
+            let (target, shutdown) = {
+                let c = lock(&self.control);
+                (c.flush_requested, c.shutdown)
+            };
+            let moved = self.drain();
+            if target > 0 || shutdown {
+                let mut c = lock(&self.control);
+                c.flush_done = c.flush_done.max(target);
+                if shutdown {
+                    c.finished = true;
+                }
                 self.done.notify_all();
-                return;
+                if shutdown {
+                    return;
+                }
             }
             if moved == 0 {
                 thread::park_timeout(DRAIN_INTERVAL);
@@ -397,9 +395,7 @@ impl Engine {
     }
 
     /// Moves every ring's records into the export queues; returns how many.
-    /// Waits for queue room until the export timeout, or `deadline`.
-    fn drain(&self, deadline: Option<Instant>) -> usize {
-        let _draining = lock(&self.draining);
+    fn drain(&self) -> usize {
         clock::refine();
         let mut batch = Vec::new();
         let mut rings = lock(&self.rings);
@@ -420,18 +416,15 @@ impl Engine {
             }
         }
         if moved > 0 {
-            self.deliver(batch, deadline);
+            self.deliver(batch);
         }
         moved
     }
 
-    fn deliver(&self, batch: Vec<SpanRecord>, deadline: Option<Instant>) {
+    fn deliver(&self, batch: Vec<SpanRecord>) {
         let mut give_up = Instant::now() + self.give_up;
-        for d in [lock(&self.control).deadline, deadline]
-            .into_iter()
-            .flatten()
-        {
-            give_up = give_up.min(d);
+        if let Some(deadline) = lock(&self.control).deadline {
+            give_up = give_up.min(deadline);
         }
         let Some((last, rest)) = self.queues.split_last() else {
             return;

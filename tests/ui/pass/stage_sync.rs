@@ -52,8 +52,28 @@ fn iter(n: u32) -> impl Iterator<Item = u32> {
     0..n
 }
 
+// A body that returns a `&mut` borrowed from an argument (it moves the
+// borrow out of the body's closure).
+#[semtel::stage]
+fn first(v: &mut Vec<u32>) -> &mut u32 {
+    &mut v[0]
+}
+
+pub struct Rows {
+    rows: Vec<u32>,
+}
+
+impl Rows {
+    #[semtel::stage]
+    fn rows_mut(&mut self) -> &mut Vec<u32> {
+        &mut self.rows
+    }
+}
+
 fn main() {
     plain();
+    *first(&mut vec![1]) += 1;
+    Rows { rows: vec![] }.rows_mut().push(1);
     let _ = load("orders", &[1, 2]);
     let _ = double(vec![1]);
     let _ = read("3");
