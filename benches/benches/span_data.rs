@@ -71,6 +71,7 @@ fn span_data(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
+    // As `per_call`'s: modest, so the whole `cargo bench` takes minutes.
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))

@@ -171,13 +171,7 @@ fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
             key_value(buf, 9, kv.key.as_str(), &kv.value);
         }
         for ev in &e.events {
-            event(
-                buf,
-                &ev.name,
-                ev.timestamp,
-                &ev.attributes,
-                ev.dropped_attributes_count,
-            );
+            event(buf, ev);
         }
         for l in &e.links {
             link(buf, l);
@@ -208,13 +202,7 @@ fn sdk_span(buf: &mut Vec<u8>, d: &SpanData) {
     }
     varint_field(buf, 10, u64::from(d.dropped_attributes_count));
     for ev in d.events.iter() {
-        event(
-            buf,
-            &ev.name,
-            ev.timestamp,
-            &ev.attributes,
-            ev.dropped_attributes_count,
-        );
+        event(buf, ev);
     }
     varint_field(buf, 12, u64::from(d.events.dropped_count));
     for l in d.links.iter() {
@@ -243,14 +231,14 @@ fn span_kind(kind: Option<&SpanKind>) -> u64 {
     }
 }
 
-fn event(buf: &mut Vec<u8>, name: &str, time: SystemTime, attributes: &[KeyValue], dropped: u32) {
+fn event(buf: &mut Vec<u8>, ev: &opentelemetry::trace::Event) {
     let mut e = Vec::new();
-    fixed64_field(&mut e, 1, system_nanos(time));
-    bytes_field(&mut e, 2, name.as_bytes());
-    for kv in attributes {
+    fixed64_field(&mut e, 1, system_nanos(ev.timestamp));
+    bytes_field(&mut e, 2, ev.name.as_bytes());
+    for kv in &ev.attributes {
         key_value(&mut e, 3, kv.key.as_str(), &kv.value);
     }
-    varint_field(&mut e, 4, u64::from(dropped));
+    varint_field(&mut e, 4, u64::from(ev.dropped_attributes_count));
     bytes_field(buf, 11, &e);
 }
 
