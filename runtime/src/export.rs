@@ -322,6 +322,8 @@ struct QueueState<T> {
     finished: bool,
     /// Worker threads still running.
     workers: usize,
+    /// Batches handed to the exporter whose end has not come back yet.
+    batches_in_flight: usize,
 }
 
 /// A bounded queue drained by one worker thread into one exporter.
@@ -337,7 +339,69 @@ pub(crate) struct BatchQueue<T> {
     /// Wakes producers waiting for room ([`BatchQueue::push_many`]).
     space: Condvar,
     counters: Counters,
+    /// Batches the workers may have in flight at once before they wait for
+    /// one to end (one per worker for a synchronous export, whose call is
+    /// the whole export).
+    max_in_flight: usize,
 }
+
+/// The end of one batch handed to an exporter, given its result once the
+/// export is over: at once for a synchronous exporter, or later on another
+/// thread (a send running on the export runtime). Dropped without a result
+/// (its task abandoned when the runtime stopped), the batch counts as failed.
+pub(crate) struct BatchEnd {
+    queue: Arc<dyn EndBatch>,
+    items: usize,
+    ended: bool,
+}
+
+impl BatchEnd {
+    /// Counts the batch as exported or failed and takes it out of flight.
+    pub(crate) fn end(mut self, result: Result<(), String>) {
+        self.ended = true;
+        self.queue.end_batch(self.items, result);
+    }
+}
+
+impl Drop for BatchEnd {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.queue
+                .end_batch(self.items, Err("the export was abandoned".to_owned()));
+        }
+    }
+}
+
+impl fmt::Debug for BatchEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchEnd")
+            .field("items", &self.items)
+            .finish_non_exhaustive()
+    }
+}
+
+trait EndBatch: Send + Sync {
+    fn end_batch(&self, items: usize, result: Result<(), String>);
+}
+
+impl<T: Send + 'static> EndBatch for BatchQueue<T> {
+    fn end_batch(&self, items: usize, result: Result<(), String>) {
+        let mut state = lock(&self.state);
+        // Counted and taken out of flight together, so a report never sees
+        // a batch as both exported and unflushed.
+        self.counters.record(items as u64, result);
+        state.in_flight -= items;
+        state.batches_in_flight -= 1;
+        drop(state);
+        // Room for producers (in-flight batches count against the queue
+        // size), a free slot for the worker, and the end of a flush.
+        self.space.notify_all();
+        self.work.notify_all();
+    }
+}
+
+/// What a worker hands each batch to.
+type ExportFn<T> = dyn Fn(Vec<T>, BatchEnd) + Send + Sync;
 
 impl<T> fmt::Debug for BatchQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -362,13 +426,57 @@ impl<T: Send + 'static> BatchQueue<T> {
     }
 
     /// Starts `workers` worker threads, so that many batches can be in
-    /// flight at once (encoding one while another waits for its answer).
+    /// flight at once (one exported while another is taken).
     pub(crate) fn start_workers(
         signal: Signal,
         destination: String,
         config: BatchConfig,
         workers: usize,
         export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
+        finish: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Self>> {
+        Self::spawn(
+            signal,
+            destination,
+            config,
+            workers,
+            // A synchronous export holds its worker: one batch each.
+            workers,
+            Arc::new(move |batch, end: BatchEnd| end.end(export(batch))),
+            finish,
+        )
+    }
+
+    /// Starts one worker that hands each batch to `export` with its
+    /// [`BatchEnd`] and goes on to the next while up to `max_in_flight`
+    /// batches have not ended: for exports that run elsewhere (sends on the
+    /// export runtime), so no thread waits on each one.
+    pub(crate) fn start_concurrent(
+        signal: Signal,
+        destination: String,
+        config: BatchConfig,
+        max_in_flight: usize,
+        export: impl Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
+        finish: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Self>> {
+        Self::spawn(
+            signal,
+            destination,
+            config,
+            1,
+            max_in_flight,
+            Arc::new(export),
+            finish,
+        )
+    }
+
+    fn spawn(
+        signal: Signal,
+        destination: String,
+        config: BatchConfig,
+        workers: usize,
+        max_in_flight: usize,
+        export: Arc<ExportFn<T>>,
         finish: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
         let workers = workers.max(1);
@@ -384,13 +492,14 @@ impl<T: Send + 'static> BatchQueue<T> {
                 shutdown: false,
                 finished: false,
                 workers,
+                batches_in_flight: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
             space: Condvar::new(),
             counters: Counters::default(),
+            max_in_flight: max_in_flight.max(1),
         });
-        let export = Arc::new(export);
         let finish = Arc::new(Mutex::new(Some(finish)));
         for i in 0..workers {
             let worker = Arc::clone(&queue);
@@ -489,7 +598,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    fn run(&self, export: &(dyn Fn(Vec<T>) -> Result<(), String> + Sync)) {
+    fn run(self: &Arc<Self>, export: &ExportFn<T>) {
         let mut state = lock(&self.state);
         let mut next_export = Instant::now() + self.config.schedule_delay;
         loop {
@@ -498,14 +607,15 @@ impl<T: Send + 'static> BatchQueue<T> {
             let full = state.items.len() >= self.config.max_export_batch_size;
             let due = Instant::now() >= next_export;
             if state.items.is_empty() && draining {
-                if state.shutdown {
-                    return;
-                }
                 if state.in_flight == 0 {
+                    if state.shutdown {
+                        return;
+                    }
                     state.flush_done = flush_target;
                     self.done.notify_all();
                 } else {
-                    // A flush is done when the other workers' batches are.
+                    // Done when the batches in flight (this worker's sends,
+                    // other workers' exports) have ended.
                     state = self
                         .work
                         .wait(state)
@@ -513,33 +623,41 @@ impl<T: Send + 'static> BatchQueue<T> {
                 }
                 continue;
             }
-            if !(draining || full || due) {
+            let slot = state.batches_in_flight < self.max_in_flight;
+            if !slot || !(draining || full || due) {
                 let wait = next_export.saturating_duration_since(Instant::now());
-                state = self
-                    .work
-                    .wait_timeout(state, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                state = if slot {
+                    self.work
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                } else {
+                    self.work
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner)
+                };
                 continue;
             }
             let n = state.items.len().min(self.config.max_export_batch_size);
+            next_export = Instant::now() + self.config.schedule_delay;
+            if n == 0 {
+                continue;
+            }
             let batch: Vec<T> = state.items.drain(..n).collect();
             state.in_flight += n;
+            state.batches_in_flight += 1;
             drop(state);
             self.space.notify_all();
-            let result = (!batch.is_empty()).then(|| export(batch));
-            next_export = Instant::now() + self.config.schedule_delay;
+            let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
+            export(
+                batch,
+                BatchEnd {
+                    queue,
+                    items: n,
+                    ended: false,
+                },
+            );
             state = lock(&self.state);
-            // Counted and taken out of flight together, so a report never
-            // sees a batch as both exported and unflushed.
-            if let Some(result) = result {
-                self.counters.record(n as u64, result);
-            }
-            state.in_flight -= n;
-            // Room for producers (in-flight batches count against the
-            // queue size) and the end of a flush other workers wait for.
-            self.space.notify_all();
-            self.work.notify_all();
         }
     }
 
@@ -636,38 +754,44 @@ impl SpanQueueProcessor {
         Ok(Self(queue))
     }
 
-    /// A queue whose worker encodes each batch itself and sends it with
-    /// `transport`: stage spans never become `SpanData`.
+    /// A queue whose worker encodes each batch itself and hands the request
+    /// to `runtime` to send with `transport`, going on to the next batch
+    /// while up to [`SENDS_IN_FLIGHT`] are on their way: stage spans never
+    /// become `SpanData`, and no thread waits on a send.
     pub(crate) fn start_direct(
         transport: Transport,
         encoder: Encoder,
         destination: String,
         config: BatchConfig,
-        executor: Executor,
+        runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Self> {
         let timeout = config.export_timeout;
-        // Two batches in flight: one is encoded while the other is sent.
-        let queue = BatchQueue::start_workers(
+        let queue = BatchQueue::start_concurrent(
             Signal::Traces,
             destination,
             config,
-            4,
-            move |batch: Vec<Item>| {
+            SENDS_IN_FLIGHT,
+            move |batch: Vec<Item>, end: BatchEnd| {
                 let body = encoder.request(&batch);
                 drop(batch);
                 let transport = transport.clone();
-                executor.run(timeout, async move {
-                    transport
-                        .send(body)
-                        .await
-                        .map_err(OTelSdkError::InternalFailure)
-                })
+                runtime.spawn(async move {
+                    let result = match tokio::time::timeout(timeout, transport.send(body)).await {
+                        Ok(result) => result,
+                        Err(_) => Err(format!("export timed out after {timeout:?}")),
+                    };
+                    end.end(result);
+                });
             },
             || {},
         )?;
         Ok(Self(queue))
     }
 }
+
+/// Requests one OTLP destination has on their way at once: enough to keep
+/// the connection busy while the worker encodes the next batch.
+const SENDS_IN_FLIGHT: usize = 4;
 
 impl SpanProcessor for SpanQueueProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
@@ -1047,6 +1171,79 @@ mod tests {
         assert!(!q.wait(Instant::now() + Duration::from_millis(50)));
         assert_eq!(q.report().unflushed, 5);
         drop(release_tx); // lets the worker finish
+    }
+
+    type Handed = mpsc::Receiver<(Vec<u32>, BatchEnd)>;
+
+    /// A queue that hands each batch and its end to the test, which ends
+    /// them when it likes (as sends on the export runtime end).
+    fn concurrent_queue(
+        config: BatchConfig,
+        max_in_flight: usize,
+    ) -> (Arc<BatchQueue<u32>>, Handed) {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let q = BatchQueue::start_concurrent(
+            Signal::Traces,
+            "test".into(),
+            config,
+            max_in_flight,
+            move |batch: Vec<u32>, end: BatchEnd| {
+                let _ = lock(&tx).send((batch, end));
+            },
+            || {},
+        )
+        .unwrap();
+        (q, rx)
+    }
+
+    #[test]
+    fn concurrent_batches_stay_in_flight_until_they_end() {
+        let (q, rx) = concurrent_queue(config(8, 2), 2);
+        for i in 0..6 {
+            q.push(i);
+        }
+        let wait = Duration::from_secs(10);
+        let (first, end1) = rx.recv_timeout(wait).unwrap();
+        let (second, end2) = rx.recv_timeout(wait).unwrap();
+        assert_eq!((first, second), (vec![0, 1], vec![2, 3]));
+        // Two in flight: the third waits for one of them to end.
+        assert!(rx.try_recv().is_err(), "a third batch went out");
+        assert_eq!(q.report().unflushed, 6);
+        let flusher = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.flush(Duration::from_secs(10)))
+        };
+        end1.end(Ok(()));
+        let (third, end3) = rx.recv_timeout(wait).unwrap();
+        assert_eq!(third, vec![4, 5]);
+        end3.end(Ok(()));
+        // The flush is not done while the second batch is on its way.
+        assert!(
+            !flusher.is_finished(),
+            "the flush returned with a batch on its way"
+        );
+        end2.end(Err("refused".to_owned()));
+        flusher.join().unwrap().unwrap();
+        let r = q.report();
+        assert_eq!((r.exported, r.failed, r.unflushed), (4, 2, 0), "{r:?}");
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + wait));
+    }
+
+    #[test]
+    fn a_batch_whose_end_is_dropped_counts_as_failed() {
+        let (q, rx) = concurrent_queue(config(8, 2), 4);
+        q.push(1);
+        q.push(2);
+        let (_batch, end) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // As when the runtime drops a send's task before it ends.
+        drop(end);
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+        let r = q.report();
+        assert_eq!((r.exported, r.failed, r.unflushed), (0, 2, 0), "{r:?}");
+        assert_eq!(r.last_error.as_deref(), Some("the export was abandoned"));
     }
 
     #[test]

@@ -134,7 +134,8 @@ pub(crate) fn build(
                 }
                 ExporterKind::Console => None,
             };
-            if let Some(transport) = direct {
+            // (An OTLP exporter always has the runtime: `needs_network`.)
+            if let (Some(transport), Some(runtime)) = (direct, handle.clone()) {
                 // semtel encodes OTLP/protobuf itself, for stage spans and
                 // the SDK's spans alike.
                 let processor = SpanQueueProcessor::start_direct(
@@ -142,7 +143,7 @@ pub(crate) fn build(
                     Encoder::new(&resource, crate::engine::scope()),
                     destination(otlp),
                     config.span_batch,
-                    network.clone(),
+                    runtime,
                 )
                 .map_err(Error::Runtime)?;
                 reporters.push(processor.0.clone());

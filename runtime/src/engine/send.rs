@@ -20,7 +20,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 pub(crate) enum Transport {
     Http {
         client: reqwest::Client,
-        url: String,
+        /// Parsed once: reqwest would parse a string for every request.
+        url: reqwest::Url,
         headers: http::HeaderMap,
         gzip: bool,
     },
@@ -57,9 +58,11 @@ impl Transport {
                     .timeout(otlp.timeout)
                     .build()
                     .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
+                let url = reqwest::Url::parse(&otlp.endpoint)
+                    .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?;
                 Transport::Http {
                     client,
-                    url: otlp.endpoint.clone(),
+                    url,
                     headers,
                     gzip,
                 }
@@ -89,10 +92,11 @@ impl Transport {
 
     /// Sends one request body, retrying transient failures.
     pub(crate) async fn send(&self, body: Vec<u8>) -> Result<(), String> {
-        let body = match self {
+        // Shared, not copied, by each attempt.
+        let body = bytes::Bytes::from(match self {
             Transport::Http { gzip: true, .. } => gzip(&body)?,
             _ => body,
-        };
+        });
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
@@ -133,13 +137,13 @@ fn gzip(body: &[u8]) -> Result<Vec<u8>, String> {
 
 async fn http_once(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     headers: &http::HeaderMap,
     gzip: bool,
-    body: Vec<u8>,
+    body: bytes::Bytes,
 ) -> Result<(), Failure> {
     let mut request = client
-        .post(url)
+        .post(url.clone())
         .headers(headers.clone())
         .header(http::header::CONTENT_TYPE, "application/x-protobuf")
         .body(body);
@@ -168,7 +172,7 @@ async fn grpc_once(
     mut grpc: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: &tonic::metadata::MetadataMap,
     timeout: Duration,
-    body: Vec<u8>,
+    body: bytes::Bytes,
 ) -> Result<(), Failure> {
     use tonic::Code;
     grpc.ready()
@@ -208,7 +212,7 @@ mod codec {
     pub(super) struct Raw;
 
     impl Codec for Raw {
-        type Encode = Vec<u8>;
+        type Encode = bytes::Bytes;
         type Decode = ();
         type Encoder = Raw;
         type Decoder = Raw;
@@ -223,10 +227,10 @@ mod codec {
     }
 
     impl Encoder for Raw {
-        type Item = Vec<u8>;
+        type Item = bytes::Bytes;
         type Error = Status;
 
-        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        fn encode(&mut self, item: bytes::Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
             dst.put_slice(&item);
             Ok(())
         }
