@@ -140,7 +140,8 @@ pub fn current_context() -> Context {
     }
     let span = tracing::Span::current();
     if span.is_none() {
-        Context::current()
+        // An empty context at thread exit, when the current one is gone.
+        crate::engine::context::map_otel_context(Context::clone).unwrap_or_default()
     } else {
         span.context()
     }

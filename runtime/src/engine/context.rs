@@ -12,6 +12,7 @@
 //! stages, stages under library spans, and logs carry the innermost span's ids.
 
 use std::any::TypeId;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -79,9 +80,64 @@ pub(crate) fn current_stage() -> Option<SpanRef> {
     .flatten()
 }
 
+/// Whether this thread's OpenTelemetry context can be read ([`OTEL`]).
+const UNKNOWN: u8 = 0;
+const LIVE: u8 = 1;
+const GONE: u8 = 2;
+
+thread_local! {
+    /// [`UNKNOWN`] until this thread first reads its OpenTelemetry context
+    /// through [`map_otel_context`], [`LIVE`] after, [`GONE`] once the
+    /// thread's thread-locals are being destroyed. No destructor of its own,
+    /// so it stays readable to the end.
+    static OTEL: Cell<u8> = const { Cell::new(UNKNOWN) };
+    /// Registered just after OpenTelemetry's context thread-local, so
+    /// destroyed just before it (thread-locals are destroyed in the reverse
+    /// order of their first use): its destructor marks the context gone.
+    static SENTINEL: Sentinel = const { Sentinel };
+}
+
+struct Sentinel;
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = OTEL.try_with(|s| s.set(GONE));
+    }
+}
+
+/// Reads this thread's OpenTelemetry context; `None` once the thread is
+/// exiting and the context's thread-local is gone, where reading it would
+/// panic (and, from another thread-local's destructor, abort the process):
+/// a stage called from a destructor at thread exit starts a root span.
+#[inline]
+pub(crate) fn map_otel_context<T>(f: impl FnOnce(&Context) -> T) -> Option<T> {
+    // (`OTEL` has no destructor: it is never inaccessible.)
+    if OTEL.get() == LIVE || otel_context_is_live() {
+        Some(Context::map_current(f))
+    } else {
+        None
+    }
+}
+
+/// On this thread's first read of its OpenTelemetry context, makes that
+/// thread-local and then [`SENTINEL`] live, in that order; says whether the
+/// context can be read.
+#[cold]
+fn otel_context_is_live() -> bool {
+    if OTEL.get() == GONE {
+        return false;
+    }
+    // Already destroyed only when a thread first calls a stage from a
+    // destructor at its exit, after it used the context without one.
+    let live = std::panic::catch_unwind(|| Context::map_current(|_| ())).is_ok()
+        && SENTINEL.try_with(|_| ()).is_ok();
+    OTEL.set(if live { LIVE } else { GONE });
+    live
+}
+
 /// The span id of the current OpenTelemetry context, 0 when it has none.
 fn otel_span_id() -> u64 {
-    Context::map_current(|cx| {
+    map_otel_context(|cx| {
         if !cx.has_active_span() {
             return 0;
         }
@@ -93,6 +149,7 @@ fn otel_span_id() -> u64 {
             0
         }
     })
+    .unwrap_or(0)
 }
 
 /// The innermost stage, unless a context was attached inside it since it
@@ -125,7 +182,7 @@ pub(crate) fn continue_parent(
             return (Some(r.sampled), r.trace_state.clone());
         }
     }
-    Context::map_current(|cx| {
+    map_otel_context(|cx| {
         if !cx.has_active_span() {
             return (None, None);
         }
@@ -142,6 +199,7 @@ pub(crate) fn continue_parent(
             (*sc.trace_state() != TraceState::NONE).then(|| Arc::new(sc.trace_state().clone()));
         (Some(sc.is_sampled()), trace_state)
     })
+    .unwrap_or((None, None))
 }
 
 /// The OpenTelemetry context of the innermost stage, on top of the current
@@ -150,7 +208,9 @@ pub(crate) fn continue_parent(
 pub(crate) fn stage_context() -> Option<Context> {
     effective_stage().map(|r| {
         let ts = r.trace_state.as_deref().cloned().unwrap_or_default();
-        Context::current().with_remote_span_context(r.span_context(ts))
+        map_otel_context(Context::clone)
+            .unwrap_or_default()
+            .with_remote_span_context(r.span_context(ts))
     })
 }
 
