@@ -326,7 +326,7 @@ struct QueueState<T> {
     batches_in_flight: usize,
 }
 
-/// A bounded queue drained by one worker thread into one exporter.
+/// A bounded queue drained by worker threads into one exporter.
 pub(crate) struct BatchQueue<T> {
     signal: Signal,
     destination: String,
@@ -639,8 +639,8 @@ impl<T: Send + 'static> BatchQueue<T> {
                 continue;
             }
             let n = state.items.len().min(self.config.max_export_batch_size);
-            next_export = Instant::now() + self.config.schedule_delay;
             if n == 0 {
+                next_export = Instant::now() + self.config.schedule_delay;
                 continue;
             }
             let batch: Vec<T> = state.items.drain(..n).collect();
@@ -657,6 +657,9 @@ impl<T: Send + 'static> BatchQueue<T> {
                     ended: false,
                 },
             );
+            // The delay counts from the end of a synchronous export, from
+            // the hand-over of one that runs elsewhere.
+            next_export = Instant::now() + self.config.schedule_delay;
             state = lock(&self.state);
         }
     }
@@ -710,9 +713,14 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
         } else {
             (state.items.len() + state.in_flight) as u64
         };
+        // Read under the state lock, which a batch's end holds while it is
+        // counted and taken out of flight: never both exported and
+        // unflushed.
+        let report = self
+            .counters
+            .report(self.signal, &self.destination, unflushed);
         drop(state);
-        self.counters
-            .report(self.signal, &self.destination, unflushed)
+        report
     }
 }
 
@@ -772,7 +780,10 @@ impl SpanQueueProcessor {
             config,
             SENDS_IN_FLIGHT,
             move |batch: Vec<Item>, end: BatchEnd| {
-                let body = encoder.request(&batch);
+                let body = match transport.prepare(encoder.request(&batch)) {
+                    Ok(body) => body,
+                    Err(e) => return end.end(Err(e)),
+                };
                 drop(batch);
                 let transport = transport.clone();
                 runtime.spawn(async move {

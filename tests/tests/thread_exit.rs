@@ -1,8 +1,10 @@
-//! A stage called while its thread exits, from another thread-local's
+//! Stages called while their thread exits, from another thread-local's
 //! destructor (a per-thread buffer that writes itself out at thread end),
-//! after semtel's and OpenTelemetry's own thread-locals are gone: the call
-//! runs and returns its value, and its span is counted as dropped, never a
-//! panic (which would abort the process from a thread-local destructor).
+//! after semtel's and OpenTelemetry's own thread-locals are gone: the calls
+//! run and return their values, a failed one included (whose error event
+//! the log bridge would read the gone context for), and their spans are
+//! counted as dropped; never a panic, which would abort the process from a
+//! thread-local destructor.
 //! After `init`, so stages find the engine without the `tracing`
 //! dispatcher: one test in this binary.
 
@@ -14,7 +16,22 @@ use semtel::Signal;
 
 #[semtel::stage(pipeline = "exit")]
 fn write_out(rows: u64) -> u64 {
+    tracing::info!(rows, "writing out");
     rows * 2
+}
+
+#[derive(Debug)]
+struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection is closed")
+    }
+}
+
+#[semtel::stage(pipeline = "exit")]
+fn commit() -> Result<(), Closed> {
+    Err(Closed)
 }
 
 /// Writes its rows out when the thread's thread-locals are destroyed.
@@ -25,7 +42,9 @@ struct Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        let _ = self.done.send(write_out(self.rows));
+        let written = write_out(self.rows);
+        let _ = self.done.send(written);
+        let _ = self.done.send(u64::from(commit().is_err()));
     }
 }
 
@@ -39,7 +58,7 @@ fn a_stage_in_a_thread_local_destructor_runs_and_its_span_is_counted() {
         ("OTEL_SERVICE_NAME", "thread-exit"),
         ("OTEL_TRACES_EXPORTER", "console"),
         ("OTEL_METRICS_EXPORTER", "none"),
-        ("OTEL_LOGS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "console"),
     ]
     .into_iter()
     .collect();
@@ -57,10 +76,11 @@ fn a_stage_in_a_thread_local_destructor_runs_and_its_span_is_counted() {
     });
     assert_eq!(worker.join().expect("the thread ended without a panic"), 2);
     assert_eq!(rx.recv().expect("the destructor's stage returned"), 42);
+    assert_eq!(rx.recv().expect("the failing stage returned"), 1);
     let report = guard.shutdown();
     let traces: Vec<_> = report.signal(Signal::Traces).collect();
-    // The call inside the thread's life was exported; the one in the
-    // destructor was counted, not lost silently.
+    // The call inside the thread's life was exported; the two in the
+    // destructor were counted, not lost silently.
     assert_eq!(traces.len(), 1, "{report}");
-    assert_eq!((traces[0].exported, traces[0].lost()), (1, 1), "{report}");
+    assert_eq!((traces[0].exported, traces[0].lost()), (1, 2), "{report}");
 }

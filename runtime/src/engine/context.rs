@@ -92,8 +92,10 @@ thread_local! {
     /// so it stays readable to the end.
     static OTEL: Cell<u8> = const { Cell::new(UNKNOWN) };
     /// Registered just after OpenTelemetry's context thread-local, so
-    /// destroyed just before it (thread-locals are destroyed in the reverse
-    /// order of their first use): its destructor marks the context gone.
+    /// destroyed just before it: its destructor marks the context gone.
+    /// (Thread-locals' destructors run in the reverse order of their
+    /// registration, on first use: glibc's, Rust's own list, macOS and
+    /// Windows all do so, though std does not promise it.)
     static SENTINEL: Sentinel = const { Sentinel };
 }
 
@@ -111,12 +113,15 @@ impl Drop for Sentinel {
 /// a stage called from a destructor at thread exit starts a root span.
 #[inline]
 pub(crate) fn map_otel_context<T>(f: impl FnOnce(&Context) -> T) -> Option<T> {
+    otel_context_live().then(|| Context::map_current(f))
+}
+
+/// Whether this thread's OpenTelemetry context can be read (see
+/// [`map_otel_context`]).
+#[inline]
+pub(crate) fn otel_context_live() -> bool {
     // (`OTEL` has no destructor: it is never inaccessible.)
-    if OTEL.get() == LIVE || otel_context_is_live() {
-        Some(Context::map_current(f))
-    } else {
-        None
-    }
+    OTEL.get() == LIVE || otel_context_is_live()
 }
 
 /// On this thread's first read of its OpenTelemetry context, makes that
@@ -127,8 +132,11 @@ fn otel_context_is_live() -> bool {
     if OTEL.get() == GONE {
         return false;
     }
-    // Already destroyed only when a thread first calls a stage from a
-    // destructor at its exit, after it used the context without one.
+    // Events and `tracing` spans get here first on most threads (semtel's
+    // layer asks), so the context is already gone only on a thread whose
+    // first stage, span or event of all comes from a destructor at its exit
+    // after it used the context some other way; then the default panic hook
+    // prints the caught panic (and under `panic = "abort"` it aborts).
     let live = std::panic::catch_unwind(|| Context::map_current(|_| ())).is_ok()
         && SENTINEL.try_with(|_| ()).is_ok();
     OTEL.set(if live { LIVE } else { GONE });
@@ -308,11 +316,12 @@ impl SemtelLayer {
 /// innermost span and `contextual` (the event or span has no explicit parent).
 fn with_stage_context(contextual: bool, f: impl FnOnce()) {
     match contextual.then(stage_context).flatten() {
-        Some(cx) => {
+        // (Attaching touches the context's thread-local.)
+        Some(cx) if otel_context_live() => {
             let _attached = cx.attach();
             f();
         }
-        None => f(),
+        _ => f(),
     }
 }
 
@@ -360,7 +369,9 @@ impl Layer<Base> for SemtelLayer {
     }
 
     fn event_enabled(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, Base>) -> bool {
-        self.inner.event_enabled(event, ctx)
+        // The log bridge reads the OpenTelemetry context for every event: at
+        // thread exit, once it is gone, events are not exported.
+        otel_context_live() && self.inner.event_enabled(event, ctx)
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, Base>) {
@@ -368,6 +379,8 @@ impl Layer<Base> for SemtelLayer {
     }
 
     fn on_enter(&self, id: &span::Id, ctx: LayerContext<'_, Base>) {
+        // Registers the context's sentinel while the thread is alive.
+        let _ = otel_context_live();
         push(Frame::Tracing);
         self.inner.on_enter(id, ctx);
     }

@@ -90,13 +90,19 @@ impl Transport {
         }))
     }
 
-    /// Sends one request body, retrying transient failures.
-    pub(crate) async fn send(&self, body: Vec<u8>) -> Result<(), String> {
-        // Shared, not copied, by each attempt.
-        let body = bytes::Bytes::from(match self {
+    /// An encoded request as [`Transport::send`] takes it: compressed here
+    /// for HTTP with gzip (on the caller's thread, not the export runtime's),
+    /// and shared, not copied, by each attempt. (tonic compresses gRPC.)
+    pub(crate) fn prepare(&self, body: Vec<u8>) -> Result<bytes::Bytes, String> {
+        Ok(bytes::Bytes::from(match self {
             Transport::Http { gzip: true, .. } => gzip(&body)?,
             _ => body,
-        });
+        }))
+    }
+
+    /// Sends one request body from [`Transport::prepare`], retrying
+    /// transient failures.
+    pub(crate) async fn send(&self, body: bytes::Bytes) -> Result<(), String> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
