@@ -435,50 +435,33 @@ impl<T: Send + 'static> BatchQueue<T> {
         export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
         finish: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
-        Self::spawn(
+        Self::start_concurrent(
             signal,
             destination,
             config,
             workers,
             // A synchronous export holds its worker: one batch each.
             workers,
-            Arc::new(move |batch, end: BatchEnd| end.end(export(batch))),
+            move |batch, end: BatchEnd| end.end(export(batch)),
             finish,
         )
     }
 
-    /// Starts one worker that hands each batch to `export` with its
-    /// [`BatchEnd`] and goes on to the next while up to `max_in_flight`
-    /// batches have not ended: for exports that run elsewhere (sends on the
-    /// export runtime), so no thread waits on each one.
+    /// Starts `workers` worker threads that hand each batch to `export`
+    /// with its [`BatchEnd`] and go on to the next while up to
+    /// `max_in_flight` batches have not ended: with one worker, for exports
+    /// that run elsewhere (sends on the export runtime), so no thread waits
+    /// on each one.
     pub(crate) fn start_concurrent(
-        signal: Signal,
-        destination: String,
-        config: BatchConfig,
-        max_in_flight: usize,
-        export: impl Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
-        finish: impl FnOnce() + Send + 'static,
-    ) -> std::io::Result<Arc<Self>> {
-        Self::spawn(
-            signal,
-            destination,
-            config,
-            1,
-            max_in_flight,
-            Arc::new(export),
-            finish,
-        )
-    }
-
-    fn spawn(
         signal: Signal,
         destination: String,
         config: BatchConfig,
         workers: usize,
         max_in_flight: usize,
-        export: Arc<ExportFn<T>>,
+        export: impl Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
         finish: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
+        let export: Arc<ExportFn<T>> = Arc::new(export);
         let workers = workers.max(1);
         let queue = Arc::new(Self {
             signal,
@@ -778,6 +761,7 @@ impl SpanQueueProcessor {
             Signal::Traces,
             destination,
             config,
+            1,
             SENDS_IN_FLIGHT,
             move |batch: Vec<Item>, end: BatchEnd| {
                 let body = match transport.prepare(encoder.request(&batch)) {
@@ -1198,6 +1182,7 @@ mod tests {
             Signal::Traces,
             "test".into(),
             config,
+            1,
             max_in_flight,
             move |batch: Vec<u32>, end: BatchEnd| {
                 let _ = lock(&tx).send((batch, end));
