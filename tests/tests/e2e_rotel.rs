@@ -33,16 +33,25 @@ fn export(rotel: &Rotel, protocol: &str, gzip: bool) -> (Emitted, RotelDebug) {
     let emitted = run_pipeline(&t);
     let report = t.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
-    // rotel prints what it receives over several writes: wait for every
-    // item the assertions read.
+    // rotel prints what it receives over several writes, an item's lines
+    // too: wait for every item the assertions read, down to the last line
+    // of each that they read (a metric's data type follows its name).
     let output = rotel.expect_output(WAIT, "2 spans, 2 logs and 2 metrics", |out| {
         let parsed = RotelDebug::parse(out);
+        let typed = |name| parsed.metric(name).is_some_and(|m| !m.data_type.is_empty());
+        let has = |attributes, key| printed_attr(attributes, key).is_some();
         parsed.span("pipeline").is_some()
-            && parsed.span("stage").is_some()
-            && parsed.log("loaded").is_some()
-            && parsed.log("slow batch").is_some()
-            && parsed.metric("pipeline.records").is_some()
-            && parsed.metric("pipeline.stage.duration").is_some()
+            && parsed
+                .span("stage")
+                .is_some_and(|s| has(&s.attributes, "pipeline.stage.name"))
+            && parsed
+                .log("loaded")
+                .is_some_and(|l| has(&l.attributes, "records") && has(&l.attributes, "table"))
+            && parsed
+                .log("slow batch")
+                .is_some_and(|l| !l.severity_number.is_empty())
+            && typed("pipeline.records")
+            && typed("pipeline.stage.duration")
     });
     (emitted, RotelDebug::parse(&output))
 }
@@ -86,9 +95,12 @@ fn assert_printed(printed: &RotelDebug, emitted: &Emitted, json: bool) {
     if json {
         // rotel-agent 0.0.1-alpha10 decodes an OTLP/JSON histogram point that has
         // `sum` as no data at all ("DataType: Empty"); protobuf is unaffected.
-        assert!(["Histogram", "Empty"].contains(&histogram.data_type.as_str()));
+        assert!(
+            ["Histogram", "Empty"].contains(&histogram.data_type.as_str()),
+            "{histogram:?}"
+        );
     } else {
-        assert_eq!(histogram.data_type, "Histogram");
+        assert_eq!(histogram.data_type, "Histogram", "{histogram:?}");
     }
 
     // The resource, as printed for every signal.
