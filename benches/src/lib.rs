@@ -53,6 +53,12 @@ pub enum Case {
     /// process: this case runs in a process of its own
     /// ([`Case::own_process`]).
     SemtelDiscard,
+    /// The same with OTLP for traces, each request encoded as it would be
+    /// sent (OTLP/HTTP protobuf) and then dropped where the send would begin
+    /// (`semtel::Builder::__discard_encoded_traces`): semtel's own export
+    /// path without the transport and the receiver, against the peers'
+    /// discarding exporters. In a process of its own too.
+    SemtelEncodeDiscard,
     /// `#[tracing::instrument]` with `tracing_subscriber::registry()` alone.
     Tracing,
     /// `#[tracing::instrument]` with a tracing-opentelemetry layer (configured
@@ -70,12 +76,13 @@ pub enum Case {
 
 impl Case {
     /// Every case, in the order they must run.
-    pub const ALL: [Case; 10] = [
+    pub const ALL: [Case; 11] = [
         Case::Plain,
         Case::SemtelNoInit,
         Case::SemtelSdkDisabled,
         Case::SemtelEnabled,
         Case::SemtelDiscard,
+        Case::SemtelEncodeDiscard,
         Case::Tracing,
         Case::TracingOtel,
         Case::OtelSdk,
@@ -91,6 +98,7 @@ impl Case {
             Case::SemtelSdkDisabled => "semtel_disabled_otel_sdk_disabled",
             Case::SemtelEnabled => "semtel_enabled_otlp_sink",
             Case::SemtelDiscard => "semtel_enabled_discard",
+            Case::SemtelEncodeDiscard => "semtel_enabled_encode_discard",
             Case::Tracing => "tracing_instrument_registry",
             Case::TracingOtel => "tracing_instrument_otel_layer",
             Case::OtelSdk => "otel_sdk_span_histogram_counter",
@@ -108,7 +116,7 @@ impl Case {
     /// pipeline is installed once per process, and
     /// [`Case::SemtelEnabled`] runs in the main one.
     pub const fn own_process(self) -> bool {
-        matches!(self, Case::SemtelDiscard)
+        matches!(self, Case::SemtelDiscard | Case::SemtelEncodeDiscard)
     }
 
     /// Sets the case up.
@@ -137,7 +145,9 @@ impl Case {
                 }
             }
             Case::SemtelEnabled => State::SemtelEnabled(semtel_enabled(self)),
-            Case::SemtelDiscard => State::SemtelEnabled(semtel_enabled(self)),
+            Case::SemtelDiscard | Case::SemtelEncodeDiscard => {
+                State::SemtelEnabled(semtel_enabled(self))
+            }
             Case::Tracing => {
                 let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
                 State::Tracing {
@@ -442,12 +452,14 @@ fn semtel_enabled(case: Case) -> &'static SemtelEnabled {
             .exporters(Signal::Metrics, &[ExporterKind::Otlp])
             .exporters(Signal::Logs, &[])
             .metric_export_interval(Duration::from_secs(60));
-        builder = if case == Case::SemtelDiscard {
-            builder
+        builder = match case {
+            Case::SemtelDiscard => builder
                 .exporters(Signal::Traces, &[])
-                .span_exporter("discard", DiscardSpans::default())
-        } else {
-            builder.exporters(Signal::Traces, &[ExporterKind::Otlp])
+                .span_exporter("discard", DiscardSpans::default()),
+            Case::SemtelEncodeDiscard => builder
+                .exporters(Signal::Traces, &[ExporterKind::Otlp])
+                .__discard_encoded_traces(),
+            _ => builder.exporters(Signal::Traces, &[ExporterKind::Otlp]),
         };
         let guard = builder.init().expect("semtel starts");
         SEMTEL_ENABLED.store(true, Ordering::Release);

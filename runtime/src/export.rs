@@ -324,6 +324,9 @@ struct QueueState<T> {
     workers: usize,
     /// Batches handed to the exporter whose end has not come back yet.
     batches_in_flight: usize,
+    /// Workers waiting for a batch in flight to end before they take the
+    /// next.
+    waiting_for_slot: usize,
 }
 
 /// A bounded queue drained by worker threads into one exporter.
@@ -341,8 +344,11 @@ pub(crate) struct BatchQueue<T> {
     counters: Counters,
     /// Batches the workers may have in flight at once before they wait for
     /// one to end (one per worker for a synchronous export, whose call is
-    /// the whole export).
+    /// the whole export, so an exporter is never called concurrently).
     max_in_flight: usize,
+    /// What each batch is handed to, by a worker or by a thread that helps
+    /// ([`BatchQueue::export_queued`]).
+    export: Box<ExportFn<T>>,
 }
 
 /// The end of one batch handed to an exporter, given its result once the
@@ -392,11 +398,24 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
         self.counters.record(items as u64, result);
         state.in_flight -= items;
         state.batches_in_flight -= 1;
+        // The last batch of a flush ends it here, without a detour through
+        // the worker: every wake-up of another thread costs microseconds.
+        let idle = state.items.is_empty() && state.in_flight == 0;
+        if idle && state.flush_requested > state.flush_done {
+            state.flush_done = state.flush_requested;
+            self.done.notify_all();
+        }
+        // A worker needs the free slot only if it waits for one (a thread
+        // exporting the queue itself takes the next batch on its own), and
+        // at shutdown to see the last batch end.
+        let wake_worker = state.waiting_for_slot > 0 || state.shutdown;
         drop(state);
         // Room for producers (in-flight batches count against the queue
-        // size), a free slot for the worker, and the end of a flush.
+        // size).
         self.space.notify_all();
-        self.work.notify_all();
+        if wake_worker {
+            self.work.notify_all();
+        }
     }
 }
 
@@ -461,7 +480,6 @@ impl<T: Send + 'static> BatchQueue<T> {
         export: impl Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
         finish: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Self>> {
-        let export: Arc<ExportFn<T>> = Arc::new(export);
         let workers = workers.max(1);
         let queue = Arc::new(Self {
             signal,
@@ -476,17 +494,18 @@ impl<T: Send + 'static> BatchQueue<T> {
                 finished: false,
                 workers,
                 batches_in_flight: 0,
+                waiting_for_slot: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
             space: Condvar::new(),
             counters: Counters::default(),
             max_in_flight: max_in_flight.max(1),
+            export: Box::new(export),
         });
         let finish = Arc::new(Mutex::new(Some(finish)));
         for i in 0..workers {
             let worker = Arc::clone(&queue);
-            let export = Arc::clone(&export);
             let finish = Arc::clone(&finish);
             let name = if i == 0 {
                 format!("semtel-{signal}")
@@ -495,7 +514,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             };
             let spawned = thread::Builder::new().name(name).spawn(move || {
                 suppress_telemetry_on_this_thread();
-                worker.run(&*export);
+                worker.run();
                 worker.worker_done(&finish);
             });
             if let Err(e) = spawned {
@@ -530,8 +549,10 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// `give_up`; drops and counts what still does not fit then (or once
     /// shutdown has begun). The span engine's collector calls this, so a slow
     /// exporter holds records back in the threads' rings instead of losing
-    /// them, and only full rings drop.
-    pub(crate) fn push_many(&self, items: Vec<T>, give_up: Instant) {
+    /// them, and only full rings drop. `wake`: whether a full batch wakes
+    /// the worker (not when the caller exports it itself next,
+    /// [`BatchQueue::export_queued`]); waiting for room always does.
+    pub(crate) fn push_many(&self, items: Vec<T>, give_up: Instant, wake: bool) {
         let mut items = items.into_iter();
         let mut left = items.len();
         let mut state = lock(&self.state);
@@ -545,7 +566,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             let n = room.min(left);
             state.items.extend(items.by_ref().take(n));
             left -= n;
-            if state.items.len() >= self.config.max_export_batch_size || left > 0 {
+            if (wake && state.items.len() >= self.config.max_export_batch_size) || left > 0 {
                 self.work.notify_one();
             }
             let wait = give_up.saturating_duration_since(Instant::now());
@@ -581,7 +602,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    fn run(self: &Arc<Self>, export: &ExportFn<T>) {
+    fn run(self: &Arc<Self>) {
         let mut state = lock(&self.state);
         let mut next_export = Instant::now() + self.config.schedule_delay;
         loop {
@@ -598,11 +619,15 @@ impl<T: Send + 'static> BatchQueue<T> {
                     self.done.notify_all();
                 } else {
                     // Done when the batches in flight (this worker's sends,
-                    // other workers' exports) have ended.
+                    // other workers' exports) have ended: the last to end
+                    // completes a flush itself, and wakes this worker at
+                    // shutdown or for what was queued meanwhile.
+                    let wait = next_export.saturating_duration_since(Instant::now());
                     state = self
                         .work
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
+                        .wait_timeout(state, wait.max(Duration::from_millis(1)))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
                 }
                 continue;
             }
@@ -615,31 +640,23 @@ impl<T: Send + 'static> BatchQueue<T> {
                         .unwrap_or_else(PoisonError::into_inner)
                         .0
                 } else {
-                    self.work
+                    state.waiting_for_slot += 1;
+                    let mut state = self
+                        .work
                         .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    state.waiting_for_slot -= 1;
+                    state
                 };
                 continue;
             }
-            let n = state.items.len().min(self.config.max_export_batch_size);
-            if n == 0 {
+            let Some((batch, end)) = self.take_batch(&mut state) else {
                 next_export = Instant::now() + self.config.schedule_delay;
                 continue;
-            }
-            let batch: Vec<T> = state.items.drain(..n).collect();
-            state.in_flight += n;
-            state.batches_in_flight += 1;
+            };
             drop(state);
             self.space.notify_all();
-            let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
-            export(
-                batch,
-                BatchEnd {
-                    queue,
-                    items: n,
-                    ended: false,
-                },
-            );
+            (self.export)(batch, end);
             // The delay counts from the end of a synchronous export, from
             // the hand-over of one that runs elsewhere.
             next_export = Instant::now() + self.config.schedule_delay;
@@ -647,16 +664,62 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    /// Exports everything queued now; waits at most `timeout`.
+    /// Takes the next batch (up to the batch size) if a slot is free, and
+    /// counts it in flight.
+    fn take_batch(self: &Arc<Self>, state: &mut QueueState<T>) -> Option<(Vec<T>, BatchEnd)> {
+        let n = state.items.len().min(self.config.max_export_batch_size);
+        if n == 0 || state.batches_in_flight >= self.max_in_flight {
+            return None;
+        }
+        let batch: Vec<T> = state.items.drain(..n).collect();
+        state.in_flight += n;
+        state.batches_in_flight += 1;
+        let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
+        Some((
+            batch,
+            BatchEnd {
+                queue,
+                items: n,
+                ended: false,
+            },
+        ))
+    }
+
+    /// Exports what is queued on the calling thread, as the worker would,
+    /// while the exporter has a free slot (never two calls at once to an
+    /// exporter that takes one batch at a time). What is left, the worker
+    /// takes when a slot frees. The span engine's collector calls this on a
+    /// flush, so a flush wakes one thread instead of two.
+    pub(crate) fn export_queued(self: &Arc<Self>) {
+        loop {
+            let mut state = lock(&self.state);
+            if state.shutdown {
+                return;
+            }
+            let Some((batch, end)) = self.take_batch(&mut state) else {
+                return;
+            };
+            drop(state);
+            (self.export)(batch, end);
+        }
+    }
+
+    /// Exports everything queued now; waits at most `timeout`. Returns at
+    /// once when nothing is queued or being exported: everything before
+    /// the call has been.
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = Instant::now() + timeout;
         let mut state = lock(&self.state);
-        if state.finished {
+        if state.finished || (state.items.is_empty() && state.in_flight == 0) {
             return Ok(());
         }
         state.flush_requested += 1;
         let target = state.flush_requested;
-        self.work.notify_all();
+        // The last batch in flight ends the flush itself when nothing else
+        // is queued (`end_batch`).
+        if !state.items.is_empty() {
+            self.work.notify_all();
+        }
         let (_state, done) = wait_until(&self.done, state, deadline, |s| {
             s.flush_done >= target || s.finished
         });
@@ -769,6 +832,12 @@ impl SpanQueueProcessor {
                     Err(e) => return end.end(Err(e)),
                 };
                 drop(batch);
+                if let Transport::Discard { .. } = transport {
+                    // Dropped where the send would begin: the export
+                    // runtime, the transport and the receiver are left out.
+                    drop(std::hint::black_box(body));
+                    return end.end(Ok(()));
+                }
                 let transport = transport.clone();
                 runtime.spawn(async move {
                     let result = match tokio::time::timeout(timeout, transport.send(body)).await {
@@ -1049,7 +1118,7 @@ mod tests {
     #[test]
     fn a_producer_waiting_for_room_wakes_when_a_batch_in_flight_ends() {
         let (q, release_tx, started_rx) = blocking_queue(config(2, 2), 1);
-        q.push_many(vec![1, 2], Instant::now());
+        q.push_many(vec![1, 2], Instant::now(), true);
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         // The queue is full with the batch in flight: this waits for room,
         // which only the end of that export makes.
@@ -1057,7 +1126,7 @@ mod tests {
         let producer = {
             let q = Arc::clone(&q);
             thread::spawn(move || {
-                q.push_many(vec![3], Instant::now() + Duration::from_secs(600));
+                q.push_many(vec![3], Instant::now() + Duration::from_secs(600), true);
                 let _ = pushed_tx.send(());
             })
         };
@@ -1098,6 +1167,72 @@ mod tests {
             exported, 4,
             "flush returned before both batches were exported"
         );
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn export_queued_exports_on_the_calling_thread() {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "test".into(),
+            config(8, 2),
+            move |batch: Vec<u32>| {
+                let _ = lock(&tx).send((batch, thread::current().id()));
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        // Not waking the worker: the caller exports what it queued.
+        q.push_many(vec![1, 2, 3], Instant::now(), false);
+        q.export_queued();
+        let me = thread::current().id();
+        assert_eq!(rx.try_recv(), Ok((vec![1, 2], me)));
+        assert_eq!(rx.try_recv(), Ok((vec![3], me)));
+        let r = q.report();
+        assert_eq!((r.exported, r.unflushed), (3, 0), "{r:?}");
+        // Nothing queued or in flight: a flush has nothing to wait for.
+        q.flush(Duration::ZERO).unwrap();
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn export_queued_leaves_a_busy_exporter_alone() {
+        // One batch at a time: while the worker's export runs, a thread that
+        // helps must not call the exporter beside it.
+        let (q, release_tx, started_rx) = blocking_queue(config(8, 2), 1);
+        q.push_many(vec![1, 2], Instant::now(), true);
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        q.push_many(vec![3, 4], Instant::now(), false);
+        let (done_tx, done_rx) = mpsc::channel();
+        let helper = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                q.export_queued();
+                let _ = done_tx.send(());
+            })
+        };
+        // Had it called the exporter, it would block there until released.
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("export_queued called an exporter that was busy");
+        helper.join().unwrap();
+        assert!(started_rx.try_recv().is_err(), "a second export started");
+        assert_eq!(q.report().unflushed, 4);
+        // The worker takes the rest once its export ends.
+        let flusher = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.flush(Duration::from_secs(30)))
+        };
+        release_tx.send(()).unwrap();
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        release_tx.send(()).unwrap();
+        flusher.join().unwrap().unwrap();
+        assert_eq!(q.report().exported, 4);
         q.begin_shutdown();
         assert!(q.wait(Instant::now() + Duration::from_secs(10)));
     }

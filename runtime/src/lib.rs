@@ -157,6 +157,7 @@ pub struct Builder {
     console: Option<ConsoleSink>,
     shutdown_timeout: Option<Duration>,
     span_exporters: Vec<pipeline::ExtraSpanExporter>,
+    discard_encoded_traces: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -253,6 +254,18 @@ impl Builder {
     {
         self.span_exporters
             .push(pipeline::ExtraSpanExporter::new(name.into(), exporter));
+        self
+    }
+
+    /// For benchmarks only: traces going over OTLP are encoded as they would
+    /// be sent (protobuf, gzip if configured) and each batch is then dropped,
+    /// counted as exported, instead of being handed to the network. It
+    /// measures semtel's export path without the transport and the
+    /// receiver, as the peers' discarding exporters do theirs.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __discard_encoded_traces(mut self) -> Self {
+        self.discard_encoded_traces = true;
         self
     }
 
@@ -355,7 +368,12 @@ impl Builder {
             dispatch,
             propagator,
             engine,
-        } = pipeline::build(&config, &sink, self.span_exporters)?;
+        } = pipeline::build(
+            &config,
+            &sink,
+            self.span_exporters,
+            self.discard_encoded_traces,
+        )?;
         opentelemetry::global::set_text_map_propagator(propagator);
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));

@@ -82,6 +82,7 @@ pub(crate) fn build(
     config: &Config,
     sink: &ConsoleSink,
     extra_span_exporters: Vec<ExtraSpanExporter>,
+    discard_encoded_traces: bool,
 ) -> Result<Pipeline, Error> {
     let propagator = propagator(&config.propagators);
     if config.disabled {
@@ -127,6 +128,9 @@ pub(crate) fn build(
         for kind in &config.traces.exporters {
             let otlp = &config.traces.otlp;
             let direct = match kind {
+                ExporterKind::Otlp if discard_encoded_traces => Some(Transport::Discard {
+                    gzip: otlp.compression == Compression::Gzip,
+                }),
                 ExporterKind::Otlp => {
                     #[cfg(not(feature = "tls"))]
                     no_tls(Signal::Traces, otlp)?;
