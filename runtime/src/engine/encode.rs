@@ -100,6 +100,7 @@ impl Encoder {
         // the request with the lengths in front.
         let mut bodies = Vec::with_capacity(groups.len());
         let mut span = Vec::with_capacity(256);
+        let wall = clock::UnixNanos::current();
         for (scope, list) in groups {
             let mut body = Vec::with_capacity(list.len() * 160 + 64);
             let mut s = Vec::new();
@@ -112,9 +113,21 @@ impl Encoder {
             }
             bytes_field(&mut body, 1, &s);
             for item in list {
+                if let Item::Stage(r) = item
+                    && r.extra.is_none()
+                {
+                    // Its length known up front, written in place.
+                    let len = plain_stage_span_len(r);
+                    encode_key(2, WireType::LengthDelimited, &mut body);
+                    encode_varint(len as u64, &mut body);
+                    let start = body.len();
+                    stage_span(&mut body, r, &wall);
+                    debug_assert_eq!(body.len() - start, len, "plain_stage_span_len");
+                    continue;
+                }
                 span.clear();
                 match item {
-                    Item::Stage(r) => stage_span(&mut span, r),
+                    Item::Stage(r) => stage_span(&mut span, r, &wall),
                     Item::Sdk(d) => sdk_span(&mut span, d),
                 }
                 bytes_field(&mut body, 2, &span);
@@ -148,7 +161,26 @@ pub(crate) fn span_attributes(attributes: &[KeyValue]) -> Box<[u8]> {
     buf.into_boxed_slice()
 }
 
-fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
+/// The encoded length of a stage span without [`super::Extra`], as
+/// [`stage_span`] writes it.
+fn plain_stage_span_len(r: &SpanRecord) -> usize {
+    const TRACE_ID: usize = 2 + 16;
+    const SPAN_ID: usize = 2 + 8;
+    const KIND: usize = 2;
+    const TIMES: usize = 2 * (1 + 8);
+    const FLAGS: usize = 2 + 4;
+    let parent = if r.parent_id != 0 { SPAN_ID } else { 0 };
+    TRACE_ID
+        + SPAN_ID
+        + parent
+        + str_len(5, r.site.stage())
+        + KIND
+        + TIMES
+        + r.site.encoded_span_attributes().len()
+        + FLAGS
+}
+
+fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord, wall: &clock::UnixNanos) {
     let extra = r.extra.as_deref();
     bytes_field(buf, 1, &r.trace_id.to_be_bytes());
     bytes_field(buf, 2, &r.span_id.to_be_bytes());
@@ -163,8 +195,8 @@ fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord) {
     }
     bytes_field(buf, 5, r.site.stage().as_bytes());
     varint_field(buf, 6, span_kind(r.site.span_kind().as_ref()));
-    fixed64_field(buf, 7, clock::unix_nanos(r.start));
-    fixed64_field(buf, 8, clock::unix_nanos(r.end()));
+    fixed64_field(buf, 7, wall.at(r.start));
+    fixed64_field(buf, 8, wall.at(r.end()));
     buf.extend_from_slice(r.site.encoded_span_attributes());
     if let Some(e) = extra {
         for kv in &e.attributes {
@@ -438,6 +470,51 @@ mod tests {
             assert_eq!(Some(got), expected.value, "k{i}");
         }
         let _ = Pv::BoolValue(true);
+    }
+
+    #[test]
+    fn plain_stage_records_decode_as_root_and_child() {
+        use crate::stage::{StageSite, StaticValue};
+        use opentelemetry_proto::tonic::trace::v1::span::SpanKind as Pk;
+
+        // Written in place with their length computed up front (checked by
+        // a debug assertion as they are written).
+        static SITE: StageSite = StageSite::new(
+            None,
+            "load",
+            None,
+            None,
+            &[("db.system.name", StaticValue::Str("sqlite"))],
+        );
+        clock::start();
+        let t0 = clock::now();
+        let record = |span_id, parent_id| {
+            SpanRecord::new(7, &SITE, span_id, parent_id, t0, t0 + 1_000, true, None)
+        };
+        let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());
+        let bytes = encoder.request(&[Item::Stage(record(1, 0)), Item::Stage(record(2, 1))]);
+        let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+        let spans = &decoded.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 2);
+        let wall = clock::UnixNanos::current();
+        for (span, (id, parent)) in spans.iter().zip([(1u64, 0u64), (2, 1)]) {
+            assert_eq!(span.trace_id, 7u128.to_be_bytes());
+            assert_eq!(span.span_id, id.to_be_bytes());
+            let expected_parent = if parent == 0 {
+                Vec::new()
+            } else {
+                parent.to_be_bytes().to_vec()
+            };
+            assert_eq!(span.parent_span_id, expected_parent);
+            assert_eq!(span.name, "load");
+            assert_eq!(span.kind, Pk::Internal as i32);
+            assert_eq!(span.start_time_unix_nano, wall.at(t0));
+            assert_eq!(span.end_time_unix_nano, wall.at(t0 + 1_000));
+            assert_eq!(span.flags, 0x1 | HAS_IS_REMOTE);
+            let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+            assert_eq!(keys, ["pipeline.stage.name", "db.system.name"]);
+            assert!(span.status.is_none() && span.events.is_empty());
+        }
     }
 
     #[test]
