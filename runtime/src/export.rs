@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -349,7 +349,15 @@ pub(crate) struct BatchQueue<T> {
     /// What each batch is handed to, by a worker or by a thread that helps
     /// ([`BatchQueue::export_queued`]).
     export: Box<ExportFn<T>>,
+    /// Whether other threads may export (until one export there was slow).
+    helpers_welcome: AtomicBool,
 }
+
+/// The longest export a helping thread may run before exports are left to
+/// the queue's workers alone: handing a batch to the export runtime or to a
+/// discarding exporter takes microseconds, a synchronous network exporter
+/// milliseconds.
+const HELP_LIMIT: Duration = Duration::from_millis(2);
 
 /// The end of one batch handed to an exporter, given its result once the
 /// export is over: at once for a synchronous exporter, or later on another
@@ -405,10 +413,13 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
             state.flush_done = state.flush_requested;
             self.done.notify_all();
         }
-        // A worker needs the free slot only if it waits for one (a thread
-        // exporting the queue itself takes the next batch on its own), and
-        // at shutdown to see the last batch end.
-        let wake_worker = state.waiting_for_slot > 0 || state.shutdown;
+        // A worker needs the free slot if it waits for one (a thread
+        // exporting the queue itself takes the next batch on its own), for
+        // what was queued during a flush, and at shutdown to see the last
+        // batch end.
+        let flushing = state.flush_requested > state.flush_done;
+        let wake_worker =
+            state.waiting_for_slot > 0 || state.shutdown || (flushing && !state.items.is_empty());
         drop(state);
         // Room for producers (in-flight batches count against the queue
         // size).
@@ -502,6 +513,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             counters: Counters::default(),
             max_in_flight: max_in_flight.max(1),
             export: Box::new(export),
+            helpers_welcome: AtomicBool::new(true),
         });
         let finish = Arc::new(Mutex::new(Some(finish)));
         for i in 0..workers {
@@ -621,11 +633,11 @@ impl<T: Send + 'static> BatchQueue<T> {
                     // Done when the batches in flight (this worker's sends,
                     // other workers' exports) have ended: the last to end
                     // completes a flush itself, and wakes this worker at
-                    // shutdown or for what was queued meanwhile.
-                    let wait = next_export.saturating_duration_since(Instant::now());
+                    // shutdown or for what a flush queued meanwhile; else
+                    // it is next due at the schedule delay.
                     state = self
                         .work
-                        .wait_timeout(state, wait.max(Duration::from_millis(1)))
+                        .wait_timeout(state, self.config.schedule_delay)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
@@ -656,7 +668,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             };
             drop(state);
             self.space.notify_all();
-            (self.export)(batch, end);
+            self.export_batch(batch, end);
             // The delay counts from the end of a synchronous export, from
             // the hand-over of one that runs elsewhere.
             next_export = Instant::now() + self.config.schedule_delay;
@@ -685,13 +697,69 @@ impl<T: Send + 'static> BatchQueue<T> {
         ))
     }
 
+    /// Exports `items` on the calling thread, as the worker would, straight
+    /// from the vector while nothing else is queued and the exporter has a
+    /// free slot (no copy through the queue); otherwise queues the rest
+    /// ([`BatchQueue::push_many`], not waking the worker) and exports what
+    /// it can of the queue ([`BatchQueue::export_queued`]).
+    pub(crate) fn export_now(self: &Arc<Self>, mut items: Vec<T>, give_up: Instant) {
+        if !self.helpers_welcome.load(Ordering::Relaxed) {
+            return self.push_many(items, give_up, true);
+        }
+        let size = self.config.max_export_batch_size.max(1);
+        while !items.is_empty() {
+            let mut state = lock(&self.state);
+            let n = items.len().min(size);
+            let room = self
+                .config
+                .max_queue_size
+                .saturating_sub(state.items.len() + state.in_flight);
+            if state.shutdown
+                || !state.items.is_empty()
+                || state.batches_in_flight >= self.max_in_flight
+                || room < n
+            {
+                drop(state);
+                break;
+            }
+            state.in_flight += n;
+            state.batches_in_flight += 1;
+            drop(state);
+            let rest = items.split_off(n);
+            let batch = std::mem::replace(&mut items, rest);
+            let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
+            let end = BatchEnd {
+                queue,
+                items: n,
+                ended: false,
+            };
+            self.help_export(batch, end);
+        }
+        if !items.is_empty() {
+            self.push_many(items, give_up, false);
+            self.export_queued();
+        }
+    }
+
     /// Exports what is queued on the calling thread, as the worker would,
     /// while the exporter has a free slot (never two calls at once to an
-    /// exporter that takes one batch at a time). What is left, the worker
-    /// takes when a slot frees. The span engine's collector calls this on a
-    /// flush, so a flush wakes one thread instead of two.
+    /// exporter that takes one batch at a time). What is left stays queued
+    /// for the worker, which a flush wakes. The span engine's collector
+    /// calls this on a flush, so a flush wakes one thread instead of two.
+    ///
+    /// Only while exports are quick: once one on a helping thread has taken
+    /// longer than [`HELP_LIMIT`] (a synchronous network exporter), the
+    /// exports are left to the worker, so the helper (the collector, which
+    /// drains the threads' rings) is never held up by them again.
     pub(crate) fn export_queued(self: &Arc<Self>) {
         loop {
+            if !self.helpers_welcome.load(Ordering::Relaxed) {
+                let state = lock(&self.state);
+                if !state.items.is_empty() {
+                    self.work.notify_one();
+                }
+                return;
+            }
             let mut state = lock(&self.state);
             if state.shutdown {
                 return;
@@ -700,8 +768,25 @@ impl<T: Send + 'static> BatchQueue<T> {
                 return;
             };
             drop(state);
-            (self.export)(batch, end);
+            self.help_export(batch, end);
         }
+    }
+
+    /// An export on a helping thread, timed: a slow one turns helping off.
+    fn help_export(&self, batch: Vec<T>, end: BatchEnd) {
+        let started = Instant::now();
+        self.export_batch(batch, end);
+        if started.elapsed() > HELP_LIMIT {
+            self.helpers_welcome.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands one batch to the exporter. A panic in it fails the batch (its
+    /// end, dropped, counts it) and goes no further: the thread exporting
+    /// may be the span engine's collector.
+    fn export_batch(&self, batch: Vec<T>, end: BatchEnd) {
+        let export = std::panic::AssertUnwindSafe(|| (self.export)(batch, end));
+        let _ = std::panic::catch_unwind(export);
     }
 
     /// Exports everything queued now; waits at most `timeout`. Returns at
@@ -1233,6 +1318,95 @@ mod tests {
         release_tx.send(()).unwrap();
         flusher.join().unwrap().unwrap();
         assert_eq!(q.report().exported, 4);
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn what_a_flush_finds_queued_after_its_sends_goes_out_without_waiting_for_the_delay() {
+        // A flush is waiting for a send when a span below the batch size is
+        // queued: the send's end wakes the worker for it (the schedule delay
+        // is an hour here).
+        // (Two slots: the worker does not wait for one, which would wake it.)
+        let (q, rx) = concurrent_queue(config(8, 4), 2);
+        q.push_many(vec![1, 2, 3, 4], Instant::now(), true);
+        let wait = Duration::from_secs(30);
+        let (first, end1) = rx.recv_timeout(wait).unwrap();
+        assert_eq!(first, vec![1, 2, 3, 4]);
+        let flusher = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.flush(Duration::from_secs(60)))
+        };
+        // The flush is asked for before the span is queued.
+        let asked = Instant::now();
+        while lock(&q.state).flush_requested == 0 {
+            assert!(asked.elapsed() < wait, "the flush was never asked for");
+            thread::yield_now();
+        }
+        q.push(5);
+        end1.end(Ok(()));
+        let (second, end2) = rx
+            .recv_timeout(wait)
+            .expect("the worker was not woken for what the flush found queued");
+        assert_eq!(second, vec![5]);
+        end2.end(Ok(()));
+        flusher.join().unwrap().unwrap();
+        assert_eq!(q.report().exported, 5);
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + wait));
+    }
+
+    #[test]
+    fn a_slow_export_on_a_helping_thread_leaves_exports_to_the_worker() {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "slow".into(),
+            config(8, 1),
+            move |batch: Vec<u32>| {
+                // The first export outlasts the limit (spinning, not
+                // sleeping: it only has to take longer).
+                if batch == [1] {
+                    let start = Instant::now();
+                    while start.elapsed() <= HELP_LIMIT {
+                        std::hint::spin_loop();
+                    }
+                }
+                let _ = lock(&tx).send((batch, thread::current().id()));
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        let me = thread::current().id();
+        q.export_now(vec![1], Instant::now());
+        assert_eq!(rx.try_recv(), Ok((vec![1], me)));
+        // From now on the worker exports, woken for it.
+        q.export_now(vec![2], Instant::now());
+        let (batch, by) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(batch, vec![2]);
+        assert_ne!(by, me, "a helping thread exported after a slow export");
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_panicking_exporter_fails_its_batch_and_the_helping_thread_goes_on() {
+        let q = BatchQueue::start(
+            Signal::Traces,
+            "panics".into(),
+            config(8, 2),
+            |batch: Vec<u32>| {
+                assert!(batch != [1, 2], "exporter bug");
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        q.export_now(vec![1, 2, 3], Instant::now());
+        let r = q.report();
+        assert_eq!((r.exported, r.failed, r.unflushed), (1, 2, 0), "{r:?}");
         q.begin_shutdown();
         assert!(q.wait(Instant::now() + Duration::from_secs(10)));
     }

@@ -21,7 +21,7 @@ use super::{SpanRecord, clock};
 
 /// What the span export queue carries: a stage's record or a `tracing`
 /// span the SDK built.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Item {
     Stage(SpanRecord),
     /// Boxed: a `SpanData` is several times a record's size.

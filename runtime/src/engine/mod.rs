@@ -320,10 +320,14 @@ impl Engine {
     }
 
     /// Asks the collector to drain every ring into the export queues and to
-    /// export them, and waits until it has, or until `deadline`. The
-    /// collector exports on its own thread what the queues' workers would,
-    /// and waits for what is in flight: one thread woken for the whole
-    /// flush, where each wake-up of another CPU costs microseconds.
+    /// export them, and waits until it has, or until `deadline`; `false`
+    /// when the deadline passed first. The collector exports on its own
+    /// thread what the queues' workers would (while those exports are
+    /// quick, [`BatchQueue::export_queued`]), and waits for what is in
+    /// flight: one thread woken for the whole flush, where each wake-up of
+    /// another CPU costs microseconds. The collector gives up on the
+    /// queues at the latest deadline asked for, and the flush counts as
+    /// done then: what is still on its way is reported at shutdown.
     pub(crate) fn flush(&self, deadline: Instant) -> bool {
         let mut control = lock(&self.control);
         if control.finished {
@@ -390,21 +394,34 @@ impl Engine {
                 let flushing = c.flush_requested > c.flush_done;
                 (c.flush_requested, flushing, c.shutdown, c.flush_deadline)
             };
-            // What a flush moves, this thread exports itself below: the
-            // workers are not woken for it.
-            let moved = self.drain(!flushing || shutdown);
+            // What a flush moves, this thread exports itself: the workers
+            // are not woken for it.
+            let moved = self.drain(flushing && !shutdown);
             if flushing && !shutdown {
                 for sink in &self.queues {
                     sink.export_queued();
                 }
                 let deadline = flush_deadline.unwrap_or_else(Instant::now);
                 for sink in &self.queues {
-                    let _ = sink.flush(deadline.saturating_duration_since(Instant::now()));
+                    // In slices, draining the rings in between (the
+                    // workers export that), so threads' rings do not fill
+                    // while a slow export holds the flush up.
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let done = sink.flush(left.min(DRAIN_INTERVAL)).is_ok();
+                        if done || left.is_zero() || lock(&self.control).shutdown {
+                            break;
+                        }
+                        self.drain(false);
+                    }
                 }
             }
             if flushing || shutdown {
                 let mut c = lock(&self.control);
                 c.flush_done = c.flush_done.max(target);
+                if c.flush_done >= c.flush_requested {
+                    c.flush_deadline = None;
+                }
                 if shutdown {
                     c.finished = true;
                 }
@@ -427,8 +444,9 @@ impl Engine {
     }
 
     /// Moves every ring's records into the export queues; returns how many.
-    /// `wake`: whether full batches wake the queues' workers.
-    fn drain(&self, wake: bool) -> usize {
+    /// `export`: this thread exports them itself (a flush), without waking
+    /// the queues' workers.
+    fn drain(&self, export: bool) -> usize {
         clock::refine();
         let mut batch = Vec::new();
         let mut rings = lock(&self.rings);
@@ -437,24 +455,26 @@ impl Engine {
             let abandoned = ring.is_abandoned();
             let n = ring.slots();
             if let Ok(chunk) = ring.read_chunk(n) {
-                batch.extend(chunk);
+                batch.extend(chunk.into_iter().map(encode::Item::Stage));
             }
             !(abandoned && ring.is_empty())
         });
         drop(rings);
         let moved = batch.len();
-        for r in &batch {
-            if let Some(cells) = r.duration_cell() {
+        for item in &batch {
+            if let encode::Item::Stage(r) = item
+                && let Some(cells) = r.duration_cell()
+            {
                 cells.record_duration(r.start, r.end());
             }
         }
         if moved > 0 {
-            self.deliver(batch, wake);
+            self.deliver(batch, export);
         }
         moved
     }
 
-    fn deliver(&self, batch: Vec<SpanRecord>, wake: bool) {
+    fn deliver(&self, batch: Vec<encode::Item>, export: bool) {
         let mut give_up = Instant::now() + self.give_up;
         if let Some(deadline) = lock(&self.control).deadline {
             give_up = give_up.min(deadline);
@@ -463,18 +483,23 @@ impl Engine {
             return;
         };
         for sink in rest {
-            deliver_to(sink, batch.clone(), give_up, wake);
+            deliver_to(sink, batch.clone(), give_up, export);
         }
-        deliver_to(last, batch, give_up, wake);
+        deliver_to(last, batch, give_up, export);
     }
 }
 
-fn deliver_to(sink: &Sink, batch: Vec<SpanRecord>, give_up: Instant, wake: bool) {
-    sink.push_many(
-        batch.into_iter().map(encode::Item::Stage).collect(),
-        give_up,
-        wake,
-    );
+fn deliver_to(
+    sink: &Arc<BatchQueue<encode::Item>>,
+    batch: Vec<encode::Item>,
+    give_up: Instant,
+    export: bool,
+) {
+    if export {
+        sink.export_now(batch, give_up);
+    } else {
+        sink.push_many(batch, give_up, true);
+    }
 }
 
 /// A stage span as the SDK's exporters take it.
