@@ -30,7 +30,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
 
 use crate::config::{BatchConfig, Signal};
 use crate::engine::encode::{Encoder, Item};
-use crate::engine::send::Transport;
+use crate::engine::send::{BufferPool, Transport};
 
 /// Runs exporter futures: on semtel's tokio runtime for network exporters,
 /// or on the calling thread for exporters that never wait (the console).
@@ -351,6 +351,10 @@ pub(crate) struct BatchQueue<T> {
     export: Box<ExportFn<T>>,
     /// Whether other threads may export (until one export there was slow).
     helpers_welcome: AtomicBool,
+    /// Whether an export hands its batch off without blocking (encoding and
+    /// spawning the send), so any thread may run it, even inside an async
+    /// runtime.
+    non_blocking: AtomicBool,
 }
 
 /// The longest export a helping thread may run before exports are left to
@@ -514,6 +518,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             max_in_flight: max_in_flight.max(1),
             export: Box::new(export),
             helpers_welcome: AtomicBool::new(true),
+            non_blocking: AtomicBool::new(false),
         });
         let finish = Arc::new(Mutex::new(Some(finish)));
         for i in 0..workers {
@@ -741,6 +746,21 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
+    /// How many items a caller may export on its own thread right now
+    /// ([`BatchQueue::export_now`]) without waiting: `None` unless the
+    /// exports never block, nothing is queued or in flight, and helping is
+    /// still welcome.
+    pub(crate) fn room_to_export_here(&self) -> Option<usize> {
+        if !self.non_blocking.load(Ordering::Relaxed)
+            || !self.helpers_welcome.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let state = lock(&self.state);
+        let idle = state.items.is_empty() && state.in_flight == 0 && !state.shutdown;
+        idle.then_some(self.config.max_queue_size)
+    }
+
     /// Exports what is queued on the calling thread, as the worker would,
     /// while the exporter has a free slot (never two calls at once to an
     /// exporter that takes one batch at a time). What is left stays queued
@@ -905,6 +925,8 @@ impl SpanQueueProcessor {
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Self> {
         let timeout = config.export_timeout;
+        // The requests on their way and the one being encoded.
+        let buffers = BufferPool::new(SENDS_IN_FLIGHT + 1);
         let queue = BatchQueue::start_concurrent(
             Signal::Traces,
             destination,
@@ -912,7 +934,9 @@ impl SpanQueueProcessor {
             1,
             SENDS_IN_FLIGHT,
             move |batch: Vec<Item>, end: BatchEnd| {
-                let body = match transport.prepare(encoder.request(&batch)) {
+                let mut buf = buffers.take();
+                encoder.request_into(&batch, &mut buf.buf);
+                let body = match transport.prepare(buf) {
                     Ok(body) => body,
                     Err(e) => return end.end(Err(e)),
                 };
@@ -934,6 +958,8 @@ impl SpanQueueProcessor {
             },
             || {},
         )?;
+        // Encoding and spawning the send: any thread may do it.
+        queue.non_blocking.store(true, Ordering::Relaxed);
         Ok(Self(queue))
     }
 }

@@ -80,7 +80,16 @@ impl Encoder {
     }
 
     /// One `ExportTraceServiceRequest` holding `items`.
+    #[cfg(test)]
     pub(crate) fn request(&self, items: &[Item]) -> Vec<u8> {
+        let mut request = Vec::new();
+        self.request_into(items, &mut request);
+        request
+    }
+
+    /// One `ExportTraceServiceRequest` holding `items`, written into
+    /// `request` (cleared first; a buffer from a pool keeps its capacity).
+    pub(crate) fn request_into(&self, items: &[Item], request: &mut Vec<u8>) {
         // Group by scope, in order of first appearance (usually one or two).
         let mut groups: Vec<(&InstrumentationScope, Vec<&Item>)> = Vec::new();
         for item in items {
@@ -96,59 +105,134 @@ impl Encoder {
                 None => groups.push((scope, vec![item])),
             }
         }
-        // Each group's `ScopeSpans` body, then everything written once into
-        // the request with the lengths in front.
-        let mut bodies = Vec::with_capacity(groups.len());
-        let mut span = Vec::with_capacity(256);
+        // Each group's `ScopeSpans` body: its length computed up front when
+        // every span's is (plain stage spans), so it is written straight into
+        // the request; else encoded first and copied in.
         let wall = clock::UnixNanos::current();
-        for (scope, list) in groups {
-            let mut body = Vec::with_capacity(list.len() * 160 + 64);
-            let mut s = Vec::new();
-            bytes_field(&mut s, 1, scope.name().as_bytes());
-            if let Some(v) = scope.version() {
-                bytes_field(&mut s, 2, v.as_bytes());
-            }
-            for kv in scope.attributes() {
-                key_value(&mut s, 3, kv.key.as_str(), &kv.value);
-            }
-            bytes_field(&mut body, 1, &s);
-            for item in list {
-                if let Item::Stage(r) = item
-                    && r.extra.is_none()
-                {
-                    // Its length known up front, written in place.
-                    let len = plain_stage_span_len(r);
-                    encode_key(2, WireType::LengthDelimited, &mut body);
-                    encode_varint(len as u64, &mut body);
-                    let start = body.len();
-                    stage_span(&mut body, r, &wall);
-                    debug_assert_eq!(body.len() - start, len, "plain_stage_span_len");
-                    continue;
-                }
-                span.clear();
-                match item {
-                    Item::Stage(r) => stage_span(&mut span, r, &wall),
-                    Item::Sdk(d) => sdk_span(&mut span, d),
-                }
-                bytes_field(&mut body, 2, &span);
-            }
-            if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
-                bytes_field(&mut body, 3, url.as_bytes());
-            }
-            bodies.push(body);
-        }
+        let bodies: Vec<(ScopeHead, Vec<&Item>, Body)> = groups
+            .into_iter()
+            .map(|(scope, list)| {
+                let head = ScopeHead::new(scope);
+                let body = match head.body_len_if_plain(&list) {
+                    Some(len) => Body::Known(len),
+                    None => {
+                        let mut body = Vec::with_capacity(list.len() * 256 + 64);
+                        head.write(&mut body, &list, &wall);
+                        Body::Encoded(body)
+                    }
+                };
+                (head, list, body)
+            })
+            .collect();
         let resource_spans_len = self.resource.len()
-            + bodies.iter().map(|b| field_len(2, b.len())).sum::<usize>()
+            + bodies
+                .iter()
+                .map(|(_, _, b)| field_len(2, b.len()))
+                .sum::<usize>()
             + self.resource_schema.len();
-        let mut request = Vec::with_capacity(field_len(1, resource_spans_len));
-        encode_key(1, WireType::LengthDelimited, &mut request);
-        encode_varint(resource_spans_len as u64, &mut request);
+        request.clear();
+        request.reserve(field_len(1, resource_spans_len));
+        let request = &mut *request;
+        encode_key(1, WireType::LengthDelimited, request);
+        encode_varint(resource_spans_len as u64, request);
         request.extend_from_slice(&self.resource);
-        for body in &bodies {
-            bytes_field(&mut request, 2, body);
+        for (head, list, body) in &bodies {
+            match body {
+                Body::Known(len) => {
+                    encode_key(2, WireType::LengthDelimited, request);
+                    encode_varint(*len as u64, request);
+                    let start = request.len();
+                    head.write(request, list, &wall);
+                    debug_assert_eq!(request.len() - start, *len, "body_len_if_plain");
+                }
+                Body::Encoded(body) => bytes_field(request, 2, body),
+            }
         }
         request.extend_from_slice(&self.resource_schema);
-        request
+    }
+}
+
+/// A `ScopeSpans` body: its length, or the body itself.
+enum Body {
+    Known(usize),
+    Encoded(Vec<u8>),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Known(len) => *len,
+            Body::Encoded(body) => body.len(),
+        }
+    }
+}
+
+/// What a `ScopeSpans` body holds besides its spans: the scope (field 1)
+/// and its schema URL (field 3), encoded.
+struct ScopeHead {
+    scope: Vec<u8>,
+    schema_url: Vec<u8>,
+}
+
+impl ScopeHead {
+    fn new(scope: &InstrumentationScope) -> Self {
+        let mut s = Vec::new();
+        bytes_field(&mut s, 1, scope.name().as_bytes());
+        if let Some(v) = scope.version() {
+            bytes_field(&mut s, 2, v.as_bytes());
+        }
+        for kv in scope.attributes() {
+            key_value(&mut s, 3, kv.key.as_str(), &kv.value);
+        }
+        let mut encoded = Vec::with_capacity(s.len() + 4);
+        bytes_field(&mut encoded, 1, &s);
+        let mut schema_url = Vec::new();
+        if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
+            bytes_field(&mut schema_url, 3, url.as_bytes());
+        }
+        Self {
+            scope: encoded,
+            schema_url,
+        }
+    }
+
+    /// The body's length when every span in it is a plain stage span.
+    fn body_len_if_plain(&self, list: &[&Item]) -> Option<usize> {
+        let mut len = self.scope.len() + self.schema_url.len();
+        for item in list {
+            match item {
+                Item::Stage(r) if r.extra.is_none() => len += field_len(2, plain_stage_span_len(r)),
+                _ => return None,
+            }
+        }
+        Some(len)
+    }
+
+    /// Writes the body: the scope, each span as field 2, the schema URL.
+    fn write(&self, buf: &mut Vec<u8>, list: &[&Item], wall: &clock::UnixNanos) {
+        buf.extend_from_slice(&self.scope);
+        let mut span = Vec::new();
+        for item in list {
+            if let Item::Stage(r) = item
+                && r.extra.is_none()
+            {
+                // Its length known up front, written in place.
+                let len = plain_stage_span_len(r);
+                encode_key(2, WireType::LengthDelimited, buf);
+                encode_varint(len as u64, buf);
+                let start = buf.len();
+                stage_span(buf, r, wall);
+                debug_assert_eq!(buf.len() - start, len, "plain_stage_span_len");
+                continue;
+            }
+            span.clear();
+            match item {
+                Item::Stage(r) => stage_span(&mut span, r, wall),
+                Item::Sdk(d) => sdk_span(&mut span, d),
+            }
+            bytes_field(buf, 2, &span);
+        }
+        buf.extend_from_slice(&self.schema_url);
     }
 }
 

@@ -193,6 +193,10 @@ pub(crate) struct Engine {
     control: Mutex<Control>,
     done: Condvar,
     collector: Mutex<Option<Thread>>,
+    /// Held from taking records out of the rings until they are in the
+    /// queues (or exported): a flush on the caller's thread that finds the
+    /// rings empty knows no records are between the two.
+    delivery: Mutex<()>,
     /// Counted in [`SCOPED`].
     scoped: AtomicBool,
 }
@@ -241,6 +245,7 @@ impl Engine {
             control: Mutex::new(Control::default()),
             done: Condvar::new(),
             collector: Mutex::new(None),
+            delivery: Mutex::new(()),
             scoped: AtomicBool::new(true),
         });
         let worker = Arc::clone(&engine);
@@ -329,6 +334,9 @@ impl Engine {
     /// queues at the latest deadline asked for, and the flush counts as
     /// done then: what is still on its way is reported at shutdown.
     pub(crate) fn flush(&self, deadline: Instant) -> bool {
+        if let Some(done) = self.flush_here(deadline) {
+            return done;
+        }
         let mut control = lock(&self.control);
         if control.finished {
             return true;
@@ -447,9 +455,52 @@ impl Engine {
     /// `export`: this thread exports them itself (a flush), without waking
     /// the queues' workers.
     fn drain(&self, export: bool) -> usize {
+        let _delivery = lock(&self.delivery);
+        let Some(batch) = self.take(usize::MAX) else {
+            return 0;
+        };
+        self.record_and_deliver(batch, export)
+    }
+
+    /// A flush on the calling thread, with no other thread woken, when every
+    /// queue hands its batches off without blocking (semtel's own OTLP
+    /// encoder, whose sends run on the export runtime), is idle, and has
+    /// room for everything in the rings; `None` when the collector must do
+    /// it (or is delivering right now).
+    fn flush_here(&self, deadline: Instant) -> Option<bool> {
+        if !self.is_open() {
+            return None;
+        }
+        let delivery = self.delivery.try_lock().ok()?;
+        let room = self
+            .queues
+            .iter()
+            .map(|q| q.room_to_export_here())
+            .try_fold(usize::MAX, |room, q| Some(room.min(q?)))?;
+        if room == usize::MAX {
+            return None;
+        }
+        let batch = self.take(room)?;
+        self.record_and_deliver(batch, true);
+        drop(delivery);
+        let mut done = true;
+        for sink in &self.queues {
+            let left = deadline.saturating_duration_since(Instant::now());
+            done &= sink.flush(left).is_ok();
+        }
+        Some(done)
+    }
+
+    /// Takes every record out of the rings, unless more than `limit` are
+    /// waiting (then none).
+    fn take(&self, limit: usize) -> Option<Vec<encode::Item>> {
         clock::refine();
-        let mut batch = Vec::new();
         let mut rings = lock(&self.rings);
+        let waiting: usize = rings.iter().map(Consumer::slots).sum();
+        if waiting > limit {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(waiting);
         rings.retain_mut(|ring| {
             // A ring abandoned by its thread is dropped once empty.
             let abandoned = ring.is_abandoned();
@@ -459,7 +510,12 @@ impl Engine {
             }
             !(abandoned && ring.is_empty())
         });
-        drop(rings);
+        Some(batch)
+    }
+
+    /// Records the durations the calling threads left to the collector and
+    /// hands the records to the queues; returns how many.
+    fn record_and_deliver(&self, batch: Vec<encode::Item>, export: bool) -> usize {
         let moved = batch.len();
         for item in &batch {
             if let encode::Item::Stage(r) = item

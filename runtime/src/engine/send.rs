@@ -3,6 +3,7 @@
 //! metadata, gzip, the timeout, TLS; and retries of what a collector may
 //! answer while starting or overloaded.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::Error;
@@ -96,11 +97,15 @@ impl Transport {
     /// An encoded request as [`Transport::send`] takes it: compressed here
     /// for HTTP with gzip (on the caller's thread, not the export runtime's),
     /// and shared, not copied, by each attempt. (tonic compresses gRPC.)
-    pub(crate) fn prepare(&self, body: Vec<u8>) -> Result<bytes::Bytes, String> {
-        Ok(bytes::Bytes::from(match self {
-            Transport::Http { gzip: true, .. } | Transport::Discard { gzip: true } => gzip(&body)?,
-            _ => body,
-        }))
+    /// The buffer goes back to its pool once the last attempt is done with
+    /// it (at once when compressed).
+    pub(crate) fn prepare(&self, body: Pooled) -> Result<bytes::Bytes, String> {
+        Ok(match self {
+            Transport::Http { gzip: true, .. } | Transport::Discard { gzip: true } => {
+                bytes::Bytes::from(gzip(&body.buf)?)
+            }
+            _ => bytes::Bytes::from_owner(body),
+        })
     }
 
     /// Sends one request body from [`Transport::prepare`], retrying
@@ -133,6 +138,76 @@ impl Transport {
                 }
                 Err(Failure::Retry(e) | Failure::Fatal(e)) => return Err(e),
             }
+        }
+    }
+}
+
+/// Request buffers kept for the next requests. A fresh buffer of a request's
+/// size (about 100 KB for 512 spans) is, with glibc, fresh pages from the
+/// kernel each time (the heap is trimmed when it is freed): page faults
+/// that cost more than encoding the spans did.
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    /// Buffers kept at most (the requests that can be on their way, and
+    /// the one being encoded).
+    keep: usize,
+}
+
+/// A buffer taken from a [`BufferPool`], returned to it when dropped.
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    pub(crate) buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+/// A buffer that grew past this (a batch of spans with large attributes)
+/// is freed rather than kept.
+const KEEP_AT_MOST: usize = 4 << 20;
+
+impl BufferPool {
+    pub(crate) fn new(keep: usize) -> Arc<Self> {
+        Arc::new(Self {
+            free: Mutex::new(Vec::new()),
+            keep,
+        })
+    }
+
+    /// A buffer from the pool, or a new one.
+    pub(crate) fn take(self: &Arc<Self>) -> Pooled {
+        let buf = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        Pooled {
+            buf,
+            pool: Arc::clone(self),
+        }
+    }
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if self.buf.capacity() > KEEP_AT_MOST {
+            return;
+        }
+        let mut free = self
+            .pool
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if free.len() < self.pool.keep {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            free.push(buf);
         }
     }
 }
@@ -254,5 +329,40 @@ mod codec {
             src.advance(src.remaining());
             Ok(Some(()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_buffers_are_reused_up_to_the_pool_size() {
+        let pool = BufferPool::new(1);
+        let mut a = pool.take();
+        a.buf.extend_from_slice(&[7; 1000]);
+        let body = Transport::Discard { gzip: false }.prepare(a).unwrap();
+        assert_eq!(body.len(), 1000);
+        // Still in use by the request body: a new buffer is handed out.
+        let b = pool.take();
+        assert_eq!(b.buf.capacity(), 0);
+        drop(body);
+        // Back in the pool, emptied, its capacity kept.
+        let c = pool.take();
+        assert!(c.buf.is_empty() && c.buf.capacity() >= 1000);
+        // One kept at most: the second returned is freed.
+        drop(c);
+        drop(b);
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_compressed_request_returns_its_buffer_at_once() {
+        let pool = BufferPool::new(2);
+        let mut a = pool.take();
+        a.buf.extend_from_slice(&[1; 4096]);
+        let body = Transport::Discard { gzip: true }.prepare(a).unwrap();
+        assert!(body.len() < 4096, "gzip of repeated bytes is smaller");
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
 }
