@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -349,8 +349,10 @@ pub(crate) struct BatchQueue<T> {
     /// What each batch is handed to, by a worker or by a thread that helps
     /// ([`BatchQueue::export_queued`]).
     export: Box<ExportFn<T>>,
-    /// Whether other threads may export (until one export there was slow).
+    /// Whether other threads may export (until exports there were slow).
     helpers_welcome: AtomicBool,
+    /// Slow exports on helping threads in a row.
+    slow_helps: AtomicU32,
     /// Whether an export hands its batch off without blocking (encoding and
     /// spawning the send), so any thread may run it, even inside an async
     /// runtime.
@@ -362,6 +364,8 @@ pub(crate) struct BatchQueue<T> {
 /// discarding exporter takes microseconds, a synchronous network exporter
 /// milliseconds.
 const HELP_LIMIT: Duration = Duration::from_millis(2);
+/// Slow exports in a row on helping threads before helping stops.
+const SLOW_HELPS: u32 = 3;
 
 /// The end of one batch handed to an exporter, given its result once the
 /// export is over: at once for a synchronous exporter, or later on another
@@ -518,6 +522,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             max_in_flight: max_in_flight.max(1),
             export: Box::new(export),
             helpers_welcome: AtomicBool::new(true),
+            slow_helps: AtomicU32::new(0),
             non_blocking: AtomicBool::new(false),
         });
         let finish = Arc::new(Mutex::new(Some(finish)));
@@ -758,7 +763,9 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
         let state = lock(&self.state);
         let idle = state.items.is_empty() && state.in_flight == 0 && !state.shutdown;
-        idle.then_some(self.config.max_queue_size)
+        // What the free slots take, so none is left for the worker.
+        let slots = self.max_in_flight * self.config.max_export_batch_size.max(1);
+        idle.then_some(self.config.max_queue_size.min(slots))
     }
 
     /// Exports what is queued on the calling thread, as the worker would,
@@ -792,11 +799,14 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    /// An export on a helping thread, timed: a slow one turns helping off.
+    /// An export on a helping thread, timed: [`SLOW_HELPS`] slow ones in a
+    /// row (not one that was preempted) turn helping off.
     fn help_export(&self, batch: Vec<T>, end: BatchEnd) {
         let started = Instant::now();
         self.export_batch(batch, end);
-        if started.elapsed() > HELP_LIMIT {
+        if started.elapsed() <= HELP_LIMIT {
+            self.slow_helps.store(0, Ordering::Relaxed);
+        } else if self.slow_helps.fetch_add(1, Ordering::Relaxed) + 1 >= SLOW_HELPS {
             self.helpers_welcome.store(false, Ordering::Relaxed);
         }
     }
@@ -1391,9 +1401,9 @@ mod tests {
             "slow".into(),
             config(8, 1),
             move |batch: Vec<u32>| {
-                // The first export outlasts the limit (spinning, not
-                // sleeping: it only has to take longer).
-                if batch == [1] {
+                // The first exports outlast the limit (spinning, not
+                // sleeping: they only have to take longer).
+                if batch[0] <= SLOW_HELPS {
                     let start = Instant::now();
                     while start.elapsed() <= HELP_LIMIT {
                         std::hint::spin_loop();
@@ -1406,12 +1416,14 @@ mod tests {
         )
         .unwrap();
         let me = thread::current().id();
-        q.export_now(vec![1], Instant::now());
-        assert_eq!(rx.try_recv(), Ok((vec![1], me)));
+        for i in 1..=SLOW_HELPS {
+            q.export_now(vec![i], Instant::now());
+            assert_eq!(rx.try_recv(), Ok((vec![i], me)));
+        }
         // From now on the worker exports, woken for it.
-        q.export_now(vec![2], Instant::now());
+        q.export_now(vec![SLOW_HELPS + 1], Instant::now());
         let (batch, by) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert_eq!(batch, vec![2]);
+        assert_eq!(batch, vec![SLOW_HELPS + 1]);
         assert_ne!(by, me, "a helping thread exported after a slow export");
         q.begin_shutdown();
         assert!(q.wait(Instant::now() + Duration::from_secs(10)));

@@ -459,7 +459,7 @@ impl Engine {
         let Some(batch) = self.take(usize::MAX) else {
             return 0;
         };
-        self.record_and_deliver(batch, export)
+        self.record_and_deliver(batch, export, None)
     }
 
     /// A flush on the calling thread, with no other thread woken, when every
@@ -481,7 +481,14 @@ impl Engine {
             return None;
         }
         let batch = self.take(room)?;
-        self.record_and_deliver(batch, true);
+        {
+            // What the exporters and the SDK's histogram might log is not
+            // exported again, as on semtel's own threads (the context is
+            // not touched once gone, at thread exit).
+            let _suppressed = context::otel_context_live()
+                .then(opentelemetry::Context::enter_telemetry_suppressed_scope);
+            self.record_and_deliver(batch, true, Some(deadline));
+        }
         drop(delivery);
         let mut done = true;
         for sink in &self.queues {
@@ -501,10 +508,14 @@ impl Engine {
             return None;
         }
         let mut batch = Vec::with_capacity(waiting);
+        // At most what was counted: records pushed since are not this
+        // call's to take.
+        let mut left = waiting;
         rings.retain_mut(|ring| {
             // A ring abandoned by its thread is dropped once empty.
             let abandoned = ring.is_abandoned();
-            let n = ring.slots();
+            let n = ring.slots().min(left);
+            left -= n;
             if let Ok(chunk) = ring.read_chunk(n) {
                 batch.extend(chunk.into_iter().map(encode::Item::Stage));
             }
@@ -514,8 +525,14 @@ impl Engine {
     }
 
     /// Records the durations the calling threads left to the collector and
-    /// hands the records to the queues; returns how many.
-    fn record_and_deliver(&self, batch: Vec<encode::Item>, export: bool) -> usize {
+    /// hands the records to the queues; returns how many. `deadline`: a
+    /// flush's, which waiting for room in a queue does not pass.
+    fn record_and_deliver(
+        &self,
+        batch: Vec<encode::Item>,
+        export: bool,
+        deadline: Option<Instant>,
+    ) -> usize {
         let moved = batch.len();
         for item in &batch {
             if let encode::Item::Stage(r) = item
@@ -525,14 +542,17 @@ impl Engine {
             }
         }
         if moved > 0 {
-            self.deliver(batch, export);
+            self.deliver(batch, export, deadline);
         }
         moved
     }
 
-    fn deliver(&self, batch: Vec<encode::Item>, export: bool) {
+    fn deliver(&self, batch: Vec<encode::Item>, export: bool, deadline: Option<Instant>) {
         let mut give_up = Instant::now() + self.give_up;
-        if let Some(deadline) = lock(&self.control).deadline {
+        if let Some(shutdown) = lock(&self.control).deadline {
+            give_up = give_up.min(shutdown);
+        }
+        if let Some(deadline) = deadline {
             give_up = give_up.min(deadline);
         }
         let Some((last, rest)) = self.queues.split_last() else {
