@@ -694,17 +694,18 @@ impl<T: Send + 'static> BatchQueue<T> {
             return None;
         }
         let batch: Vec<T> = state.items.drain(..n).collect();
+        Some((batch, self.begin_batch(state, n)))
+    }
+
+    /// Counts a batch of `n` items in flight; its end takes it out.
+    fn begin_batch(self: &Arc<Self>, state: &mut QueueState<T>, n: usize) -> BatchEnd {
         state.in_flight += n;
         state.batches_in_flight += 1;
-        let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
-        Some((
-            batch,
-            BatchEnd {
-                queue,
-                items: n,
-                ended: false,
-            },
-        ))
+        BatchEnd {
+            queue: Arc::<Self>::clone(self) as Arc<dyn EndBatch>,
+            items: n,
+            ended: false,
+        }
     }
 
     /// Exports `items` on the calling thread, as the worker would, straight
@@ -732,17 +733,10 @@ impl<T: Send + 'static> BatchQueue<T> {
                 drop(state);
                 break;
             }
-            state.in_flight += n;
-            state.batches_in_flight += 1;
+            let end = self.begin_batch(&mut state, n);
             drop(state);
             let rest = items.split_off(n);
             let batch = std::mem::replace(&mut items, rest);
-            let queue: Arc<dyn EndBatch> = Arc::<Self>::clone(self);
-            let end = BatchEnd {
-                queue,
-                items: n,
-                ended: false,
-            };
             self.help_export(batch, end);
         }
         if !items.is_empty() {

@@ -68,13 +68,9 @@ impl Encoder {
         }
         let mut encoded = Vec::new();
         bytes_field(&mut encoded, 1, &body);
-        let mut resource_schema = Vec::new();
-        if let Some(url) = resource.schema_url().filter(|u| !u.is_empty()) {
-            bytes_field(&mut resource_schema, 3, url.as_bytes());
-        }
         Self {
             resource: encoded,
-            resource_schema,
+            resource_schema: schema_url_field(resource.schema_url()),
             stage_scope,
         }
     }
@@ -186,13 +182,9 @@ impl ScopeHead {
         }
         let mut encoded = Vec::with_capacity(s.len() + 4);
         bytes_field(&mut encoded, 1, &s);
-        let mut schema_url = Vec::new();
-        if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
-            bytes_field(&mut schema_url, 3, url.as_bytes());
-        }
         Self {
             scope: encoded,
-            schema_url,
+            schema_url: schema_url_field(scope.schema_url()),
         }
     }
 
@@ -234,6 +226,16 @@ impl ScopeHead {
         }
         buf.extend_from_slice(&self.schema_url);
     }
+}
+
+/// A schema URL as field 3 (of `ResourceSpans` and `ScopeSpans` alike);
+/// empty when there is none.
+fn schema_url_field(url: Option<&str>) -> Vec<u8> {
+    let mut field = Vec::new();
+    if let Some(url) = url.filter(|u| !u.is_empty()) {
+        bytes_field(&mut field, 3, url.as_bytes());
+    }
+    field
 }
 
 /// A stage's constant span attributes as repeated `Span.attributes`.
