@@ -579,13 +579,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         let mut left = items.len();
         let mut state = lock(&self.state);
         while left > 0 && !state.shutdown {
-            // Batches being exported count too: the queue size bounds the
-            // memory a destination holds.
-            let room = self
-                .config
-                .max_queue_size
-                .saturating_sub(state.items.len() + state.in_flight);
-            let n = room.min(left);
+            let n = self.room(&state).min(left);
             state.items.extend(items.by_ref().take(n));
             left -= n;
             if (wake && state.items.len() >= self.config.max_export_batch_size) || left > 0 {
@@ -686,6 +680,14 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
+    /// Items the queue can still take: batches being exported count too, so
+    /// the queue size bounds the memory a destination holds.
+    fn room(&self, state: &QueueState<T>) -> usize {
+        self.config
+            .max_queue_size
+            .saturating_sub(state.items.len() + state.in_flight)
+    }
+
     /// Takes the next batch (up to the batch size) if a slot is free, and
     /// counts it in flight.
     fn take_batch(self: &Arc<Self>, state: &mut QueueState<T>) -> Option<(Vec<T>, BatchEnd)> {
@@ -721,10 +723,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         while !items.is_empty() {
             let mut state = lock(&self.state);
             let n = items.len().min(size);
-            let room = self
-                .config
-                .max_queue_size
-                .saturating_sub(state.items.len() + state.in_flight);
+            let room = self.room(&state);
             if state.shutdown
                 || !state.items.is_empty()
                 || state.batches_in_flight >= self.max_in_flight

@@ -565,12 +565,7 @@ impl Engine {
     }
 }
 
-fn deliver_to(
-    sink: &Arc<BatchQueue<encode::Item>>,
-    batch: Vec<encode::Item>,
-    give_up: Instant,
-    export: bool,
-) {
+fn deliver_to(sink: &Sink, batch: Vec<encode::Item>, give_up: Instant, export: bool) {
     if export {
         sink.export_now(batch, give_up);
     } else {
