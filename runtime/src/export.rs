@@ -903,10 +903,14 @@ impl SpanQueueProcessor {
             destination,
             config,
             move |batch: Vec<Item>| {
-                let batch = batch
-                    .into_iter()
-                    .map(|item| item.into_span_data(&stage_scope))
-                    .collect();
+                let wall = crate::engine::clock::UnixNanos::current();
+                let mut spans = Vec::with_capacity(batch.len());
+                spans.extend(
+                    batch
+                        .into_iter()
+                        .map(|item| item.into_span_data(&stage_scope, &wall)),
+                );
+                let batch = spans;
                 executor.run(timeout, exporter.export(batch))
             },
             move || {

@@ -145,17 +145,17 @@ impl UnixNanos {
         }
     }
 
+    /// `tick` as a `SystemTime`.
+    pub(crate) fn system_time(&self, tick: u64) -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_nanos(self.at(tick))
+    }
+
     /// Nanoseconds since the Unix epoch at `tick`.
     #[inline]
     pub(crate) fn at(&self, tick: u64) -> u64 {
         let since = u128::from(tick.saturating_sub(self.ticks)) * u128::from(self.mult);
         self.wall.saturating_add((since >> Self::SHIFT) as u64)
     }
-}
-
-/// The wall-clock time of a tick.
-pub(crate) fn wall_time(tick: u64) -> SystemTime {
-    std::time::UNIX_EPOCH + Duration::from_nanos(UnixNanos::current().at(tick))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -208,7 +208,10 @@ mod tests {
             (measured - expected).abs() < expected * 0.05,
             "{measured} s by ticks, {expected} s by Instant"
         );
-        let wall = wall_time(t1).duration_since(wall_time(t0)).unwrap();
+        let wall = UnixNanos::current()
+            .system_time(t1)
+            .duration_since(UnixNanos::current().system_time(t0))
+            .unwrap();
         assert!((wall.as_secs_f64() - measured).abs() < 1e-6);
     }
 
@@ -233,7 +236,7 @@ mod tests {
     #[test]
     fn wall_time_is_near_the_system_clock() {
         start();
-        let wall = wall_time(now());
+        let wall = UnixNanos::current().system_time(now());
         let sys = SystemTime::now();
         let diff = match sys.duration_since(wall) {
             Ok(d) => d,

@@ -29,10 +29,15 @@ pub(crate) enum Item {
 }
 
 impl Item {
-    /// As the SDK's exporters take it; `stage_scope` is stage spans' scope.
-    pub(crate) fn into_span_data(self, stage_scope: &InstrumentationScope) -> SpanData {
+    /// As the SDK's exporters take it; `stage_scope` is stage spans' scope,
+    /// `wall` the clock's conversion (read once for a batch).
+    pub(crate) fn into_span_data(
+        self,
+        stage_scope: &InstrumentationScope,
+        wall: &clock::UnixNanos,
+    ) -> SpanData {
         match self {
-            Item::Stage(r) => super::span_data(r, stage_scope),
+            Item::Stage(r) => super::span_data(r, stage_scope, wall),
             Item::Sdk(span) => *span,
         }
     }

@@ -574,7 +574,11 @@ fn deliver_to(sink: &Sink, batch: Vec<encode::Item>, give_up: Instant, export: b
 }
 
 /// A stage span as the SDK's exporters take it.
-pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData {
+pub(crate) fn span_data(
+    r: SpanRecord,
+    scope: &InstrumentationScope,
+    wall: &clock::UnixNanos,
+) -> SpanData {
     let parent_remote = r.parent_remote();
     let end = r.end();
     let mut attributes = r.site.span_attributes().to_vec();
@@ -609,8 +613,8 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
         parent_span_is_remote: parent_remote,
         span_kind: r.site.span_kind().unwrap_or(SpanKind::Internal),
         name: Cow::Borrowed(r.site.stage()),
-        start_time: clock::wall_time(r.start),
-        end_time: clock::wall_time(end),
+        start_time: wall.system_time(r.start),
+        end_time: wall.system_time(end),
         attributes,
         dropped_attributes_count: 0,
         events: span_events,
