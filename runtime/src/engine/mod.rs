@@ -201,12 +201,20 @@ pub(crate) struct Engine {
     scoped: AtomicBool,
 }
 
+/// Panics the collector survives before it stops for good (a bug that
+/// panics every time would otherwise spin). Once it has stopped, flushes
+/// return `false` at once, the shutdown does not wait for it, and what is
+/// left in the rings is reported as unflushed.
+const COLLECTOR_PANICS: u32 = 3;
+
 #[derive(Debug, Default)]
 struct Control {
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
     finished: bool,
+    /// The collector stopped after [`COLLECTOR_PANICS`] panics.
+    gave_up: bool,
     /// The shutdown deadline: the last deliveries wait no longer.
     deadline: Option<Instant>,
     /// The latest deadline of the flushes asked for: the collector waits no
@@ -339,7 +347,7 @@ impl Engine {
         }
         let mut control = lock(&self.control);
         if control.finished {
-            return true;
+            return !control.gave_up;
         }
         control.flush_deadline = control.flush_deadline.max(Some(deadline));
         control.flush_requested += 1;
@@ -347,6 +355,7 @@ impl Engine {
         drop(control);
         self.wake();
         self.wait(deadline, |c| c.flush_done >= target || c.finished)
+            && !lock(&self.control).gave_up
     }
 
     /// Stops recording, drains every ring and ends the collector.
@@ -394,8 +403,28 @@ impl Engine {
         }
     }
 
+    /// The collector thread: [`Engine::collect`], which a panic (a bug in
+    /// semtel: exporters' panics are caught where they are called) does not
+    /// end, up to [`COLLECTOR_PANICS`] times.
     fn run(&self) {
         crate::export::suppress_telemetry_on_this_thread();
+        for _ in 0..COLLECTOR_PANICS {
+            let collected =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.collect()));
+            if collected.is_ok() {
+                return;
+            }
+        }
+        // Given up: no flush or shutdown waits for this thread any more.
+        let mut c = lock(&self.control);
+        c.finished = true;
+        c.gave_up = true;
+        c.flush_done = c.flush_requested;
+        self.done.notify_all();
+    }
+
+    /// Drains the rings and runs flushes until the shutdown.
+    fn collect(&self) {
         loop {
             let (target, flushing, shutdown, flush_deadline) = {
                 let c = lock(&self.control);
@@ -406,6 +435,8 @@ impl Engine {
             // are not woken for it.
             let moved = self.drain(flushing && !shutdown);
             if flushing && !shutdown {
+                #[cfg(test)]
+                tests::maybe_panic(&tests::PANIC_IN_COLLECTOR, self.id);
                 for sink in &self.queues {
                     sink.export_queued();
                 }
@@ -534,15 +565,26 @@ impl Engine {
         deadline: Option<Instant>,
     ) -> usize {
         let moved = batch.len();
-        for item in &batch {
-            if let encode::Item::Stage(r) = item
-                && let Some(cells) = r.duration_cell()
-            {
-                cells.record_duration(r.start, r.end());
+        // A panic here (a bug in semtel: exporters' panics are caught where
+        // they are called) drops the batch, counted, and goes no further:
+        // this may be a thread of the user's flushing. If some queues had
+        // the batch already, the count is too high by what they export.
+        let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            tests::maybe_panic(&tests::PANIC_IN_DELIVERY, self.id);
+            for item in &batch {
+                if let encode::Item::Stage(r) = item
+                    && let Some(cells) = r.duration_cell()
+                {
+                    cells.record_duration(r.start, r.end());
+                }
             }
-        }
-        if moved > 0 {
-            self.deliver(batch, export, deadline);
+            if moved > 0 {
+                self.deliver(batch, export, deadline);
+            }
+        }));
+        if delivered.is_err() {
+            self.dropped.fetch_add(moved as u64, Ordering::Relaxed);
         }
         moved
     }
@@ -674,6 +716,93 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{BatchConfig, Signal};
+    use crate::export::BatchQueue;
+
+    /// Fault injection: panics to make, by engine id (tests run side by
+    /// side, each with its own engine).
+    pub(super) static PANIC_IN_COLLECTOR: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    pub(super) static PANIC_IN_DELIVERY: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    /// Panics once for each time `engine` is listed in `panics`.
+    pub(super) fn maybe_panic(panics: &Mutex<Vec<u64>>, engine: u64) {
+        let mut panics = lock(panics);
+        if let Some(i) = panics.iter().position(|&e| e == engine) {
+            panics.remove(i);
+            drop(panics);
+            panic!("injected panic for engine {engine}");
+        }
+    }
+
+    fn engine_with_one_queue() -> Arc<Engine> {
+        let config = BatchConfig {
+            schedule_delay: Duration::from_secs(3600),
+            export_timeout: Duration::from_secs(5),
+            max_queue_size: 64,
+            max_export_batch_size: 16,
+        };
+        let queue =
+            BatchQueue::start(Signal::Traces, "test".into(), config, |_| Ok(()), || {}).unwrap();
+        Engine::start(SamplerConfig::AlwaysOn, vec![queue], config).unwrap()
+    }
+
+    /// A panic in the collector (a bug in semtel) does not end it: the
+    /// flush it interrupted is done by the next round; after
+    /// [`COLLECTOR_PANICS`] it stops, and the shutdown returns at once
+    /// instead of waiting out its deadline.
+    #[test]
+    fn the_collector_survives_panics_then_stops_without_stalling_shutdown() {
+        let engine = engine_with_one_queue();
+        lock(&PANIC_IN_COLLECTOR).push(engine.id);
+        assert!(engine.flush(Instant::now() + Duration::from_secs(20)));
+        assert!(lock(&PANIC_IN_COLLECTOR).is_empty(), "the panic happened");
+        assert!(engine.flush(Instant::now() + Duration::from_secs(20)));
+
+        lock(&PANIC_IN_COLLECTOR).extend([engine.id; COLLECTOR_PANICS as usize]);
+        let started = Instant::now();
+        assert!(
+            !engine.flush(Instant::now() + Duration::from_secs(20)),
+            "a flush the collector gave up on is not done"
+        );
+        assert!(!engine.flush(Instant::now() + Duration::from_secs(20)));
+        assert!(engine.shutdown(Instant::now() + Duration::from_secs(20)));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "returned when the collector gave up, not at the deadline"
+        );
+        // It gave up after two of the three: its rounds were used up.
+        assert_eq!(lock(&PANIC_IN_COLLECTOR).len(), 1);
+    }
+
+    /// A panic between the rings and the queues drops that batch, counted,
+    /// and the caller's thread (a flush on it) does not see it.
+    #[test]
+    fn a_panic_in_delivery_drops_the_batch_counted() {
+        let engine = engine_with_one_queue();
+        lock(&PANIC_IN_DELIVERY).push(engine.id);
+        let batch = (0..5)
+            .map(|_| {
+                encode::Item::from(SpanData {
+                    span_context: SpanContext::empty_context(),
+                    parent_span_id: SpanId::INVALID,
+                    parent_span_is_remote: false,
+                    span_kind: SpanKind::Internal,
+                    name: "x".into(),
+                    start_time: std::time::SystemTime::UNIX_EPOCH,
+                    end_time: std::time::SystemTime::UNIX_EPOCH,
+                    attributes: Vec::new(),
+                    dropped_attributes_count: 0,
+                    events: SpanEvents::default(),
+                    links: SpanLinks::default(),
+                    status: Status::Unset,
+                    instrumentation_scope: scope(),
+                })
+            })
+            .collect();
+        assert_eq!(engine.record_and_deliver(batch, true, None), 5);
+        assert_eq!(engine.dropped(), 5);
+        assert!(engine.shutdown(Instant::now() + Duration::from_secs(20)));
+    }
 
     #[test]
     fn ratio_sampling_matches_the_sdk() {
