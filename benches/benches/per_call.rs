@@ -4,8 +4,9 @@
 //! The cases run in [`Case::ALL`]'s order: semtel's disabled cases must come
 //! before the enabled one installs the process-wide subscriber.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use semtel_benches::Case;
@@ -40,11 +41,7 @@ fn per_call(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Modest, so the whole `cargo bench -p semtel-benches` takes minutes on 2 cores.
-    config = Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = common::config();
     targets = per_call
 }
 criterion_main!(benches);

@@ -8,6 +8,8 @@
 //! that exports through an SDK exporter.
 //! `cargo bench -p semtel-benches --bench span_data`.
 
+mod common;
+
 use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -71,11 +73,7 @@ fn span_data(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // As `per_call`'s: modest, so the whole `cargo bench` takes minutes.
-    config = Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = common::config();
     targets = span_data
 }
 criterion_main!(benches);
