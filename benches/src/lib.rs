@@ -285,6 +285,47 @@ impl Scope {
         acc
     }
 
+    /// Calls the `async` twin of the case's function `n` times, polling each
+    /// call's future `polls` times on this thread ([`poll_to_end`]); returns
+    /// the sum of the results so the calls cannot be elided.
+    #[inline(never)]
+    pub fn run_polled(&self, n: u64, polls: u32) -> u64 {
+        let mut acc = 0u64;
+        match &self.state {
+            State::Plain => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(peers::plain_async(i, polls)));
+                }
+            }
+            State::Semtel | State::SemtelDisabled { .. } | State::SemtelEnabled(_) => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(peers::load_async(i, polls)));
+                }
+            }
+            State::Tracing { .. } | State::TracingOtel { .. } => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(peers::tracing_load_async(i, polls)));
+                }
+            }
+            State::OtelSdk { sdk, .. } => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(sdk.call_async(i, polls)));
+                }
+            }
+            State::Fastrace(_) => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(peers::fastrace_call_async(i, polls)));
+                }
+            }
+            State::Autometrics => {
+                for i in 0..n {
+                    acc = acc.wrapping_add(poll_to_end(peers::autometrics_load_async(i, polls)));
+                }
+            }
+        }
+        acc
+    }
+
     /// Calls the case's function `n` times in chunks of `chunk` calls,
     /// exporting the case's pending spans after each chunk
     /// ([`Scope::flush_spans`]); returns the sum of the results and the wall
@@ -301,6 +342,21 @@ impl Scope {
     /// the calls alone.
     #[inline(never)]
     pub fn run_paced_cpu(&self, n: u64, chunk: u64) -> (u64, Duration, Duration) {
+        self.paced(n, chunk, |k| self.run(k))
+    }
+
+    /// [`Scope::run_paced`] of [`Scope::run_polled`]: `n` async calls whose
+    /// futures are polled `polls` times each.
+    #[inline(never)]
+    pub fn run_polled_paced(&self, n: u64, chunk: u64, polls: u32) -> (u64, Duration) {
+        let (acc, wall, _) = self.paced(n, chunk, |k| self.run_polled(k, polls));
+        (acc, wall)
+    }
+
+    /// Runs `run(k)` for chunks of `k` calls adding up to `n`, exporting the
+    /// pending spans after each; the sum of the results, the wall time and
+    /// the calling thread's CPU time of the calls alone.
+    fn paced(&self, n: u64, chunk: u64, run: impl Fn(u64) -> u64) -> (u64, Duration, Duration) {
         let mut acc = 0u64;
         let mut wall = Duration::ZERO;
         let mut cpu = Duration::ZERO;
@@ -309,7 +365,7 @@ impl Scope {
             let k = left.min(chunk.max(1));
             let thread = cpu_time::ThreadTime::now();
             let started = std::time::Instant::now();
-            acc = acc.wrapping_add(self.run(k));
+            acc = acc.wrapping_add(run(k));
             wall += started.elapsed();
             cpu += thread.elapsed();
             self.flush_spans();
@@ -497,4 +553,18 @@ fn fastrace_reporter() -> &'static Arc<AtomicU64> {
         fastrace::set_reporter(reporter, fastrace::collector::Config::default());
         count
     })
+}
+
+/// Polls `future` on this thread until it is ready, with a waker that does
+/// nothing: the futures of the per-poll benchmark ([`peers::Polls`]) are
+/// ready after a set number of polls and wait for nothing.
+#[inline]
+pub fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
 }

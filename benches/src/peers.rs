@@ -2,16 +2,22 @@
 //!
 //! Every function does the same user work (`black_box(x) + 1`) and carries
 //! the same three attributes where its library lets it: `pipeline.name`,
-//! `pipeline.stage.name` and `db.system.name`, all static strings.
+//! `pipeline.stage.name` and `db.system.name`, all static strings. Each has
+//! an `async` twin whose body awaits [`Polls`], so it is polled as often as
+//! the caller chooses (the per-poll benchmark).
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::{Histogram, MeterProvider as _, UpDownCounter};
-use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -80,6 +86,97 @@ pub fn fastrace_call(x: u64) -> u64 {
 #[autometrics::autometrics]
 #[inline(never)]
 pub fn autometrics_load(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// A future pending on its first `polls - 1` polls and ready on the next:
+/// an `async` body awaiting it is polled `polls` times (at least once). It
+/// does not wake its task; the per-poll benchmark polls in a loop.
+#[derive(Debug)]
+pub struct Polls(u32);
+
+impl Polls {
+    /// Ready on poll number `polls`.
+    pub fn new(polls: u32) -> Self {
+        Self(polls.saturating_sub(1))
+    }
+}
+
+impl Future for Polls {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            Poll::Ready(())
+        } else {
+            self.0 -= 1;
+            Poll::Pending
+        }
+    }
+}
+
+/// [`plain`], `async`, polled `polls` times.
+#[inline(never)]
+pub async fn plain_async(x: u64, polls: u32) -> u64 {
+    Polls::new(polls).await;
+    black_box(x) + 1
+}
+
+/// [`load`], `async`: the stage's span is the innermost one while its future
+/// is polled.
+#[semtel::stage(name = "load", pipeline = "bench", fields(db.system.name = "sqlite"))]
+#[inline(never)]
+pub async fn load_async(x: u64, polls: u32) -> u64 {
+    Polls::new(polls).await;
+    black_box(x) + 1
+}
+
+/// [`tracing_load`], `async`: `#[instrument]` enters its span on each poll.
+#[tracing::instrument(
+    name = "load",
+    level = "info",
+    skip_all,
+    fields(pipeline.name = "bench", pipeline.stage.name = "load", db.system.name = "sqlite")
+)]
+#[inline(never)]
+pub async fn tracing_load_async(x: u64, polls: u32) -> u64 {
+    Polls::new(polls).await;
+    black_box(x) + 1
+}
+
+/// [`fastrace_load`], `async`: `#[trace]` sets its span as the local parent
+/// on each poll.
+#[fastrace::trace(
+    name = "load",
+    properties = { "pipeline.name": "bench", "pipeline.stage.name": "load", "db.system.name": "sqlite" }
+)]
+#[inline(never)]
+pub async fn fastrace_load_async(x: u64, polls: u32) -> u64 {
+    Polls::new(polls).await;
+    black_box(x) + 1
+}
+
+/// One async fastrace call: a root span is the local parent while the
+/// `#[trace]` future is made (which takes its span from it), as in
+/// [`fastrace_call`], and ends once the future is done.
+#[inline(never)]
+pub async fn fastrace_call_async(x: u64, polls: u32) -> u64 {
+    let root = fastrace::Span::root("call", fastrace::prelude::SpanContext::random());
+    let future = {
+        let _parent = root.set_local_parent();
+        fastrace_load_async(x, polls)
+    };
+    let ret = future.await;
+    drop(root);
+    ret
+}
+
+/// [`autometrics_load`], `async`: autometrics times the whole call and does
+/// nothing per poll.
+#[autometrics::autometrics]
+#[inline(never)]
+pub async fn autometrics_load_async(x: u64, polls: u32) -> u64 {
+    Polls::new(polls).await;
     black_box(x) + 1
 }
 
@@ -175,6 +272,30 @@ impl RawSdk {
             let _active = opentelemetry::trace::mark_span_as_active(span);
             black_box(x) + 1
         };
+        self.active.add(-1, &self.attrs);
+        self.duration
+            .record(started.elapsed().as_secs_f64(), &self.attrs);
+        ret
+    }
+
+    /// One `async` call, as the SDK's documentation has it: the span's
+    /// context attached on each poll (`FutureExt::with_context`).
+    #[inline(never)]
+    pub async fn call_async(&self, x: u64, polls: u32) -> u64 {
+        let started = Instant::now();
+        self.active.add(1, &self.attrs);
+        let span = self
+            .tracer
+            .span_builder("load")
+            .with_attributes(self.attrs.clone())
+            .start(&self.tracer);
+        let cx = opentelemetry::Context::current_with_span(span);
+        let ret = async {
+            Polls::new(polls).await;
+            black_box(x) + 1
+        }
+        .with_context(cx)
+        .await;
         self.active.add(-1, &self.attrs);
         self.duration
             .record(started.elapsed().as_secs_f64(), &self.attrs);
