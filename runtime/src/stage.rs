@@ -547,7 +547,7 @@ impl StageGuard {
     /// call).
     #[inline]
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        engine::context::in_frame(self.frame(), f)
+        engine::context::in_frame(self.frame().as_ref(), f)
     }
 
     /// The body of an async stage, with this call's span current while polled.

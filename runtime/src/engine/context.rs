@@ -224,7 +224,7 @@ pub(crate) fn stage_context() -> Option<Context> {
 
 /// Runs `f` with `frame` as the innermost span of this thread.
 #[inline]
-pub(crate) fn in_frame<R>(frame: Option<SpanRef>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn in_frame<R>(frame: Option<&SpanRef>, f: impl FnOnce() -> R) -> R {
     let _entered = frame.map(Entered::new);
     f()
 }
@@ -233,11 +233,11 @@ pub(crate) fn in_frame<R>(frame: Option<SpanRef>, f: impl FnOnce() -> R) -> R {
 struct Entered(u64);
 
 impl Entered {
+    /// Pushes a copy of `r` (written in place: see `Thread::enter_frame`).
     #[inline]
-    fn new(r: SpanRef) -> Self {
-        let span_id = r.span_id;
-        push(Frame::Stage(r));
-        Entered(span_id)
+    fn new(r: &SpanRef) -> Self {
+        let _ = super::local::with(|t| t.enter_frame(r));
+        Entered(r.span_id)
     }
 }
 
@@ -269,7 +269,7 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _entered = this.frame.clone().map(Entered::new);
+        let _entered = this.frame.as_ref().map(Entered::new);
         this.inner.poll(cx)
     }
 }

@@ -167,6 +167,37 @@ impl Thread {
     /// wider loads than it was stored with, which stalls store forwarding.
     #[inline]
     fn enter(&mut self, span: &Begun, trace_state: &Option<Arc<TraceState>>) {
+        self.push_stage(
+            span.trace_id,
+            span.span_id,
+            span.sampled,
+            span.seen,
+            trace_state,
+        );
+    }
+
+    /// Pushes a copy of `frame` (an async stage's, on each poll), field by
+    /// field as [`Thread::enter`] does.
+    #[inline]
+    pub(crate) fn enter_frame(&mut self, frame: &SpanRef) {
+        self.push_stage(
+            frame.trace_id,
+            frame.span_id,
+            frame.sampled,
+            frame.seen,
+            &frame.trace_state,
+        );
+    }
+
+    #[inline]
+    fn push_stage(
+        &mut self,
+        trace_id: u128,
+        span_id: u64,
+        sampled: bool,
+        seen: u64,
+        trace_state: &Option<Arc<TraceState>>,
+    ) {
         self.stack.push(Frame::Stage(SpanRef {
             trace_id: 0,
             span_id: 0,
@@ -175,10 +206,10 @@ impl Thread {
             seen: 0,
         }));
         if let Some(Frame::Stage(f)) = self.stack.last_mut() {
-            f.trace_id = span.trace_id;
-            f.span_id = span.span_id;
-            f.sampled = span.sampled;
-            f.seen = span.seen;
+            f.trace_id = trace_id;
+            f.span_id = span_id;
+            f.sampled = sampled;
+            f.seen = seen;
             f.trace_state.clone_from(trace_state);
         }
     }
