@@ -218,7 +218,10 @@ impl Thread {
     /// in order; a `tracing` span may be exited out of order).
     pub(crate) fn leave(&mut self, is: impl Fn(&Frame) -> bool) {
         if self.stack.last().is_some_and(&is) {
-            self.stack.pop();
+            // Dropped in place, not moved out as `pop` would: the frame was
+            // written field by field moments ago, and reading it back whole
+            // stalls store forwarding.
+            self.stack.truncate(self.stack.len() - 1);
         } else if let Some(i) = self.stack.iter().rposition(&is) {
             self.stack.remove(i);
         }
