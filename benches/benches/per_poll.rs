@@ -6,14 +6,13 @@
 //! one-poll time is a whole async call.
 //! `cargo bench -p semtel-benches --bench per_poll`.
 //!
-//! The cases run in [`Case::ALL`]'s order, as in `per_call`.
+//! The cases run in `Case::ALL`'s order ([`common::each_case`]).
 
 mod common;
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use semtel_benches::Case;
+use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Polls per call in the second measurement of each case.
 const POLLS: u32 = 65;
@@ -23,23 +22,15 @@ const CHUNK: u64 = 1024;
 
 fn per_poll(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_poll");
-    for case in Case::ALL.into_iter().filter(|c| !c.own_process()) {
-        // Set up only when criterion's filter selects the case.
-        let mut scope = None;
-        for polls in [1, POLLS] {
-            group.bench_with_input(BenchmarkId::new(case.name(), polls), &polls, |b, &polls| {
-                let scope = scope.get_or_insert_with(|| case.enter());
-                b.iter_custom(|iters| {
-                    let (acc, wall) = scope.run_polled_paced(iters, CHUNK, polls);
-                    black_box(acc);
-                    wall
-                });
-            });
-        }
-        if let Some(scope) = scope {
-            let _ = scope.finish();
-        }
-    }
+    common::each_case(
+        &mut group,
+        &[Some(1), Some(POLLS)],
+        |scope, iters, polls| {
+            let (acc, wall) = scope.run_polled_paced(iters, CHUNK, polls);
+            black_box(acc);
+            wall
+        },
+    );
     group.finish();
 }
 
