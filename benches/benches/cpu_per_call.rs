@@ -13,17 +13,22 @@
 //! exported after each chunk (outside the wall time, inside the CPU time), so
 //! no case runs above its exporter's capacity and drops. `--unpaced` makes
 //! all calls in one loop instead, which shows each case overloaded.
+//! `--steady` paces without flushing: chunks of [`STEADY_CHUNK`] calls, the
+//! calling thread busy for [`STEADY_GAP`] after each (`--gap MICROS` to
+//! change it), so each case's background threads drain and export while the
+//! calls run, as in a pipeline that is busy all the time; the busy gaps'
+//! CPU is taken off the all-threads CPU.
 //!
 //! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
-//! `valgrind --tool=callgrind`), `--unpaced`, and a word to run only the
-//! cases whose name contains it.
+//! `valgrind --tool=callgrind`), `--unpaced`, `--steady`, `--gap MICROS`, and
+//! a word to run only the cases whose name contains it.
 //!
 //! A case that needs a process of its own ([`Case::own_process`]) is measured
 //! by running this program again for it alone (`--child NAME`), which prints
 //! its row in a form the parent reads back.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
 use semtel_benches::{Case, Outcome, sink_totals};
@@ -34,13 +39,60 @@ const CALLS: u64 = 2_000_000;
 const WARM_UP: u64 = 200_000;
 /// Calls between two exports when paced: half of a span queue (2048).
 const CHUNK: u64 = 1024;
+/// Calls between two gaps when steady: a quarter of a span queue, so the
+/// half-full wake-up of a collector (semtel's) or batch processor (the SDK's)
+/// leaves it the gap to drain before the queue fills.
+const STEADY_CHUNK: u64 = 512;
+/// The busy gap after each steady chunk: far longer than any case's
+/// background threads take for a chunk's spans (tracing-opentelemetry's
+/// ~400 ns a span is the most), so every case runs below its exporter's
+/// capacity. At 500 µs semtel lost a few thousand spans of 2,200,000 on
+/// this VM: a background thread sometimes takes that long to be woken.
+const STEADY_GAP: Duration = Duration::from_millis(2);
+
+/// How the measured calls are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pacing {
+    /// Chunks, the spans exported after each.
+    Flushed,
+    /// Chunks with the calling thread busy for the gap after each.
+    Steady(Duration),
+    /// One loop.
+    Unpaced,
+}
+
+impl Pacing {
+    fn args(self) -> Vec<String> {
+        match self {
+            Pacing::Flushed => vec![],
+            Pacing::Steady(gap) => vec![
+                "--steady".into(),
+                "--gap".into(),
+                gap.as_micros().to_string(),
+            ],
+            Pacing::Unpaced => vec!["--unpaced".into()],
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Pacing::Flushed => format!("paced: spans exported after every {CHUNK} calls"),
+            Pacing::Steady(gap) => format!(
+                "steady: {STEADY_CHUNK} calls, then the calling thread busy for {} µs, nothing \
+                 flushed (the gaps' CPU taken off)",
+                gap.as_micros()
+            ),
+            Pacing::Unpaced => "unpaced: one loop".to_owned(),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Row {
     case: Case,
     calls: u64,
     wall_ns: f64,
-    /// CPU of the calling thread during the calls (paced runs only).
+    /// CPU of the calling thread during the calls (paced and steady runs).
     thread_ns: Option<f64>,
     cpu_ns: f64,
     sink_cpu_ns: f64,
@@ -51,23 +103,31 @@ fn per_call(total: std::time::Duration, calls: u64) -> f64 {
     total.as_secs_f64() * 1e9 / calls as f64
 }
 
-fn measure(case: Case, warm_up: u64, calls: u64, paced: bool) -> Row {
+fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
     let scope = case.enter();
     black_box(scope.run_paced(warm_up, CHUNK));
     scope.flush();
     let (sink_cpu_before, _) = sink_totals();
     let cpu = ProcessTime::now();
-    let (wall, thread) = if paced {
-        let (acc, wall, thread) = scope.run_paced_cpu(calls, CHUNK);
-        black_box(acc);
-        (wall, Some(thread))
-    } else {
-        let wall = Instant::now();
-        black_box(scope.run(calls));
-        (wall.elapsed(), None)
+    let (wall, thread, in_gaps) = match pacing {
+        Pacing::Flushed => {
+            let (acc, wall, thread) = scope.run_paced_cpu(calls, CHUNK);
+            black_box(acc);
+            (wall, Some(thread), Duration::ZERO)
+        }
+        Pacing::Steady(gap) => {
+            let (acc, wall, thread, in_gaps) = scope.run_steady_cpu(calls, STEADY_CHUNK, gap);
+            black_box(acc);
+            (wall, Some(thread), in_gaps)
+        }
+        Pacing::Unpaced => {
+            let wall = Instant::now();
+            black_box(scope.run(calls));
+            (wall.elapsed(), None, Duration::ZERO)
+        }
     };
     let outcome = scope.finish();
-    let cpu = cpu.elapsed();
+    let cpu = cpu.elapsed().saturating_sub(in_gaps);
     let (sink_cpu_after, _) = sink_totals();
     Row {
         case,
@@ -122,7 +182,7 @@ impl Row {
 }
 
 /// Measures `case` in a new process running this program (`--child`).
-fn measure_in_child(case: Case, calls: u64, paced: bool) -> Row {
+fn measure_in_child(case: Case, calls: u64, pacing: Pacing) -> Row {
     let exe = std::env::current_exe().expect("this program's path");
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
@@ -132,9 +192,7 @@ fn measure_in_child(case: Case, calls: u64, paced: bool) -> Row {
         "--child",
         case.name(),
     ]);
-    if !paced {
-        cmd.arg("--unpaced");
-    }
+    cmd.args(pacing.args());
     let out = cmd.output().expect("the child process runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout.lines().find_map(Row::from_line).unwrap_or_else(|| {
@@ -152,25 +210,38 @@ fn main() {
     let mut calls = None;
     let mut filter = None;
     let mut child = None;
-    let mut paced = true;
+    let mut unpaced = false;
+    let mut steady = false;
+    let mut gap = STEADY_GAP;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bench" => benching = true,
-            "--unpaced" => paced = false,
+            "--unpaced" => unpaced = true,
+            "--steady" => steady = true,
+            "--gap" => {
+                if let Some(us) = args.next().and_then(|n| n.parse::<u64>().ok()) {
+                    gap = Duration::from_micros(us);
+                }
+            }
             "--calls" => calls = args.next().and_then(|n| n.parse::<u64>().ok()),
             "--child" => child = args.next().and_then(|n| Case::named(&n)),
             a if !a.starts_with('-') => filter = Some(arg),
             _ => {}
         }
     }
+    let pacing = match (unpaced, steady) {
+        (true, _) => Pacing::Unpaced,
+        (false, true) => Pacing::Steady(gap),
+        (false, false) => Pacing::Flushed,
+    };
     let (warm_up, calls) = match (benching, calls) {
         (_, Some(n)) => (n / 10, n),
         (true, None) => (WARM_UP, CALLS),
         (false, None) => (10, 100),
     };
     if let Some(case) = child {
-        println!("{}", measure(case, warm_up, calls, paced).to_line());
+        println!("{}", measure(case, warm_up, calls, pacing).to_line());
         return;
     }
     let rows: Vec<Row> = Case::ALL
@@ -178,9 +249,9 @@ fn main() {
         .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
         .map(|&case| {
             if case.own_process() {
-                measure_in_child(case, calls, paced)
+                measure_in_child(case, calls, pacing)
             } else {
-                measure(case, warm_up, calls, paced)
+                measure(case, warm_up, calls, pacing)
             }
         })
         .collect();
@@ -188,11 +259,7 @@ fn main() {
         .iter()
         .find(|r| r.case == Case::SemtelEnabled)
         .map_or((f64::NAN, f64::NAN), |r| (r.wall_ns, r.cpu_ns));
-    let pacing = if paced {
-        format!("paced: spans exported after every {CHUNK} calls")
-    } else {
-        "unpaced: one loop".to_owned()
-    };
+    let pacing = pacing.describe();
     println!(
         "\n{calls} calls per case after {warm_up} warm-up calls, {pacing}; ratio = case / semtel \
          enabled (above 1: the case is slower than semtel)\n"

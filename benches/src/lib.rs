@@ -342,21 +342,64 @@ impl Scope {
     /// the calls alone.
     #[inline(never)]
     pub fn run_paced_cpu(&self, n: u64, chunk: u64) -> (u64, Duration, Duration) {
-        self.paced(n, chunk, |k| self.run(k))
+        self.paced(n, chunk, |k| self.run(k), || self.flush_spans())
+    }
+
+    /// Calls the case's function `n` times in chunks of `chunk` calls with
+    /// the calling thread busy for `gap` after each, as a pipeline thread
+    /// doing other work between calls: nothing is flushed, so the case's
+    /// background threads export while the calls run, as in a steady
+    /// pipeline. Returns the sum of the results, the wall time and the
+    /// calling thread's CPU time of the calls alone, and the calling
+    /// thread's CPU time in the gaps (to take off a process CPU reading).
+    #[inline(never)]
+    pub fn run_steady_cpu(
+        &self,
+        n: u64,
+        chunk: u64,
+        gap: Duration,
+    ) -> (u64, Duration, Duration, Duration) {
+        let mut in_gaps = Duration::ZERO;
+        let (acc, wall, cpu) = self.paced(
+            n,
+            chunk,
+            |k| self.run(k),
+            || {
+                let thread = cpu_time::ThreadTime::now();
+                let started = std::time::Instant::now();
+                while started.elapsed() < gap {
+                    std::hint::spin_loop();
+                }
+                in_gaps += thread.elapsed();
+            },
+        );
+        (acc, wall, cpu, in_gaps)
     }
 
     /// [`Scope::run_paced`] of [`Scope::run_polled`]: `n` async calls whose
     /// futures are polled `polls` times each.
     #[inline(never)]
     pub fn run_polled_paced(&self, n: u64, chunk: u64, polls: u32) -> (u64, Duration) {
-        let (acc, wall, _) = self.paced(n, chunk, |k| self.run_polled(k, polls));
+        let (acc, wall, _) = self.paced(
+            n,
+            chunk,
+            |k| self.run_polled(k, polls),
+            || self.flush_spans(),
+        );
         (acc, wall)
     }
 
-    /// Runs `run(k)` for chunks of `k` calls adding up to `n`, exporting the
-    /// pending spans after each; the sum of the results, the wall time and
-    /// the calling thread's CPU time of the calls alone.
-    fn paced(&self, n: u64, chunk: u64, run: impl Fn(u64) -> u64) -> (u64, Duration, Duration) {
+    /// Runs `run(k)` for chunks of `k` calls adding up to `n`, and
+    /// `between()` after each (exporting the pending spans, or keeping the
+    /// thread busy); the sum of the results, the wall time and the calling
+    /// thread's CPU time of the calls alone.
+    fn paced(
+        &self,
+        n: u64,
+        chunk: u64,
+        run: impl Fn(u64) -> u64,
+        mut between: impl FnMut(),
+    ) -> (u64, Duration, Duration) {
         let mut acc = 0u64;
         let mut wall = Duration::ZERO;
         let mut cpu = Duration::ZERO;
@@ -368,7 +411,7 @@ impl Scope {
             acc = acc.wrapping_add(run(k));
             wall += started.elapsed();
             cpu += thread.elapsed();
-            self.flush_spans();
+            between();
             left -= k;
         }
         (acc, wall, cpu)
