@@ -19,6 +19,11 @@
 //! calls run, as in a pipeline that is busy all the time; the busy gaps'
 //! CPU is taken off the all-threads CPU.
 //!
+//! Paced and steady runs also give the wall time per call of the median
+//! chunk and of the 90th percentile chunk. In steady runs the two differ
+//! when some chunks run while a background thread drains and others do
+//! not; the mean (the wall column) includes both.
+//!
 //! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
 //! `valgrind --tool=callgrind`), `--unpaced`, `--steady`, `--gap MICROS`, and
 //! a word to run only the cases whose name contains it.
@@ -95,6 +100,9 @@ struct Row {
     wall_ns: f64,
     /// CPU of the calling thread during the calls (paced and steady runs).
     thread_ns: Option<f64>,
+    /// Wall per call of the median chunk and of the 90th percentile chunk
+    /// (paced and steady runs): how uneven the chunks were.
+    chunk_ns: Option<(f64, f64)>,
     cpu_ns: f64,
     sink_cpu_ns: f64,
     outcome: Outcome,
@@ -110,21 +118,23 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
     scope.flush();
     let (sink_cpu_before, _) = sink_totals();
     let cpu = ProcessTime::now();
-    let (wall, thread, in_gaps) = match pacing {
-        Pacing::Flushed => {
-            let (acc, wall, thread) = scope.run_paced_cpu(calls, CHUNK);
-            black_box(acc);
-            (wall, Some(thread), Duration::ZERO)
-        }
+    let (paced, in_gaps) = match pacing {
+        Pacing::Flushed => (Some(scope.run_paced_cpu(calls, CHUNK)), Duration::ZERO),
         Pacing::Steady(gap) => {
-            let (acc, wall, thread, in_gaps) = scope.run_steady_cpu(calls, STEADY_CHUNK, gap);
-            black_box(acc);
-            (wall, Some(thread), in_gaps)
+            let (paced, in_gaps) = scope.run_steady_cpu(calls, STEADY_CHUNK, gap);
+            (Some(paced), in_gaps)
         }
-        Pacing::Unpaced => {
+        Pacing::Unpaced => (None, Duration::ZERO),
+    };
+    let wall = match &paced {
+        Some(p) => {
+            black_box(p.acc);
+            p.wall
+        }
+        None => {
             let wall = Instant::now();
             black_box(scope.run(calls));
-            (wall.elapsed(), None, Duration::ZERO)
+            wall.elapsed()
         }
     };
     let outcome = scope.finish();
@@ -134,7 +144,10 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
         case,
         calls,
         wall_ns: per_call(wall, calls),
-        thread_ns: thread.map(|t| per_call(t, calls)),
+        thread_ns: paced.as_ref().map(|p| per_call(p.cpu, calls)),
+        chunk_ns: paced
+            .as_ref()
+            .map(|p| (p.chunk_quantile(0.5), p.chunk_quantile(0.9))),
         cpu_ns: per_call(cpu, calls),
         #[allow(clippy::cast_precision_loss)] // nanoseconds of a few seconds
         sink_cpu_ns: (sink_cpu_after - sink_cpu_before) as f64 / calls as f64,
@@ -148,11 +161,13 @@ const CHILD_ROW: &str = "child-row";
 impl Row {
     fn to_line(&self) -> String {
         format!(
-            "{CHILD_ROW} {} {} {} {} {} {} {} {}",
+            "{CHILD_ROW} {} {} {} {} {} {} {} {} {} {}",
             self.case.name(),
             self.calls,
             self.wall_ns,
             self.thread_ns.unwrap_or(f64::NAN),
+            self.chunk_ns.map_or(f64::NAN, |c| c.0),
+            self.chunk_ns.map_or(f64::NAN, |c| c.1),
             self.cpu_ns,
             self.sink_cpu_ns,
             self.outcome.spans_exported.map_or(-1, |n| n as i64),
@@ -164,14 +179,16 @@ impl Row {
         let mut f = line.strip_prefix(CHILD_ROW)?.split_whitespace();
         let case = Case::named(f.next()?)?;
         let mut num = || f.next()?.parse::<f64>().ok();
-        let (calls, wall_ns, thread_ns, cpu_ns, sink_cpu_ns, exported, dropped) =
-            (num()?, num()?, num()?, num()?, num()?, num()?, num()?);
+        let (calls, wall_ns, thread_ns, chunk_median, chunk_p90) =
+            (num()?, num()?, num()?, num()?, num()?);
+        let (cpu_ns, sink_cpu_ns, exported, dropped) = (num()?, num()?, num()?, num()?);
         let count = |n: f64| (n >= 0.0).then_some(n as u64);
         Some(Row {
             case,
             calls: calls as u64,
             wall_ns,
             thread_ns: (!thread_ns.is_nan()).then_some(thread_ns),
+            chunk_ns: (!chunk_median.is_nan()).then_some((chunk_median, chunk_p90)),
             cpu_ns,
             sink_cpu_ns,
             outcome: Outcome {
@@ -266,9 +283,9 @@ fn main() {
          enabled (above 1: the case is slower than semtel)\n"
     );
     println!(
-        "| case | wall ns/call | calling thread CPU ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
+        "| case | wall ns/call | median / 90th pct chunk, wall ns/call | calling thread CPU ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         let spans = match (r.outcome.spans_exported, r.outcome.spans_dropped) {
             (Some(e), Some(d)) => format!("{e} / {} ({d} lost)", r.calls + warm_up),
@@ -278,8 +295,11 @@ fn main() {
         let thread = r
             .thread_ns
             .map_or_else(|| "-".to_owned(), |t| format!("{t:.1}"));
+        let chunks = r
+            .chunk_ns
+            .map_or_else(|| "-".to_owned(), |(m, p)| format!("{m:.1} / {p:.1}"));
         println!(
-            "| {} | {:.1} | {thread} | {:.1} | {:.1} | {:.2} | {:.2} | {spans} |",
+            "| {} | {:.1} | {chunks} | {thread} | {:.1} | {:.1} | {:.2} | {:.2} | {spans} |",
             r.case.name(),
             r.wall_ns,
             r.cpu_ns,

@@ -334,14 +334,14 @@ impl Scope {
     /// ones that record, not the ones that drop.
     #[inline(never)]
     pub fn run_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
-        let (acc, wall, _) = self.run_paced_cpu(n, chunk);
-        (acc, wall)
+        let paced = self.run_paced_cpu(n, chunk);
+        (paced.acc, paced.wall)
     }
 
     /// [`Scope::run_paced`], also returning the calling thread's CPU time of
-    /// the calls alone.
+    /// the calls alone and each chunk's wall time.
     #[inline(never)]
-    pub fn run_paced_cpu(&self, n: u64, chunk: u64) -> (u64, Duration, Duration) {
+    pub fn run_paced_cpu(&self, n: u64, chunk: u64) -> Paced {
         self.paced(n, chunk, |k| self.run(k), || self.flush_spans())
     }
 
@@ -350,17 +350,13 @@ impl Scope {
     /// doing other work between calls: nothing is flushed, so the case's
     /// background threads export while the calls run, as in a steady
     /// pipeline. Returns the sum of the results, the wall time and the
-    /// calling thread's CPU time of the calls alone, and the calling
-    /// thread's CPU time in the gaps (to take off a process CPU reading).
+    /// calling thread's CPU time of the calls alone, each chunk's wall time,
+    /// and the calling thread's CPU time in the gaps (to take off a process
+    /// CPU reading).
     #[inline(never)]
-    pub fn run_steady_cpu(
-        &self,
-        n: u64,
-        chunk: u64,
-        gap: Duration,
-    ) -> (u64, Duration, Duration, Duration) {
+    pub fn run_steady_cpu(&self, n: u64, chunk: u64, gap: Duration) -> (Paced, Duration) {
         let mut in_gaps = Duration::ZERO;
-        let (acc, wall, cpu) = self.paced(
+        let paced = self.paced(
             n,
             chunk,
             |k| self.run(k),
@@ -373,48 +369,55 @@ impl Scope {
                 in_gaps += thread.elapsed();
             },
         );
-        (acc, wall, cpu, in_gaps)
+        (paced, in_gaps)
     }
 
     /// [`Scope::run_paced`] of [`Scope::run_polled`]: `n` async calls whose
     /// futures are polled `polls` times each.
     #[inline(never)]
     pub fn run_polled_paced(&self, n: u64, chunk: u64, polls: u32) -> (u64, Duration) {
-        let (acc, wall, _) = self.paced(
+        let paced = self.paced(
             n,
             chunk,
             |k| self.run_polled(k, polls),
             || self.flush_spans(),
         );
-        (acc, wall)
+        (paced.acc, paced.wall)
     }
 
     /// Runs `run(k)` for chunks of `k` calls adding up to `n`, and
     /// `between()` after each (exporting the pending spans, or keeping the
-    /// thread busy); the sum of the results, the wall time and the calling
-    /// thread's CPU time of the calls alone.
+    /// thread busy).
     fn paced(
         &self,
         n: u64,
         chunk: u64,
         run: impl Fn(u64) -> u64,
         mut between: impl FnMut(),
-    ) -> (u64, Duration, Duration) {
-        let mut acc = 0u64;
-        let mut wall = Duration::ZERO;
-        let mut cpu = Duration::ZERO;
+    ) -> Paced {
+        let chunk = chunk.max(1);
+        let mut paced = Paced {
+            acc: 0,
+            wall: Duration::ZERO,
+            cpu: Duration::ZERO,
+            chunk_ns: Vec::with_capacity(usize::try_from(n / chunk + 1).unwrap_or(0)),
+        };
         let mut left = n;
         while left > 0 {
-            let k = left.min(chunk.max(1));
+            let k = left.min(chunk);
             let thread = cpu_time::ThreadTime::now();
             let started = std::time::Instant::now();
-            acc = acc.wrapping_add(run(k));
-            wall += started.elapsed();
-            cpu += thread.elapsed();
+            paced.acc = paced.acc.wrapping_add(run(k));
+            let wall = started.elapsed();
+            paced.cpu += thread.elapsed();
+            paced.wall += wall;
+            #[allow(clippy::cast_precision_loss)] // a chunk's calls: far below 2^52
+            paced.chunk_ns.push(wall.as_secs_f64() * 1e9 / k as f64);
             between();
             left -= k;
         }
-        (acc, wall, cpu)
+        paced.chunk_ns.sort_by(f64::total_cmp);
+        paced
     }
 
     /// Exports the spans pending, keeping the pipeline running.
@@ -609,5 +612,36 @@ pub fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
         if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
+    }
+}
+
+/// What a paced or steady run measured.
+#[derive(Debug)]
+pub struct Paced {
+    /// The sum of the calls' results.
+    pub acc: u64,
+    /// The calls' wall time.
+    pub wall: Duration,
+    /// The calling thread's CPU time during the calls.
+    pub cpu: Duration,
+    /// Each chunk's wall time per call in nanoseconds, in ascending order.
+    pub chunk_ns: Vec<f64>,
+}
+
+impl Paced {
+    /// The chunks' wall time per call at quantile `q` (0.5: the median
+    /// chunk), nearest rank; NaN when there were no chunks.
+    #[must_use]
+    pub fn chunk_quantile(&self, q: f64) -> f64 {
+        let Some(last) = self.chunk_ns.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )] // a rank within the chunks
+        let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as usize;
+        self.chunk_ns[rank]
     }
 }
