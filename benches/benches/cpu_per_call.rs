@@ -24,9 +24,13 @@
 //! when some chunks run while a background thread drains and others do
 //! not; the mean (the wall column) includes both.
 //!
+//! `--deciles` also prints, before the table, each case's chunk wall time
+//! per call at the 10th, 20th, ... 90th and 99th percentiles: in steady runs
+//! semtel's chunks split into a fast group and a slow one.
+//!
 //! Arguments after `--`: `--calls N` to change [`CALLS`] (e.g. for a run under
-//! `valgrind --tool=callgrind`), `--unpaced`, `--steady`, `--gap MICROS`, and
-//! a word to run only the cases whose name contains it.
+//! `valgrind --tool=callgrind`), `--unpaced`, `--steady`, `--gap MICROS`,
+//! `--deciles`, and a word to run only the cases whose name contains it.
 //!
 //! A case that needs a process of its own ([`Case::own_process`]) is measured
 //! by running this program again for it alone (`--child NAME`), which prints
@@ -112,7 +116,7 @@ fn per_call(total: std::time::Duration, calls: u64) -> f64 {
     total.as_secs_f64() * 1e9 / calls as f64
 }
 
-fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
+fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing, deciles: bool) -> Row {
     let scope = case.enter();
     black_box(scope.run_paced(warm_up, CHUNK));
     scope.flush();
@@ -137,6 +141,9 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
             wall.elapsed()
         }
     };
+    if deciles && let Some(line) = deciles_line(case, paced.as_ref()) {
+        println!("{line}");
+    }
     let outcome = scope.finish();
     let cpu = cpu.elapsed().saturating_sub(in_gaps);
     let (sink_cpu_after, _) = sink_totals();
@@ -157,6 +164,17 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing) -> Row {
 
 /// The prefix of the line a child process prints its row on.
 const CHILD_ROW: &str = "child-row";
+/// The prefix of the line with a case's chunk deciles (`--deciles`).
+const DECILES: &str = "chunk-deciles";
+/// The chunk quantiles `--deciles` prints.
+const DECILE_QUANTILES: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99];
+
+/// The line with `case`'s chunk deciles, when it ran in chunks.
+fn deciles_line(case: Case, paced: Option<&semtel_benches::Paced>) -> Option<String> {
+    let p = paced?;
+    let q = DECILE_QUANTILES.map(|q| format!("{:.1}", p.chunk_quantile(q)));
+    Some(format!("{DECILES} {} {}", case.name(), q.join(" ")))
+}
 
 impl Row {
     fn to_line(&self) -> String {
@@ -200,7 +218,7 @@ impl Row {
 }
 
 /// Measures `case` in a new process running this program (`--child`).
-fn measure_in_child(case: Case, calls: u64, pacing: Pacing) -> Row {
+fn measure_in_child(case: Case, calls: u64, pacing: Pacing, deciles: bool) -> Row {
     let exe = std::env::current_exe().expect("this program's path");
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
@@ -211,8 +229,14 @@ fn measure_in_child(case: Case, calls: u64, pacing: Pacing) -> Row {
         case.name(),
     ]);
     cmd.args(pacing.args());
+    if deciles {
+        cmd.arg("--deciles");
+    }
     let out = cmd.output().expect("the child process runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines().filter(|l| l.starts_with(DECILES)) {
+        println!("{line}");
+    }
     stdout.lines().find_map(Row::from_line).unwrap_or_else(|| {
         panic!(
             "no row from the child for {}: {}\n{stdout}{}",
@@ -230,6 +254,7 @@ fn main() {
     let mut child = None;
     let mut unpaced = false;
     let mut steady = false;
+    let mut deciles = false;
     let mut gap = STEADY_GAP;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -237,6 +262,7 @@ fn main() {
             "--bench" => benching = true,
             "--unpaced" => unpaced = true,
             "--steady" => steady = true,
+            "--deciles" => deciles = true,
             "--gap" => {
                 if let Some(us) = args.next().and_then(|n| n.parse::<u64>().ok()) {
                     gap = Duration::from_micros(us);
@@ -259,7 +285,10 @@ fn main() {
         (false, None) => (10, 100),
     };
     if let Some(case) = child {
-        println!("{}", measure(case, warm_up, calls, pacing).to_line());
+        println!(
+            "{}",
+            measure(case, warm_up, calls, pacing, deciles).to_line()
+        );
         return;
     }
     let rows: Vec<Row> = Case::ALL
@@ -267,9 +296,9 @@ fn main() {
         .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
         .map(|&case| {
             if case.own_process() {
-                measure_in_child(case, calls, pacing)
+                measure_in_child(case, calls, pacing, deciles)
             } else {
-                measure(case, warm_up, calls, pacing)
+                measure(case, warm_up, calls, pacing, deciles)
             }
         })
         .collect();
