@@ -22,8 +22,10 @@
 //!   ring buffers, a TSC clock and lock-free ids on the calling thread (tens
 //!   of nanoseconds a call), OTLP protobuf encoded on export threads. They
 //!   follow the sampler, not `RUST_LOG`. Each thread that runs a stage holds
-//!   a ring of `OTEL_BSP_MAX_QUEUE_SIZE` 64-byte records; a full ring drops
-//!   and counts, and the count is in the [`ShutdownReport`]. A stage does not
+//!   a ring of `OTEL_BSP_MAX_QUEUE_SIZE` 64-byte records, which grows for a
+//!   busy thread up to 16 times that size, at most 32,768 records (2 MiB)
+//!   unless the queue size is larger already; a full ring drops and counts,
+//!   and the count is in the [`ShutdownReport`]. A stage does not
 //!   attach an OpenTelemetry `Context`: code that reads
 //!   `opentelemetry::Context::current()` directly inside a stage sees the
 //!   context around it; [`propagation::current_context`] and

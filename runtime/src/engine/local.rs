@@ -27,6 +27,8 @@ pub(crate) struct Thread {
 struct Ring {
     engine: Arc<Engine>,
     producer: Producer<SpanRecord>,
+    /// The records it holds.
+    capacity: usize,
     pushes: u32,
 }
 
@@ -235,7 +237,7 @@ impl Thread {
     fn push(&mut self, engine_id: u64, record: SpanRecord) -> bool {
         if self.ring.as_ref().is_none_or(|r| r.engine.id != engine_id) {
             match super::find(engine_id) {
-                Some(e) if e.is_open() => self.register(&e),
+                Some(e) if e.is_open() => self.register(&e, e.ring_capacity),
                 _ => return true,
             }
         }
@@ -254,23 +256,41 @@ impl Thread {
             return true;
         }
         ring.pushes = ring.pushes.wrapping_add(1);
-        if ring.pushes % FILL_CHECK_EVERY == 0
-            && ring.producer.slots() < ring.engine.ring_capacity / 2
-        {
-            ring.engine.wake();
+        if ring.pushes % FILL_CHECK_EVERY == 0 && ring.producer.slots() < ring.capacity / 2 {
+            // Past half full between two of the collector's timed drains:
+            // this thread is busy. Waking the collector costs the calling
+            // thread microseconds each time (a system call, and on a VM an
+            // interrupt to a halted CPU), and while it drains, the calls
+            // run slower; a ring twice the size halves how often that
+            // happens. The full ring is left to the collector's next drain.
+            if ring.capacity < ring.engine.ring_limit {
+                let engine = Arc::clone(&ring.engine);
+                let capacity = (ring.capacity * 2).min(engine.ring_limit);
+                self.register(&engine, capacity);
+            } else {
+                ring.engine.wake();
+            }
         }
         false
     }
 
-    /// Gives this thread a ring of `engine`; the previous one (another
-    /// session's) is abandoned, and its collector drains what is left in it.
-    fn register(&mut self, engine: &Arc<Engine>) {
-        let (producer, consumer) = RingBuffer::new(engine.ring_capacity);
+    /// Gives this thread a ring of `engine` holding `capacity` records; the
+    /// previous one (another session's, or a smaller one) is abandoned, and
+    /// its collector drains what is left in it.
+    fn register(&mut self, engine: &Arc<Engine>, capacity: usize) {
+        let (producer, consumer) = RingBuffer::new(capacity);
         engine.add_ring(consumer);
         self.ring = Some(Ring {
             engine: Arc::clone(engine),
             producer,
+            capacity,
             pushes: 0,
         });
+    }
+
+    /// The records this thread's ring holds, if it has one.
+    #[cfg(test)]
+    pub(crate) fn ring_capacity(&self) -> Option<usize> {
+        self.ring.as_ref().map(|r| r.capacity)
     }
 }
