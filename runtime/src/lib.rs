@@ -646,7 +646,8 @@ pub mod __private {
     pub use crate::engine::Instrumented;
     pub use crate::stage::{
         AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
-        StaticValue, any_value, double_value, int_value, link_contexts, record_on, run, set_key,
+        StaticValue, active, any_value, double_value, int_value, link_contexts, record_on, run,
+        set_key,
     };
     pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
     pub use semtel_conventions::value::ValueFor;

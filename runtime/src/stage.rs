@@ -377,6 +377,14 @@ impl StaticValue {
 /// is the plain function plus one relaxed load.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether stage calls do any work: a session is live or `init()`'s meter
+/// provider is installed. Expansions of async stages await the body as it is
+/// when not.
+#[inline]
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed) != 0
+}
+
 pub(crate) fn activate() {
     ACTIVE.fetch_add(1, Ordering::Release);
 }
