@@ -327,6 +327,12 @@ struct QueueState<T> {
     /// Workers waiting for a batch in flight to end before they take the
     /// next.
     waiting_for_slot: usize,
+    /// The least room a producer waiting in [`BatchQueue::push_many`] waits
+    /// for; `usize::MAX` when none waits.
+    room_wanted: usize,
+    /// Times batch ends woke producers waiting for room.
+    #[cfg(test)]
+    producer_wake_ups: usize,
 }
 
 /// A bounded queue drained by worker threads into one exporter.
@@ -428,10 +434,20 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
         let flushing = state.flush_requested > state.flush_done;
         let wake_worker =
             state.waiting_for_slot > 0 || state.shutdown || (flushing && !state.items.is_empty());
-        drop(state);
         // Room for producers (in-flight batches count against the queue
-        // size).
-        self.space.notify_all();
+        // size), once there is as much as they wait for.
+        let wake_producers = state.shutdown || self.room(&state) >= state.room_wanted;
+        if wake_producers {
+            state.room_wanted = usize::MAX;
+            #[cfg(test)]
+            {
+                state.producer_wake_ups += 1;
+            }
+        }
+        drop(state);
+        if wake_producers {
+            self.space.notify_all();
+        }
         if wake_worker {
             self.work.notify_all();
         }
@@ -514,6 +530,9 @@ impl<T: Send + 'static> BatchQueue<T> {
                 workers,
                 batches_in_flight: 0,
                 waiting_for_slot: 0,
+                room_wanted: usize::MAX,
+                #[cfg(test)]
+                producer_wake_ups: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -589,6 +608,11 @@ impl<T: Send + 'static> BatchQueue<T> {
             if left == 0 || wait.is_zero() {
                 break;
             }
+            // Woken once half the queue is free (or room for all that is
+            // left), not at every batch's end: each wake-up is two context
+            // switches, and the worker still has half a queue to export.
+            let wanted = left.min(self.config.max_queue_size / 2).max(1);
+            state.room_wanted = state.room_wanted.min(wanted);
             state = self
                 .space
                 .wait_timeout(state, wait)
@@ -1262,6 +1286,65 @@ mod tests {
         q.begin_shutdown();
         assert!(q.wait(Instant::now() + Duration::from_secs(10)));
         assert_eq!(q.report().exported, 3);
+    }
+
+    /// Waits, boundedly, until `holds` is true of `q`'s state.
+    fn wait_for(q: &BatchQueue<u32>, what: &str, holds: impl Fn(&QueueState<u32>) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !holds(&lock(&q.state)) {
+            assert!(Instant::now() < deadline, "waited 30 s for {what}");
+            thread::yield_now();
+        }
+    }
+
+    /// A producer waiting for room is woken once half the queue is free
+    /// (or room for all it has left), not at every batch's end: each
+    /// wake-up is two context switches, and the worker has half a queue
+    /// to export meanwhile.
+    #[test]
+    fn a_waiting_producer_is_woken_once_half_the_queue_is_free() {
+        let (q, release_tx, started_rx) = blocking_queue(config(8, 2), 1);
+        q.push_many((0..8).collect(), Instant::now(), true);
+        // One batch of 2 in flight and 6 queued: full.
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let producer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                q.push_many(
+                    (8..20).collect(),
+                    Instant::now() + Duration::from_secs(600),
+                    true,
+                );
+            })
+        };
+        let next_export = || {
+            release_tx.send(()).unwrap();
+            started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        };
+        for round in 0..3 {
+            wait_for(&q, "the producer to wait for 4 free", |s| {
+                s.room_wanted == 4
+            });
+            next_export();
+            assert_eq!(
+                lock(&q.state).producer_wake_ups,
+                round,
+                "2 free of 8: the producer sleeps on"
+            );
+            next_export();
+            wait_for(&q, "the producer to fill the queue again", |s| {
+                s.items.len() + s.in_flight == 8
+            });
+        }
+        producer.join().unwrap();
+        assert_eq!(lock(&q.state).producer_wake_ups, 3, "4 of 12 each time");
+        for _ in 0..4 {
+            release_tx.send(()).unwrap();
+        }
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+        let report = q.report();
+        assert_eq!((report.exported, report.dropped), (20, 0), "{report:?}");
     }
 
     #[test]
