@@ -1457,11 +1457,7 @@ mod tests {
             thread::spawn(move || q.flush(Duration::from_secs(60)))
         };
         // The flush is asked for before the span is queued.
-        let asked = Instant::now();
-        while lock(&q.state).flush_requested == 0 {
-            assert!(asked.elapsed() < wait, "the flush was never asked for");
-            thread::yield_now();
-        }
+        wait_for(&q, "the flush to be asked for", |s| s.flush_requested > 0);
         q.push(5);
         end1.end(Ok(()));
         let (second, end2) = rx
