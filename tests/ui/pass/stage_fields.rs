@@ -36,6 +36,24 @@ fn store(table: &str, id: &str, lines: u32, tags: &[&str], order: &Order) {}
 #[semtel::stage(span_kind = consumer, links = contexts.iter().cloned())]
 fn consume(contexts: &[opentelemetry::Context]) {}
 
+// The same forms on async stages, whose expansion holds the guard by
+// reference when telemetry is on.
+#[semtel::stage(
+    fields(
+        db.collection.name = table,
+        [my_registry::ORDER_ID] = id,
+        unchecked("acme.priority") = 3,
+    ),
+    record(order),
+    records_in = lines,
+)]
+async fn store_async(table: &str, id: &str, lines: u32, order: &Order) -> u32 {
+    lines
+}
+
+#[semtel::stage(span_kind = consumer, links = contexts.iter().cloned())]
+async fn consume_async(contexts: &[opentelemetry::Context]) {}
+
 #[semtel::stage(crate = reexport::semtel, pipeline = "p")]
 fn via_reexport() -> Result<(), std::fmt::Error> {
     Ok(())
@@ -45,5 +63,7 @@ fn main() {
     let order = Order { topic: "t".into() };
     store("orders", "o-1", 2, &["a"], &order);
     consume(&[]);
+    let _ = store_async("orders", "o-1", 2, &order);
+    let _ = consume_async(&[]);
     let _ = via_reexport();
 }
