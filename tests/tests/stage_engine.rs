@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use semtel::Signal;
 use semtel_tests::Receiver;
+use semtel_tests::proto::tonic::trace::v1::status::StatusCode;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -73,6 +74,69 @@ fn stages_and_tracing_spans_nest_both_ways_and_logs_carry_the_innermost_ids() {
     };
     assert!(log("in stage").is_in(&stage));
     assert!(log("in library").is_in(&library));
+}
+
+#[derive(Debug, PartialEq, semtel::Telemetry)]
+enum LoadError {
+    #[telemetry(error_type = "empty_batch")]
+    Empty,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// `fields` and `records_in` read what the body then changes.
+#[semtel::stage(pipeline = "engine", records_in = rows.len(), fields(db.operation.name = op))]
+async fn load_rows(mut rows: Vec<u32>, op: &str) -> Result<usize, LoadError> {
+    if rows.is_empty() {
+        return Err(LoadError::Empty);
+    }
+    tokio::task::yield_now().await;
+    rows.push(0);
+    Ok(rows.len())
+}
+
+#[test]
+fn an_async_stage_records_its_fields_and_its_error_when_telemetry_is_on() {
+    let rx = Receiver::start();
+    let s = session(&rx, "engine-async-fields", &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ok, err) = tracing::dispatcher::with_default(s.dispatch(), || {
+        rt.block_on(async {
+            (
+                load_rows(vec![1, 2], "insert").await,
+                load_rows(vec![], "delete").await,
+            )
+        })
+    });
+    assert_eq!((ok, err), (Ok(3), Err(LoadError::Empty)));
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "2 stage spans", |s| s.spans().len() >= 2);
+    let spans = snap.spans();
+    let by_operation = |op: &str| {
+        spans
+            .iter()
+            .find(|s| s.attr_str("db.operation.name") == Some(op))
+            .unwrap_or_else(|| panic!("a span with db.operation.name {op} in {snap}"))
+    };
+    let inserted = by_operation("insert");
+    assert_eq!(inserted.name(), "load_rows");
+    assert_ne!(inserted.status_code(), StatusCode::Error, "{snap}");
+    assert_eq!(inserted.attr_str("error.type"), None, "{snap}");
+    let deleted = by_operation("delete");
+    assert_eq!(deleted.status_code(), StatusCode::Error, "{snap}");
+    assert_eq!(
+        deleted.attr_str("error.type"),
+        Some("empty_batch"),
+        "{snap}"
+    );
 }
 
 #[test]
