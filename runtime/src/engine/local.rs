@@ -27,8 +27,6 @@ pub(crate) struct Thread {
 struct Ring {
     engine: Arc<Engine>,
     producer: Producer<SpanRecord>,
-    /// The records it holds.
-    capacity: usize,
     pushes: u32,
 }
 
@@ -256,17 +254,20 @@ impl Thread {
             return true;
         }
         ring.pushes = ring.pushes.wrapping_add(1);
-        if ring.pushes % FILL_CHECK_EVERY == 0 && ring.producer.slots() < ring.capacity / 2 {
+        if ring.pushes % FILL_CHECK_EVERY != 0 {
+            return false;
+        }
+        let capacity = ring.producer.buffer().capacity();
+        if ring.producer.slots() < capacity / 2 {
             // Past half full between two of the collector's timed drains:
             // this thread is busy. Waking the collector costs the calling
             // thread microseconds each time (a system call, and on a VM an
             // interrupt to a halted CPU), and while it drains, the calls
             // run slower; a ring twice the size halves how often that
             // happens. The full ring is left to the collector's next drain.
-            if ring.capacity < ring.engine.ring_limit {
+            if capacity < ring.engine.ring_limit {
                 let engine = Arc::clone(&ring.engine);
-                let capacity = (ring.capacity * 2).min(engine.ring_limit);
-                self.register(&engine, capacity);
+                self.register(&engine, (capacity * 2).min(engine.ring_limit));
             } else {
                 ring.engine.wake();
             }
@@ -283,7 +284,6 @@ impl Thread {
         self.ring = Some(Ring {
             engine: Arc::clone(engine),
             producer,
-            capacity,
             pushes: 0,
         });
     }
@@ -291,6 +291,6 @@ impl Thread {
     /// The records this thread's ring holds, if it has one.
     #[cfg(test)]
     pub(crate) fn ring_capacity(&self) -> Option<usize> {
-        self.ring.as_ref().map(|r| r.capacity)
+        self.ring.as_ref().map(|r| r.producer.buffer().capacity())
     }
 }
