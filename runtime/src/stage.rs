@@ -476,7 +476,7 @@ impl StageGuard {
     /// current while [`StageGuard::instrument`]'s future is polled).
     #[inline]
     pub fn start(&mut self) {
-        if ACTIVE.load(Ordering::Relaxed) != 0 {
+        if active() {
             self.start_live(false);
         }
     }
@@ -485,7 +485,7 @@ impl StageGuard {
     /// until the guard is dropped (a sync stage).
     #[inline]
     pub fn enter(&mut self) {
-        if ACTIVE.load(Ordering::Relaxed) != 0 {
+        if active() {
             self.start_live(true);
         }
     }
