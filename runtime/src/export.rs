@@ -32,6 +32,9 @@ use crate::config::{BatchConfig, Signal};
 use crate::engine::encode::{Encoder, Item};
 use crate::engine::send::{BufferPool, Transport};
 
+mod chunks;
+use chunks::{Chunks, batches};
+
 /// Runs exporter futures: on semtel's tokio runtime for network exporters,
 /// or on the calling thread for exporters that never wait (the console).
 #[derive(Clone, Debug)]
@@ -314,7 +317,7 @@ pub(crate) trait Reporter: Send + Sync + fmt::Debug {
 }
 
 struct QueueState<T> {
-    items: VecDeque<T>,
+    items: Chunks<T>,
     in_flight: usize,
     flush_requested: u64,
     flush_done: u64,
@@ -521,7 +524,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             destination,
             config,
             state: Mutex::new(QueueState {
-                items: VecDeque::new(),
+                items: Chunks::new(config.max_export_batch_size),
                 in_flight: 0,
                 flush_requested: 0,
                 flush_done: 0,
@@ -580,27 +583,42 @@ impl<T: Send + 'static> BatchQueue<T> {
             self.counters.drop_items(1);
             return;
         }
-        state.items.push_back(item);
+        state.items.push(item);
         if state.items.len() >= self.config.max_export_batch_size {
             self.work.notify_one();
         }
     }
 
-    /// Enqueues a batch, waiting for room while the worker exports, up to
+    /// Enqueues `chunks` (each taken whole when it is at most a batch,
+    /// [`Chunks`]), waiting for room while the worker exports, up to
     /// `give_up`; drops and counts what still does not fit then (or once
     /// shutdown has begun). The span engine's collector calls this, so a slow
     /// exporter holds records back in the threads' rings instead of losing
     /// them, and only full rings drop. `wake`: whether a full batch wakes
     /// the worker (not when the caller exports it itself next,
     /// [`BatchQueue::export_queued`]); waiting for room always does.
-    pub(crate) fn push_many(&self, items: Vec<T>, give_up: Instant, wake: bool) {
-        let mut items = items.into_iter();
-        let mut left = items.len();
+    pub(crate) fn push_many(&self, chunks: Vec<Vec<T>>, give_up: Instant, wake: bool) {
+        let mut chunks = batches(chunks, self.config.max_export_batch_size);
+        self.push_chunks(&mut chunks, give_up, wake);
+    }
+
+    /// [`BatchQueue::push_many`] of chunks of at most a batch each.
+    fn push_chunks(&self, chunks: &mut VecDeque<Vec<T>>, give_up: Instant, wake: bool) {
+        let mut left: usize = chunks.iter().map(Vec::len).sum();
         let mut state = lock(&self.state);
         while left > 0 && !state.shutdown {
-            let n = self.room(&state).min(left);
-            state.items.extend(items.by_ref().take(n));
-            left -= n;
+            let mut room = self.room(&state);
+            while room > 0
+                && let Some(mut chunk) = chunks.pop_front()
+            {
+                if chunk.len() > room {
+                    // Only what fits: the rest (less than a batch) waits.
+                    chunks.push_front(chunk.split_off(room));
+                }
+                room -= chunk.len();
+                left -= chunk.len();
+                state.items.append(chunk);
+            }
             if (wake && state.items.len() >= self.config.max_export_batch_size) || left > 0 {
                 self.work.notify_one();
             }
@@ -621,6 +639,7 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
         drop(state);
         if left > 0 {
+            chunks.clear();
             self.counters.drop_items(left as u64);
         }
     }
@@ -715,14 +734,14 @@ impl<T: Send + 'static> BatchQueue<T> {
             .saturating_sub(state.items.len() + state.in_flight)
     }
 
-    /// Takes the next batch (up to the batch size) if a slot is free, and
-    /// counts it in flight.
+    /// Takes the next batch (the first chunk queued, at most the batch
+    /// size) if a slot is free, and counts it in flight.
     fn take_batch(self: &Arc<Self>, state: &mut QueueState<T>) -> Option<(Vec<T>, BatchEnd)> {
-        let n = state.items.len().min(self.config.max_export_batch_size);
-        if n == 0 || state.batches_in_flight >= self.max_in_flight {
+        if state.items.is_empty() || state.batches_in_flight >= self.max_in_flight {
             return None;
         }
-        let batch: Vec<T> = state.items.drain(..n).collect();
+        let batch = state.items.take();
+        let n = batch.len();
         Some((batch, self.begin_batch(state, n)))
     }
 
@@ -737,38 +756,44 @@ impl<T: Send + 'static> BatchQueue<T> {
         }
     }
 
-    /// Exports `items` on the calling thread, as the worker would, straight
-    /// from the vector while nothing else is queued and the exporter has a
+    /// Exports `chunks` on the calling thread, as the worker would, a
+    /// chunk a batch, while nothing else is queued and the exporter has a
     /// free slot (no copy through the queue); otherwise queues the rest
-    /// ([`BatchQueue::push_many`], not waking the worker) and exports what
-    /// it can of the queue ([`BatchQueue::export_queued`]).
-    pub(crate) fn export_now(self: &Arc<Self>, mut items: Vec<T>, give_up: Instant) {
+    /// ([`BatchQueue::push_many`], waking the worker for a full batch if
+    /// `wake`) and exports what it can of the queue
+    /// ([`BatchQueue::export_queued`]).
+    pub(crate) fn export_now(self: &Arc<Self>, chunks: Vec<Vec<T>>, give_up: Instant, wake: bool) {
         if !self.helpers_welcome.load(Ordering::Relaxed) {
-            return self.push_many(items, give_up, true);
+            return self.push_many(chunks, give_up, true);
         }
-        let size = self.config.max_export_batch_size.max(1);
-        while !items.is_empty() {
+        let mut chunks = batches(chunks, self.config.max_export_batch_size);
+        while let Some(batch) = chunks.pop_front() {
             let mut state = lock(&self.state);
-            let n = items.len().min(size);
-            let room = self.room(&state);
+            let n = batch.len();
             if state.shutdown
                 || !state.items.is_empty()
                 || state.batches_in_flight >= self.max_in_flight
-                || room < n
+                || self.room(&state) < n
             {
                 drop(state);
+                chunks.push_front(batch);
                 break;
             }
             let end = self.begin_batch(&mut state, n);
             drop(state);
-            let rest = items.split_off(n);
-            let batch = std::mem::replace(&mut items, rest);
             self.help_export(batch, end);
         }
-        if !items.is_empty() {
-            self.push_many(items, give_up, false);
+        if !chunks.is_empty() {
+            self.push_chunks(&mut chunks, give_up, wake);
             self.export_queued();
         }
+    }
+
+    /// Whether each export hands its batch off without blocking (encoding
+    /// it and spawning the send), and other threads are still welcome to
+    /// run it ([`BatchQueue::export_now`]).
+    pub(crate) fn hands_off(&self) -> bool {
+        self.non_blocking.load(Ordering::Relaxed) && self.helpers_welcome.load(Ordering::Relaxed)
     }
 
     /// How many items a caller may export on its own thread right now
@@ -776,9 +801,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// exports never block, nothing is queued or in flight, and helping is
     /// still welcome.
     pub(crate) fn room_to_export_here(&self) -> Option<usize> {
-        if !self.non_blocking.load(Ordering::Relaxed)
-            || !self.helpers_welcome.load(Ordering::Relaxed)
-        {
+        if !self.hands_off() {
             return None;
         }
         let state = lock(&self.state);
@@ -1263,7 +1286,7 @@ mod tests {
     #[test]
     fn a_producer_waiting_for_room_wakes_when_a_batch_in_flight_ends() {
         let (q, release_tx, started_rx) = blocking_queue(config(2, 2), 1);
-        q.push_many(vec![1, 2], Instant::now(), true);
+        q.push_many(vec![vec![1, 2]], Instant::now(), true);
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         // The queue is full with the batch in flight: this waits for room,
         // which only the end of that export makes.
@@ -1271,7 +1294,11 @@ mod tests {
         let producer = {
             let q = Arc::clone(&q);
             thread::spawn(move || {
-                q.push_many(vec![3], Instant::now() + Duration::from_secs(600), true);
+                q.push_many(
+                    vec![vec![3]],
+                    Instant::now() + Duration::from_secs(600),
+                    true,
+                );
                 let _ = pushed_tx.send(());
             })
         };
@@ -1304,14 +1331,14 @@ mod tests {
     #[test]
     fn a_waiting_producer_is_woken_once_half_the_queue_is_free() {
         let (q, release_tx, started_rx) = blocking_queue(config(8, 2), 1);
-        q.push_many((0..8).collect(), Instant::now(), true);
+        q.push_many(vec![(0..8).collect()], Instant::now(), true);
         // One batch of 2 in flight and 6 queued: full.
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         let producer = {
             let q = Arc::clone(&q);
             thread::spawn(move || {
                 q.push_many(
-                    (8..20).collect(),
+                    vec![(8..20).collect()],
                     Instant::now() + Duration::from_secs(600),
                     true,
                 );
@@ -1391,7 +1418,7 @@ mod tests {
         )
         .unwrap();
         // Not waking the worker: the caller exports what it queued.
-        q.push_many(vec![1, 2, 3], Instant::now(), false);
+        q.push_many(vec![vec![1, 2, 3]], Instant::now(), false);
         q.export_queued();
         let me = thread::current().id();
         assert_eq!(rx.try_recv(), Ok((vec![1, 2], me)));
@@ -1409,9 +1436,9 @@ mod tests {
         // One batch at a time: while the worker's export runs, a thread that
         // helps must not call the exporter beside it.
         let (q, release_tx, started_rx) = blocking_queue(config(8, 2), 1);
-        q.push_many(vec![1, 2], Instant::now(), true);
+        q.push_many(vec![vec![1, 2]], Instant::now(), true);
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        q.push_many(vec![3, 4], Instant::now(), false);
+        q.push_many(vec![vec![3, 4]], Instant::now(), false);
         let (done_tx, done_rx) = mpsc::channel();
         let helper = {
             let q = Arc::clone(&q);
@@ -1448,7 +1475,7 @@ mod tests {
         // is an hour here).
         // (Two slots: the worker does not wait for one, which would wake it.)
         let (q, rx) = concurrent_queue(config(8, 4), 2);
-        q.push_many(vec![1, 2, 3, 4], Instant::now(), true);
+        q.push_many(vec![vec![1, 2, 3, 4]], Instant::now(), true);
         let wait = Duration::from_secs(30);
         let (first, end1) = rx.recv_timeout(wait).unwrap();
         assert_eq!(first, vec![1, 2, 3, 4]);
@@ -1496,11 +1523,11 @@ mod tests {
         .unwrap();
         let me = thread::current().id();
         for i in 1..=SLOW_HELPS {
-            q.export_now(vec![i], Instant::now());
+            q.export_now(vec![vec![i]], Instant::now(), false);
             assert_eq!(rx.try_recv(), Ok((vec![i], me)));
         }
         // From now on the worker exports, woken for it.
-        q.export_now(vec![SLOW_HELPS + 1], Instant::now());
+        q.export_now(vec![vec![SLOW_HELPS + 1]], Instant::now(), false);
         let (batch, by) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
         assert_eq!(batch, vec![SLOW_HELPS + 1]);
         assert_ne!(by, me, "a helping thread exported after a slow export");
@@ -1521,7 +1548,7 @@ mod tests {
             || {},
         )
         .unwrap();
-        q.export_now(vec![1, 2, 3], Instant::now());
+        q.export_now(vec![vec![1, 2, 3]], Instant::now(), false);
         let r = q.report();
         assert_eq!((r.exported, r.failed, r.unflushed), (1, 2, 0), "{r:?}");
         q.begin_shutdown();

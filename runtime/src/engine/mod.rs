@@ -203,6 +203,9 @@ pub(crate) struct Engine {
     ring_capacity: usize,
     /// The records a busy thread's ring may grow to ([`ring_limit`]).
     ring_limit: usize,
+    /// The export batch size: records are taken out of the rings in
+    /// batches of it, which the queues take whole.
+    batch_size: usize,
     /// How long the collector waits for room in a full export queue before
     /// it drops (the export timeout: an export must have ended by then).
     give_up: Duration,
@@ -267,6 +270,7 @@ impl Engine {
             queues,
             ring_capacity: batch.max_queue_size.max(2),
             ring_limit: ring_limit(batch.max_queue_size.max(2)),
+            batch_size: batch.max_export_batch_size.max(1),
             give_up: batch.export_timeout,
             rings: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
@@ -550,16 +554,17 @@ impl Engine {
         Some(done)
     }
 
-    /// Takes every record out of the rings, unless more than `limit` are
-    /// waiting (then none).
-    fn take(&self, limit: usize) -> Option<Vec<encode::Item>> {
+    /// Takes every record out of the rings, in batches of the export batch
+    /// size, unless more than `limit` are waiting (then none).
+    fn take(&self, limit: usize) -> Option<Vec<Vec<encode::Item>>> {
         clock::refine();
         let mut rings = lock(&self.rings);
         let waiting: usize = rings.iter().map(Consumer::slots).sum();
         if waiting > limit {
             return None;
         }
-        let mut batch = Vec::with_capacity(waiting);
+        let size = self.batch_size;
+        let mut batches: Vec<Vec<encode::Item>> = Vec::with_capacity(waiting.div_ceil(size));
         // At most what was counted: records pushed since are not this
         // call's to take.
         let mut left = waiting;
@@ -569,11 +574,22 @@ impl Engine {
             let n = ring.slots().min(left);
             left -= n;
             if let Ok(chunk) = ring.read_chunk(n) {
-                batch.extend(chunk.into_iter().map(encode::Item::Stage));
+                for record in chunk {
+                    match batches.last_mut() {
+                        Some(last) if last.len() < size => last.push(encode::Item::Stage(record)),
+                        _ => {
+                            // Sized for what is left to take.
+                            let taken = batches.len() * size;
+                            let mut batch = Vec::with_capacity(size.min(waiting - taken));
+                            batch.push(encode::Item::Stage(record));
+                            batches.push(batch);
+                        }
+                    }
+                }
             }
             !(abandoned && ring.is_empty())
         });
-        Some(batch)
+        Some(batches)
     }
 
     /// Records the durations the calling threads left to the collector and
@@ -581,11 +597,11 @@ impl Engine {
     /// flush's, which waiting for room in a queue does not pass.
     fn record_and_deliver(
         &self,
-        batch: Vec<encode::Item>,
-        export: bool,
+        batches: Vec<Vec<encode::Item>>,
+        flush: bool,
         deadline: Option<Instant>,
     ) -> usize {
-        let moved = batch.len();
+        let moved = batches.iter().map(Vec::len).sum();
         // A panic here (a bug in semtel: exporters' panics are caught where
         // they are called) drops the batch, counted, and goes no further:
         // this may be a thread of the user's flushing. If some queues had
@@ -593,7 +609,7 @@ impl Engine {
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
             tests::maybe_panic(&tests::PANIC_IN_DELIVERY, self.id);
-            for item in &batch {
+            for item in batches.iter().flatten() {
                 if let encode::Item::Stage(r) = item
                     && let Some(cells) = r.duration_cell()
                 {
@@ -601,7 +617,7 @@ impl Engine {
                 }
             }
             if moved > 0 {
-                self.deliver(batch, export, deadline);
+                self.deliver(batches, flush, deadline);
             }
         }));
         if delivered.is_err() {
@@ -610,7 +626,7 @@ impl Engine {
         moved
     }
 
-    fn deliver(&self, batch: Vec<encode::Item>, export: bool, deadline: Option<Instant>) {
+    fn deliver(&self, batches: Vec<Vec<encode::Item>>, flush: bool, deadline: Option<Instant>) {
         let mut give_up = Instant::now() + self.give_up;
         if let Some(shutdown) = lock(&self.control).deadline {
             give_up = give_up.min(shutdown);
@@ -622,17 +638,22 @@ impl Engine {
             return;
         };
         for sink in rest {
-            deliver_to(sink, batch.clone(), give_up, export);
+            deliver_to(sink, batches.clone(), give_up, flush);
         }
-        deliver_to(last, batch, give_up, export);
+        deliver_to(last, batches, give_up, flush);
     }
 }
 
-fn deliver_to(sink: &Sink, batch: Vec<encode::Item>, give_up: Instant, export: bool) {
-    if export {
-        sink.export_now(batch, give_up);
+/// Hands `batches` to one queue. This thread exports them itself, as the
+/// queue's worker would, for a flush (the worker is not woken), and when
+/// the exporter hands each batch off without blocking (semtel's own OTLP
+/// encoder): waking the worker, two context switches each time, cost more
+/// than the encoding (BENCHMARKS.md, "Batches that are not copied").
+fn deliver_to(sink: &Sink, batches: Vec<Vec<encode::Item>>, give_up: Instant, flush: bool) {
+    if flush || sink.hands_off() {
+        sink.export_now(batches, give_up, !flush);
     } else {
-        sink.push_many(batch, give_up, true);
+        sink.push_many(batches, give_up, true);
     }
 }
 
@@ -891,7 +912,7 @@ mod tests {
                 })
             })
             .collect();
-        assert_eq!(engine.record_and_deliver(batch, true, None), 5);
+        assert_eq!(engine.record_and_deliver(vec![batch], true, None), 5);
         assert_eq!(engine.dropped(), 5);
         assert!(engine.shutdown(Instant::now() + Duration::from_secs(20)));
     }
