@@ -57,8 +57,9 @@ pub struct StageSite {
     fields: &'static [(&'static str, StaticValue)],
     /// The span attributes every call of this site has, built on first use.
     span_attributes: OnceLock<Box<[KeyValue]>>,
-    /// The same, encoded as OTLP `Span.attributes`.
-    encoded_span_attributes: OnceLock<Box<[u8]>>,
+    /// The fields every span of this site has, encoded for OTLP: name,
+    /// kind and the attributes above.
+    encoded_span_fields: OnceLock<Box<[u8]>>,
     /// The metric attribute sets of this call site, built on first use.
     bound: OnceLock<BoundAttributes>,
     /// Calls of this site in flight (`pipeline.stage.active`), observed at
@@ -119,7 +120,7 @@ impl StageSite {
             span_kind,
             fields,
             span_attributes: OnceLock::new(),
-            encoded_span_attributes: OnceLock::new(),
+            encoded_span_fields: OnceLock::new(),
             active: AtomicI64::new(0),
             listed: AtomicBool::new(false),
             bound: OnceLock::new(),
@@ -183,10 +184,16 @@ impl StageSite {
         self.span_kind.clone()
     }
 
-    /// [`StageSite::span_attributes`] encoded for OTLP, built on first use.
-    pub(crate) fn encoded_span_attributes(&self) -> &[u8] {
-        self.encoded_span_attributes
-            .get_or_init(|| crate::engine::encode::span_attributes(self.span_attributes()))
+    /// The span name, kind and [`StageSite::span_attributes`] encoded for
+    /// OTLP, built on first use.
+    pub(crate) fn encoded_span_fields(&self) -> &[u8] {
+        self.encoded_span_fields.get_or_init(|| {
+            crate::engine::encode::site_span_fields(
+                self.stage,
+                self.span_kind.as_ref(),
+                self.span_attributes(),
+            )
+        })
     }
 
     /// The attributes every span of this site starts with.
