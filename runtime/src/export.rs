@@ -336,6 +336,9 @@ struct QueueState<T> {
     /// Times batch ends woke producers waiting for room.
     #[cfg(test)]
     producer_wake_ups: usize,
+    /// Workers asleep until their schedule delay or a wake-up.
+    #[cfg(test)]
+    idle_workers: usize,
 }
 
 /// A bounded queue drained by worker threads into one exporter.
@@ -536,6 +539,8 @@ impl<T: Send + 'static> BatchQueue<T> {
                 room_wanted: usize::MAX,
                 #[cfg(test)]
                 producer_wake_ups: 0,
+                #[cfg(test)]
+                idle_workers: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -694,10 +699,21 @@ impl<T: Send + 'static> BatchQueue<T> {
             if !slot || !(draining || full || due) {
                 let wait = next_export.saturating_duration_since(Instant::now());
                 state = if slot {
-                    self.work
+                    #[cfg(test)]
+                    {
+                        state.idle_workers += 1;
+                    }
+                    #[allow(unused_mut)]
+                    let mut state = self
+                        .work
                         .wait_timeout(state, wait)
                         .unwrap_or_else(PoisonError::into_inner)
-                        .0
+                        .0;
+                    #[cfg(test)]
+                    {
+                        state.idle_workers -= 1;
+                    }
+                    state
                 } else {
                     state.waiting_for_slot += 1;
                     let mut state = self
@@ -1644,6 +1660,32 @@ mod tests {
         )
         .unwrap();
         (q, rx)
+    }
+
+    #[test]
+    fn what_export_now_leaves_queued_wakes_the_worker_when_asked() {
+        // One slot: the first batch goes out on this thread and stays in
+        // flight, the second is queued. Asked to wake it (the collector's
+        // steady drains), the worker sends the second once the first ends,
+        // with no flush and an hour's schedule delay.
+        let (q, rx) = concurrent_queue(config(8, 2), 1);
+        // Asleep (the wait releases the state's lock this sees it under),
+        // so only a wake-up gets it to the queued batch.
+        wait_for(&q, "the worker to sleep", |s| s.idle_workers == 1);
+        q.export_now(vec![vec![1, 2], vec![3, 4]], Instant::now(), true);
+        let wait = Duration::from_secs(30);
+        let (first, end1) = rx.try_recv().expect("exported on the calling thread");
+        assert_eq!(first, vec![1, 2]);
+        assert_eq!(q.report().unflushed, 4);
+        end1.end(Ok(()));
+        let (second, end2) = rx
+            .recv_timeout(wait)
+            .expect("the worker was not woken for the queued batch");
+        assert_eq!(second, vec![3, 4]);
+        end2.end(Ok(()));
+        assert_eq!(q.report().exported, 4);
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + wait));
     }
 
     #[test]

@@ -9,13 +9,18 @@
 //! calling thread: a single-producer single-consumer queue, so the push is a
 //! slot write and one release store.
 //!
-//! The collector thread drains every thread's ring, records the successful calls' durations into their sites' bound
-//! histogram cells, and hands the records to each traces exporter's queue.
-//! There a worker encodes them as OTLP itself ([`encode`], [`send`]) or
-//! turns them into the SDK's `SpanData` for an SDK exporter (the console,
-//! OTLP/HTTP JSON, [`crate::Builder::span_exporter`]), a batch at a time.
-//! Batching, back-pressure and loss accounting are semtel's export queues'
-//! ([`crate::export`]), and nothing of it runs on the calling thread.
+//! The collector thread drains every thread's ring in batches of the export
+//! batch size, records the successful calls' durations into their sites'
+//! bound histogram cells, and hands the batches to each traces exporter's
+//! queue, which keeps them whole. Semtel's own OTLP encoder ([`encode`],
+//! [`send`]) hands each batch off without blocking (encode, then spawn the
+//! send), so the collector runs those exports itself rather than wake the
+//! queue's worker, which takes over only while the sends in flight fill
+//! their slots. For an SDK exporter (the console, OTLP/HTTP JSON,
+//! [`crate::Builder::span_exporter`]) the worker turns each batch into the
+//! SDK's `SpanData`. Batching, back-pressure and loss accounting are
+//! semtel's export queues' ([`crate::export`]), and nothing of it runs on
+//! the calling thread.
 //!
 //! A flush wakes the collector alone: it drains the rings, exports what it
 //! moved on its own thread as the queues' workers would, and waits for what
