@@ -5,8 +5,8 @@
 //! field numbers from `opentelemetry/proto/trace/v1/trace.proto`), written
 //! with prost's wire-format primitives. A stage's name, kind and constant
 //! attributes are encoded once per call site and copied per span, its ids
-//! and times gathered on the stack and copied at once, and nothing is
-//! allocated per span, which is what makes this path several times cheaper than
+//! and times are written with constant keys, and nothing is allocated per
+//! span, which is what makes this path several times cheaper than
 //! converting to the generated prost structs first. The end-to-end tests
 //! decode every request with opentelemetry-proto's own types.
 
@@ -271,10 +271,10 @@ fn plain_stage_span_len(r: &SpanRecord) -> usize {
 
 /// The fields of a stage span that differ from call to call: its ids and
 /// times, written with constant keys (fields may come in any order on the
-/// wire). Each is one small store into the request, whose room was
-/// reserved up front. (Gathering them on the stack first and copying them
-/// in at once was slower: the copy's wide loads stalled on the narrow
-/// stores before them.)
+/// wire). Each is one small store into the request (for plain spans, whose
+/// length is known, its room is reserved up front). Gathering them on the
+/// stack first and copying them in at once was slower: the copy's wide
+/// loads stalled on the narrow stores before them.
 struct SpanHead;
 
 /// A field's one-byte key (fields 1 to 15).
