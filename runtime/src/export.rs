@@ -33,7 +33,8 @@ use crate::engine::encode::{Encoder, Item};
 use crate::engine::send::{BufferPool, Transport};
 
 mod chunks;
-use chunks::{Chunks, batches};
+pub(crate) use chunks::Chunks;
+use chunks::batches;
 
 /// Runs exporter futures: on semtel's tokio runtime for network exporters,
 /// or on the calling thread for exporters that never wait (the console).

@@ -78,7 +78,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use rtrb::Consumer;
 
 use crate::config::{ParentBasedRoot, SamplerConfig};
-use crate::export::BatchQueue;
+use crate::export::{BatchQueue, Chunks};
 use crate::stage::{SiteCells, StageSite};
 
 const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
@@ -568,8 +568,7 @@ impl Engine {
         if waiting > limit {
             return None;
         }
-        let size = self.batch_size;
-        let mut batches: Vec<Vec<encode::Item>> = Vec::with_capacity(waiting.div_ceil(size));
+        let mut batches = Chunks::new(self.batch_size);
         // At most what was counted: records pushed since are not this
         // call's to take.
         let mut left = waiting;
@@ -580,21 +579,12 @@ impl Engine {
             left -= n;
             if let Ok(chunk) = ring.read_chunk(n) {
                 for record in chunk {
-                    match batches.last_mut() {
-                        Some(last) if last.len() < size => last.push(encode::Item::Stage(record)),
-                        _ => {
-                            // Sized for what is left to take.
-                            let taken = batches.len() * size;
-                            let mut batch = Vec::with_capacity(size.min(waiting - taken));
-                            batch.push(encode::Item::Stage(record));
-                            batches.push(batch);
-                        }
-                    }
+                    batches.push(encode::Item::Stage(record));
                 }
             }
             !(abandoned && ring.is_empty())
         });
-        Some(batches)
+        Some(batches.into_batches())
     }
 
     /// Records the durations the calling threads left to the collector and

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 /// and the worker about as much as the duration histogram does
 /// (BENCHMARKS.md, "Batches that are not copied").
 #[derive(Debug)]
-pub(super) struct Chunks<T> {
+pub(crate) struct Chunks<T> {
     chunks: VecDeque<Vec<T>>,
     len: usize,
     /// The most items a chunk holds: the export batch size.
@@ -18,7 +18,7 @@ pub(super) struct Chunks<T> {
 }
 
 impl<T> Chunks<T> {
-    pub(super) fn new(batch: usize) -> Self {
+    pub(crate) fn new(batch: usize) -> Self {
         Self {
             chunks: VecDeque::new(),
             len: 0,
@@ -36,7 +36,7 @@ impl<T> Chunks<T> {
     }
 
     /// Appends one item, to the last chunk while it holds less than a batch.
-    pub(super) fn push(&mut self, item: T) {
+    pub(crate) fn push(&mut self, item: T) {
         match self.chunks.back_mut() {
             Some(last) if last.len() < self.batch => last.push(item),
             _ => {
@@ -60,6 +60,11 @@ impl<T> Chunks<T> {
             Some(last) if last.len() + chunk.len() <= self.batch => last.append(&mut chunk),
             _ => self.chunks.push_back(chunk),
         }
+    }
+
+    /// The chunks, in order: batches of at most the batch size.
+    pub(crate) fn into_batches(self) -> Vec<Vec<T>> {
+        self.chunks.into()
     }
 
     /// Takes the next batch: the first chunk, whole. (Two chunks next to
@@ -148,6 +153,15 @@ mod tests {
         let second = chunks.take();
         assert_eq!(second, [4, 5, 6]);
         assert_eq!(second.as_ptr(), at, "the last chunk takes what fits in");
+    }
+
+    #[test]
+    fn items_pushed_one_by_one_come_out_as_whole_batches() {
+        let mut chunks = Chunks::new(2);
+        for i in 1..=5 {
+            chunks.push(i);
+        }
+        assert_eq!(chunks.into_batches(), [vec![1, 2], vec![3, 4], vec![5]]);
     }
 
     #[test]
