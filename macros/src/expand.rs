@@ -206,17 +206,13 @@ pub fn stage(args: &StageArgs, f: &StageFn<'_>, plan: &StagePlan<'_>) -> TokenSt
                     #records_in
                 }
                 let __semtel_body = async #block;
-                let __semtel_ret #ret_ty = match &__semtel_slot {
+                match &mut __semtel_slot {
                     ::core::option::Option::Some(__semtel_guard) => {
-                        __semtel_guard.instrument(__semtel_body).await
+                        let __semtel_ret #ret_ty = __semtel_guard.instrument(__semtel_body).await;
+                        #finish
                     }
                     ::core::option::Option::None => __semtel_body.await,
-                };
-                if let ::core::option::Option::Some(__semtel_guard) = &mut __semtel_slot {
-                    #on_result
-                    #records_out
                 }
-                __semtel_ret
             }
         }
         Body::AsyncTail {
