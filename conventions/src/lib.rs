@@ -61,6 +61,7 @@
 extern crate self as semtel_conventions;
 
 pub mod model;
+pub mod prometheus;
 pub mod value;
 
 #[cfg(feature = "codegen")]
