@@ -4,9 +4,10 @@
 //! semtel-conventions generate --registry DIR --out FILE [--crate PATH] [--experimental-feature NAME] [--no-deps] [--timing]
 //! semtel-conventions check [--registry DIR] [--timing]   (default: the official model)
 //! semtel-conventions update [--model DIR] [--timing]     (the committed official and pipeline files)
+//! semtel-conventions monitoring [--registry DIR]... [--objectives FILE] --out DIR
 //! ```
 
-use semtel_conventions::codegen::{self, Builder, Reader, Registry};
+use semtel_conventions::codegen::{self, Builder, Monitoring, Reader, Registry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -16,14 +17,23 @@ usage:
   semtel-conventions generate --registry DIR --out FILE [--crate PATH] [--experimental-feature NAME] [--no-deps] [--timing]
   semtel-conventions check [--registry DIR] [--no-deps] [--timing]
   semtel-conventions update [--model DIR] [--timing]
+  semtel-conventions monitoring [--registry DIR]... [--objectives FILE] --out DIR
 
 `check` reads and resolves a registry and prints its counts (default: the official
 model, from SEMCONV_MODEL_DIR or shared/semconv/model beside the checkout).
-`update` regenerates the committed official and pipeline files.";
+`update` regenerates the committed official and pipeline files.
+`monitoring` writes Prometheus alert rules, their promtool tests and Grafana
+dashboards for semtel's pipeline metrics and each registry given, under DIR
+(prometheus/rules, prometheus/tests, grafana/dashboards). It reads thresholds and
+windows from DIR/objectives.yaml (or FILE), and writes that file with the defaults,
+commented out, when it is missing.";
 
 #[derive(Default)]
 struct Args {
     registry: Option<PathBuf>,
+    /// Every `--registry`, for `monitoring`.
+    registries: Vec<PathBuf>,
+    objectives: Option<PathBuf>,
     out: Option<PathBuf>,
     model: Option<PathBuf>,
     crate_path: Option<String>,
@@ -37,7 +47,12 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("`{name}` needs a value"));
         match arg.as_str() {
-            "--registry" => a.registry = Some(value("--registry")?.into()),
+            "--registry" => {
+                let dir = PathBuf::from(value("--registry")?);
+                a.registries.push(dir.clone());
+                a.registry = Some(dir);
+            }
+            "--objectives" => a.objectives = Some(value("--objectives")?.into()),
             "--out" => a.out = Some(value("--out")?.into()),
             "--model" => a.model = Some(value("--model")?.into()),
             "--crate" => a.crate_path = Some(value("--crate")?),
@@ -140,6 +155,34 @@ fn run() -> Result<(), String> {
                 .generate()
                 .map_err(|e| e.to_string())?;
             eprintln!("{}", summary(&r));
+        }
+        "monitoring" => {
+            let out = args.out.clone().ok_or("`monitoring` needs `--out DIR`")?;
+            // The headers name the command as typed: relative paths stay relative.
+            let mut command = String::from("semtel-conventions monitoring");
+            let mut m = Monitoring::new();
+            for dir in &args.registries {
+                command.push_str(&format!(" --registry {}", dir.display()));
+                m = m.registry(dir.clone());
+            }
+            if let Some(f) = &args.objectives {
+                command.push_str(&format!(" --objectives {}", f.display()));
+                m = m.objectives_file(f.clone());
+            }
+            command.push_str(&format!(" --out {}", out.display()));
+            let start = Instant::now();
+            let written = m
+                .command(format!("`{command}`"))
+                .out(out)
+                .generate()
+                .map_err(|e| e.to_string())?;
+            timed("read and generate", start);
+            if written.is_empty() {
+                eprintln!("up to date");
+            }
+            for f in written {
+                eprintln!("wrote {}", f.display());
+            }
         }
         "-h" | "--help" | "help" => println!("{USAGE}"),
         other => return Err(format!("unknown command `{other}`\n{USAGE}")),

@@ -37,9 +37,12 @@
 //! cargo run -p semtel-conventions --features codegen -- update   # the committed files
 //! ```
 
+pub mod monitoring;
 mod registry;
 mod render;
 mod yaml;
+
+pub use monitoring::{Monitoring, Objectives};
 
 pub use registry::{
     AttrType, Attribute, Deprecated, Diagnostic, Error as RegistryError, Group, GroupKind,
