@@ -48,7 +48,7 @@ pub use registry::{
     AttrType, Attribute, Deprecated, Diagnostic, Error as RegistryError, Group, GroupKind,
     Location, Member, MemberValue, Metric, Reader, Registry,
 };
-pub use yaml::Pos;
+pub use yaml::{Pos, to_json as yaml_to_json};
 
 use crate::model::Source;
 use std::fmt;

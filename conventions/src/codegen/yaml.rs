@@ -246,6 +246,48 @@ pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     }
 }
 
+/// Reads YAML (its first document) into JSON values: plain scalars that
+/// read as null, booleans or numbers become those, every other scalar a
+/// string. For tests that check YAML files' structure.
+///
+/// # Errors
+/// A syntax error, with its line and column.
+#[doc(hidden)]
+pub fn to_json(text: &str) -> Result<serde_json::Value, String> {
+    fn convert(node: &Node) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &node.value {
+            Value::Scalar(_, true) if node.is_null() => J::Null,
+            Value::Scalar(s, plain) => {
+                if *plain {
+                    if let Some(b) = node.as_bool() {
+                        return J::Bool(b);
+                    }
+                    if let Ok(i) = s.parse::<i64>() {
+                        return J::from(i);
+                    }
+                    if let Some(f) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                        return J::Number(f);
+                    }
+                }
+                J::String(s.clone())
+            }
+            Value::Seq(items) => J::Array(items.iter().map(convert).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), convert(v)))
+                    .collect(),
+            ),
+        }
+    }
+    match parse(text) {
+        Ok(Some(node)) => Ok(convert(&node)),
+        Ok(None) => Ok(serde_json::Value::Null),
+        Err(e) => Err(format!("{}:{}: {}", e.pos.line, e.pos.col, e.message)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
