@@ -1,5 +1,7 @@
 //! Test support for semtel: an in-process OTLP receiver, a harness for the
-//! out-of-process collector `rotel-agent`, and small OTLP clients and fixtures.
+//! out-of-process collector `rotel-agent`, small OTLP clients and fixtures,
+//! and readers for what `deploy/` holds (Grafana dashboards, Alloy
+//! configuration, Prometheus's tools).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -20,10 +22,13 @@
 //!   missing; tests that need it fail rather than pass silently.
 #![warn(missing_docs)]
 
+pub mod alloy;
 pub mod attrs;
 pub mod client;
 pub mod fixtures;
+pub mod grafana;
 pub mod live_check;
+pub mod prometheus;
 mod receiver;
 pub mod record;
 pub mod rotel;
