@@ -49,13 +49,19 @@
 //! typed items and tables; the `semtel-conventions` binary does it from the
 //! command line. See the `codegen` module, with an example for a build script.
 //!
+//! `codegen::Monitoring` (binary: `semtel-conventions monitoring`) generates
+//! Prometheus alert rules, their `promtool` unit tests and Grafana dashboards
+//! for semtel's pipeline metrics and a registry's own, with the metric names
+//! of [`prometheus`], the way Prometheus and Mimir name OTLP metrics.
+//!
 //! # Feature flags
 //!
 //! - `experimental`: typed items (keys, enums and members, metric descriptors)
 //!   whose stability is not `stable`, as `opentelemetry-semantic-conventions`'
 //!   `semconv_experimental`.
-//! - `codegen`: the registry reader and the generator (pulls `libyaml-safer`, a safe port of libyaml).
-//!   Off by default so that proc-macro users do not build a YAML parser.
+//! - `codegen`: the registry reader and the generators of Rust, alert rules
+//!   and dashboards (pulls `libyaml-safer`, a safe port of libyaml, and
+//!   `serde_json`). Off by default so that proc-macro users do not build them.
 #![warn(missing_docs)]
 
 extern crate self as semtel_conventions;

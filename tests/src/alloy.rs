@@ -262,6 +262,9 @@ fn lex(text: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
     Ok(out)
 }
 
+/// A block's attributes and nested blocks.
+type Body = (Vec<(String, Expr)>, Vec<Block>);
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
@@ -321,7 +324,7 @@ impl Parser {
     }
 
     /// A body up to `}` (or the end, at top level).
-    fn body(&mut self, top: bool) -> Result<(Vec<(String, Expr)>, Vec<Block>), SyntaxError> {
+    fn body(&mut self, top: bool) -> Result<Body, SyntaxError> {
         let (mut attributes, mut blocks) = (Vec::new(), Vec::new());
         loop {
             match self.peek() {

@@ -35,7 +35,14 @@
 //! cargo run -p semtel-conventions --features codegen -- generate --registry DIR --out FILE
 //! cargo run -p semtel-conventions --features codegen -- check --registry DIR --timing
 //! cargo run -p semtel-conventions --features codegen -- update   # the committed files
+//! cargo run -p semtel-conventions --features codegen -- monitoring --registry DIR --out deploy
 //! ```
+//!
+//! # Alert rules and dashboards
+//!
+//! [`Monitoring`] generates Prometheus alert rules, their `promtool` unit
+//! tests and Grafana dashboards from the pipeline registry and yours, with
+//! thresholds and windows from an [`Objectives`] file; see [`monitoring`].
 
 pub mod monitoring;
 mod registry;

@@ -520,7 +520,7 @@ impl Cx<'_> {
             Kind::Objective => v > 0.0 && v < 1.0,
             Kind::Count => v.is_finite() && v >= 0.0,
             Kind::Seconds => v.is_finite() && v > 0.0,
-            Kind::Window => v >= 1.0 && v <= MAX_WINDOW && v.fract() == 0.0,
+            Kind::Window => (1.0..=MAX_WINDOW).contains(&v) && v.fract() == 0.0,
         });
         if ok {
             return parsed;
