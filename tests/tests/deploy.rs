@@ -50,6 +50,13 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
+/// The strings of a YAML list.
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 fn generator() -> Monitoring {
     Monitoring::new()
         .registry(root().join("examples/registry"))
@@ -687,22 +694,12 @@ fn the_stack_files_parse_and_agree() {
             }
         }
     }
-    let ports: Vec<&str> = compose["services"]["alloy"]["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ports = strings(&compose["services"]["alloy"]["ports"]);
     assert!(
         ports.contains(&"4317:4317") && ports.contains(&"4318:4318"),
         "{ports:?}"
     );
-    let prom_args: Vec<&str> = compose["services"]["prometheus"]["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let prom_args = strings(&compose["services"]["prometheus"]["command"]);
     for flag in [
         "--web.enable-otlp-receiver",
         "--web.enable-remote-write-receiver",
@@ -710,24 +707,9 @@ fn the_stack_files_parse_and_agree() {
     ] {
         assert!(prom_args.contains(&flag), "prometheus lacks {flag}");
     }
-    let mounts = |svc: &str| -> Vec<String> {
-        compose["services"][svc]["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
-    };
-    assert!(
-        mounts("prometheus")
-            .iter()
-            .any(|m| m == "./prometheus/rules:/etc/prometheus/rules:ro")
-    );
-    assert!(
-        mounts("grafana")
-            .iter()
-            .any(|m| m == "./grafana/dashboards:/var/lib/grafana/dashboards:ro")
-    );
+    let mounts = |svc: &str| strings(&compose["services"][svc]["volumes"]);
+    assert!(mounts("prometheus").contains(&"./prometheus/rules:/etc/prometheus/rules:ro"));
+    assert!(mounts("grafana").contains(&"./grafana/dashboards:/var/lib/grafana/dashboards:ro"));
 
     // Prometheus loads the generated rules.
     let prom = yaml(&d.join("prometheus/prometheus.yml"));

@@ -54,6 +54,13 @@ pub(crate) fn humanize(v: f64) -> String {
         }
         return format!("{}{prefix}", g4(v));
     }
+    let (v, prefix) = below_one(v);
+    format!("{}{prefix}", g4(v))
+}
+
+/// A value below 1 scaled up by thousands, with its SI prefix (`0.25` is
+/// `250` and `m`).
+fn below_one(mut v: f64) -> (f64, &'static str) {
     let mut prefix = "";
     for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
         if v.abs() >= 1.0 {
@@ -62,7 +69,7 @@ pub(crate) fn humanize(v: f64) -> String {
         prefix = p;
         v *= 1000.0;
     }
-    format!("{}{prefix}", g4(v))
+    (v, prefix)
 }
 
 /// `humanizePercentage`: `0.5` is `50%`.
@@ -99,15 +106,7 @@ pub(crate) fn duration(v: f64) -> String {
             format!("{sign}{}s", g4(a))
         };
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = below_one(v);
     format!("{}{prefix}s", g4(v))
 }
 

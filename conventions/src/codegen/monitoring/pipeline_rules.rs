@@ -18,17 +18,60 @@ use crate::pipeline::attribute::PipelineIoDirection;
 /// The uid of the pipeline overview dashboard, for links in annotations.
 pub(crate) const OVERVIEW_UID: &str = "semtel-pipeline-overview";
 
-/// The burn-rate windows of the multi-window alerts (Google's SRE workbook,
-/// "Alerting on SLOs"): long window, short window, burn factor, severity.
-pub(crate) const BURN_RATES: [(&str, &str, f64, &str); 4] = [
-    ("1h", "5m", 14.4, "critical"),
-    ("6h", "30m", 6.0, "critical"),
-    ("1d", "2h", 3.0, "warning"),
-    ("3d", "6h", 1.0, "warning"),
+/// A long window, a short one, and the burn factor both must pass.
+pub(crate) type BurnWindows = (&'static str, &'static str, f64);
+
+/// The multi-window burn-rate alerts (Google's SRE workbook, "Alerting on
+/// SLOs"): severity, how fast the budget burns, and two pairs of a long
+/// and a short window with the burn factor both must pass.
+pub(crate) const BURN_ALERTS: [(&str, &str, [BurnWindows; 2]); 2] = [
+    ("critical", "fast", [("1h", "5m", 14.4), ("6h", "30m", 6.0)]),
+    ("warning", "slowly", [("1d", "2h", 3.0), ("3d", "6h", 1.0)]),
 ];
 
 /// The ranges the failure ratio is recorded over for burn-rate alerts.
 pub(crate) const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+
+/// The share of failing points over `range`: `failing` over `total`
+/// summed by `by`, zero (not absent) when nothing failed.
+pub(crate) fn failure_ratio(by: &str, failing: &str, total: &str, range: &str) -> String {
+    format!(
+        "(\n    sum by ({by}) (rate({failing}[{range}]))\n  or\n    0 * sum by ({by}) (rate({total}[{range}]))\n)\n/\n  sum by ({by}) (rate({total}[{range}]))"
+    )
+}
+
+/// One burn-rate alert's condition: the ratio recorded over both windows of
+/// either pair above the pair's factor times the error budget. `matching`
+/// is the vector matching before the budget (empty for a number).
+pub(crate) fn burn_condition(
+    ratio: impl Fn(&str) -> String,
+    budget: &str,
+    matching: &str,
+    by: &str,
+    pairs: &[BurnWindows],
+) -> String {
+    pairs
+        .iter()
+        .map(|(long, short, factor)| {
+            let above = |w: &str| format!("{}\n      >{matching} ({factor} * {budget})", ratio(w));
+            format!(
+                "(\n    {}\n  and on ({by})\n    {}\n)",
+                above(long),
+                above(short)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(&format!("\nor on ({by})\n"))
+}
+
+/// `14.4x over 1h and 5m, 6x over 6h and 30m`.
+pub(crate) fn burn_windows_text(pairs: &[BurnWindows]) -> String {
+    pairs
+        .iter()
+        .map(|(l, s, f)| format!("{f}x over {l} and {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The series of a setting as written in the objectives file.
 pub(crate) fn setting_series(s: Setting) -> String {
@@ -192,10 +235,7 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
         for w in BURN_WINDOWS {
             records.push(Rule::record(
                 format!("pipeline_stage:failure_ratio:rate{w}"),
-                format!(
-                    "(\n    sum by ({by}) (rate({f}[{w}]))\n  or\n    0 * sum by ({by}) (rate({calls}[{w}]))\n)\n/\n  sum by ({by}) (rate({calls}[{w}]))",
-                    f = n.failures
-                ),
+                failure_ratio(&by, &n.failures, &calls, w),
             ));
         }
     }
@@ -213,22 +253,16 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             Some(w),
             &[("severity", "warning"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!(
+            notes(
+    format!(
                         "{{{{ $value | humanizePercentage }}}} of the calls of {} fail",
                         stage_of(n)
                     ),
-                ),
-                (
-                    "description".to_owned(),
-                    format!(
+    format!(
                         "Over {d}, more calls failed than the objective `failure_ratio` allows. The pipeline dashboard shows the failures by `error.type`, and links to the failed calls' traces and logs."
                     ),
-                ),
-                dashboard_link(n, true),
-            ],
+    Some(dashboard_link(n, true)),
+),
         ));
     }
 
@@ -243,19 +277,13 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             None,
             &[("severity", "critical"), ("reason", "no_runs"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!("Pipeline {{{{ $labels.{p} }}}} ran no stage for {d}"),
-                ),
-                (
-                    "description".to_owned(),
-                    format!(
+            notes(
+    format!("Pipeline {{{{ $labels.{p} }}}} ran no stage for {d}"),
+    format!(
                         "The pipeline ran stages within {lookback} but none completed in the last {d}: it is idle, stuck or no longer running."
                     ),
-                ),
-                dashboard_link(n, false),
-            ],
+    Some(dashboard_link(n, false)),
+),
         ));
         let records_of = |dir: PipelineIoDirection| {
             format!(
@@ -274,21 +302,15 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             None,
             &[("severity", "critical"), ("reason", "no_output"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!(
+            notes(
+    format!(
                         "Pipeline {{{{ $labels.{p} }}}} took {{{{ $value | humanize }}}} records in over {d} and put none out"
                     ),
-                ),
-                (
-                    "description".to_owned(),
-                    format!(
+    format!(
                         "Its stages counted records in, but no stage counted a record out in the last {d}."
                     ),
-                ),
-                dashboard_link(n, false),
-            ],
+    Some(dashboard_link(n, false)),
+),
         ));
     }
 
@@ -304,22 +326,16 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             Some(w),
             &[("severity", "warning"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!(
+            notes(
+    format!(
                         "The p99 duration of {} is {{{{ $value | humanizeDuration }}}}",
                         stage_of(n)
                     ),
-                ),
-                (
-                    "description".to_owned(),
-                    format!(
+    format!(
                         "Over {d}, one call in a hundred took longer than the objective `duration_p99`. Exemplars on the duration panel lead to slow calls' traces."
                     ),
-                ),
-                dashboard_link(n, true),
-            ],
+    Some(dashboard_link(n, true)),
+),
         ));
     }
 
@@ -335,22 +351,16 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             Some(w),
             &[("severity", "warning"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!(
+            notes(
+    format!(
                         "The lag of {} is {{{{ $value | humanizeDuration }}}} and growing",
                         stage_of(n)
                     ),
-                ),
-                (
-                    "description".to_owned(),
-                    format!(
+    format!(
                         "The stage's watermark trails its input by more than the objective `lag`, and the lag grew over the last {d}."
                     ),
-                ),
-                dashboard_link(n, true),
-            ],
+    Some(dashboard_link(n, true)),
+),
         ));
     }
 
@@ -366,75 +376,43 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             ),
             None,
             &[("severity", "warning"), ("window", &d)],
-            vec![
-                (
-                    "summary".to_owned(),
-                    format!(
+            notes(
+    format!(
                         "{} sent {{{{ $value | humanize }}}} records to its dead letters in {d}",
                         capitalized_stage_of(n)
                     ),
-                ),
-                (
-                    "description".to_owned(),
-                    "More records went to the dead-letter destination than the objective `dead_letters` allows.".to_owned(),
-                ),
-                dashboard_link(n, true),
-            ],
+    "More records went to the dead-letter destination than the objective `dead_letters` allows.".to_owned(),
+    Some(dashboard_link(n, true)),
+),
         ));
     }
 
     if burn {
-        let obj = resolved_series(Setting::SuccessRatio);
-        for (severity, pairs) in [
-            ("critical", &BURN_RATES[..2]),
-            ("warning", &BURN_RATES[2..]),
-        ] {
-            let clauses: Vec<String> = pairs
-                .iter()
-                .map(|(long, short, factor, _)| {
-                    let above = |w: &str| {
-                        format!(
-                            "pipeline_stage:failure_ratio:rate{w}\n  > on ({by}) group_left ()\n    ({factor} * (1 - {obj}))"
-                        )
-                    };
-                    format!(
-                        "(\n    {}\n  and on ({by})\n    {}\n)",
-                        above(long).replace('\n', "\n  "),
-                        above(short).replace('\n', "\n  ")
-                    )
-                })
-                .collect();
-            let speed = if severity == "critical" {
-                "fast"
-            } else {
-                "slowly"
-            };
+        let budget = format!("(1 - {})", resolved_series(Setting::SuccessRatio));
+        let matching = format!(" on ({by}) group_left ()");
+        for (severity, speed, pairs) in BURN_ALERTS {
             alerts.push(alert(
                 "PipelineStageErrorBudgetBurn",
-                clauses.join(&format!("\nor on ({by})\n")),
+                burn_condition(
+                    |w| format!("pipeline_stage:failure_ratio:rate{w}"),
+                    &budget,
+                    &matching,
+                    &by,
+                    &pairs,
+                ),
                 None,
                 &[("severity", severity)],
-                vec![
-                    (
-                        "summary".to_owned(),
-                        format!(
+                notes(
+    format!(
                             "{} burns its error budget {speed}: {{{{ $value | humanizePercentage }}}} of its calls fail",
                             capitalized_stage_of(n)
                         ),
-                    ),
-                    (
-                        "description".to_owned(),
-                        format!(
+    format!(
                             "At this rate the objective `success_ratio` is missed (multi-window burn rates {}).",
-                            pairs
-                                .iter()
-                                .map(|(l, s, f, _)| format!("{f}x over {l} and {s}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            burn_windows_text(&pairs)
                         ),
-                    ),
-                    dashboard_link(n, true),
-                ],
+    Some(dashboard_link(n, true)),
+),
             ));
         }
     }
@@ -451,6 +429,21 @@ pub(crate) fn pipeline_groups(n: &Names, o: &Objectives) -> Vec<Group> {
             rules: alerts,
         },
     ]
+}
+
+/// An alert's annotations: summary, description and, for stages and
+/// pipelines, a link to the overview.
+fn notes(
+    summary: String,
+    description: String,
+    link: Option<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("summary".to_owned(), summary),
+        ("description".to_owned(), description),
+    ];
+    out.extend(link);
+    out
 }
 
 fn capitalized_stage_of(n: &Names) -> String {
@@ -493,18 +486,13 @@ fn telemetry_lost(n: &Names, o: &Objectives) -> Rule {
         format!("{} > 0", loss_expr(n, &d)),
         None,
         &[("severity", "warning")],
-        vec![
-            (
-                "summary".to_owned(),
-                format!(
+        notes(
+    format!(
                     "{{{{ $labels.job }}}} lost {{{{ $value | humanize }}}} {{{{ $labels.signal }}}} in {d} ({{{{ $labels.{} }}}})",
                     n.error_type
                 ),
-            ),
-            (
-                "description".to_owned(),
-                "semtel dropped telemetry (a full queue) or failed to export it: the traces, logs or metrics of this process are incomplete. Its own metrics under `otel.sdk.*` and the shutdown report say where.".to_owned(),
-            ),
-        ],
+    "semtel dropped telemetry (a full queue) or failed to export it: the traces, logs or metrics of this process are incomplete. Its own metrics under `otel.sdk.*` and the shutdown report say where.".to_owned(),
+    None,
+),
     )
 }

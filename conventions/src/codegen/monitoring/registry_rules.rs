@@ -12,7 +12,9 @@
 
 use super::humanize;
 use super::objectives::{MetricSetting, Objectives, Setting, duration};
-use super::pipeline_rules::{BURN_RATES, BURN_WINDOWS};
+use super::pipeline_rules::{
+    BURN_ALERTS, BURN_WINDOWS, burn_condition, burn_windows_text, failure_ratio as ratio_expr,
+};
 use super::rules::{Alert, AlertCheck, Expected, Group, Rule, TEST_INTERVAL, TestCase};
 use crate::codegen::registry::{Metric, Registry};
 use crate::model::{Instrument, RequirementLevel};
@@ -174,12 +176,55 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// An alert with the annotations every registry alert has; `summary`
+    /// gets the value's template and the labels' templates.
+    fn alert(
+        &self,
+        name: &str,
+        expr: String,
+        for_: Option<f64>,
+        severity: &str,
+        summary: &dyn Fn(&str, &str) -> String,
+        description: &str,
+    ) -> Rule {
+        Rule::Alert(Alert {
+            name: name.to_owned(),
+            expr,
+            for_,
+            labels: vec![("severity".to_owned(), severity.to_owned())],
+            annotations: vec![
+                (
+                    "summary".to_owned(),
+                    summary(&self.value_template(), &self.labels_text()),
+                ),
+                ("description".to_owned(), description.to_owned()),
+                ("dashboard".to_owned(), self.dashboard.clone()),
+            ],
+        })
+    }
+
+    /// The alert a test expects, `value` as the summary prints it.
+    fn expected(
+        &self,
+        severity: &str,
+        summary: &dyn Fn(&str, &str) -> String,
+        value: &str,
+        description: &str,
+    ) -> Expected {
+        Expected {
+            labels: self.expected_labels(severity),
+            annotations: vec![
+                ("dashboard".to_owned(), self.dashboard.clone()),
+                ("description".to_owned(), description.to_owned()),
+                ("summary".to_owned(), summary(value, &self.labels_filled())),
+            ],
+        }
+    }
+
     fn ratio(&self, range: &str) -> String {
-        let (by, total) = (self.by(), self.total());
+        let total = self.total();
         let e = self.error_type.as_deref().unwrap_or_default();
-        format!(
-            "(\n    sum by ({by}) (rate({total}{{{e}!=\"\"}}[{range}]))\n  or\n    0 * sum by ({by}) (rate({total}[{range}]))\n)\n/\n  sum by ({by}) (rate({total}[{range}]))"
-        )
+        ratio_expr(&self.by(), &format!("{total}{{{e}!=\"\"}}"), &total, range)
     }
 }
 
@@ -275,6 +320,48 @@ fn test_length(window: f64, for_: f64) -> (usize, f64) {
     (samples, at)
 }
 
+/// Two cases at `at`: failing series with the alerts expected, healthy
+/// series with none.
+fn cases(
+    alert: &str,
+    at: f64,
+    failing: (String, Vec<(String, String)>, Vec<Expected>),
+    healthy: (String, Vec<(String, String)>),
+) -> [TestCase; 2] {
+    [
+        TestCase {
+            name: format!("{alert}: {}", failing.0),
+            series: failing.1,
+            alerts: vec![AlertCheck {
+                at,
+                alert: alert.to_owned(),
+                expected: failing.2,
+            }],
+        },
+        TestCase {
+            name: format!("{alert}: {}", healthy.0),
+            series: healthy.1,
+            alerts: vec![AlertCheck {
+                at,
+                alert: alert.to_owned(),
+                expected: Vec::new(),
+            }],
+        },
+    ]
+}
+
+/// Failing and healthy points of a metric with `error.type`, per interval.
+fn failing_series(plan: &Plan<'_>, failing: u64, ok: u64, steps: usize) -> Vec<(String, String)> {
+    let (total, e) = (plan.total(), plan.error_type.clone().unwrap_or_default());
+    vec![
+        (
+            plan.test_series(&total, &[(&e, "failed")]),
+            format!("0+{failing}x{steps}"),
+        ),
+        (plan.test_series(&total, &[]), format!("0+{ok}x{steps}")),
+    ]
+}
+
 fn failure_ratio(
     plan: &Plan<'_>,
     threshold: f64,
@@ -292,67 +379,41 @@ fn failure_ratio(
         humanize::percentage(threshold),
         plan.metric.name
     );
-    alerts.push(Rule::Alert(Alert {
-        name: name.clone(),
-        expr: format!(
+    alerts.push(plan.alert(
+        &name,
+        format!(
             "sum by ({by}) (rate({total}{{{e}!=\"\"}}[{d}]))\n/\nsum by ({by}) (rate({total}[{d}]))\n> {threshold}"
         ),
-        for_: Some(window),
-        labels: vec![("severity".to_owned(), "warning".to_owned())],
-        annotations: vec![
-            ("summary".to_owned(), summary("{{ $value | humanizePercentage }}", &plan.labels_text())),
-            ("description".to_owned(), description.clone()),
-            ("dashboard".to_owned(), plan.dashboard.clone()),
-        ],
-    }));
+        Some(window),
+        "warning",
+        &|_, labels| summary("{{ $value | humanizePercentage }}", labels),
+        &description,
+    ));
     let Some(share) = failing_share(threshold) else {
         return;
     };
     let (samples, at) = test_length(window, window);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a share of a thousand
     let failing = (share * 1000.0).round() as u64;
-    let ok = 1000 - failing;
-    let steps = samples - 1;
-    tests.push(TestCase {
-        name: format!("{name}: {failing} of 1000 points failing fire, none failing stay quiet"),
-        series: vec![
-            (
-                plan.test_series(&total, &[(&e, "failed")]),
-                format!("0+{failing}x{steps}"),
-            ),
-            (plan.test_series(&total, &[]), format!("0+{ok}x{steps}")),
-        ],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name.clone(),
-            expected: vec![Expected {
-                labels: plan.expected_labels("warning"),
-                annotations: vec![
-                    ("dashboard".to_owned(), plan.dashboard.clone()),
-                    ("description".to_owned(), description.clone()),
-                    (
-                        "summary".to_owned(),
-                        summary(&humanize::percentage(share), &plan.labels_filled()),
-                    ),
-                ],
-            }],
-        }],
-    });
-    tests.push(TestCase {
-        name: format!("{name}: no failing points"),
-        series: vec![
-            (
-                plan.test_series(&total, &[(&e, "failed")]),
-                format!("0+0x{steps}"),
-            ),
-            (plan.test_series(&total, &[]), format!("0+1000x{steps}")),
-        ],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name,
-            expected: Vec::new(),
-        }],
-    });
+    let expected = plan.expected(
+        "warning",
+        &summary,
+        &humanize::percentage(share),
+        &description,
+    );
+    tests.extend(cases(
+        &name,
+        at,
+        (
+            format!("{failing} of 1000 points failing fire"),
+            failing_series(plan, failing, 1000 - failing, samples - 1),
+            vec![expected],
+        ),
+        (
+            "no failing points".to_owned(),
+            failing_series(plan, 0, 1000, samples - 1),
+        ),
+    ));
 }
 
 fn burn_rate(
@@ -363,106 +424,63 @@ fn burn_rate(
     tests: &mut Vec<TestCase>,
 ) {
     let name = format!("{}ErrorBudgetBurn", camel(&plan.metric.name));
-    let by = plan.by();
     let record = |w: &str| format!("{}:failure_ratio:rate{w}", plan.prom);
     for w in BURN_WINDOWS {
         records.push(Rule::record(record(w), plan.ratio(w)));
     }
     let share = failing_share(1.0 - objective).unwrap_or(0.999);
     let mut expected = Vec::new();
-    for (severity, pairs) in [
-        ("critical", &BURN_RATES[..2]),
-        ("warning", &BURN_RATES[2..]),
-    ] {
-        let clauses: Vec<String> = pairs
-            .iter()
-            .map(|(long, short, factor, _)| {
-                format!(
-                    "(\n    {} > ({factor} * (1 - {objective}))\n  and on ({by})\n    {} > ({factor} * (1 - {objective}))\n)",
-                    record(long),
-                    record(short)
-                )
-            })
-            .collect();
+    for (severity, speed, pairs) in BURN_ALERTS {
         let summary = |v: &str, labels: &str| {
             format!(
-                "{} burns its error budget: {v} failed ({labels})",
+                "{} burns its error budget {speed}: {v} failed ({labels})",
                 plan.metric.name
             )
         };
         let description = format!(
-            "At this rate the objective `success_ratio` ({}) of `{}` is missed.",
+            "At this rate the objective `success_ratio` ({}) of `{}` is missed (multi-window burn rates {}).",
             humanize::percentage(objective),
-            plan.metric.name
+            plan.metric.name,
+            burn_windows_text(&pairs)
         );
-        alerts.push(Rule::Alert(Alert {
-            name: name.clone(),
-            expr: clauses.join(&format!("\nor on ({by})\n")),
-            for_: None,
-            labels: vec![("severity".to_owned(), severity.to_owned())],
-            annotations: vec![
-                (
-                    "summary".to_owned(),
-                    summary("{{ $value | humanizePercentage }}", &plan.labels_text()),
-                ),
-                ("description".to_owned(), description.clone()),
-                ("dashboard".to_owned(), plan.dashboard.clone()),
-            ],
-        }));
-        if pairs
-            .iter()
-            .any(|(_, _, f, _)| share > f * (1.0 - objective))
-        {
-            expected.push(Expected {
-                labels: plan.expected_labels(severity),
-                annotations: vec![
-                    ("dashboard".to_owned(), plan.dashboard.clone()),
-                    ("description".to_owned(), description),
-                    (
-                        "summary".to_owned(),
-                        summary(&humanize::percentage(share), &plan.labels_filled()),
-                    ),
-                ],
-            });
+        alerts.push(plan.alert(
+            &name,
+            burn_condition(
+                record,
+                &format!("(1 - {objective})"),
+                "",
+                &plan.by(),
+                &pairs,
+            ),
+            None,
+            severity,
+            &|_, labels| summary("{{ $value | humanizePercentage }}", labels),
+            &description,
+        ));
+        if pairs.iter().any(|(_, _, f)| share > f * (1.0 - objective)) {
+            expected.push(plan.expected(
+                severity,
+                &summary,
+                &humanize::percentage(share),
+                &description,
+            ));
         }
     }
-    let (total, e) = (plan.total(), plan.error_type.clone().unwrap_or_default());
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // a share of a thousand
     let failing = (share * 1000.0).round() as u64;
-    let at = 70.0 * 60.0;
-    tests.push(TestCase {
-        name: format!("{name}: {failing} of 1000 points failing burn the budget"),
-        series: vec![
-            (
-                plan.test_series(&total, &[(&e, "failed")]),
-                format!("0+{failing}x80"),
-            ),
-            (
-                plan.test_series(&total, &[]),
-                format!("0+{}x80", 1000 - failing),
-            ),
-        ],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name.clone(),
+    tests.extend(cases(
+        &name,
+        70.0 * 60.0,
+        (
+            format!("{failing} of 1000 points failing burn the budget"),
+            failing_series(plan, failing, 1000 - failing, 80),
             expected,
-        }],
-    });
-    tests.push(TestCase {
-        name: format!("{name}: no failing points"),
-        series: vec![
-            (
-                plan.test_series(&total, &[(&e, "failed")]),
-                "0+0x80".to_owned(),
-            ),
-            (plan.test_series(&total, &[]), "0+1000x80".to_owned()),
-        ],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name,
-            expected: Vec::new(),
-        }],
-    });
+        ),
+        (
+            "no failing points".to_owned(),
+            failing_series(plan, 0, 1000, 80),
+        ),
+    ));
 }
 
 fn p99(
@@ -474,7 +492,6 @@ fn p99(
 ) {
     let name = format!("{}P99High", camel(&plan.metric.name));
     let d = duration(window);
-    let by = plan.by();
     let summary =
         |v: &str, labels: &str| format!("The p99 of {} is {v} ({labels})", plan.metric.name);
     let description = format!(
@@ -482,71 +499,56 @@ fn p99(
         plan.metric.name,
         plan.value_text(threshold)
     );
-    alerts.push(Rule::Alert(Alert {
-        name: name.clone(),
-        expr: format!(
-            "histogram_quantile(0.99, sum by ({by}, le) (rate({}_bucket[{d}])))\n> {threshold}",
+    alerts.push(plan.alert(
+        &name,
+        format!(
+            "histogram_quantile(0.99, sum by ({}, le) (rate({}_bucket[{d}])))\n> {threshold}",
+            plan.by(),
             plan.prom
         ),
-        for_: Some(window),
-        labels: vec![("severity".to_owned(), "warning".to_owned())],
-        annotations: vec![
-            (
-                "summary".to_owned(),
-                summary(&plan.value_template(), &plan.labels_text()),
-            ),
-            ("description".to_owned(), description.clone()),
-            ("dashboard".to_owned(), plan.dashboard.clone()),
-        ],
-    }));
+        Some(window),
+        "warning",
+        &summary,
+        &description,
+    ));
     // Every point in one bucket `(0, le]`: the p99 is 0.99 * le.
     #[allow(clippy::cast_possible_truncation)] // a decimal exponent
     let exponent = (threshold / 0.99).log10().floor() as i32 + 1;
     let slow: f64 = format!("1e{exponent}").parse().unwrap_or(10.0);
     let fast = threshold / 10.0;
     let (samples, at) = test_length(window, window);
-    let steps = samples - 1;
     let bucket = format!("{}_bucket", plan.prom);
     let histogram = |le: f64| {
         vec![
             (
                 plan.test_series(&bucket, &[("le", &format!("{le}"))]),
-                format!("0+60x{steps}"),
+                format!("0+60x{}", samples - 1),
             ),
             (
                 plan.test_series(&bucket, &[("le", "+Inf")]),
-                format!("0+60x{steps}"),
+                format!("0+60x{}", samples - 1),
             ),
         ]
     };
-    tests.push(TestCase {
-        name: format!("{name}: every point at most {slow} fires"),
-        series: histogram(slow),
-        alerts: vec![AlertCheck {
-            at,
-            alert: name.clone(),
-            expected: vec![Expected {
-                labels: plan.expected_labels("warning"),
-                annotations: vec![
-                    ("dashboard".to_owned(), plan.dashboard.clone()),
-                    ("description".to_owned(), description),
-                    (
-                        "summary".to_owned(),
-                        summary(&plan.value_text(0.99 * slow), &plan.labels_filled()),
-                    ),
-                ],
-            }],
-        }],
-    });
-    tests.push(TestCase {
-        name: format!("{name}: every point at most {fast} stays quiet"),
-        series: histogram(fast),
-        alerts: vec![AlertCheck {
-            at,
-            alert: name,
-            expected: Vec::new(),
-        }],
-    });
+    let expected = plan.expected(
+        "warning",
+        &summary,
+        &plan.value_text(0.99 * slow),
+        &description,
+    );
+    tests.extend(cases(
+        &name,
+        at,
+        (
+            format!("every point at most {slow} fires"),
+            histogram(slow),
+            vec![expected],
+        ),
+        (
+            format!("every point at most {fast} stays quiet"),
+            histogram(fast),
+        ),
+    ));
 }
 
 fn high(plan: &Plan<'_>, max: f64, window: f64, alerts: &mut Vec<Rule>, tests: &mut Vec<TestCase>) {
@@ -558,55 +560,27 @@ fn high(plan: &Plan<'_>, max: f64, window: f64, alerts: &mut Vec<Rule>, tests: &
         plan.metric.name,
         plan.value_text(max)
     );
-    alerts.push(Rule::Alert(Alert {
-        name: name.clone(),
-        expr: format!("max by ({}) ({}) > {max}", plan.by(), plan.prom),
-        for_: Some(window),
-        labels: vec![("severity".to_owned(), "warning".to_owned())],
-        annotations: vec![
-            (
-                "summary".to_owned(),
-                summary(&plan.value_template(), &plan.labels_text()),
-            ),
-            ("description".to_owned(), description.clone()),
-            ("dashboard".to_owned(), plan.dashboard.clone()),
-        ],
-    }));
+    alerts.push(plan.alert(
+        &name,
+        format!("max by ({}) ({}) > {max}", plan.by(), plan.prom),
+        Some(window),
+        "warning",
+        &summary,
+        &description,
+    ));
     let above = if max > 0.0 { max * 2.0 } else { 1.0 };
     let (samples, at) = test_length(0.0, window);
-    let steps = samples - 1;
-    tests.push(TestCase {
-        name: format!("{name}: {above} fires"),
-        series: vec![(
+    let series = |v: f64| {
+        vec![(
             plan.test_series(&plan.prom, &[]),
-            format!("{above}+0x{steps}"),
-        )],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name.clone(),
-            expected: vec![Expected {
-                labels: plan.expected_labels("warning"),
-                annotations: vec![
-                    ("dashboard".to_owned(), plan.dashboard.clone()),
-                    ("description".to_owned(), description),
-                    (
-                        "summary".to_owned(),
-                        summary(&plan.value_text(above), &plan.labels_filled()),
-                    ),
-                ],
-            }],
-        }],
-    });
-    tests.push(TestCase {
-        name: format!("{name}: {max} stays quiet"),
-        series: vec![(
-            plan.test_series(&plan.prom, &[]),
-            format!("{max}+0x{steps}"),
-        )],
-        alerts: vec![AlertCheck {
-            at,
-            alert: name,
-            expected: Vec::new(),
-        }],
-    });
+            format!("{v}+0x{}", samples - 1),
+        )]
+    };
+    let expected = plan.expected("warning", &summary, &plan.value_text(above), &description);
+    tests.extend(cases(
+        &name,
+        at,
+        (format!("{above} fires"), series(above), vec![expected]),
+        (format!("{max} stays quiet"), series(max)),
+    ));
 }
