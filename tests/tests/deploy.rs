@@ -1042,3 +1042,24 @@ fn objectives_for_a_metric_no_registry_has_are_an_error() {
         .to_string();
     assert!(e.contains("no output directory"), "{e}");
 }
+
+#[test]
+fn nothing_is_written_when_a_registry_has_problems() {
+    let dir = scratch("bad");
+    let registry = dir.join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    std::fs::write(
+        registry.join("bad.yaml"),
+        "groups:\n  - id: metric.bad\n    type: metric\n    metric_name: bad\n    instrument: countr\n    unit: \"1\"\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let e = Monitoring::new()
+        .registry(&registry)
+        .out(&out)
+        .generate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown instrument `countr`"), "{e}");
+    assert!(!out.exists(), "written despite the error");
+}

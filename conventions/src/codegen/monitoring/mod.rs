@@ -337,8 +337,8 @@ impl Monitoring {
     }
 
     /// Renders and writes every file under the output directory (only those
-    /// whose text changes), after writing the objectives file when it is
-    /// missing. Returns the files it wrote.
+    /// whose text changes), and the objectives file when it is missing.
+    /// Returns the files it wrote; writes nothing when rendering fails.
     ///
     /// # Errors
     /// No output directory, what [`Monitoring::render`] reports, or an I/O error.
@@ -347,6 +347,10 @@ impl Monitoring {
             .out
             .clone()
             .ok_or_else(|| Error::Config("no output directory set".to_owned()))?;
+        // Render first: nothing is written when the registries or objectives
+        // have problems. A missing objectives file reads as the defaults,
+        // which is what its template says.
+        let files = self.render()?;
         let mut written = Vec::new();
         if self.objectives.is_none()
             && let Some(path) = self.objectives_path()
@@ -355,7 +359,7 @@ impl Monitoring {
             write(&path, &objectives::template())?;
             written.push(path);
         }
-        for f in self.render()? {
+        for f in files {
             let path = out.join(&f.path);
             if std::fs::read_to_string(&path).is_ok_and(|old| old == f.contents) {
                 continue;
