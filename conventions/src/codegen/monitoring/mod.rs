@@ -33,6 +33,19 @@
 //! | `PipelineStageErrorBudgetBurn` | where `success_ratio` is declared: multi-window burn rates (14.4x over 1h and 5m or 6x over 6h and 30m: critical; 3x over 1d and 2h or 1x over 3d and 6h: warning) |
 //! | `SemtelTelemetryLost` | per process: spans or logs dropped, or spans, logs or metric points not exported, within `telemetry_loss_window` |
 //!
+//! On the metrics of a user's registry, by their shape, summed by their
+//! required attributes and `pipeline.name` / `pipeline.stage.name`:
+//!
+//! | alert | for | fires when |
+//! |---|---|---|
+//! | `<Metric>FailureRatioHigh` | counters and histograms with `error.type` | points with `error.type` over all points above `failure_ratio` for `failure_window` |
+//! | `<Metric>ErrorBudgetBurn` | the same, where `success_ratio` is declared | the multi-window burn rates above |
+//! | `<Metric>P99High` | histograms in a time unit, or with `p99` declared | the p99 above `p99` (default: `duration_p99` in the metric's unit) for `p99_window` |
+//! | `<Metric>High` | gauges and up-down counters with `max` declared | the largest series above `max` for `max_window` |
+//!
+//! Their settings live under `metrics.<metric name>` in the objectives file
+//! (falling back to `defaults`) and are written into the rules as numbers.
+//!
 //! # Objectives
 //!
 //! Thresholds and windows have built-in defaults, and overrides per pipeline
