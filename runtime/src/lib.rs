@@ -85,6 +85,8 @@ mod console;
 mod engine;
 mod error;
 mod export;
+mod filter;
+pub mod integrations;
 mod pipeline;
 pub mod propagation;
 mod resource;

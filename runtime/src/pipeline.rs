@@ -29,22 +29,6 @@ use crate::export::{
     SpanQueueProcessor,
 };
 
-/// Crates whose own `tracing` output must never be exported: they are the
-/// exporters' transport, and exporting their events would feed back into
-/// themselves. A user's filter can still name them explicitly.
-const TRANSPORT_TARGETS: &[&str] = &[
-    "opentelemetry",
-    "opentelemetry_sdk",
-    "opentelemetry_otlp",
-    "opentelemetry_http",
-    "tonic",
-    "tower",
-    "h2",
-    "hyper",
-    "hyper_util",
-    "reqwest",
-];
-
 /// Everything built for one configuration.
 pub(crate) struct Pipeline {
     pub tracer_provider: Option<SdkTracerProvider>,
@@ -249,6 +233,7 @@ pub(crate) fn build(
         &engine,
         tracer_provider.as_ref(),
         logger_provider.as_ref(),
+        &meter_provider,
     );
     Ok(Pipeline {
         tracer_provider,
@@ -288,18 +273,13 @@ fn subscriber(
     engine: &Arc<Engine>,
     tracer_provider: Option<&SdkTracerProvider>,
     logger_provider: Option<&SdkLoggerProvider>,
+    meter_provider: &SdkMeterProvider,
 ) -> tracing::Dispatch {
-    let mut filter = tracing_subscriber::EnvFilter::builder()
+    let filter = tracing_subscriber::EnvFilter::builder()
         .parse(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for target in TRANSPORT_TARGETS {
-        let named = config.log_filter.split(',').any(|d| {
-            d.trim().starts_with(target) && d.trim()[target.len()..].starts_with(['=', ':', '['])
-        });
-        if !named && let Ok(directive) = format!("{target}=off").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
+    #[cfg(feature = "sqlx")]
+    let filter = crate::integrations::sqlx::enable_query_events(filter, &config.log_filter);
     // Spans only: `tracing` events reach the collector as log records
     // through the bridge below, not again as span events.
     let spans = tracer_provider.map(|tp| {
@@ -309,12 +289,23 @@ fn subscriber(
             .with_tracer(tp.tracer("semtel"))
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     });
-    let logs = logger_provider.map(OpenTelemetryTracingBridge::new);
+    let logs = logger_provider.map(|lp| {
+        let bridge = OpenTelemetryTracingBridge::new(lp);
+        #[cfg(feature = "sqlx")]
+        let bridge = bridge.with_filter(crate::integrations::sqlx::log_filter(&config.log_filter));
+        bridge
+    });
+    let hub = crate::integrations::HubLayer(Arc::new(crate::integrations::Hub::new(
+        meter_provider,
+        logger_provider,
+        tracer_provider,
+    )));
     let subscriber = tracing_subscriber::registry()
+        .with(crate::filter::TransportFilter::new(&config.log_filter))
         .with(filter)
         .with(SemtelLayer::new(
             Arc::clone(engine),
-            Box::new(Layer::and_then(spans, logs)),
+            Box::new(Layer::and_then(spans, logs).and_then(hub)),
         ));
     tracing::Dispatch::new(subscriber)
 }

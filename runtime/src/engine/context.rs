@@ -26,8 +26,12 @@ use tracing_subscriber::registry::Registry;
 
 use super::local::Begun;
 
-/// The subscriber semtel's layer sits on: the registry under the env filter.
-pub(crate) type Base = tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, Registry>;
+/// The subscriber semtel's layer sits on: the registry under the transport
+/// filter and the env filter.
+pub(crate) type Base = tracing_subscriber::layer::Layered<
+    tracing_subscriber::EnvFilter,
+    tracing_subscriber::layer::Layered<crate::filter::TransportFilter, Registry>,
+>;
 
 /// A stage span's identity while it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,112 @@
+//! What integrations need from the telemetry session they run under: its
+//! meter (for the families' duration histograms), and, by feature, its
+//! logger and tracer. A [`HubLayer`] in the session's `tracing` subscriber
+//! carries it, so an operation finds the session current on its thread the
+//! same way a stage finds its engine: through the current dispatcher, under
+//! `init()` as under a test's `set_default`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use semtel_conventions::model::MetricDescriptor;
+use tracing_subscriber::layer::Layer;
+
+/// The session's handles for integrations.
+pub(crate) struct Hub {
+    meter: Meter,
+    histograms: RwLock<HashMap<&'static str, Histogram<f64>>>,
+    #[cfg(feature = "log")]
+    pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
+    #[cfg(feature = "sqlx")]
+    pub(crate) tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(
+        meter_provider: &SdkMeterProvider,
+        #[cfg_attr(not(feature = "log"), allow(unused_variables))] logger_provider: Option<
+            &opentelemetry_sdk::logs::SdkLoggerProvider,
+        >,
+        #[cfg_attr(not(feature = "sqlx"), allow(unused_variables))] tracer_provider: Option<
+            &opentelemetry_sdk::trace::SdkTracerProvider,
+        >,
+    ) -> Self {
+        Self {
+            meter: meter_provider.meter_with_scope(crate::engine::scope()),
+            histograms: RwLock::default(),
+            #[cfg(feature = "log")]
+            logger: logger_provider.map(|lp| {
+                use opentelemetry::logs::LoggerProvider as _;
+                lp.logger_with_scope(crate::engine::scope())
+            }),
+            #[cfg(feature = "sqlx")]
+            tracer: tracer_provider.map(|tp| {
+                use opentelemetry::trace::TracerProvider as _;
+                tp.tracer_with_scope(crate::engine::scope())
+            }),
+        }
+    }
+
+    /// The hub of the session whose dispatcher is current on this thread.
+    pub(crate) fn current() -> Option<Arc<Hub>> {
+        tracing::dispatcher::get_default(|d| d.downcast_ref::<HubLayer>().map(|l| l.0.clone()))
+    }
+
+    /// Records `seconds` in the histogram of `metric`, creating it on first
+    /// use with the bucket boundaries the conventions recommend.
+    pub(crate) fn record_duration(
+        &self,
+        metric: MetricDescriptor,
+        seconds: f64,
+        attributes: &[KeyValue],
+    ) {
+        let found = self
+            .histograms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(metric.name)
+            .cloned();
+        let histogram = found.unwrap_or_else(|| {
+            self.histograms
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(metric.name)
+                .or_insert_with(|| {
+                    let mut builder = self.meter.f64_histogram(metric.name).with_unit(metric.unit);
+                    if let Some(b) = super::boundaries(metric.name) {
+                        builder = builder.with_boundaries(b.to_vec());
+                    }
+                    builder.build()
+                })
+                .clone()
+        });
+        histogram.record(seconds, attributes);
+    }
+}
+
+/// The layer that carries a session's [`Hub`]; with the `sqlx` feature it
+/// also turns sqlx's query events into client spans.
+pub(crate) struct HubLayer(pub(crate) Arc<Hub>);
+
+impl<S> Layer<S> for HubLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    #[cfg(feature = "sqlx")]
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        super::sqlx::on_event(&self.0, event);
+    }
+}

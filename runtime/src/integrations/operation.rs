@@ -1,0 +1,174 @@
+//! One client operation (a query, an HTTP request, a message sent): a
+//! `tracing` span named and typed for OpenTelemetry, its attributes by
+//! convention key, and the family's duration histogram when it ends.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use opentelemetry::trace::Status;
+use opentelemetry::{Key, KeyValue, Value};
+use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor, RequirementLevel};
+use semtel_conventions::value::ValueFor;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::hub::Hub;
+
+/// A client operation in progress: a `tracing` span plus the duration
+/// histogram of its family (`db.client.operation.duration`,
+/// `http.client.request.duration`, …), recorded when it ends with the
+/// span's attributes that the registry lists for that metric (opt-in ones
+/// left out, so the metric stays low-cardinality).
+///
+/// The span is an ordinary `tracing` span: create it where the operation
+/// happens (its target is that module, so `RUST_LOG` can name it), with
+/// `otel.name` and `otel.kind` fields for its OpenTelemetry name and kind.
+/// While it is entered (or a future runs `.instrument`ed with it), spans,
+/// stages and logs inside nest under it, and
+/// [`propagation::inject`](crate::propagation::inject) writes its context.
+///
+/// ```
+/// use semtel::conventions::{attribute, metric};
+/// use semtel::integrations::Operation;
+///
+/// # fn call_service() -> Result<u16, &'static str> { Ok(200) }
+/// let span = tracing::info_span!("rpc", otel.name = "GET", otel.kind = "client");
+/// let mut op = Operation::start(span, metric::HTTP_CLIENT_REQUEST_DURATION);
+/// op.set(attribute::HTTP_REQUEST_METHOD, "GET")
+///     .set(attribute::SERVER_ADDRESS, "inventory.internal")
+///     .set(attribute::SERVER_PORT, &8080_i64);
+/// match op.span().in_scope(call_service) {
+///     Ok(status) => {
+///         op.set(attribute::HTTP_RESPONSE_STATUS_CODE, &i64::from(status));
+///     }
+///     Err(kind) => op.fail(kind, None),
+/// }
+/// op.finish(); // the span ends, the histogram gets one value
+/// ```
+#[derive(Debug)]
+#[must_use = "an operation records its duration when finished or dropped"]
+pub struct Operation {
+    span: tracing::Span,
+    start: Instant,
+    /// The duration metric: its registry entry (which attributes it takes)
+    /// and the session's histogram, when a semtel session is current.
+    metric: Option<&'static MetricDef>,
+    hub: Option<std::sync::Arc<Hub>>,
+    descriptor: MetricDescriptor,
+    metric_attributes: Vec<KeyValue>,
+    finished: bool,
+}
+
+impl Operation {
+    /// Starts timing `span` as one operation of the family whose duration
+    /// histogram is `duration` (a descriptor from
+    /// [`semtel::conventions::metric`](crate::conventions::metric)).
+    pub fn start(span: tracing::Span, duration: MetricDescriptor) -> Self {
+        Self {
+            span,
+            start: Instant::now(),
+            metric: semtel_conventions::metric(duration.name),
+            hub: Hub::current(),
+            descriptor: duration,
+            metric_attributes: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// Sets an attribute on the span (and on the duration metric, when the
+    /// registry lists it for that metric and it is not opt-in). The value's
+    /// type must fit the key's: `op.set(attribute::SERVER_PORT, &5432_i64)`.
+    /// A value that gives no attribute (`None`) leaves it out.
+    pub fn set<T: ?Sized, V: ValueFor<T> + ?Sized>(
+        &mut self,
+        key: AttributeKey<T>,
+        value: &V,
+    ) -> &mut Self {
+        if let Some(value) = key.value(value) {
+            self.set_value(key.name(), crate::telemetry::otel_value(value));
+        }
+        self
+    }
+
+    /// Sets an attribute whose key is only known at run time (e.g. a
+    /// template attribute such as `db.query.parameter.<key>`), unchecked.
+    pub fn set_value(&mut self, key: &'static str, value: Value) -> &mut Self {
+        if self.is_metric_attribute(key) {
+            if let Some(kv) = self
+                .metric_attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == key)
+            {
+                kv.value = value.clone();
+            } else {
+                self.metric_attributes
+                    .push(KeyValue::new(Key::from_static_str(key), value.clone()));
+            }
+        }
+        self.span.set_attribute(Key::from_static_str(key), value);
+        self
+    }
+
+    fn is_metric_attribute(&self, key: &str) -> bool {
+        self.metric
+            .and_then(|m| m.attribute(key))
+            .is_some_and(|a| a.requirement != RequirementLevel::OptIn)
+    }
+
+    /// Marks the operation failed: `error.type` (low cardinality: an
+    /// error code, a status code, a type name) on the span and the metric,
+    /// and an error status with `description` (which must hold no secret:
+    /// it is exported as it is).
+    pub fn fail(&mut self, error_type: &str, description: Option<&str>) {
+        self.set_value(
+            semtel_conventions::attribute::ERROR_TYPE.name(),
+            Value::from(error_type.to_owned()),
+        );
+        let description: Cow<'static, str> = match description {
+            Some(d) => d.to_owned().into(),
+            None => error_type.to_owned().into(),
+        };
+        self.span.set_status(Status::error(description));
+    }
+
+    /// The operation's span: enter it, or `.instrument` a future with a
+    /// clone of it, around the work.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The OpenTelemetry context of the operation's span, to inject into an
+    /// outgoing request or message
+    /// ([`propagation::inject_context`](crate::propagation::inject_context)).
+    pub fn context(&self) -> opentelemetry::Context {
+        self.span.context()
+    }
+
+    /// Seconds since [`start`](Self::start).
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Ends the operation: records its duration in the family's histogram
+    /// and closes its span (unless clones of the span are still alive).
+    pub fn finish(mut self) {
+        self.record();
+    }
+
+    fn record(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let seconds = self.elapsed();
+        if let Some(hub) = &self.hub {
+            hub.record_duration(self.descriptor, seconds, &self.metric_attributes);
+        }
+    }
+}
+
+impl Drop for Operation {
+    /// An operation dropped unfinished (a cancelled future) still records
+    /// its duration.
+    fn drop(&mut self) {
+        self.record();
+    }
+}
