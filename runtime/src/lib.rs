@@ -415,6 +415,9 @@ impl Builder {
             if let Some(engine) = &telemetry.engine {
                 engine.install();
             }
+            // Unless the program set another `log` logger first.
+            #[cfg(feature = "log")]
+            let _ = integrations::log::install();
             telemetry.installed = true;
         }
         Ok(Guard {

@@ -296,6 +296,7 @@ fn subscriber(
         bridge
     });
     let hub = crate::integrations::HubLayer(Arc::new(crate::integrations::Hub::new(
+        &config.log_filter,
         meter_provider,
         logger_provider,
         tracer_provider,

@@ -28,6 +28,7 @@ pub mod client;
 pub mod fixtures;
 pub mod grafana;
 pub mod live_check;
+pub mod postgres;
 pub mod prometheus;
 mod receiver;
 pub mod record;
@@ -36,6 +37,7 @@ pub mod rotel_debug;
 
 pub use attrs::{attr, attr_bool, attr_f64, attr_i64, attr_str, hex};
 pub use live_check::{Finding, LiveCheck};
+pub use postgres::{Postgres, PostgresError};
 pub use receiver::Receiver;
 pub use record::{
     Payload, ReceivedLog, ReceivedMetric, ReceivedRequest, ReceivedSpan, Signal, Snapshot,

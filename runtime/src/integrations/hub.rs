@@ -20,6 +20,8 @@ pub(crate) struct Hub {
     histograms: RwLock<HashMap<&'static str, Histogram<f64>>>,
     #[cfg(feature = "log")]
     pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
+    #[cfg(feature = "log")]
+    pub(crate) log_filter: Option<super::log::LogFilter>,
     #[cfg(feature = "sqlx")]
     pub(crate) tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     pub(crate) fn new(
+        #[cfg_attr(not(feature = "log"), allow(unused_variables))] directives: &str,
         meter_provider: &SdkMeterProvider,
         #[cfg_attr(not(feature = "log"), allow(unused_variables))] logger_provider: Option<
             &opentelemetry_sdk::logs::SdkLoggerProvider,
@@ -48,6 +51,8 @@ impl Hub {
                 use opentelemetry::logs::LoggerProvider as _;
                 lp.logger_with_scope(crate::engine::scope())
             }),
+            #[cfg(feature = "log")]
+            log_filter: logger_provider.map(|_| super::log::LogFilter::new(directives)),
             #[cfg(feature = "sqlx")]
             tracer: tracer_provider.map(|tp| {
                 use opentelemetry::trace::TracerProvider as _;

@@ -10,11 +10,17 @@
 //! are `semtel::integrations::<library>`.
 
 mod hub;
+#[cfg(feature = "log")]
+pub mod log;
 mod operation;
 #[cfg(feature = "tokio-postgres")]
 pub mod postgres;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest;
 #[cfg(any(feature = "tokio-postgres", feature = "sqlx"))]
 mod sql;
+#[cfg(feature = "sqlx")]
+pub mod sqlx;
 
 pub(crate) use hub::{Hub, HubLayer};
 pub use operation::Operation;

@@ -109,9 +109,7 @@ impl Operation {
     }
 
     fn is_metric_attribute(&self, key: &str) -> bool {
-        self.metric
-            .and_then(|m| m.attribute(key))
-            .is_some_and(|a| a.requirement != RequirementLevel::OptIn)
+        is_metric_attribute(self.metric, key)
     }
 
     /// Marks the operation failed: `error.type` (low cardinality: an
@@ -171,4 +169,39 @@ impl Drop for Operation {
     fn drop(&mut self) {
         self.record();
     }
+}
+
+/// Whether the registry lists `key` for `metric`, and not as opt-in.
+fn is_metric_attribute(metric: Option<&MetricDef>, key: &str) -> bool {
+    metric
+        .and_then(|m| m.attribute(key))
+        .is_some_and(|a| a.requirement != RequirementLevel::OptIn)
+}
+
+/// The attributes of `attributes` that go on `metric` (see [`Operation`]).
+#[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
+pub(crate) fn metric_attributes(
+    metric: MetricDescriptor,
+    attributes: &[KeyValue],
+) -> Vec<KeyValue> {
+    let def = semtel_conventions::metric(metric.name);
+    attributes
+        .iter()
+        .filter(|kv| is_metric_attribute(def, kv.key.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// An OpenTelemetry attribute from a convention key and a value that fits it.
+#[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
+pub(crate) fn key_value<T: ?Sized, V: ValueFor<T> + ?Sized>(
+    key: AttributeKey<T>,
+    value: &V,
+) -> Option<KeyValue> {
+    key.value(value).map(|v| {
+        KeyValue::new(
+            Key::from_static_str(key.name()),
+            crate::telemetry::otel_value(v),
+        )
+    })
 }
