@@ -1,13 +1,17 @@
 //! An orders pipeline, instrumented with one attribute per stage.
 //!
 //! ```text
-//! extract (CSV file)  →  transform  →  publish ─ Kafka-style headers ─→  consume  →  load (SQLite)
-//!                         └ validate (per row, some fail)                           (client span, db.*)
+//! extract (CSV file)  →  transform  →  publish ─ Kafka-style headers ─→  consume  →  load (SQLite or PostgreSQL)
+//!                         └ validate (per row, some fail)                           (client spans, db.*)
 //! ```
 //!
 //! Every stage gets a span, the `pipeline.stage.duration` histogram, record
 //! counters and `error.type` on failure; the consumer links to the producer's
-//! trace through the messages' `traceparent` headers.
+//! trace through the messages' `traceparent` headers. With a PostgreSQL
+//! connection string ([`RunConfig::postgres`]) the orders are loaded there
+//! through semtel's tokio-postgres integration, which makes every statement
+//! a client span and records `db.client.operation.duration`; otherwise into
+//! a SQLite file, with a client span per insert written by hand.
 
 use std::fmt;
 use std::io::{self, Write as _};
@@ -27,14 +31,18 @@ pub struct RunConfig {
     /// Orders written to the source file; every 4th has a negative amount and
     /// every 9th a malformed one, so validation rejects some.
     pub orders: u32,
+    /// A PostgreSQL connection string (`host=… user=… dbname=…` or a
+    /// `postgres://` URL) to load the orders into, instead of SQLite.
+    pub postgres: Option<String>,
 }
 
 impl RunConfig {
-    /// Twelve orders in `dir`.
+    /// Twelve orders in `dir`, loaded into SQLite.
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
             orders: 12,
+            postgres: None,
         }
     }
 }
@@ -120,6 +128,8 @@ pub enum PipelineError {
     Io(io::Error),
     /// The database.
     Db(rusqlite::Error),
+    /// The PostgreSQL database.
+    Postgres(tokio_postgres::Error),
 }
 
 impl fmt::Display for PipelineError {
@@ -127,6 +137,7 @@ impl fmt::Display for PipelineError {
         match self {
             PipelineError::Io(e) => write!(f, "i/o: {e}"),
             PipelineError::Db(e) => write!(f, "database: {e}"),
+            PipelineError::Postgres(e) => write!(f, "postgresql: {e}"),
         }
     }
 }
@@ -136,6 +147,12 @@ impl std::error::Error for PipelineError {}
 impl From<io::Error> for PipelineError {
     fn from(e: io::Error) -> Self {
         PipelineError::Io(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for PipelineError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        PipelineError::Postgres(e)
     }
 }
 
@@ -162,7 +179,10 @@ pub fn run(config: &RunConfig) -> Result<Summary, PipelineError> {
     let valid = transform(rows);
     let rejected = read - valid.len();
     let messages = publish(TOPIC, valid);
-    let mut db = Connection::open(config.dir.join("warehouse.sqlite3"))?;
+    let mut db = match &config.postgres {
+        Some(conn) => Warehouse::postgres(conn)?,
+        None => Warehouse::Sqlite(Connection::open(config.dir.join("warehouse.sqlite3"))?),
+    };
     let loaded = consume(&mut db, messages)?;
     info!(pipeline.batch.size = loaded, "pipeline finished");
     Ok(Summary {
@@ -284,9 +304,75 @@ fn publish(topic: &str, orders: Vec<Order>) -> Vec<Message> {
     ),
     records_in = messages.len()
 )]
-fn consume(db: &mut Connection, messages: Vec<Message>) -> rusqlite::Result<usize> {
+fn consume(db: &mut Warehouse, messages: Vec<Message>) -> Result<usize, PipelineError> {
     let orders: Vec<Order> = messages.into_iter().map(|m| m.order).collect();
-    load(db, &orders)
+    match db {
+        Warehouse::Sqlite(conn) => Ok(load(conn, &orders)?),
+        Warehouse::Postgres { client, runtime } => {
+            Ok(runtime.block_on(load_postgres(client, &orders))?)
+        }
+    }
+}
+
+/// Where the orders go.
+enum Warehouse {
+    /// A SQLite file.
+    Sqlite(Connection),
+    /// A PostgreSQL database, through semtel's instrumented tokio-postgres
+    /// client, driven by a runtime of its own.
+    Postgres {
+        client: semtel::integrations::postgres::Client,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Warehouse {
+    fn postgres(conn: &str) -> Result<Self, PipelineError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let client = runtime.block_on(async {
+            let (client, connection) =
+                semtel::integrations::postgres::connect(conn, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            Ok::<_, tokio_postgres::Error>(client)
+        })?;
+        Ok(Self::Postgres { client, runtime })
+    }
+}
+
+const UPSERT: &str = "INSERT INTO orders (id, customer, amount, currency) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET customer = $2, amount = $3, currency = $4";
+
+/// Writes the orders into PostgreSQL in one transaction; each statement is a
+/// client span of semtel's tokio-postgres integration, under this stage.
+#[stage(pipeline = "orders", kind = sink, records_out = *ret)]
+async fn load_postgres(
+    client: &mut semtel::integrations::postgres::Client,
+    orders: &[Order],
+) -> Result<usize, tokio_postgres::Error> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS orders (
+                 id BIGINT PRIMARY KEY, customer TEXT NOT NULL,
+                 amount DOUBLE PRECISION NOT NULL, currency TEXT NOT NULL)",
+        )
+        .await?;
+    let upsert = client.prepare(UPSERT).await?;
+    let tx = client.transaction().await?;
+    let mut written = 0;
+    for order in orders {
+        let n = tx
+            .execute(
+                &upsert,
+                &[&order.id, &order.customer, &order.amount, &order.currency],
+            )
+            .await?;
+        written += usize::try_from(n).unwrap_or(usize::MAX);
+        info!(orders.order.id = order.id, "order stored");
+    }
+    tx.commit().await?;
+    Ok(written)
 }
 
 const INSERT: &str = "INSERT INTO orders (id, customer, amount, currency) VALUES (?1, ?2, ?3, ?4)";

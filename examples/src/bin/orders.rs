@@ -1,5 +1,7 @@
 //! The orders pipeline: run it with no collector and its telemetry is
 //! rendered on the terminal; set `OTEL_EXPORTER_OTLP_ENDPOINT` to export it.
+//! Set `ORDERS_POSTGRES` to a PostgreSQL connection string to load the
+//! orders there instead of into a SQLite file.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _telemetry = semtel::builder()
@@ -7,7 +9,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service_version(env!("CARGO_PKG_VERSION"))
         .init()?;
     let dir = std::env::temp_dir().join(format!("semtel-orders-{}", std::process::id()));
-    let summary = semtel_examples::orders::run(&semtel_examples::orders::RunConfig::new(&dir))?;
+    let mut config = semtel_examples::orders::RunConfig::new(&dir);
+    config.postgres = std::env::var("ORDERS_POSTGRES").ok();
+    let summary = semtel_examples::orders::run(&config)?;
     println!("{summary}");
     std::fs::remove_dir_all(&dir)?;
     Ok(())
