@@ -30,9 +30,12 @@
 //!   `opentelemetry::Context::current()` directly inside a stage sees the
 //!   context around it; [`propagation::current_context`] and
 //!   [`propagation::inject`] see the stage.
-//! * `tracing` spans (yours and those of libraries such as sqlx, reqwest or
-//!   the AWS SDK) are exported as OpenTelemetry spans with their parents;
-//!   they nest under stages and stages under them.
+//! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
+//!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
+//!   their parents; they nest under stages and stages under them. The
+//!   [`integrations`] (cargo features, off by default) instrument
+//!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
+//!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
 //!   of the span they happen in; fields become attributes.
 //! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
