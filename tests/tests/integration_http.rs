@@ -323,7 +323,7 @@ fn requests_are_client_spans_with_status_errors_retries_redaction_and_propagatio
     assert_eq!(hang.attr_str("error.type"), Some("timeout"));
 
     // Redaction.
-    let redacted = find(&spans, &format!("/ok?page=1&sig=REDACTED"));
+    let redacted = find(&spans, "/ok?page=1&sig=REDACTED");
     assert_eq!(redacted.len(), 1, "{snap}");
     assert_eq!(
         redacted[0].attr_str("url.full"),

@@ -8,10 +8,10 @@
 //!
 //! | feature | module | instruments |
 //! |---|---|---|
-//! | `tokio-postgres` | [`postgres`] | a wrapped `tokio_postgres::Client` |
-//! | `sqlx` | [`sqlx`] | sqlx's own query events, turned into spans |
-//! | `reqwest-middleware` | [`reqwest`] | a middleware for `reqwest_middleware::ClientBuilder` |
-//! | `log` | [`log`] | records of the `log` crate, as OTLP log records |
+//! | `tokio-postgres` | `postgres` | a wrapped `tokio_postgres::Client` |
+//! | `sqlx` | `sqlx` | sqlx's own query events, turned into spans |
+//! | `reqwest-middleware` | `reqwest` | a middleware for `reqwest_middleware::ClientBuilder` |
+//! | `log` | `log` | records of the `log` crate, as OTLP log records |
 //!
 //! ```toml
 //! semtel = { version = "0.1", features = ["tokio-postgres", "reqwest-middleware", "log"] }
@@ -22,7 +22,7 @@
 //! | library | alone | with the feature |
 //! |---|---|---|
 //! | tokio-postgres | no spans, no metrics (a few DEBUG `log` records) | a CLIENT span per query, execute, prepare, batch and transaction, named `SELECT orders` (`{db.operation.name} {db.collection.name}`, else the operation, else `postgresql`), with `db.system.name=postgresql`, `db.namespace`, `db.operation.name`, `db.collection.name` (when the statement names one table), `db.query.text` (literals replaced by `?`, bound values never), `db.response.returned_rows`, `server.address`, `server.port`; on failure an error status, `error.type` and `db.response.status_code` set to the SQLSTATE; `db.client.operation.duration` |
-//! | sqlx | one DEBUG *event* per statement once it is done (`summary`, the retired `db.statement`, empty for a short statement, `rows_affected`, `rows_returned`, `elapsed`, `elapsed_secs`): no span, no `db.system.name`, no parent for the time it took | a CLIENT span per statement from its start to its end, under the span or stage that ran it, with the `db.*` and `server.*` attributes above (system, database and server from [`sqlx::register`]ed pool); `db.client.operation.duration`; the event is not also exported as a log |
+//! | sqlx | one DEBUG *event* per statement once it is done (`summary`, the retired `db.statement`, empty for a short statement, `rows_affected`, `rows_returned`, `elapsed`, `elapsed_secs`): no span, no `db.system.name`, no parent for the time it took | a CLIENT span per statement from its start to its end, under the span or stage that ran it, with the `db.*` and `server.*` attributes above (system, database and server from a pool given to `sqlx::register`); `db.client.operation.duration`; the event is not also exported as a log |
 //! | reqwest | nothing (with reqwest-tracing: an INFO span with `http.request.method`, `url.scheme`, `server.address`, `server.port` as a string, `user_agent.original`, `error.message`; no duration metric; its context injection needs an OpenTelemetry version other than 0.33) | a CLIENT span per attempt named `GET`, with `http.request.method` (`_OTHER` and `http.request.method_original` for other methods), `url.full` without credentials or signature values, `server.address`, `server.port`, `http.response.status_code`, `network.protocol.version`, `http.request.resend_count` on retries, `error.type` (`404`, `timeout`, `connection_refused`, …) and an error status for a status of 400 or more or no response; the W3C `traceparent` (and `baggage`) injected into the request; `http.client.request.duration` |
 //! | log | records to whichever logger is set, without trace context | OTLP log records with severity, target, body, `code.file.path`, `code.line.number`, and the trace and span ids of the innermost stage or span; filtered by the `RUST_LOG` directives like `tracing` events |
 //!

@@ -61,7 +61,7 @@ pub struct Operation {
 impl Operation {
     /// Starts timing `span` as one operation of the family whose duration
     /// histogram is `duration` (a descriptor from
-    /// [`semtel::conventions::metric`](crate::conventions::metric)).
+    /// [`semtel::conventions::metric`](mod@crate::conventions::metric)).
     pub fn start(span: tracing::Span, duration: MetricDescriptor) -> Self {
         Self {
             span,

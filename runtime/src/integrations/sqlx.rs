@@ -131,7 +131,7 @@ pub fn register<DB: sqlx_core::database::Database>(pool: &sqlx_core::pool::Pool<
 /// `database` (e.g. `Database::of(&other_pool)`), whatever is registered.
 ///
 /// ```no_run
-/// # async fn run(reports: sqlx::SqlitePool) -> Result<(), sqlx::Error> {
+/// # async fn run(reports: sqlx::PgPool) -> Result<(), sqlx::Error> {
 /// use semtel::integrations::sqlx::{Database, scope};
 /// let db = Database::of(&reports);
 /// scope(db, sqlx::query("DELETE FROM stale").execute(&reports)).await?;
