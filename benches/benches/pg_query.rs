@@ -81,6 +81,32 @@ fn pg_query(c: &mut Criterion) {
                 .map(|r| black_box(r.len()))
         });
     });
+    // The same, timed in CPU of this process (every thread: the encoding of
+    // spans on semtel's threads included; the server's CPU is not): steadier
+    // than wall time on a busy machine, where a query's wall time is mostly
+    // waiting for the server.
+    group.bench_function("prepared/bare/cpu", |b| {
+        b.iter_custom(|iters| {
+            let cpu = cpu_time::ProcessTime::now();
+            for _ in 0..iters {
+                let rows = rt.block_on(bare.query(&bare_point, &[&next()]));
+                black_box(rows.map(|r| r.len()).ok());
+            }
+            cpu.elapsed()
+        });
+    });
+    group.bench_function("prepared/semtel/cpu", |b| {
+        b.iter_custom(|iters| {
+            let cpu = cpu_time::ProcessTime::now();
+            for _ in 0..iters {
+                let rows = rt.block_on(instrumented.query(&semtel_point, &[&next()]));
+                black_box(rows.map(|r| r.len()).ok());
+            }
+            // Spans still queued are encoded now, inside the measurement.
+            session.flush_traces();
+            cpu.elapsed()
+        });
+    });
     group.bench_function("text/bare", |b| {
         b.iter(|| {
             rt.block_on(bare.query(POINT, &[&next()]))
