@@ -55,6 +55,11 @@ pub struct Operation {
     hub: Option<std::sync::Arc<Hub>>,
     descriptor: MetricDescriptor,
     metric_attributes: Vec<KeyValue>,
+    /// Attributes and status not yet on the OpenTelemetry span: set in one
+    /// call when the span's context is first needed or the operation ends
+    /// (one `set_attribute` each would look the span up each time).
+    pending: Vec<KeyValue>,
+    status: Option<Status>,
     finished: bool,
 }
 
@@ -70,6 +75,8 @@ impl Operation {
             hub: Hub::current(),
             descriptor: duration,
             metric_attributes: Vec::new(),
+            pending: Vec::with_capacity(12),
+            status: None,
             finished: false,
         }
     }
@@ -93,19 +100,26 @@ impl Operation {
     /// template attribute such as `db.query.parameter.<key>`), unchecked.
     pub fn set_value(&mut self, key: &'static str, value: Value) -> &mut Self {
         if self.is_metric_attribute(key) {
-            if let Some(kv) = self
-                .metric_attributes
-                .iter_mut()
-                .find(|kv| kv.key.as_str() == key)
-            {
-                kv.value = value.clone();
-            } else {
-                self.metric_attributes
-                    .push(KeyValue::new(Key::from_static_str(key), value.clone()));
+            upsert(&mut self.metric_attributes, key, value.clone());
+        }
+        upsert(&mut self.pending, key, value);
+        self
+    }
+
+    /// Puts the pending attributes and status on the OpenTelemetry span
+    /// (starting it if it has not started yet), and returns its context.
+    fn flush(&mut self) -> opentelemetry::Context {
+        let cx = self.span.context();
+        if !self.pending.is_empty() || self.status.is_some() {
+            use opentelemetry::trace::TraceContextExt as _;
+            // A disabled span's context is empty, with a no-op span.
+            let span = cx.span();
+            span.set_attributes(self.pending.drain(..));
+            if let Some(status) = self.status.take() {
+                span.set_status(status);
             }
         }
-        self.span.set_attribute(Key::from_static_str(key), value);
-        self
+        cx
     }
 
     fn is_metric_attribute(&self, key: &str) -> bool {
@@ -125,7 +139,7 @@ impl Operation {
             Some(d) => d.to_owned().into(),
             None => error_type.to_owned().into(),
         };
-        self.span.set_status(Status::error(description));
+        self.status = Some(Status::error(description));
     }
 
     /// The operation's span: enter it, or `.instrument` a future with a
@@ -137,8 +151,8 @@ impl Operation {
     /// The OpenTelemetry context of the operation's span, to inject into an
     /// outgoing request or message
     /// ([`propagation::inject_context`](crate::propagation::inject_context)).
-    pub fn context(&self) -> opentelemetry::Context {
-        self.span.context()
+    pub fn context(&mut self) -> opentelemetry::Context {
+        self.flush()
     }
 
     /// Seconds since [`start`](Self::start).
@@ -157,6 +171,7 @@ impl Operation {
             return;
         }
         let seconds = self.elapsed();
+        self.flush();
         if let Some(hub) = &self.hub {
             hub.record_duration(self.descriptor, seconds, &self.metric_attributes);
         }
@@ -168,6 +183,14 @@ impl Drop for Operation {
     /// its duration.
     fn drop(&mut self) {
         self.record();
+    }
+}
+
+/// Sets `key` in `attributes`, replacing an earlier value.
+fn upsert(attributes: &mut Vec<KeyValue>, key: &'static str, value: Value) {
+    match attributes.iter_mut().find(|kv| kv.key.as_str() == key) {
+        Some(kv) => kv.value = value,
+        None => attributes.push(KeyValue::new(Key::from_static_str(key), value)),
     }
 }
 
