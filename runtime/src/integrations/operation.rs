@@ -56,8 +56,8 @@ pub struct Operation {
     descriptor: MetricDescriptor,
     metric_attributes: Vec<KeyValue>,
     /// Attributes and status not yet on the OpenTelemetry span: set in one
-    /// call when the span's context is first needed or the operation ends
-    /// (one `set_attribute` each would look the span up each time).
+    /// call when the operation ends (one `set_attribute` each would look
+    /// the span up in the registry each time).
     pending: Vec<KeyValue>,
     status: Option<Status>,
     finished: bool,
@@ -99,27 +99,35 @@ impl Operation {
     /// Sets an attribute whose key is only known at run time (e.g. a
     /// template attribute such as `db.query.parameter.<key>`), unchecked.
     pub fn set_value(&mut self, key: &'static str, value: Value) -> &mut Self {
-        if self.is_metric_attribute(key) {
-            upsert(&mut self.metric_attributes, key, value.clone());
-        }
+        self.set_metric_value(key, value.clone());
         upsert(&mut self.pending, key, value);
         self
     }
 
-    /// Puts the pending attributes and status on the OpenTelemetry span
-    /// (starting it if it has not started yet), and returns its context.
-    fn flush(&mut self) -> opentelemetry::Context {
-        let cx = self.span.context();
-        if !self.pending.is_empty() || self.status.is_some() {
-            use opentelemetry::trace::TraceContextExt as _;
-            // A disabled span's context is empty, with a no-op span.
-            let span = cx.span();
-            span.set_attributes(self.pending.drain(..));
-            if let Some(status) = self.status.take() {
-                span.set_status(status);
-            }
+    /// Sets an attribute of the duration metric only (when the registry
+    /// lists it for that metric and it is not opt-in), not of the span: for
+    /// a convention whose span and metric differ.
+    pub fn set_metric_value(&mut self, key: &'static str, value: Value) -> &mut Self {
+        if self.is_metric_attribute(key) {
+            upsert(&mut self.metric_attributes, key, value);
         }
-        cx
+        self
+    }
+
+    /// Puts the pending attributes and status on the OpenTelemetry span
+    /// (starting it if it has not started yet).
+    fn flush(&mut self) {
+        if self.pending.is_empty() && self.status.is_none() {
+            return;
+        }
+        use opentelemetry::trace::TraceContextExt as _;
+        // A disabled span's context is empty, with a no-op span.
+        let cx = self.span.context();
+        let span = cx.span();
+        span.set_attributes(self.pending.drain(..));
+        if let Some(status) = self.status.take() {
+            span.set_status(status);
+        }
     }
 
     fn is_metric_attribute(&self, key: &str) -> bool {
@@ -151,8 +159,8 @@ impl Operation {
     /// The OpenTelemetry context of the operation's span, to inject into an
     /// outgoing request or message
     /// ([`propagation::inject_context`](crate::propagation::inject_context)).
-    pub fn context(&mut self) -> opentelemetry::Context {
-        self.flush()
+    pub fn context(&self) -> opentelemetry::Context {
+        self.span.context()
     }
 
     /// Seconds since [`start`](Self::start).
