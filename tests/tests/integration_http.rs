@@ -160,18 +160,7 @@ fn reqwest_client() -> reqwest::Client {
 }
 
 fn session(rx: &Receiver) -> semtel::Session {
-    common::telemetry(&[
-        ("OTEL_SERVICE_NAME", "http-client"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.grpc_endpoint()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-    ])
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
+    common::grpc_telemetry("http-client", &rx.grpc_endpoint())
 }
 
 /// What each call returned: a status, or the failure.
@@ -246,7 +235,7 @@ fn requests_are_client_spans_with_status_errors_retries_redaction_and_propagatio
     let rx = Receiver::start();
     let s = session(&rx);
     let (outcomes, seen, addr) = tracing::dispatcher::with_default(s.dispatch(), || {
-        runtime().block_on(async {
+        common::current_thread_runtime().block_on(async {
             let (addr, seen) = serve().await;
             let outcomes = fetch(&format!("http://{addr}"), echo.port, closed).await;
             (outcomes, seen, addr)
@@ -384,7 +373,7 @@ fn library_spans_pass_the_default_filter_and_transport_crates_do_not() {
     let rx = Receiver::start();
     let s = session(&rx);
     tracing::dispatcher::with_default(s.dispatch(), || {
-        runtime().block_on(async {
+        common::current_thread_runtime().block_on(async {
             let (addr, _) = serve().await;
             // reqwest-tracing's span (target `reqwest_tracing::…`).
             let client = reqwest_middleware::ClientBuilder::new(reqwest_client())

@@ -21,18 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "customer-secret-7731";
 
 fn session(rx: &Receiver) -> semtel::Session {
-    common::telemetry(&[
-        ("OTEL_SERVICE_NAME", "warehouse"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.grpc_endpoint()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-    ])
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
+    common::grpc_telemetry("warehouse", &rx.grpc_endpoint())
 }
 
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
@@ -140,7 +129,7 @@ fn tokio_postgres_operations_are_client_spans_under_the_stage_with_the_duration_
     let rx = Receiver::start();
     let s = session(&rx);
     tracing::dispatcher::with_default(s.dispatch(), || {
-        runtime().block_on(async {
+        common::current_thread_runtime().block_on(async {
             let (mut client, connection) = postgres::connect(&pg.config(), tokio_postgres::NoTls)
                 .await
                 .expect("connects");
@@ -284,7 +273,7 @@ fn sqlx_query_events_become_client_spans_under_the_stage() {
     let rx = Receiver::start();
     let s = session(&rx);
     tracing::dispatcher::with_default(s.dispatch(), || {
-        runtime().block_on(async {
+        common::current_thread_runtime().block_on(async {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .connect(&pg.url())

@@ -48,7 +48,10 @@ impl LogFilter {
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .filter_map(|d| d.parse::<Targets>().ok())
-            .flat_map(|t| t.into_iter().collect::<Vec<_>>())
+            .flat_map(|t| {
+                let default = t.default_level().map(|level| (String::new(), level));
+                t.into_iter().chain(default).collect::<Vec<_>>()
+            })
             .collect();
         if targets.is_empty() {
             targets.push((String::new(), tracing::level_filters::LevelFilter::INFO));

@@ -102,13 +102,13 @@ fn scan(sql: &str) -> (Vec<Token>, String) {
                 i = sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
             }
             b'\'' => {
-                let end = quoted_end(b, i, b'\'');
+                let end = quoted_end(b, i, b'\'', false);
                 replace(&mut out, &mut copied, i, end);
                 tokens.push(Token::Other);
                 i = end;
             }
             b'"' => {
-                let end = quoted_end(b, i, b'"');
+                let end = quoted_end(b, i, b'"', false);
                 let closed = end - 1 > i && b[end - 1] == b'"';
                 let inner = &sql[i + 1..if closed { end - 1 } else { end }];
                 tokens.push(Token::Quoted(inner.replace("\"\"", "\"")));
@@ -161,7 +161,9 @@ fn scan(sql: &str) -> (Vec<Token>, String) {
                 }
                 // E'…', B'…', X'…', U&'…' literals: the prefix and the string are one literal.
                 if b.get(end) == Some(&b'\'') && end - i == 1 {
-                    let close = quoted_end(b, end, b'\'');
+                    // In E'…' a backslash escapes the next character.
+                    let escapes = b[i].eq_ignore_ascii_case(&b'e');
+                    let close = quoted_end(b, end, b'\'', escapes);
                     replace(&mut out, &mut copied, i, close);
                     tokens.push(Token::Other);
                     i = close;
@@ -202,10 +204,15 @@ fn scan(sql: &str) -> (Vec<Token>, String) {
 }
 
 /// The index just past the quote that closes the one at `start` (a doubled
-/// quote inside is an escaped one); the end of input when unclosed.
-fn quoted_end(b: &[u8], start: usize, quote: u8) -> usize {
+/// quote inside is an escaped one, and with `backslash` so is `\'`); the
+/// end of input when unclosed.
+fn quoted_end(b: &[u8], start: usize, quote: u8, backslash: bool) -> usize {
     let mut i = start + 1;
     while i < b.len() {
+        if backslash && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
         if b[i] == quote {
             if b.get(i + 1) == Some(&quote) {
                 i += 2;

@@ -94,3 +94,21 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }
+
+/// Telemetry for `service` exporting over gRPC to `grpc_endpoint`.
+pub fn grpc_telemetry(service: &str, grpc_endpoint: &str) -> semtel::Session {
+    telemetry(&[
+        ("OTEL_SERVICE_NAME", service),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ])
+}
+
+/// A current-thread tokio runtime: what it runs stays on the test's thread,
+/// under the dispatcher the test set there.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
