@@ -33,7 +33,7 @@
 //! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
 //!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
 //!   their parents; they nest under stages and stages under them. The
-//!   [`integrations`] (cargo features, off by default) instrument
+//!   `integrations` (cargo features, off by default) instrument
 //!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
 //!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
@@ -89,6 +89,7 @@ mod engine;
 mod error;
 mod export;
 mod filter;
+#[cfg(feature = "integrations")]
 pub mod integrations;
 mod pipeline;
 pub mod propagation;

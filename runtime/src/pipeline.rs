@@ -295,12 +295,20 @@ fn subscriber(
         let bridge = bridge.with_filter(crate::integrations::sqlx::log_filter(&config.log_filter));
         bridge
     });
-    let hub = crate::integrations::HubLayer(Arc::new(crate::integrations::Hub::new(
-        &config.log_filter,
-        meter_provider,
-        logger_provider,
-        tracer_provider,
+    #[cfg(feature = "integrations")]
+    let hub = Some(crate::integrations::HubLayer(Arc::new(
+        crate::integrations::Hub::new(
+            &config.log_filter,
+            meter_provider,
+            logger_provider,
+            tracer_provider,
+        ),
     )));
+    #[cfg(not(feature = "integrations"))]
+    let hub: Option<tracing_subscriber::layer::Identity> = {
+        let _ = meter_provider;
+        None
+    };
     let subscriber = tracing_subscriber::registry()
         .with(crate::filter::TransportFilter::new(&config.log_filter))
         .with(filter)

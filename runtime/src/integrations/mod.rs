@@ -37,7 +37,8 @@
 //!
 //! # Your own clients
 //!
-//! Every integration builds on [`Operation`], which is public so that a
+//! Every integration builds on [`Operation`], which is public (feature
+//! `integrations`, which each integration's feature turns on) so that a
 //! client semtel does not cover can be instrumented the same way.
 //! Integration spans are `tracing` spans: stages, your own spans and logs
 //! inside them nest under them, and they follow `RUST_LOG` (at INFO, with
