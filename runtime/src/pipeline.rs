@@ -1,13 +1,11 @@
 //! Assembles providers, processors and exporters from a resolved [`Config`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
@@ -17,17 +15,19 @@ use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
-    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator,
-    Protocol, SamplerConfig, Signal, Temporality,
+    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
-use crate::engine::encode::Encoder;
-use crate::engine::send::{Gzip, Transport};
 use crate::engine::{Engine, SemtelLayer};
 use crate::export::{
     CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
     SpanQueueProcessor,
 };
+use crate::otlp::encode::Encoder;
+#[cfg(not(feature = "tls"))]
+use crate::otlp::sdk::no_tls;
+use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
+use crate::otlp::send::{Gzip, Transport};
 
 /// Crates whose own `tracing` output must never be exported: they are the
 /// exporters' transport, and exporting their events would feed back into
@@ -144,7 +144,7 @@ pub(crate) fn build(
                 // the SDK's spans alike.
                 let processor = SpanQueueProcessor::start_direct(
                     transport,
-                    Encoder::new(&resource, crate::engine::scope()),
+                    Encoder::new(&resource, crate::record::stage_scope()),
                     destination(otlp),
                     config.span_batch,
                     runtime,
@@ -343,130 +343,4 @@ fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
         })
         .collect();
     TextMapCompositePropagator::new(list)
-}
-
-fn destination(otlp: &OtlpConfig) -> String {
-    format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
-}
-
-#[cfg(not(feature = "tls"))]
-fn no_tls(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
-    if otlp.certificate.is_some()
-        || otlp.client_key.is_some()
-        || otlp.endpoint.starts_with("https://")
-    {
-        return Err(Error::Exporter {
-            signal,
-            message: "https endpoints and certificate settings need semtel's `tls` feature".into(),
-        });
-    }
-    Ok(())
-}
-
-fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::HeaderMap, Error> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in &otlp.headers {
-        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
-        let value = http::HeaderValue::from_str(v);
-        match (name, value) {
-            (Ok(name), Ok(value)) => {
-                map.insert(name, value);
-            }
-            _ => {
-                return Err(Error::Exporter {
-                    signal,
-                    message: format!(
-                        "header `{k}` from OTEL_EXPORTER_OTLP_HEADERS is not a valid HTTP header"
-                    ),
-                });
-            }
-        }
-    }
-    Ok(map)
-}
-
-/// Builds an OTLP exporter of one signal from `OtlpConfig`; the three
-/// signals' builders share this shape but not a trait.
-macro_rules! otlp_exporter {
-    ($signal:expr, $builder:expr, $otlp:expr) => {{
-        let otlp: &OtlpConfig = $otlp;
-        #[cfg(not(feature = "tls"))]
-        no_tls($signal, otlp)?;
-        let headers = header_map($signal, otlp)?;
-        let built = match otlp.protocol {
-            Protocol::Grpc => {
-                let mut b = $builder
-                    .with_tonic()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
-                if otlp.compression == Compression::Gzip {
-                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                #[cfg(feature = "tls")]
-                if let Some(tls) = crate::tls::grpc_config($signal, otlp)? {
-                    b = b.with_tls_config(tls);
-                }
-                b.build()
-            }
-            Protocol::HttpProtobuf | Protocol::HttpJson => {
-                let protocol = if otlp.protocol == Protocol::HttpJson {
-                    opentelemetry_otlp::Protocol::HttpJson
-                } else {
-                    opentelemetry_otlp::Protocol::HttpBinary
-                };
-                let headers: HashMap<String, String> = otlp.headers.iter().cloned().collect();
-                let mut b = $builder
-                    .with_http()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_protocol(protocol)
-                    .with_timeout(otlp.timeout)
-                    .with_headers(headers);
-                if otlp.compression == Compression::Gzip {
-                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                #[cfg(feature = "tls")]
-                {
-                    b = b.with_http_client(crate::tls::http_client($signal, otlp)?);
-                }
-                b.build()
-            }
-        };
-        built.map_err(|e| Error::Exporter {
-            signal: $signal,
-            message: e.to_string(),
-        })
-    }};
-}
-
-fn otlp_spans(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Error> {
-    otlp_exporter!(
-        Signal::Traces,
-        opentelemetry_otlp::SpanExporter::builder(),
-        otlp
-    )
-}
-
-fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExporter, Error> {
-    otlp_exporter!(
-        Signal::Logs,
-        opentelemetry_otlp::LogExporter::builder(),
-        otlp
-    )
-}
-
-fn otlp_metrics(
-    otlp: &OtlpConfig,
-    temporality: Temporality,
-) -> Result<opentelemetry_otlp::MetricExporter, Error> {
-    let temporality = match temporality {
-        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
-        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
-        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
-    };
-    otlp_exporter!(
-        Signal::Metrics,
-        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
-        otlp
-    )
 }

@@ -2,6 +2,10 @@
 //! error a bad value gives.
 
 use super::*;
+use std::time::Duration;
+
+use super::reader::percent_decode;
+use crate::error::ConfigError;
 
 fn resolve_with(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
     resolve_over(vars, &Overrides::default())

@@ -56,7 +56,7 @@ impl Transport {
             Protocol::HttpJson => return Ok(None),
             Protocol::HttpProtobuf => {
                 #[cfg(feature = "tls")]
-                let client = crate::tls::http_client(Signal::Traces, otlp)?;
+                let client = super::tls::http_client(Signal::Traces, otlp)?;
                 #[cfg(not(feature = "tls"))]
                 let client = reqwest::Client::builder()
                     .timeout(otlp.timeout)
@@ -76,7 +76,7 @@ impl Transport {
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
                     .timeout(otlp.timeout);
                 #[cfg(feature = "tls")]
-                if let Some(tls) = crate::tls::grpc_config(Signal::Traces, otlp)? {
+                if let Some(tls) = super::tls::grpc_config(Signal::Traces, otlp)? {
                     endpoint = endpoint
                         .tls_config(tls)
                         .map_err(|e| fail(format!("TLS settings: {e}")))?;

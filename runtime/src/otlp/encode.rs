@@ -18,37 +18,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-use super::{SpanRecord, clock};
-
-/// What the span export queue carries: a stage's record or a `tracing`
-/// span the SDK built.
-#[derive(Debug, Clone)]
-pub(crate) enum Item {
-    Stage(SpanRecord),
-    /// Boxed: a `SpanData` is several times a record's size.
-    Sdk(Box<SpanData>),
-}
-
-impl Item {
-    /// As the SDK's exporters take it; `stage_scope` is stage spans' scope,
-    /// `wall` the clock's conversion (read once for a batch).
-    pub(crate) fn into_span_data(
-        self,
-        stage_scope: &InstrumentationScope,
-        wall: &clock::UnixNanos,
-    ) -> SpanData {
-        match self {
-            Item::Stage(r) => super::span_data(r, stage_scope, wall),
-            Item::Sdk(span) => *span,
-        }
-    }
-}
-
-impl From<SpanData> for Item {
-    fn from(span: SpanData) -> Self {
-        Item::Sdk(Box::new(span))
-    }
-}
+use crate::record::{Item, SpanRecord, clock};
 
 /// `Span.flags`: the W3C trace flags in bits 0–7, and whether the parent is
 /// remote (bit 9), with bit 8 saying that bit 9 is known.
@@ -263,10 +233,10 @@ pub(crate) fn site_span_fields(
 /// `Span.flags` (field 16, fixed32) as written: a two-byte key and four.
 const FLAGS_LEN: usize = 2 + 4;
 
-/// The encoded length of a stage span without [`super::Extra`], as
+/// The encoded length of a stage span without [`Extra`](crate::record::Extra), as
 /// [`stage_span`] writes it.
 fn plain_stage_span_len(r: &SpanRecord) -> usize {
-    SpanHead::len(r) + r.site.encoded_span_fields().len() + FLAGS_LEN
+    SpanHead::len(r) + r.site.encoded_span_fields(site_span_fields).len() + FLAGS_LEN
 }
 
 /// The fields of a stage span that differ from call to call: its ids and
@@ -314,7 +284,7 @@ impl SpanHead {
 fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord, wall: &clock::UnixNanos) {
     let extra = r.extra.as_deref();
     SpanHead::write(buf, r, wall);
-    buf.extend_from_slice(r.site.encoded_span_fields());
+    buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
     if let Some(e) = extra {
         if let Some(ts) = e.trace_state.as_ref() {
             let header = ts.header();
@@ -597,12 +567,12 @@ mod tests {
 
     #[test]
     fn plain_stage_records_decode_as_root_and_child() {
-        use crate::stage::{StageSite, StaticValue};
+        use crate::record::{SpanSite, StaticValue};
         use opentelemetry_proto::tonic::trace::v1::span::SpanKind as Pk;
 
         // Written in place with their length computed up front (checked by
         // a debug assertion as they are written).
-        static SITE: StageSite = StageSite::new(
+        static SITE: SpanSite = SpanSite::new(
             None,
             "load",
             None,
@@ -614,7 +584,10 @@ mod tests {
         let record = |span_id, parent_id| {
             SpanRecord::new(7, &SITE, span_id, parent_id, t0, t0 + 1_000, true, None)
         };
-        let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());
+        let encoder = Encoder::new(
+            &Resource::builder_empty().build(),
+            crate::record::stage_scope(),
+        );
         let bytes = encoder.request(&[Item::Stage(record(1, 0)), Item::Stage(record(2, 1))]);
         let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
         let spans = &decoded.resource_spans[0].scope_spans[0].spans;
@@ -642,12 +615,12 @@ mod tests {
 
     #[test]
     fn a_stage_record_decodes_with_every_field() {
-        use crate::stage::{StageKind, StageSite, StaticValue};
+        use crate::record::{SpanSite, StageKind, StaticValue};
         use opentelemetry::trace::{Event, Link, SpanContext, TraceFlags, TraceState};
         use opentelemetry_proto::tonic::trace::v1::span::SpanKind as Pk;
         use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
-        static SITE: StageSite = StageSite::new(
+        static SITE: SpanSite = SpanSite::new(
             Some("orders"),
             "consume",
             Some(StageKind::Sink),
@@ -673,7 +646,7 @@ mod tests {
             clock::now(),
             clock::now(),
             true,
-            Some(Box::new(super::super::Extra {
+            Some(Box::new(crate::record::Extra {
                 attributes: vec![KeyValue::new("error.type", "timeout")],
                 events: vec![Event::new("exception", SystemTime::now(), vec![], 0)],
                 links: vec![Link::with_context(linked)],
@@ -685,7 +658,10 @@ mod tests {
                 error_type: Some("timeout".into()),
             })),
         );
-        let encoder = Encoder::new(&Resource::builder_empty().build(), super::super::scope());
+        let encoder = Encoder::new(
+            &Resource::builder_empty().build(),
+            crate::record::stage_scope(),
+        );
         let bytes = encoder.request(&[Item::Stage(record)]);
         let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
         let scope_spans = &decoded.resource_spans[0].scope_spans[0];
