@@ -99,10 +99,10 @@ mod telemetry;
 
 pub use builder::{Builder, builder, init};
 pub use config::{
-    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator,
-    Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
+    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
 };
-pub use error::{ConfigError, Error};
+pub use error::Error;
 pub use export::{ShutdownReport, SignalReport};
 pub use resource::SCHEMA_URL;
 pub use semtel_macros::{Telemetry, stage};

@@ -15,7 +15,7 @@ mod types;
 
 pub(crate) use resolve::{executable_name, resolve};
 pub use types::{
-    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator,
-    Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
+    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
 };
 pub(crate) use types::{EnvSource, Overrides};

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::types::BatchConfig;
-use crate::error::ConfigError;
+use super::types::{BatchConfig, ConfigError};
 
 /// Reads variables, treating empty values as unset (as the specification asks),
 /// and collects every error instead of stopping at the first.

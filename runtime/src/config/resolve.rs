@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use super::reader::{Reader, one_of};
 use super::types::{
-    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, Overrides, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, Overrides,
+    ParentBasedRoot, Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
 };
-use crate::error::ConfigError;
 
 const PROTOCOLS: &[(&str, Protocol)] = &[
     ("grpc", Protocol::Grpc),

@@ -5,7 +5,6 @@ use super::*;
 use std::time::Duration;
 
 use super::reader::percent_decode;
-use crate::error::ConfigError;
 
 fn resolve_with(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
     resolve_over(vars, &Overrides::default())

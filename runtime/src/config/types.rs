@@ -8,6 +8,29 @@ use std::time::Duration;
 /// function from a variable name to its value.
 pub(crate) type EnvSource = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// A variable (or the setting made in code for it) whose value semtel cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub variable: String,
+    /// The value found.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// The three OpenTelemetry signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {

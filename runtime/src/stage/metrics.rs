@@ -126,3 +126,28 @@ pub(super) fn record_metrics(
         }
     }
 }
+
+impl StageSite {
+    /// This site's cells, bound on first use; `None` when the meter provider
+    /// changed since they were bound (a second `init()`), in which case calls
+    /// record through the unbound instruments.
+    pub(super) fn cells(&'static self, generation: u64) -> Option<&'static SiteCells> {
+        if !self.listed.load(Ordering::Relaxed) && !self.listed.swap(true, Ordering::AcqRel) {
+            SITES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self);
+        }
+        let cells = self.span.cells.get_or_init(|| {
+            let i = instruments();
+            let b = self.bound();
+            SiteCells {
+                generation,
+                duration: i.duration.bind(&b.call),
+                records_in: i.records.bind(&b.records_in),
+                records_out: i.records.bind(&b.records_out),
+            }
+        });
+        (cells.generation == generation).then_some(cells)
+    }
+}

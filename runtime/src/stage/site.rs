@@ -1,15 +1,14 @@
 //! A `#[stage]` call site: its span's facts ([`SpanSite`]) and what its
-//! metrics need (attribute sets, the in-flight count, bound cells).
+//! metrics need (attribute sets, the in-flight count).
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{OnceLock, PoisonError};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use semtel_conventions::pipeline::attribute as pattr;
 
-use super::metrics::{SITES, instruments};
-use crate::record::{SiteCells, SpanSite, StageKind, StaticValue};
+use crate::record::{SpanSite, StageKind, StaticValue};
 
 /// The facts of one `#[stage]` call site, known at compile time.
 #[derive(Debug)]
@@ -21,8 +20,8 @@ pub struct StageSite {
     /// Calls of this site in flight (`pipeline.stage.active`), observed at
     /// collection instead of recorded per call.
     pub(super) active: AtomicI64,
-    /// Whether this site is in [`SITES`].
-    listed: AtomicBool,
+    /// Whether this site is in [`SITES`](super::metrics::SITES).
+    pub(super) listed: AtomicBool,
 }
 
 /// Attribute sets a call site records with, built once instead of per call.
@@ -48,29 +47,6 @@ impl StageSite {
             listed: AtomicBool::new(false),
             bound: OnceLock::new(),
         }
-    }
-
-    /// This site's cells, bound on first use; `None` when the meter provider
-    /// changed since they were bound (a second `init()`), in which case calls
-    /// record through the unbound instruments.
-    pub(super) fn cells(&'static self, generation: u64) -> Option<&'static SiteCells> {
-        if !self.listed.load(Ordering::Relaxed) && !self.listed.swap(true, Ordering::AcqRel) {
-            SITES
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(self);
-        }
-        let cells = self.span.cells.get_or_init(|| {
-            let i = instruments();
-            let b = self.bound();
-            SiteCells {
-                generation,
-                duration: i.duration.bind(&b.call),
-                records_in: i.records.bind(&b.records_in),
-                records_out: i.records.bind(&b.records_out),
-            }
-        });
-        (cells.generation == generation).then_some(cells)
     }
 
     pub(super) fn bound(&self) -> &BoundAttributes {
