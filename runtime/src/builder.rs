@@ -41,8 +41,7 @@ pub struct Builder {
     env: Option<EnvSource>,
     console: Option<ConsoleSink>,
     shutdown_timeout: Option<Duration>,
-    span_exporters: Vec<pipeline::ExtraSpanExporter>,
-    discard_encoded_traces: bool,
+    extras: pipeline::Extras,
 }
 
 impl std::fmt::Debug for Builder {
@@ -137,20 +136,23 @@ impl Builder {
     where
         E: opentelemetry_sdk::trace::SpanExporter + 'static,
     {
-        self.span_exporters
+        self.extras
+            .span_exporters
             .push(pipeline::ExtraSpanExporter::new(name.into(), exporter));
         self
     }
 
-    /// For benchmarks only: traces going over OTLP are encoded as they would
-    /// be sent (protobuf, gzip if configured) and each batch is then dropped,
-    /// counted as exported, instead of being handed to the network. It
-    /// measures semtel's export path without the transport and the
-    /// receiver, as the peers' discarding exporters do theirs.
+    /// Not public API, for benchmarks only (the `__bench` feature): traces
+    /// going over OTLP are encoded as they would be sent (protobuf, gzip if
+    /// configured) and each batch is then dropped, counted as exported,
+    /// instead of being handed to the network. It measures semtel's export
+    /// path without the transport and the receiver, as the peers'
+    /// discarding exporters do theirs.
+    #[cfg(feature = "__bench")]
     #[doc(hidden)]
     #[must_use]
     pub fn __discard_encoded_traces(mut self) -> Self {
-        self.discard_encoded_traces = true;
+        self.extras.discard_encoded_traces = true;
         self
     }
 
@@ -253,12 +255,7 @@ impl Builder {
             dispatch,
             propagator,
             engine,
-        } = pipeline::build(
-            &config,
-            &sink,
-            self.span_exporters,
-            self.discard_encoded_traces,
-        )?;
+        } = pipeline::build(&config, &sink, self.extras)?;
         opentelemetry::global::set_text_map_propagator(propagator);
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));

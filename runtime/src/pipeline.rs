@@ -1,6 +1,7 @@
 //! Assembles providers, processors and exporters from a resolved [`Config`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
@@ -19,15 +20,20 @@ use crate::config::{
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::{Engine, SemtelLayer};
+#[cfg(feature = "__bench")]
+use crate::export::DiscardEncoded;
 use crate::export::{
-    CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
-    SpanQueueProcessor,
+    BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
+    Reporter, Sdk, SpanQueueProcessor,
 };
 use crate::otlp::encode::Encoder;
 #[cfg(not(feature = "tls"))]
 use crate::otlp::sdk::no_tls;
 use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
-use crate::otlp::send::{Gzip, Transport};
+#[cfg(feature = "__bench")]
+use crate::otlp::send::Gzip;
+use crate::otlp::send::Transport;
+use crate::record::{Item, stage_scope};
 
 /// Crates whose own `tracing` output must never be exported: they are the
 /// exporters' transport, and exporting their events would feed back into
@@ -58,21 +64,32 @@ pub(crate) struct Pipeline {
     pub engine: Option<Arc<Engine>>,
 }
 
+/// What the builder adds in code beside the configuration.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// [`crate::Builder::span_exporter`]'s.
+    pub span_exporters: Vec<ExtraSpanExporter>,
+    /// `Builder::__discard_encoded_traces`, for benchmarks.
+    #[cfg(feature = "__bench")]
+    pub discard_encoded_traces: bool,
+}
+
 /// A span exporter given in code ([`crate::Builder::span_exporter`]), not
 /// started yet: its type is erased behind the function that starts it.
 pub(crate) struct ExtraSpanExporter {
+    name: String,
     start: Box<StartSpanExporter>,
 }
 
-type StartSpanExporter = dyn FnOnce(&Resource, BatchConfig, Executor) -> std::io::Result<SpanQueueProcessor>
-    + Send
-    + Sync;
+type StartSpanExporter =
+    dyn FnOnce(&Resource, Executor, Duration) -> Box<dyn BatchExporter<Item>> + Send + Sync;
 
 impl ExtraSpanExporter {
     pub(crate) fn new<E: SpanExporter + 'static>(name: String, exporter: E) -> Self {
         Self {
-            start: Box::new(move |resource, batch, executor| {
-                SpanQueueProcessor::start(exporter, resource, name, batch, executor)
+            name,
+            start: Box::new(move |resource, executor, timeout| {
+                Box::new(Sdk::spans(exporter, resource, executor, timeout))
             }),
         }
     }
@@ -81,8 +98,7 @@ impl ExtraSpanExporter {
 pub(crate) fn build(
     config: &Config,
     sink: &ConsoleSink,
-    extra_span_exporters: Vec<ExtraSpanExporter>,
-    discard_encoded_traces: bool,
+    extras: Extras,
 ) -> Result<Pipeline, Error> {
     let propagator = propagator(&config.propagators);
     if config.disabled {
@@ -99,7 +115,7 @@ pub(crate) fn build(
     }
 
     // Exporters given in code may need the runtime too (async clients).
-    let needs_network = !extra_span_exporters.is_empty()
+    let needs_network = !extras.span_exporters.is_empty()
         || Signal::ALL
             .iter()
             .any(|s| config.signal(*s).exporters.contains(&ExporterKind::Otlp));
@@ -119,66 +135,29 @@ pub(crate) fn build(
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     let mut span_queues = Vec::new();
 
-    let tracer_provider = if config.traces.exporters.is_empty() && extra_span_exporters.is_empty() {
+    let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
+    {
         None
     } else {
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler));
+        let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
-            let otlp = &config.traces.otlp;
-            let direct = match kind {
-                ExporterKind::Otlp if discard_encoded_traces => Some(Transport::Discard {
-                    gzip: Gzip::when(otlp.compression),
-                }),
-                ExporterKind::Otlp => {
-                    #[cfg(not(feature = "tls"))]
-                    no_tls(Signal::Traces, otlp)?;
-                    Transport::new(otlp, header_map(Signal::Traces, otlp)?)?
-                }
-                ExporterKind::Console => None,
-            };
-            // (An OTLP exporter always has the runtime: `needs_network`.)
-            if let (Some(transport), Some(runtime)) = (direct, handle.clone()) {
-                // semtel encodes OTLP/protobuf itself, for stage spans and
-                // the SDK's spans alike.
-                let processor = SpanQueueProcessor::start_direct(
-                    transport,
-                    Encoder::new(&resource, crate::record::stage_scope()),
-                    destination(otlp),
-                    config.span_batch,
-                    runtime,
-                )
-                .map_err(Error::Runtime)?;
-                reporters.push(processor.0.clone());
-                span_queues.push(processor.0.clone());
-                builder = builder.with_span_processor(processor);
-                continue;
-            }
-            let processor = match kind {
-                ExporterKind::Otlp => SpanQueueProcessor::start(
-                    otlp_spans(otlp)?,
-                    &resource,
-                    destination(otlp),
-                    config.span_batch,
-                    network.clone(),
-                ),
-                ExporterKind::Console => SpanQueueProcessor::start(
-                    ConsoleSpanExporter::new(sink.clone()),
-                    &resource,
-                    "console".into(),
-                    console_batch(config.span_batch),
-                    Executor::Local,
-                ),
-            }
-            .map_err(Error::Runtime)?;
-            reporters.push(processor.0.clone());
-            span_queues.push(processor.0.clone());
-            builder = builder.with_span_processor(processor);
+            let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
+            destinations.push(d);
         }
-        for extra in extra_span_exporters {
-            let processor = (extra.start)(&resource, config.span_batch, network.clone())
-                .map_err(Error::Runtime)?;
+        let timeout = config.span_batch.export_timeout;
+        for extra in extras.span_exporters {
+            destinations.push(Destination {
+                exporter: (extra.start)(&resource, network.clone(), timeout),
+                name: extra.name,
+                batch: config.span_batch,
+            });
+        }
+        for d in destinations {
+            let processor =
+                SpanQueueProcessor::start(d.exporter, d.name, d.batch).map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
             span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
@@ -191,20 +170,27 @@ pub(crate) fn build(
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
         for kind in &config.logs.exporters {
+            let timeout = config.log_batch.export_timeout;
             let processor = match kind {
                 ExporterKind::Otlp => LogQueueProcessor::start(
-                    otlp_logs(&config.logs.otlp)?,
-                    &resource,
+                    Sdk::logs(
+                        otlp_logs(&config.logs.otlp)?,
+                        &resource,
+                        network.clone(),
+                        timeout,
+                    ),
                     destination(&config.logs.otlp),
                     config.log_batch,
-                    network.clone(),
                 ),
                 ExporterKind::Console => LogQueueProcessor::start(
-                    ConsoleLogExporter::new(sink.clone()),
-                    &resource,
+                    Sdk::logs(
+                        ConsoleLogExporter::new(sink.clone()),
+                        &resource,
+                        Executor::Local,
+                        timeout,
+                    ),
                     "console".into(),
                     console_batch(config.log_batch),
-                    Executor::Local,
                 ),
             }
             .map_err(Error::Runtime)?;
@@ -262,6 +248,72 @@ pub(crate) fn build(
     })
 }
 
+/// One traces destination: its exporter, its name in the reports and its
+/// batching.
+struct Destination {
+    exporter: Box<dyn BatchExporter<Item>>,
+    name: String,
+    batch: BatchConfig,
+}
+
+/// The exporter of one traces destination, where it goes and its
+/// batching: semtel's own encoder and sender for OTLP over protobuf or gRPC
+/// (stage spans and the SDK's alike), an SDK exporter otherwise.
+fn span_exporter(
+    kind: ExporterKind,
+    config: &Config,
+    resource: &Resource,
+    sink: &ConsoleSink,
+    network: &Executor,
+    extras: &Extras,
+) -> Result<Destination, Error> {
+    let otlp = &config.traces.otlp;
+    let timeout = config.span_batch.export_timeout;
+    let encoder = || Encoder::new(resource, stage_scope());
+    let exporter: Box<dyn BatchExporter<Item>> = match kind {
+        ExporterKind::Console => {
+            let console = ConsoleSpanExporter::new(sink.clone());
+            let exporter = Sdk::spans(console, resource, Executor::Local, timeout);
+            return Ok(Destination {
+                exporter: Box::new(exporter),
+                name: "console".into(),
+                batch: console_batch(config.span_batch),
+            });
+        }
+        #[cfg(feature = "__bench")]
+        ExporterKind::Otlp if extras.discard_encoded_traces => {
+            Box::new(DiscardEncoded::new(encoder(), Gzip::when(otlp.compression)))
+        }
+        ExporterKind::Otlp => {
+            #[cfg(not(feature = "tls"))]
+            no_tls(Signal::Traces, otlp)?;
+            let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
+            // (An OTLP exporter always has the runtime: `needs_network`.)
+            match (transport, network) {
+                (Some(transport), Executor::Tokio(runtime)) => Box::new(OtlpSpans::new(
+                    encoder(),
+                    transport,
+                    runtime.clone(),
+                    timeout,
+                )),
+                _ => Box::new(Sdk::spans(
+                    otlp_spans(otlp)?,
+                    resource,
+                    network.clone(),
+                    timeout,
+                )),
+            }
+        }
+    };
+    #[cfg(not(feature = "__bench"))]
+    let _ = extras;
+    Ok(Destination {
+        exporter,
+        name: destination(otlp),
+        batch: config.span_batch,
+    })
+}
+
 fn periodic<E>(
     exporter: CountingMetricExporter<E>,
     config: &Config,
@@ -276,10 +328,8 @@ where
 
 /// The console is local and cheap: show spans and logs promptly instead of
 /// holding them for the network-oriented schedule delay.
-fn console_batch(mut batch: crate::config::BatchConfig) -> crate::config::BatchConfig {
-    batch.schedule_delay = batch
-        .schedule_delay
-        .min(std::time::Duration::from_millis(200));
+fn console_batch(mut batch: BatchConfig) -> BatchConfig {
+    batch.schedule_delay = batch.schedule_delay.min(Duration::from_millis(200));
     batch
 }
 

@@ -11,6 +11,7 @@ use super::collector::*;
 use super::local;
 use crate::config::{BatchConfig, SamplerConfig, Signal};
 use crate::export::BatchQueue;
+use crate::export::tests::Calls;
 use crate::record::{Item, SpanRecord, SpanSite, clock, stage_scope};
 
 /// Fault injection: panics to make, by engine id (tests run side by
@@ -45,7 +46,7 @@ fn engine_counting_exports(exported: Arc<AtomicUsize>) -> Arc<Engine> {
         exported.fetch_add(batch.len(), Ordering::Relaxed);
         Ok(())
     };
-    let queue = BatchQueue::start(Signal::Traces, "test".into(), config, export, || {}).unwrap();
+    let queue = BatchQueue::start(Signal::Traces, "test".into(), config, Calls(export)).unwrap();
     Engine::start(SamplerConfig::AlwaysOn, vec![queue], config).unwrap()
 }
 

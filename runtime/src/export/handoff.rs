@@ -57,7 +57,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// it and spawning the send), and other threads are still welcome to
     /// run it ([`BatchQueue::export_now`]).
     pub(crate) fn hands_off(&self) -> bool {
-        self.non_blocking.load(Ordering::Relaxed) && self.helpers_welcome.load(Ordering::Relaxed)
+        self.non_blocking && self.helpers_welcome.load(Ordering::Relaxed)
     }
 
     /// How many items a caller may export on its own thread right now

@@ -4,46 +4,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
+use super::exporter::BatchExporter;
 use super::queue::BatchQueue;
-use super::runtime::Executor;
+use super::sdk::LogItem;
 use crate::config::{BatchConfig, Signal};
 
-type LogItem = (SdkLogRecord, InstrumentationScope);
-
-/// Feeds log records into a [`BatchQueue`].
+/// Feeds log records into a [`BatchQueue`], whose batches go to one
+/// [`BatchExporter`].
 #[derive(Debug)]
 pub(crate) struct LogQueueProcessor(pub(crate) Arc<BatchQueue<LogItem>>);
 
 impl LogQueueProcessor {
-    pub(crate) fn start<E: LogExporter + 'static>(
-        mut exporter: E,
-        resource: &Resource,
+    /// A queue whose worker hands each batch to `exporter`.
+    pub(crate) fn start(
+        exporter: impl BatchExporter<LogItem>,
         destination: String,
         config: BatchConfig,
-        executor: Executor,
     ) -> std::io::Result<Self> {
-        exporter.set_resource(resource);
-        let exporter = Arc::new(exporter);
-        let finisher = Arc::clone(&exporter);
-        let timeout = config.export_timeout;
-        let queue = BatchQueue::start(
-            Signal::Logs,
-            destination,
-            config,
-            move |batch: Vec<LogItem>| {
-                let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
-                    batch.iter().map(|(r, s)| (r, s)).collect();
-                executor.run(timeout, exporter.export(LogBatch::new(&refs)))
-            },
-            move || {
-                let _ = finisher.shutdown_with_timeout(timeout);
-            },
-        )?;
-        Ok(Self(queue))
+        BatchQueue::start(Signal::Logs, destination, config, exporter).map(Self)
     }
 }
 

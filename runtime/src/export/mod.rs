@@ -11,22 +11,30 @@
 
 mod batch_end;
 mod chunks;
+mod exporter;
 mod handoff;
 mod logs;
 mod metrics;
+mod otlp_spans;
 mod queue;
 mod report;
 mod runtime;
+mod sdk;
 mod spans;
 mod sync;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub(crate) use chunks::Chunks;
+pub(crate) use exporter::BatchExporter;
 pub(crate) use logs::LogQueueProcessor;
 pub(crate) use metrics::CountingMetricExporter;
+#[cfg(feature = "__bench")]
+pub(crate) use otlp_spans::DiscardEncoded;
+pub(crate) use otlp_spans::OtlpSpans;
 pub(crate) use queue::BatchQueue;
 pub(crate) use report::Reporter;
 pub use report::{ShutdownReport, SignalReport};
 pub(crate) use runtime::{Executor, ExportRuntime, suppress_telemetry_on_this_thread};
+pub(crate) use sdk::Sdk;
 pub(crate) use spans::SpanQueueProcessor;

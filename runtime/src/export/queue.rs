@@ -12,6 +12,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use super::batch_end::{BatchEnd, EndBatch};
 use super::chunks::{Chunks, batches};
+use super::exporter::BatchExporter;
 use super::report::{Counters, Reporter, SignalReport};
 use super::runtime::suppress_telemetry_on_this_thread;
 use super::sync::{lock, wait_until};
@@ -61,15 +62,15 @@ pub(crate) struct BatchQueue<T> {
     pub(super) max_in_flight: usize,
     /// What each batch is handed to, by a worker or by a thread that helps
     /// ([`BatchQueue::export_queued`]).
-    pub(super) export: Box<ExportFn<T>>,
+    pub(super) export: Box<dyn BatchExporter<T>>,
     /// Whether other threads may export (until exports there were slow).
     pub(super) helpers_welcome: AtomicBool,
     /// Slow exports on helping threads in a row.
     pub(super) slow_helps: AtomicU32,
     /// Whether an export hands its batch off without blocking (encoding and
     /// spawning the send), so any thread may run it, even inside an async
-    /// runtime.
-    pub(super) non_blocking: AtomicBool,
+    /// runtime ([`BatchExporter::hands_off`]).
+    pub(super) non_blocking: bool,
 }
 
 impl<T: Send + 'static> EndBatch for BatchQueue<T> {
@@ -114,9 +115,6 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
     }
 }
 
-/// What a worker hands each batch to.
-pub(super) type ExportFn<T> = dyn Fn(Vec<T>, BatchEnd) + Send + Sync;
-
 impl<T> fmt::Debug for BatchQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchQueue")
@@ -127,53 +125,25 @@ impl<T> fmt::Debug for BatchQueue<T> {
 }
 
 impl<T: Send + 'static> BatchQueue<T> {
-    /// Starts the worker thread. `export` sends one batch and says how it went;
-    /// `finish` shuts the exporter down.
+    /// Starts the worker thread, which hands each batch to `exporter`.
     pub(crate) fn start(
         signal: Signal,
         destination: String,
         config: BatchConfig,
-        export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
-        finish: impl FnOnce() + Send + 'static,
+        exporter: impl BatchExporter<T>,
     ) -> std::io::Result<Arc<Self>> {
-        Self::start_workers(signal, destination, config, 1, export, finish)
+        Self::start_workers(signal, destination, config, 1, exporter)
     }
 
-    /// Starts `workers` worker threads, so that many batches can be in
-    /// flight at once (one exported while another is taken).
+    /// Starts `workers` worker threads. They go on to the next batch while
+    /// fewer than the exporter's [`BatchExporter::in_flight`] batches are
+    /// on their way (one per worker when its call is the whole export).
     pub(crate) fn start_workers(
         signal: Signal,
         destination: String,
         config: BatchConfig,
         workers: usize,
-        export: impl Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
-        finish: impl FnOnce() + Send + 'static,
-    ) -> std::io::Result<Arc<Self>> {
-        Self::start_concurrent(
-            signal,
-            destination,
-            config,
-            workers,
-            // A synchronous export holds its worker: one batch each.
-            workers,
-            move |batch, end: BatchEnd| end.end(export(batch)),
-            finish,
-        )
-    }
-
-    /// Starts `workers` worker threads that hand each batch to `export`
-    /// with its [`BatchEnd`] and go on to the next while up to
-    /// `max_in_flight` batches have not ended: with one worker, for exports
-    /// that run elsewhere (sends on the export runtime), so no thread waits
-    /// on each one.
-    pub(crate) fn start_concurrent(
-        signal: Signal,
-        destination: String,
-        config: BatchConfig,
-        workers: usize,
-        max_in_flight: usize,
-        export: impl Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
-        finish: impl FnOnce() + Send + 'static,
+        exporter: impl BatchExporter<T>,
     ) -> std::io::Result<Arc<Self>> {
         let workers = workers.max(1);
         let queue = Arc::new(Self {
@@ -200,16 +170,15 @@ impl<T: Send + 'static> BatchQueue<T> {
             done: Condvar::new(),
             space: Condvar::new(),
             counters: Counters::default(),
-            max_in_flight: max_in_flight.max(1),
-            export: Box::new(export),
+            // A synchronous export holds its worker: one batch each.
+            max_in_flight: exporter.in_flight().unwrap_or(workers).max(1),
+            non_blocking: exporter.hands_off(),
+            export: Box::new(exporter),
             helpers_welcome: AtomicBool::new(true),
             slow_helps: AtomicU32::new(0),
-            non_blocking: AtomicBool::new(false),
         });
-        let finish = Arc::new(Mutex::new(Some(finish)));
         for i in 0..workers {
             let worker = Arc::clone(&queue);
-            let finish = Arc::clone(&finish);
             let name = if i == 0 {
                 format!("semtel-{signal}")
             } else {
@@ -218,7 +187,7 @@ impl<T: Send + 'static> BatchQueue<T> {
             let spawned = thread::Builder::new().name(name).spawn(move || {
                 suppress_telemetry_on_this_thread();
                 worker.run();
-                worker.worker_done(&finish);
+                worker.worker_done();
             });
             if let Err(e) = spawned {
                 // The workers already running stay; none at all is an error.
@@ -304,16 +273,14 @@ impl<T: Send + 'static> BatchQueue<T> {
     }
 
     /// A worker has ended; the last one shuts the exporter down.
-    fn worker_done<F: FnOnce()>(&self, finish: &Mutex<Option<F>>) {
+    fn worker_done(&self) {
         let last = {
             let mut state = lock(&self.state);
             state.workers -= 1;
             state.workers == 0
         };
         if last {
-            if let Some(finish) = lock(finish).take() {
-                finish();
-            }
+            self.export.shutdown();
             let mut state = lock(&self.state);
             state.finished = true;
             self.done.notify_all();
@@ -433,7 +400,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     /// end, dropped, counts it) and goes no further: the thread exporting
     /// may be the span engine's collector.
     pub(super) fn export_batch(&self, batch: Vec<T>, end: BatchEnd) {
-        let export = std::panic::AssertUnwindSafe(|| (self.export)(batch, end));
+        let export = std::panic::AssertUnwindSafe(|| self.export.export(batch, end));
         let _ = std::panic::catch_unwind(export);
     }
 

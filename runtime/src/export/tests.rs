@@ -7,12 +7,46 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::batch_end::BatchEnd;
+use super::exporter::BatchExporter;
 use super::handoff::{HELP_LIMIT, SLOW_HELPS};
 use super::queue::{BatchQueue, QueueState};
 use super::report::Reporter;
 use super::runtime::{Executor, ExportRuntime};
 use super::sync::lock;
 use crate::config::{BatchConfig, Signal};
+
+/// An exporter whose call is the whole export; `.0` says how it went.
+pub(crate) struct Calls<F>(pub(crate) F);
+
+impl<T, F> BatchExporter<T> for Calls<F>
+where
+    F: Fn(Vec<T>) -> Result<(), String> + Send + Sync + 'static,
+{
+    fn export(&self, batch: Vec<T>, end: BatchEnd) {
+        end.end((self.0)(batch));
+    }
+}
+
+/// An exporter that hands each batch and its end to `f` (which ends them
+/// when it likes, as sends on the export runtime end), with up to
+/// `in_flight` on their way.
+struct Hands<F> {
+    f: F,
+    in_flight: usize,
+}
+
+impl<T, F> BatchExporter<T> for Hands<F>
+where
+    F: Fn(Vec<T>, BatchEnd) + Send + Sync + 'static,
+{
+    fn export(&self, batch: Vec<T>, end: BatchEnd) {
+        (self.f)(batch, end);
+    }
+
+    fn in_flight(&self) -> Option<usize> {
+        Some(self.in_flight)
+    }
+}
 
 fn config(queue: usize, batch: usize) -> BatchConfig {
     BatchConfig {
@@ -38,12 +72,11 @@ fn blocking_queue(
         "test".into(),
         config,
         workers,
-        move |_batch: Vec<u32>| {
+        Calls(move |_batch: Vec<u32>| {
             let _ = lock(&started_tx).send(());
             let _ = lock(&release_rx).recv();
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     (q, release_tx, started_rx)
@@ -204,11 +237,10 @@ fn export_queued_exports_on_the_calling_thread() {
         Signal::Traces,
         "test".into(),
         config(8, 2),
-        move |batch: Vec<u32>| {
+        Calls(move |batch: Vec<u32>| {
             let _ = lock(&tx).send((batch, thread::current().id()));
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     // Not waking the worker: the caller exports what it queued.
@@ -300,7 +332,7 @@ fn a_slow_export_on_a_helping_thread_leaves_exports_to_the_worker() {
         Signal::Traces,
         "slow".into(),
         config(8, 1),
-        move |batch: Vec<u32>| {
+        Calls(move |batch: Vec<u32>| {
             // The first exports outlast the limit (spinning, not
             // sleeping: they only have to take longer).
             if batch[0] <= SLOW_HELPS {
@@ -311,8 +343,7 @@ fn a_slow_export_on_a_helping_thread_leaves_exports_to_the_worker() {
             }
             let _ = lock(&tx).send((batch, thread::current().id()));
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     let me = thread::current().id();
@@ -335,11 +366,10 @@ fn a_panicking_exporter_fails_its_batch_and_the_helping_thread_goes_on() {
         Signal::Traces,
         "panics".into(),
         config(8, 2),
-        |batch: Vec<u32>| {
+        Calls(|batch: Vec<u32>| {
             assert!(batch != [1, 2], "exporter bug");
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     q.export_now(vec![vec![1, 2, 3]], Instant::now(), false);
@@ -356,11 +386,10 @@ fn flush_exports_a_partial_batch_before_the_schedule_delay() {
         Signal::Logs,
         "test".into(),
         config(100, 50),
-        move |batch: Vec<u32>| {
+        Calls(move |batch: Vec<u32>| {
             let _ = tx.send(batch.len());
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     q.push(1);
@@ -375,8 +404,7 @@ fn failed_exports_are_counted_with_the_error() {
         Signal::Metrics,
         "otlp grpc http://127.0.0.1:1".into(),
         config(10, 10),
-        |_batch: Vec<u32>| Err("connection refused".to_owned()),
-        || {},
+        Calls(|_batch: Vec<u32>| Err("connection refused".to_owned())),
     )
     .unwrap();
     q.push(1);
@@ -399,11 +427,10 @@ fn shutdown_deadline_reports_unflushed_items() {
         Signal::Traces,
         "slow".into(),
         config(10, 2),
-        move |_batch: Vec<u32>| {
+        Calls(move |_batch: Vec<u32>| {
             let _ = lock(&release_rx).recv();
             Ok(())
-        },
-        || {},
+        }),
     )
     .unwrap();
     for i in 0..5 {
@@ -422,16 +449,17 @@ type Handed = mpsc::Receiver<(Vec<u32>, BatchEnd)>;
 fn concurrent_queue(config: BatchConfig, max_in_flight: usize) -> (Arc<BatchQueue<u32>>, Handed) {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let q = BatchQueue::start_concurrent(
+    let q = BatchQueue::start_workers(
         Signal::Traces,
         "test".into(),
         config,
         1,
-        max_in_flight,
-        move |batch: Vec<u32>, end: BatchEnd| {
-            let _ = lock(&tx).send((batch, end));
+        Hands {
+            f: move |batch: Vec<u32>, end: BatchEnd| {
+                let _ = lock(&tx).send((batch, end));
+            },
+            in_flight: max_in_flight,
         },
-        || {},
     )
     .unwrap();
     (q, rx)
