@@ -207,10 +207,7 @@ fn semtel_pipeline(
         .exporters(Signal::Logs, &[]);
     if let Queue::Holds(n) = queue {
         let defaults = builder.config().map_err(|e| e.to_string())?.span_batch;
-        builder = builder.span_batch(semtel::BatchConfig {
-            max_queue_size: n,
-            ..defaults
-        });
+        builder = builder.span_batch(defaults.with_max_queue_size(n));
     }
     let session = builder.build().map_err(|e| e.to_string())?;
     let default = tracing::dispatcher::set_default(session.dispatch());

@@ -507,7 +507,7 @@ impl SemtelEnabled {
     fn flush_spans(&self) {
         let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(g) = guard.as_ref() {
-            g.session().flush_traces();
+            g.session().__flush_traces();
         }
     }
 

@@ -11,7 +11,6 @@ use crate::console::{self, ConsoleSink};
 use crate::error::Error;
 use crate::pipeline;
 use crate::session::{DEFAULT_SHUTDOWN_TIMEOUT, Guard, Session};
-use crate::stage;
 
 /// Starts telemetry from the environment and installs it for the whole
 /// process: the global `tracing` subscriber, OpenTelemetry's global tracer
@@ -129,8 +128,8 @@ impl Builder {
     /// OpenTelemetry SDK span exporter, next to the configured exporters and
     /// through the same batch queue settings (`OTEL_BSP_*`): the SDK's
     /// `InMemorySpanExporter` in a test, or a vendor's exporter. It is
-    /// reported as `name` in the [`ShutdownReport`]. Ignored when telemetry is
-    /// disabled (`OTEL_SDK_DISABLED=true`).
+    /// reported as `name` in the [`ShutdownReport`](crate::ShutdownReport).
+    /// Ignored when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
     #[must_use]
     pub fn span_exporter<E>(mut self, name: impl Into<String>, exporter: E) -> Self
     where
@@ -246,33 +245,12 @@ impl Builder {
     pub fn build(self) -> Result<Session, Error> {
         let config = self.config()?;
         let sink = self.console.unwrap_or_else(ConsoleSink::stderr);
-        let pipeline::Pipeline {
-            tracer_provider,
-            logger_provider,
-            meter_provider,
-            reporters,
-            runtime,
-            dispatch,
-            propagator,
-            engine,
-        } = pipeline::build(&config, &sink, self.extras)?;
-        opentelemetry::global::set_text_map_propagator(propagator);
+        let pipeline = pipeline::build(&config, &sink, self.extras)?;
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));
         }
-        Ok(Session {
-            tracer_provider,
-            logger_provider,
-            meter_provider,
-            reporters,
-            runtime,
-            dispatch,
-            engine,
-            shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
-            report: None,
-            installed: false,
-            config,
-        })
+        let shutdown_timeout = self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        Ok(Session::new(pipeline, config, shutdown_timeout))
     }
 
     /// Builds and installs for the whole process, like [`init`].
@@ -281,22 +259,6 @@ impl Builder {
     ///
     /// As [`Builder::build`], and [`Error::SubscriberAlreadySet`].
     pub fn init(self) -> Result<Guard, Error> {
-        let mut telemetry = self.build()?;
-        if !telemetry.config.disabled {
-            tracing::dispatcher::set_global_default(telemetry.dispatch.clone())
-                .map_err(|_| Error::SubscriberAlreadySet)?;
-            if let Some(tp) = &telemetry.tracer_provider {
-                opentelemetry::global::set_tracer_provider(tp.clone());
-            }
-            opentelemetry::global::set_meter_provider(telemetry.meter_provider.clone());
-            stage::meter_provider_changed();
-            if let Some(engine) = &telemetry.engine {
-                engine.install();
-            }
-            telemetry.installed = true;
-        }
-        Ok(Guard {
-            telemetry: Some(telemetry),
-        })
+        self.build()?.install()
     }
 }

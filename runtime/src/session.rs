@@ -11,7 +11,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::config::{Config, Signal};
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::export::{ExportRuntime, Reporter, ShutdownReport, SignalReport};
+use crate::pipeline::Pipeline;
 use crate::stage;
 
 /// How long shutdown may take by default, for all signals together.
@@ -25,18 +27,18 @@ pub fn meter(name: &'static str) -> opentelemetry::metrics::Meter {
 /// A telemetry session: the providers, their exporters and a `tracing`
 /// dispatcher that feeds them. Shuts down when dropped.
 pub struct Session {
-    pub(crate) tracer_provider: Option<SdkTracerProvider>,
-    pub(crate) logger_provider: Option<SdkLoggerProvider>,
-    pub(crate) meter_provider: SdkMeterProvider,
-    pub(crate) reporters: Vec<Arc<dyn Reporter>>,
-    pub(crate) runtime: Option<ExportRuntime>,
-    pub(crate) dispatch: tracing::Dispatch,
-    pub(crate) engine: Option<Arc<Engine>>,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) report: Option<ShutdownReport>,
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    meter_provider: SdkMeterProvider,
+    reporters: Vec<Arc<dyn Reporter>>,
+    runtime: Option<ExportRuntime>,
+    dispatch: tracing::Dispatch,
+    engine: Option<Arc<Engine>>,
+    shutdown_timeout: Duration,
+    report: Option<ShutdownReport>,
     /// Installed for the whole process by `init()`.
-    pub(crate) installed: bool,
-    pub(crate) config: Config,
+    installed: bool,
+    config: Config,
 }
 
 impl std::fmt::Debug for Session {
@@ -48,6 +50,55 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// A session of what `pipeline` built, not installed yet; sets the
+    /// global propagators.
+    pub(crate) fn new(pipeline: Pipeline, config: Config, shutdown_timeout: Duration) -> Self {
+        let Pipeline {
+            tracer_provider,
+            logger_provider,
+            meter_provider,
+            reporters,
+            runtime,
+            dispatch,
+            propagator,
+            engine,
+        } = pipeline;
+        opentelemetry::global::set_text_map_propagator(propagator);
+        Session {
+            tracer_provider,
+            logger_provider,
+            meter_provider,
+            reporters,
+            runtime,
+            dispatch,
+            engine,
+            shutdown_timeout,
+            report: None,
+            installed: false,
+            config,
+        }
+    }
+
+    /// Installs this session for the whole process ([`crate::init`]).
+    pub(crate) fn install(mut self) -> Result<Guard, Error> {
+        if !self.config.disabled {
+            tracing::dispatcher::set_global_default(self.dispatch.clone())
+                .map_err(|_| Error::SubscriberAlreadySet)?;
+            if let Some(tp) = &self.tracer_provider {
+                opentelemetry::global::set_tracer_provider(tp.clone());
+            }
+            opentelemetry::global::set_meter_provider(self.meter_provider.clone());
+            stage::meter_provider_changed();
+            if let Some(engine) = &self.engine {
+                engine.install();
+            }
+            self.installed = true;
+        }
+        Ok(Guard {
+            telemetry: Some(self),
+        })
+    }
+
     /// The `tracing` dispatcher that exports spans and turns events into logs.
     pub fn dispatch(&self) -> &tracing::Dispatch {
         &self.dispatch
@@ -63,19 +114,12 @@ impl Session {
         self.meter_provider.meter(name)
     }
 
-    /// The tracer provider, when traces are on.
-    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
-        self.tracer_provider.as_ref()
-    }
-
-    /// The meter provider.
-    pub fn meter_provider(&self) -> &SdkMeterProvider {
-        &self.meter_provider
-    }
-
-    /// Exports the spans recorded so far (stage spans still in threads'
-    /// buffers included), waiting at most the shutdown timeout.
-    pub fn flush_traces(&self) {
+    /// Not public API, for benchmarks only (the `__bench` feature): exports
+    /// the spans recorded so far, as [`Session::flush`] does, and leaves
+    /// logs and metrics alone, as the peers' span-only flushes do.
+    #[cfg(feature = "__bench")]
+    #[doc(hidden)]
+    pub fn __flush_traces(&self) {
         if let Some(engine) = &self.engine {
             engine.flush(Instant::now() + self.shutdown_timeout);
         }
@@ -84,7 +128,8 @@ impl Session {
         }
     }
 
-    /// Exports everything recorded so far, waiting at most the shutdown timeout.
+    /// Exports everything recorded so far (stage spans still in threads'
+    /// buffers included), waiting at most the shutdown timeout.
     pub fn flush(&self) {
         if let Some(engine) = &self.engine {
             engine.flush(Instant::now() + self.shutdown_timeout);
@@ -201,7 +246,7 @@ impl Drop for Session {
 #[must_use = "telemetry stops when the guard is dropped"]
 #[derive(Debug)]
 pub struct Guard {
-    pub(crate) telemetry: Option<Session>,
+    telemetry: Option<Session>,
 }
 
 impl Guard {

@@ -138,6 +138,17 @@ pub enum Temporality {
 }
 
 /// The sampler chosen by `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+///
+/// ```
+/// use semtel::{ParentBasedRoot, SamplerConfig};
+///
+/// assert_eq!(
+///     SamplerConfig::default(),
+///     SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+/// );
+/// let tenth = semtel::builder().sampler(SamplerConfig::TraceIdRatio(0.1));
+/// # let _ = tenth;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SamplerConfig {
     /// Record every span.
@@ -148,6 +159,13 @@ pub enum SamplerConfig {
     TraceIdRatio(f64),
     /// Follow the parent's decision; for root spans use the inner sampler.
     ParentBased(ParentBasedRoot),
+}
+
+impl Default for SamplerConfig {
+    /// `parentbased_always_on`, the specification's default.
+    fn default() -> Self {
+        SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+    }
 }
 
 /// The root sampler of a parent-based sampler.
@@ -171,7 +189,19 @@ pub enum Propagator {
 }
 
 /// Settings of a batching processor (`OTEL_BSP_*`, `OTEL_BLRP_*`).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let spans = semtel::BatchConfig::default() // the `OTEL_BSP_*` defaults
+///     .with_max_queue_size(8192)
+///     .with_schedule_delay(Duration::from_secs(1));
+/// let logs = semtel::BatchConfig::logs().with_max_export_batch_size(256);
+/// let builder = semtel::builder().span_batch(spans).log_batch(logs);
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Longest wait before a non-full batch is exported.
     pub schedule_delay: Duration,
@@ -196,11 +226,54 @@ impl BatchConfig {
         max_queue_size: 2048,
         max_export_batch_size: 512,
     };
+
+    /// The log defaults (`OTEL_BLRP_*`): as [`BatchConfig::default`], with
+    /// a 1 s schedule delay.
+    pub fn logs() -> Self {
+        Self::LOGS
+    }
+
+    /// With `delay` as the longest wait before a non-full batch is exported.
+    #[must_use]
+    pub fn with_schedule_delay(mut self, delay: Duration) -> Self {
+        self.schedule_delay = delay;
+        self
+    }
+
+    /// With `timeout` as the longest time one export may take.
+    #[must_use]
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// With `size` items held in memory at most.
+    #[must_use]
+    pub fn with_max_queue_size(mut self, size: usize) -> Self {
+        self.max_queue_size = size;
+        self
+    }
+
+    /// With `size` items sent in one export at most.
+    #[must_use]
+    pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
+        self.max_export_batch_size = size;
+        self
+    }
+}
+
+impl Default for BatchConfig {
+    /// The span defaults (`OTEL_BSP_*`): a 5 s schedule delay, a 30 s
+    /// export timeout, 2048 items queued, batches of 512.
+    fn default() -> Self {
+        Self::SPANS
+    }
 }
 
 /// OTLP settings for one signal, after merging generic and signal-specific
 /// variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// Full URL the exporter sends to (for HTTP, with the `/v1/<signal>` path).
     pub endpoint: String,
@@ -222,6 +295,7 @@ pub struct OtlpConfig {
 
 /// Settings for one signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignalConfig {
     /// Which exporters receive this signal; empty means the signal is off.
     pub exporters: Vec<ExporterKind>,
@@ -231,6 +305,7 @@ pub struct SignalConfig {
 
 /// Every setting semtel takes, resolved from code and the environment.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// `OTEL_SDK_DISABLED=true`: no telemetry at all.
     pub disabled: bool,
