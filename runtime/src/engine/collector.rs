@@ -290,7 +290,7 @@ impl Engine {
             let moved = self.drain(flushing && !shutdown);
             if flushing && !shutdown {
                 #[cfg(test)]
-                super::tests::maybe_panic(&super::tests::PANIC_IN_COLLECTOR, self.id);
+                Faults::hit(|f| &mut f.in_collector, self.id);
                 for sink in &self.queues {
                     sink.export_queued();
                 }
@@ -427,7 +427,7 @@ impl Engine {
         // the batch already, the count is too high by what they export.
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
-            super::tests::maybe_panic(&super::tests::PANIC_IN_DELIVERY, self.id);
+            Faults::hit(|f| &mut f.in_delivery, self.id);
             for item in batches.iter().flatten() {
                 if let Item::Stage(r) = item
                     && let Some(cells) = r.duration_cell()
@@ -495,6 +495,37 @@ pub(crate) fn activate() {
 
 pub(crate) fn deactivate() {
     ACTIVE.fetch_sub(1, Ordering::Release);
+}
+
+/// Panics tests inject, by engine id (tests run side by side, each with
+/// its own engine); nothing in other builds.
+#[cfg(test)]
+#[derive(Debug)]
+pub(super) struct Faults {
+    /// Engines whose collector panics, once per entry.
+    pub(super) in_collector: Vec<u64>,
+    /// Engines whose delivery to the queues panics, once per entry.
+    pub(super) in_delivery: Vec<u64>,
+}
+
+#[cfg(test)]
+pub(super) static FAULTS: Mutex<Faults> = Mutex::new(Faults {
+    in_collector: Vec::new(),
+    in_delivery: Vec::new(),
+});
+
+#[cfg(test)]
+impl Faults {
+    /// Panics once for each time `engine` is listed where `list` points.
+    fn hit(list: fn(&mut Faults) -> &mut Vec<u64>, engine: u64) {
+        let mut faults = lock(&FAULTS);
+        let engines = list(&mut faults);
+        if let Some(i) = engines.iter().position(|&e| e == engine) {
+            engines.remove(i);
+            drop(faults);
+            panic!("injected panic for engine {engine}");
+        }
+    }
 }
 
 /// The records a busy thread's ring may grow to from `first`: up to

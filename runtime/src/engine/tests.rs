@@ -1,7 +1,7 @@
 //! The collector: rings that grow, panics it survives, delivery.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
@@ -13,21 +13,6 @@ use crate::config::{BatchConfig, SamplerConfig, Signal};
 use crate::export::BatchQueue;
 use crate::export::tests::Calls;
 use crate::record::{Item, SpanRecord, SpanSite, clock, stage_scope};
-
-/// Fault injection: panics to make, by engine id (tests run side by
-/// side, each with its own engine).
-pub(super) static PANIC_IN_COLLECTOR: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-pub(super) static PANIC_IN_DELIVERY: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-
-/// Panics once for each time `engine` is listed in `panics`.
-pub(super) fn maybe_panic(panics: &Mutex<Vec<u64>>, engine: u64) {
-    let mut panics = lock(panics);
-    if let Some(i) = panics.iter().position(|&e| e == engine) {
-        panics.remove(i);
-        drop(panics);
-        panic!("injected panic for engine {engine}");
-    }
-}
 
 fn engine_with_one_queue() -> Arc<Engine> {
     engine_counting_exports(Arc::default())
@@ -111,12 +96,14 @@ fn a_busy_threads_ring_doubles_up_to_its_limit_and_loses_nothing_on_the_way() {
 #[test]
 fn the_collector_survives_panics_then_stops_without_stalling_shutdown() {
     let engine = engine_with_one_queue();
-    lock(&PANIC_IN_COLLECTOR).push(engine.id);
+    lock(&FAULTS).in_collector.push(engine.id);
     assert!(engine.flush(Instant::now() + Duration::from_secs(20)));
-    assert!(lock(&PANIC_IN_COLLECTOR).is_empty(), "the panic happened");
+    assert!(lock(&FAULTS).in_collector.is_empty(), "the panic happened");
     assert!(engine.flush(Instant::now() + Duration::from_secs(20)));
 
-    lock(&PANIC_IN_COLLECTOR).extend([engine.id; COLLECTOR_PANICS as usize]);
+    lock(&FAULTS)
+        .in_collector
+        .extend([engine.id; COLLECTOR_PANICS as usize]);
     let started = Instant::now();
     assert!(
         !engine.flush(Instant::now() + Duration::from_secs(20)),
@@ -129,7 +116,7 @@ fn the_collector_survives_panics_then_stops_without_stalling_shutdown() {
         "returned when the collector gave up, not at the deadline"
     );
     // It gave up after two of the three: its rounds were used up.
-    assert_eq!(lock(&PANIC_IN_COLLECTOR).len(), 1);
+    assert_eq!(lock(&FAULTS).in_collector.len(), 1);
 }
 
 /// A panic between the rings and the queues drops that batch, counted,
@@ -137,7 +124,7 @@ fn the_collector_survives_panics_then_stops_without_stalling_shutdown() {
 #[test]
 fn a_panic_in_delivery_drops_the_batch_counted() {
     let engine = engine_with_one_queue();
-    lock(&PANIC_IN_DELIVERY).push(engine.id);
+    lock(&FAULTS).in_delivery.push(engine.id);
     let batch = (0..5)
         .map(|_| {
             Item::from(SpanData {

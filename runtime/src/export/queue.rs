@@ -35,11 +35,18 @@ pub(super) struct QueueState<T> {
     /// The least room a producer waiting in [`BatchQueue::push_many`] waits
     /// for; `usize::MAX` when none waits.
     pub(super) room_wanted: usize,
-    /// Times batch ends woke producers waiting for room.
+    /// What tests watch; nothing in other builds.
     #[cfg(test)]
+    pub(super) probe: Probe,
+}
+
+/// What tests watch of a queue, counted under its state's lock.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Probe {
+    /// Times batch ends woke producers waiting for room.
     pub(super) producer_wake_ups: usize,
     /// Workers asleep until their schedule delay or a wake-up.
-    #[cfg(test)]
     pub(super) idle_workers: usize,
 }
 
@@ -102,7 +109,7 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
             state.room_wanted = usize::MAX;
             #[cfg(test)]
             {
-                state.producer_wake_ups += 1;
+                state.probe.producer_wake_ups += 1;
             }
         }
         drop(state);
@@ -162,9 +169,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                 waiting_for_slot: 0,
                 room_wanted: usize::MAX,
                 #[cfg(test)]
-                producer_wake_ups: 0,
-                #[cfg(test)]
-                idle_workers: 0,
+                probe: Probe::default(),
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -322,7 +327,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                 state = if slot {
                     #[cfg(test)]
                     {
-                        state.idle_workers += 1;
+                        state.probe.idle_workers += 1;
                     }
                     #[allow(unused_mut)]
                     let mut state = self
@@ -332,7 +337,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                         .0;
                     #[cfg(test)]
                     {
-                        state.idle_workers -= 1;
+                        state.probe.idle_workers -= 1;
                     }
                     state
                 } else {

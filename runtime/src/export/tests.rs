@@ -181,7 +181,7 @@ fn a_waiting_producer_is_woken_once_half_the_queue_is_free() {
         });
         next_export();
         assert_eq!(
-            lock(&q.state).producer_wake_ups,
+            lock(&q.state).probe.producer_wake_ups,
             round,
             "2 free of 8: the producer sleeps on"
         );
@@ -191,7 +191,11 @@ fn a_waiting_producer_is_woken_once_half_the_queue_is_free() {
         });
     }
     producer.join().unwrap();
-    assert_eq!(lock(&q.state).producer_wake_ups, 3, "4 of 12 each time");
+    assert_eq!(
+        lock(&q.state).probe.producer_wake_ups,
+        3,
+        "4 of 12 each time"
+    );
     for _ in 0..4 {
         release_tx.send(()).unwrap();
     }
@@ -474,7 +478,7 @@ fn what_export_now_leaves_queued_wakes_the_worker_when_asked() {
     let (q, rx) = concurrent_queue(config(8, 2), 1);
     // Asleep (the wait releases the state's lock this sees it under),
     // so only a wake-up gets it to the queued batch.
-    wait_for(&q, "the worker to sleep", |s| s.idle_workers == 1);
+    wait_for(&q, "the worker to sleep", |s| s.probe.idle_workers == 1);
     q.export_now(vec![vec![1, 2], vec![3, 4]], Instant::now(), true);
     let wait = Duration::from_secs(30);
     let (first, end1) = rx.try_recv().expect("exported on the calling thread");
