@@ -30,7 +30,7 @@ use opentelemetry_sdk::trace::{
 use semtel::{ExporterKind, Protocol, Signal, SignalReport};
 
 use crate::peers;
-use crate::receiver::Receiver;
+use semtel_tests::Receiver;
 
 /// Whose exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +193,8 @@ fn semtel_pipeline(
     receiver: &Receiver,
 ) -> Result<State, String> {
     let (protocol, endpoint) = match transport {
-        Transport::HttpProtobuf => (Protocol::HttpProtobuf, receiver.http_base_url()),
-        Transport::Grpc => (Protocol::Grpc, receiver.grpc_url()),
+        Transport::HttpProtobuf => (Protocol::HttpProtobuf, receiver.http_endpoint()),
+        Transport::Grpc => (Protocol::Grpc, receiver.grpc_endpoint()),
     };
     let mut builder = semtel::builder()
         // The run must not depend on the environment it is started from.
@@ -232,7 +232,7 @@ fn otel_otlp_pipeline(
                 let _entered = runtime.enter();
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
-                    .with_endpoint(receiver.grpc_url())
+                    .with_endpoint(receiver.grpc_endpoint())
                     .build()
             };
             (exporter, Some(runtime))
@@ -252,7 +252,7 @@ fn otel_otlp_pipeline(
                 .with_http()
                 .with_http_client(client)
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(receiver.http_traces_url())
+                .with_endpoint(format!("{}/v1/traces", receiver.http_endpoint()))
                 .build();
             (exporter, None)
         }
