@@ -55,9 +55,8 @@ const STEADY_CHUNK: u64 = 512;
 /// The busy gap after each steady chunk: far longer than any case's
 /// background threads take for a chunk's spans (tracing-opentelemetry's
 /// ~400 ns a span is the most), so every case runs below its exporter's
-/// capacity. At 500 µs semtel lost 2,048–2,560 spans of 2,200,000 on this
-/// VM, at 2 ms 0–512 (BENCHMARKS.md, "Spans lost in steady runs": why is
-/// still open).
+/// capacity (at 500 µs semtel loses a few thousand spans of 2,200,000 on a
+/// 2-core VM).
 const STEADY_GAP: Duration = Duration::from_millis(2);
 
 /// How the measured calls are paced.

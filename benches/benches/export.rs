@@ -1,4 +1,4 @@
-//! Export (issue benchmark 2): sustained spans per second end to end to a
+//! Export: sustained spans per second end to end to a
 //! loopback OTLP receiver over OTLP/HTTP protobuf and OTLP/gRPC, semtel
 //! against opentelemetry-otlp in the same run, and the spans lost at default
 //! settings by one producer emitting 200,000 spans/s for 5 s.

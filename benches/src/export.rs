@@ -1,4 +1,4 @@
-//! The exporting pipelines of the export bench (issue benchmark 2): semtel
+//! The exporting pipelines of the export bench: semtel
 //! or opentelemetry-otlp, over OTLP/HTTP protobuf or OTLP/gRPC, to the
 //! counting [`Receiver`].
 //!

@@ -466,8 +466,8 @@ impl Engine {
 /// Hands `batches` to one queue. This thread exports them itself, as the
 /// queue's worker would, for a flush (the worker is not woken), and when
 /// the exporter hands each batch off without blocking (semtel's own OTLP
-/// encoder): waking the worker, two context switches each time, cost more
-/// than the encoding (BENCHMARKS.md, "Batches that are not copied").
+/// encoder): waking the worker, two context switches each time, costs more
+/// than the encoding.
 fn deliver_to(sink: &Sink, batches: Vec<Vec<Item>>, give_up: Instant, flush: bool) {
     if flush || sink.hands_off() {
         sink.export_now(batches, give_up, !flush);

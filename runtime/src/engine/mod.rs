@@ -35,11 +35,10 @@
 //! [`RING_GROWTH`](collector::RING_GROWTH) times the first but not past
 //! [`GROWN_RING`](collector::GROWN_RING) records (2 MiB) unless the queue
 //! size is larger already; the collector drains the ring left behind and
-//! frees it. Only at that limit does a filling ring wake the collector. Each
-//! wake-up costs the calling thread microseconds, and the calls made while
-//! the collector drains run slower, so a busy thread pays that once per
-//! 16,384 records instead of once per 1,024 (BENCHMARKS.md, "Rings that
-//! grow").
+//! frees it. Only at that limit does a filling ring wake the collector:
+//! each wake-up costs the calling thread microseconds, and the calls made
+//! while the collector drains run slower, so a busy thread pays that once
+//! per 16,384 records instead of once per 1,024.
 //!
 //! A full ring drops the record and counts it; the count is reported with the
 //! traces exporters' losses at shutdown. Memory is bounded: each thread's
@@ -53,9 +52,9 @@
 //! The per-call code is written for the CPU as much as for the reader: the
 //! guard is made in place and filled through `&mut`, its state is plain
 //! values, and records are built before an atomic that lets their stores
-//! drain. Moving a freshly written struct made the CPU reload it with wider
-//! loads than it was stored with, and those store-forwarding stalls were most
-//! of the cost before (`perf annotate` shows them as hot `movaps`).
+//! drain. Moving a freshly written struct makes the CPU reload it with
+//! wider loads than it was stored with, and such store-forwarding stalls
+//! would cost more than the rest of the call.
 
 mod collector;
 pub(crate) mod context;

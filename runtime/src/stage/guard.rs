@@ -46,8 +46,8 @@ struct Live {
     cells: Option<&'static SiteCells>,
     /// What few calls have: a failure, dynamic attributes, a remote parent,
     /// a trace state. Taken out (and so dropped) by [`StageGuard`]'s `Drop`:
-    /// as a plain field its drop glue was an out-of-line call on every call,
-    /// also the disabled ones.
+    /// as a plain field its drop glue would be an out-of-line call on every
+    /// call, also the disabled ones.
     extra: ManuallyDrop<Option<Box<Extra>>>,
 }
 
