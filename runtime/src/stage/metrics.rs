@@ -130,7 +130,9 @@ pub(super) fn record_metrics(
 impl StageSite {
     /// This site's cells, bound on first use; `None` when the meter provider
     /// changed since they were bound (a second `init()`), in which case calls
-    /// record through the unbound instruments.
+    /// record through the unbound instruments. Inline: it is on every
+    /// call's path, from another module than its caller.
+    #[inline]
     pub(super) fn cells(&'static self, generation: u64) -> Option<&'static SiteCells> {
         if !self.listed.load(Ordering::Relaxed) && !self.listed.swap(true, Ordering::AcqRel) {
             SITES
