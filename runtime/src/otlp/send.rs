@@ -31,9 +31,6 @@ pub(crate) enum Transport {
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
     },
-    /// Requests are prepared (and gzipped if asked) as for HTTP, then
-    /// dropped: `Builder::__discard_encoded_traces`, for benchmarks.
-    Discard { gzip: Option<Arc<Gzip>> },
 }
 
 /// Whether a failed attempt may succeed if repeated.
@@ -56,7 +53,7 @@ impl Transport {
             Protocol::HttpJson => return Ok(None),
             Protocol::HttpProtobuf => {
                 #[cfg(feature = "tls")]
-                let client = crate::tls::http_client(Signal::Traces, otlp)?;
+                let client = super::tls::http_client(Signal::Traces, otlp)?;
                 #[cfg(not(feature = "tls"))]
                 let client = reqwest::Client::builder()
                     .timeout(otlp.timeout)
@@ -76,7 +73,7 @@ impl Transport {
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
                     .timeout(otlp.timeout);
                 #[cfg(feature = "tls")]
-                if let Some(tls) = crate::tls::grpc_config(Signal::Traces, otlp)? {
+                if let Some(tls) = super::tls::grpc_config(Signal::Traces, otlp)? {
                     endpoint = endpoint
                         .tls_config(tls)
                         .map_err(|e| fail(format!("TLS settings: {e}")))?;
@@ -94,24 +91,13 @@ impl Transport {
         }))
     }
 
-    /// An encoded request as [`Transport::send`] takes it: compressed here
-    /// for HTTP with gzip (on the caller's thread, not the export runtime's),
-    /// and shared, not copied, by each attempt. (tonic compresses gRPC.)
-    /// The buffer goes back to its pool once the last attempt is done with
-    /// it; when compressed, at once, and the compressed body is in a buffer
-    /// of the same pool.
+    /// An encoded request as [`Transport::send`] takes it ([`prepare`]);
+    /// gzipped here for HTTP (tonic compresses gRPC).
     pub(crate) fn prepare(&self, body: Pooled) -> Result<bytes::Bytes, String> {
-        let (Transport::Http {
-            gzip: Some(gzip), ..
+        match self {
+            Transport::Http { gzip, .. } => prepare(gzip.as_deref(), body),
+            Transport::Grpc { .. } => prepare(None, body),
         }
-        | Transport::Discard { gzip: Some(gzip) }) = self
-        else {
-            return Ok(bytes::Bytes::from_owner(body));
-        };
-        let mut compressed = body.pool.take();
-        gzip.compress(&body.buf, &mut compressed.buf)?;
-        drop(body);
-        Ok(bytes::Bytes::from_owner(compressed))
     }
 
     /// Sends one request body from [`Transport::prepare`], retrying
@@ -132,7 +118,6 @@ impl Transport {
                     metadata,
                     timeout,
                 } => grpc_once(grpc.clone(), metadata, *timeout, body.clone()).await,
-                Transport::Discard { .. } => return Ok(()),
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -146,6 +131,21 @@ impl Transport {
             }
         }
     }
+}
+
+/// An encoded request as a send takes it: gzipped with `gzip` (on the
+/// caller's thread, not the export runtime's), and shared, not copied, by
+/// each attempt. The buffer goes back to its pool once the last attempt is
+/// done with it; when compressed, at once, and the compressed body is in a
+/// buffer of the same pool.
+pub(crate) fn prepare(gzip: Option<&Gzip>, body: Pooled) -> Result<bytes::Bytes, String> {
+    let Some(gzip) = gzip else {
+        return Ok(bytes::Bytes::from_owner(body));
+    };
+    let mut compressed = body.pool.take();
+    gzip.compress(&body.buf, &mut compressed.buf)?;
+    drop(body);
+    Ok(bytes::Bytes::from_owner(compressed))
 }
 
 /// Request buffers kept for the next requests. A fresh buffer of a request's
@@ -414,7 +414,7 @@ mod tests {
         let pool = BufferPool::new(1);
         let mut a = pool.take();
         a.buf.extend_from_slice(&[7; 1000]);
-        let body = Transport::Discard { gzip: None }.prepare(a).unwrap();
+        let body = prepare(None, a).unwrap();
         assert_eq!(body.len(), 1000);
         // Still in use by the request body: a new buffer is handed out.
         let b = pool.take();
@@ -468,11 +468,7 @@ mod tests {
         let pool = BufferPool::new(2);
         let mut a = pool.take();
         a.buf.extend_from_slice(&[1; 4096]);
-        let body = Transport::Discard {
-            gzip: Gzip::when(Compression::Gzip),
-        }
-        .prepare(a)
-        .unwrap();
+        let body = prepare(Gzip::when(Compression::Gzip).as_deref(), a).unwrap();
         assert!(body.len() < 4096, "gzip of repeated bytes is smaller");
         assert_eq!(pool.free.lock().unwrap().len(), 1);
     }
