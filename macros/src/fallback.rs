@@ -6,6 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Data, DeriveInput, Path};
 
+use crate::expand::private;
+
 /// `#[stage]`: the function as written.
 pub fn stage(item: TokenStream, errors: TokenStream) -> TokenStream {
     quote! {
@@ -18,10 +20,7 @@ pub fn stage(item: TokenStream, errors: TokenStream) -> TokenStream {
 
 /// `#[derive(Telemetry)]`: impls of the derived traits that export nothing.
 pub fn derive(input: &DeriveInput, krate: Option<&Path>, errors: TokenStream) -> TokenStream {
-    let p = match krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::semtel::__private),
-    };
+    let p = private(krate);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let impls = match &input.data {

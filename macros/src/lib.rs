@@ -15,13 +15,15 @@
 
 mod ast;
 mod attr;
+mod errors;
 mod expand;
 mod fallback;
+mod symbol;
 mod valid;
 
 use proc_macro::TokenStream;
 
-use valid::Errors;
+use errors::Errors;
 
 /// Instruments a pipeline stage: each call gets a span, the stage metrics of
 /// the `pipeline.` conventions and, for `Result` returns, error recording.
