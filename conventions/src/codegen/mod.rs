@@ -44,13 +44,14 @@
 //! tests and Grafana dashboards from the pipeline registry and yours, with
 //! thresholds and windows from an [`Objectives`] file; see [`monitoring`].
 
+mod manifest;
 pub mod monitoring;
 mod registry;
 mod render;
 mod yaml;
 
+pub use manifest::{Dependency, LEGACY_MANIFEST, MANIFEST};
 pub use monitoring::{Monitoring, Objectives};
-
 pub use registry::{
     AttrType, Attribute, Deprecated, Diagnostic, Error as RegistryError, Group, GroupKind,
     Location, Member, MemberValue, Metric, Reader, Registry,
