@@ -32,6 +32,12 @@ pub fn derive(input: &DeriveInput, krate: Option<&Path>, errors: TokenStream) ->
         },
         Data::Enum(_) => quote! {
             #[automatically_derived]
+            impl #impl_generics #p::StringEnum for #ident #ty_generics #where_clause {
+                fn string_value(&self) -> &'static str {
+                    ""
+                }
+            }
+            #[automatically_derived]
             impl #impl_generics #p::TelemetryValue for #ident #ty_generics #where_clause {
                 fn telemetry_value(&self) -> ::core::option::Option<#p::opentelemetry::Value> {
                     ::core::option::Option::None

@@ -12,4 +12,5 @@ pub use crate::stage::{
     set_key,
 };
 pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
+pub use semtel_conventions::model::{AttributeKey, StringEnum};
 pub use semtel_conventions::value::ValueFor;

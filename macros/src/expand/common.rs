@@ -37,7 +37,7 @@ pub fn warnings(list: &[Deprecated]) -> TokenStream {
 /// The attribute name of `key`: its literal, or `KEY.name()`.
 pub fn key_tokens(key: &Key) -> TokenStream {
     match key {
-        Key::Lit(lit) => lit.to_token_stream(),
+        Key::Checked(lit, _) | Key::Lit(lit) => lit.to_token_stream(),
         Key::Path(path) => quote_spanned!(path.span()=> #path.name()),
     }
 }

@@ -1,5 +1,5 @@
 //! `#[derive(Telemetry)]`: the `Telemetry` impl of a struct, or the
-//! `TelemetryValue` and `ErrorType` impls of an enum.
+//! `StringEnum`, `TelemetryValue` and `ErrorType` impls of an enum.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
@@ -7,6 +7,7 @@ use syn::Ident;
 use syn::spanned::Spanned as _;
 
 use super::common::{key_tokens, private, warnings};
+use super::typed;
 use crate::ast::{Input, InputData};
 use crate::attr::Redact;
 use crate::valid::{DerivePlan, FieldPlan, Key};
@@ -42,6 +43,14 @@ pub fn derive(input: &Input<'_>, plan: &DerivePlan) -> TokenStream {
                         body.push(
                             quote_spanned!(span=> __semtel_out.push_key(#path, &self.#member);),
                         );
+                    }
+                    // A registry's name checks the value's type against the registry's.
+                    FieldPlan::Push(Key::Checked(name, value_type)) => {
+                        body.push(typed::derive_field(&p, name, *value_type, member, span));
+                        if generic {
+                            let bound = typed::bound(&p, *value_type);
+                            bounds.push(quote!(#ty: #bound));
+                        }
                     }
                     FieldPlan::Push(key) => {
                         let key = key_tokens(key);
@@ -87,13 +96,18 @@ pub fn derive(input: &Input<'_>, plan: &DerivePlan) -> TokenStream {
             let error_types = plan.variants.iter().map(|(_, e)| e);
             quote! {
                 #[automatically_derived]
+                impl #impl_generics #p::StringEnum for #ident #ty_generics #where_clause {
+                    fn string_value(&self) -> &'static str {
+                        match *self {
+                            #(Self::#names { .. } => #values,)*
+                        }
+                    }
+                }
+                #[automatically_derived]
                 impl #impl_generics #p::TelemetryValue for #ident #ty_generics #where_clause {
-                    #[allow(unreachable_code)] // an enum without variants
                     fn telemetry_value(&self) -> ::core::option::Option<#p::opentelemetry::Value> {
                         #warn
-                        let __semtel_value: &'static str = match *self {
-                            #(Self::#names { .. } => #values,)*
-                        };
+                        let __semtel_value = #p::StringEnum::string_value(self);
                         ::core::option::Option::Some(#p::opentelemetry::Value::from(__semtel_value))
                     }
                 }

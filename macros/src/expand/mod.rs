@@ -13,6 +13,7 @@ mod parts;
 mod stage_async_fn;
 mod stage_async_tail;
 mod stage_sync;
+mod typed;
 
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -4,10 +4,10 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use semtel_conventions::model::ValueType;
 use syn::spanned::Spanned as _;
 
 use super::common::{private, warnings};
+use super::typed;
 use crate::ast::StageFn;
 use crate::attr::StageArgs;
 use crate::valid::{Key, StagePlan};
@@ -99,7 +99,9 @@ fn prologue(p: &TokenStream, args: &StageArgs, plan: &StagePlan<'_>) -> TokenStr
     // Literal values go into the call site's static attributes; the others
     // are evaluated per call, only when the span records (`set_fields`).
     let static_fields = plan.fields.iter().filter_map(|field| match &field.key {
-        Key::Lit(lit) => static_value(p, field.value).map(|v| quote!((#lit, #v))),
+        Key::Checked(lit, _) | Key::Lit(lit) => {
+            static_value(p, field.value).map(|v| quote!((#lit, #v)))
+        }
         Key::Path(_) => None,
     });
     let warn = warnings(&plan.warnings);
@@ -117,26 +119,19 @@ fn set_fields(p: &TokenStream, args: &StageArgs, plan: &StagePlan<'_>) -> Option
     let mut dynamic = Vec::new();
     for field in &plan.fields {
         let value = field.value;
-        match &field.key {
-            Key::Lit(lit) => {
-                if static_value(p, value).is_some() {
-                    continue;
-                }
-                let value = match field.value_type {
-                    Some(ValueType::Int) => {
-                        quote_spanned!(value.span()=> #p::int_value(&(#value)))
-                    }
-                    Some(ValueType::Double) => {
-                        quote_spanned!(value.span()=> #p::double_value(&(#value)))
-                    }
-                    _ => quote_spanned!(value.span()=> #p::any_value(&(#value))),
-                };
-                dynamic.push(quote!(__semtel_guard.set_attribute(#lit, #value);));
-            }
-            Key::Path(path) => dynamic.push(quote_spanned! {value.span()=>
-                #p::set_key(&mut __semtel_guard, #path, &(#value));
-            }),
+        if static_value(p, value).is_some() && !matches!(field.key, Key::Path(_)) {
+            continue;
         }
+        dynamic.push(match &field.key {
+            Key::Checked(lit, ty) => typed::stage_field(p, lit, *ty, value),
+            Key::Lit(lit) => {
+                let value = quote_spanned!(value.span()=> #p::any_value(&(#value)));
+                quote!(__semtel_guard.set_attribute(#lit, #value);)
+            }
+            Key::Path(path) => quote_spanned! {value.span()=>
+                #p::set_key(&mut __semtel_guard, #path, &(#value));
+            },
+        });
     }
     for arg in &args.record {
         dynamic.push(quote_spanned!(arg.span()=> #p::record_on(&mut __semtel_guard, &#arg);));

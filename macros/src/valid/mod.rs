@@ -11,5 +11,5 @@ mod name;
 mod stage;
 
 pub use derive::{DerivePlan, FieldPlan, check_derive};
-pub use name::{Deprecated, Key};
+pub use name::{Deprecated, Key, a_type, a_value_of};
 pub use stage::{StagePlan, check_stage};

@@ -19,10 +19,29 @@ pub struct Deprecated {
 /// What an attribute name resolves to in the expansion.
 #[derive(Clone)]
 pub enum Key {
-    /// A literal name (checked, or explicitly unchecked).
+    /// A name found in the registries, and the type of its values there:
+    /// the value's type is checked against it.
+    Checked(LitStr, ValueType),
+    /// A name outside every registry (`unchecked(..)`, a prefix): any value.
     Lit(LitStr),
-    /// A constant of a generated registry.
+    /// A constant of a generated registry: the compiler checks the value's
+    /// type against the key's.
     Path(Path),
+}
+
+/// "an `int`", "a `string[]`".
+pub fn a_type(ty: ValueType) -> String {
+    let article = if matches!(ty, ValueType::Int | ValueType::IntArray | ValueType::Any) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} `{ty}`")
+}
+
+/// "an `int` value": what an attribute of type `ty` takes.
+pub fn a_value_of(ty: ValueType) -> String {
+    format!("{} value", a_type(ty))
 }
 
 /// Whether experimental official attributes are allowed (`semtel`'s feature
@@ -90,7 +109,7 @@ fn check_name_in(
     if let Some(Expr::Lit(lit)) = value {
         check_literal(name, def, &lit.lit, errors);
     }
-    key
+    Key::Checked(LitStr::new(name, span), def.ty.value_type())
 }
 
 fn first_span(tokens: &TokenStream) -> Span {
@@ -122,12 +141,8 @@ fn check_literal(name: &str, def: &AttributeDef, lit: &Lit, errors: &mut Errors)
         errors.spanned(
             lit,
             format!(
-                "attribute `{name}` takes {} `{expected}` value, found {found}",
-                if expected == ValueType::Int {
-                    "an"
-                } else {
-                    "a"
-                }
+                "attribute `{name}` takes {}, found {found}",
+                a_value_of(expected)
             ),
         );
         return;

@@ -1,7 +1,6 @@
 //! `#[stage]`: its arguments against each other and against the function.
 
 use semtel_conventions::attribute::ERROR_TYPE;
-use semtel_conventions::model::ValueType;
 use semtel_conventions::pipeline::attribute::{
     PIPELINE_NAME, PIPELINE_STAGE_KIND, PIPELINE_STAGE_NAME,
 };
@@ -33,9 +32,6 @@ fn reserved(name: &str) -> Option<String> {
 pub struct StageField<'a> {
     pub key: Key,
     pub value: &'a Expr,
-    /// The registry's value type for a checked name: integer and double
-    /// values are converted, since `tracing` records unsigned integers as text.
-    pub value_type: Option<ValueType>,
 }
 
 /// `#[stage]` after checks.
@@ -87,7 +83,6 @@ pub fn check_stage<'a>(args: &'a StageArgs, f: &StageFn<'_>, errors: &mut Errors
     let mut seen: Vec<String> = Vec::new();
     let mut fields = Vec::new();
     for field in &args.fields {
-        let mut value_type = None;
         let key = match &field.name {
             AttrName::Checked { name, tokens } => {
                 if let Some(how) = reserved(name) {
@@ -98,7 +93,6 @@ pub fn check_stage<'a>(args: &'a StageArgs, f: &StageFn<'_>, errors: &mut Errors
                     errors.spanned(tokens, format!("duplicate field `{name}`"));
                 }
                 seen.push(name.clone());
-                value_type = semtel_conventions::attribute(name).map(|d| d.ty.value_type());
                 check_name(name, tokens, Some(&field.value), errors, &mut warnings)
             }
             AttrName::Unchecked(lit) => {
@@ -110,7 +104,6 @@ pub fn check_stage<'a>(args: &'a StageArgs, f: &StageFn<'_>, errors: &mut Errors
         fields.push(StageField {
             key,
             value: &field.value,
-            value_type,
         });
     }
     StagePlan {
