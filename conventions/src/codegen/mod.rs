@@ -29,6 +29,18 @@
 //! A registry may `ref` attributes of the official and pipeline registries
 //! (`ref: error.type`); see [`Builder::no_dependencies`].
 //!
+//! The registry's name and version come from its manifest, Weaver's
+//! `manifest.yaml` (or the legacy `registry_manifest.yaml`, also read), so
+//! the same directory is one `weaver registry check` loads:
+//!
+//! ```yaml
+//! name: shop
+//! schema_url: https://example.com/schemas/shop/1.0.0   # the version is the last segment
+//! dependencies:
+//!   - schema_url: https://opentelemetry.io/schemas/1.42.0
+//!     registry_path: https://github.com/open-telemetry/semantic-conventions@v1.42.0[model]
+//! ```
+//!
 //! # From the command line
 //!
 //! ```text
