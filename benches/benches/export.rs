@@ -1,4 +1,4 @@
-//! Export (issue benchmark 2): sustained spans per second end to end to a
+//! Export: sustained spans per second end to end to a
 //! loopback OTLP receiver over OTLP/HTTP protobuf and OTLP/gRPC, semtel
 //! against opentelemetry-otlp in the same run, and the spans lost at default
 //! settings by one producer emitting 200,000 spans/s for 5 s.
@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use cpu_time::{ProcessTime, ThreadTime};
 use semtel::SignalReport;
 use semtel_benches::export::{Exporter, Pipeline, Queue, Transport};
-use semtel_benches::receiver::{Counts, Receiver};
+use semtel_tests::{Counts, Receiver};
 
 /// Spans per throughput run.
 const SPANS: u64 = 500_000;
@@ -165,9 +165,8 @@ struct Loss {
 fn throughput(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Throughput, String> {
     let holds = usize::try_from(sizes.spans + sizes.warm_up).map_err(|e| e.to_string())?;
     let pipeline = Pipeline::start(case.exporter, case.transport, Queue::Holds(holds), receiver)?;
-    let stats = receiver.stats();
 
-    let warm = stats.counts().spans + sizes.warm_up;
+    let warm = receiver.counts().spans + sizes.warm_up;
     for i in 0..sizes.warm_up {
         black_box(pipeline.emit(i));
     }
@@ -176,7 +175,7 @@ fn throughput(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Throughpu
         return Err("the warm-up spans did not all arrive".into());
     }
 
-    let before = stats.counts();
+    let before = receiver.counts();
     let cpu = ProcessTime::now();
     let start = Instant::now();
     let producer_cpu = ThreadTime::now();
@@ -188,8 +187,8 @@ fn throughput(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Throughpu
     pipeline.flush();
     receiver.wait_for_spans(before.spans + sizes.spans, Instant::now() + ARRIVAL_WAIT);
     let cpu = cpu.elapsed();
-    let received = stats.counts().since(before);
-    let wall = stats
+    let received = receiver.counts().since(before);
+    let wall = receiver
         .last_arrival()
         .map_or(Duration::ZERO, |last| last.saturating_duration_since(start));
     let report = pipeline.finish();
@@ -207,8 +206,7 @@ fn throughput(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Throughpu
 
 fn loss(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Loss, String> {
     let pipeline = Pipeline::start(case.exporter, case.transport, Queue::Default, receiver)?;
-    let stats = receiver.stats();
-    let before = stats.counts();
+    let before = receiver.counts();
     let emitted = PER_MS * sizes.loss_ms;
     let (emit, worst_backlog) = paced(&pipeline, emitted, PER_MS);
     let report = pipeline.finish();
@@ -222,7 +220,7 @@ fn loss(receiver: &Receiver, case: Case, sizes: Sizes) -> Result<Loss, String> {
         emitted,
         emit,
         worst_backlog,
-        received: stats.counts().since(before),
+        received: receiver.counts().since(before),
         report,
     })
 }
@@ -297,7 +295,7 @@ fn main() {
         );
     }
 
-    let receiver = Receiver::start().expect("the loopback receiver starts");
+    let receiver = Receiver::counting().expect("the loopback receiver starts");
     let cases: Vec<Case> = Case::all()
         .into_iter()
         .filter(|c| words.iter().all(|w| c.name().contains(w.as_str())))
@@ -314,7 +312,7 @@ fn main() {
             eprintln!("{}: {e}", case.name());
         }
     }
-    let rejected = receiver.stats().counts().rejected;
+    let rejected = receiver.counts().rejected;
     if rejected > 0 {
         eprintln!("warning: the receiver rejected {rejected} requests");
     }

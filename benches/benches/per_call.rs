@@ -1,5 +1,5 @@
 //! Wall time per call on the calling thread, every case side by side in one
-//! criterion group (issue benchmark 1). `cargo bench -p semtel-benches --bench per_call`.
+//! criterion group. `cargo bench -p semtel-benches --bench per_call`.
 //!
 //! The cases run in `Case::ALL`'s order ([`common::each_case`]).
 

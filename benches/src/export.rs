@@ -1,4 +1,4 @@
-//! The exporting pipelines of the export bench (issue benchmark 2): semtel
+//! The exporting pipelines of the export bench: semtel
 //! or opentelemetry-otlp, over OTLP/HTTP protobuf or OTLP/gRPC, to the
 //! counting [`Receiver`].
 //!
@@ -30,7 +30,7 @@ use opentelemetry_sdk::trace::{
 use semtel::{ExporterKind, Protocol, Signal, SignalReport};
 
 use crate::peers;
-use crate::receiver::Receiver;
+use semtel_tests::Receiver;
 
 /// Whose exporter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +193,8 @@ fn semtel_pipeline(
     receiver: &Receiver,
 ) -> Result<State, String> {
     let (protocol, endpoint) = match transport {
-        Transport::HttpProtobuf => (Protocol::HttpProtobuf, receiver.http_base_url()),
-        Transport::Grpc => (Protocol::Grpc, receiver.grpc_url()),
+        Transport::HttpProtobuf => (Protocol::HttpProtobuf, receiver.http_endpoint()),
+        Transport::Grpc => (Protocol::Grpc, receiver.grpc_endpoint()),
     };
     let mut builder = semtel::builder()
         // The run must not depend on the environment it is started from.
@@ -207,10 +207,7 @@ fn semtel_pipeline(
         .exporters(Signal::Logs, &[]);
     if let Queue::Holds(n) = queue {
         let defaults = builder.config().map_err(|e| e.to_string())?.span_batch;
-        builder = builder.span_batch(semtel::BatchConfig {
-            max_queue_size: n,
-            ..defaults
-        });
+        builder = builder.span_batch(defaults.with_max_queue_size(n));
     }
     let session = builder.build().map_err(|e| e.to_string())?;
     let default = tracing::dispatcher::set_default(session.dispatch());
@@ -235,7 +232,7 @@ fn otel_otlp_pipeline(
                 let _entered = runtime.enter();
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
-                    .with_endpoint(receiver.grpc_url())
+                    .with_endpoint(receiver.grpc_endpoint())
                     .build()
             };
             (exporter, Some(runtime))
@@ -255,7 +252,7 @@ fn otel_otlp_pipeline(
                 .with_http()
                 .with_http_client(client)
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(receiver.http_traces_url())
+                .with_endpoint(format!("{}/v1/traces", receiver.http_endpoint()))
                 .build();
             (exporter, None)
         }

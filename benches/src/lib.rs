@@ -1,6 +1,6 @@
-//! Shared cases of the per-call benchmarks (issue benchmark 1), and the
-//! pipelines and counting OTLP receiver of the export benchmark (issue
-//! benchmark 2: [`export`], [`receiver`]).
+//! Shared cases of the per-call benchmarks, and the pipelines of the export
+//! benchmark ([`export`]). Both export to the OTLP receiver of the tests
+//! crate ([`semtel_tests::Receiver::counting`]) on loopback.
 //!
 //! Each [`Case`] is one way of instrumenting the same function. [`Case::enter`]
 //! sets up what the case needs and returns a [`Scope`]; [`Scope::run`] calls
@@ -19,8 +19,6 @@
 
 pub mod export;
 pub mod peers;
-pub mod receiver;
-pub mod sink;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -30,7 +28,7 @@ use semtel::{ExporterKind, Protocol, Signal};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use peers::{DiscardMetrics, DiscardReporter, DiscardSpans, RawSdk};
-use sink::Sink;
+use semtel_tests::Receiver;
 
 /// One way of instrumenting the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +43,8 @@ pub enum Case {
     /// show it.
     SemtelSdkDisabled,
     /// `#[semtel::stage]` after `init()`, exporting traces and metrics over
-    /// OTLP/HTTP protobuf to the in-process [`Sink`].
+    /// OTLP/HTTP protobuf to the in-process [`Receiver`] on loopback, which
+    /// decodes every request as a collector does (its CPU is counted apart).
     SemtelEnabled,
     /// The same with the peers' discarding span exporter
     /// ([`semtel::Builder::span_exporter`]) instead of OTLP for traces, so
@@ -100,7 +99,7 @@ impl Case {
             Case::Plain => "plain_fn",
             Case::SemtelNoInit => "semtel_disabled_no_init",
             Case::SemtelSdkDisabled => "semtel_disabled_otel_sdk_disabled",
-            Case::SemtelEnabled => "semtel_enabled_otlp_sink",
+            Case::SemtelEnabled => "semtel_enabled_otlp",
             Case::SemtelDiscard => "semtel_enabled_discard",
             Case::SemtelEncodeDiscard => "semtel_enabled_encode_discard",
             Case::SemtelEncodeGzipDiscard => "semtel_enabled_encode_gzip_discard",
@@ -232,7 +231,8 @@ enum State {
 /// What a case's pipeline delivered, after [`Scope::finish`].
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
-    /// Spans that reached the exporter (or the sink), when the case has spans.
+    /// Spans that reached the exporter (or the receiver), when the case has
+    /// spans.
     pub spans_exported: Option<u64>,
     /// Spans the pipeline says it lost (dropped when its queue was full,
     /// failed, unflushed), when it says.
@@ -495,19 +495,20 @@ impl Scope {
     }
 }
 
-/// semtel started for the whole process, exporting to an in-process sink.
+/// semtel started for the whole process, exporting to an in-process
+/// receiver.
 #[derive(Debug)]
 pub struct SemtelEnabled {
     case: Case,
     guard: Mutex<Option<semtel::Guard>>,
-    sink: Sink,
+    receiver: Receiver,
 }
 
 impl SemtelEnabled {
     fn flush_spans(&self) {
         let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(g) = guard.as_ref() {
-            g.session().flush_traces();
+            g.session().__flush_traces();
         }
     }
 
@@ -519,15 +520,12 @@ impl SemtelEnabled {
     }
 }
 
-/// The in-process sink's totals so far: CPU of its threads in ns, requests.
-/// Zero before semtel's enabled case has started it.
-pub fn sink_totals() -> (u64, u64) {
+/// The in-process receiver's totals so far: CPU of its threads in ns, trace
+/// requests. Zero before semtel's enabled case has started it.
+pub fn receiver_totals() -> (u64, u64) {
     SEMTEL.get().map_or((0, 0), |s| {
-        let stats = s.sink.stats();
-        (
-            stats.cpu_ns.load(Ordering::Relaxed),
-            stats.requests.load(Ordering::Relaxed),
-        )
+        let counts = s.receiver.counts();
+        (counts.cpu_ns, counts.requests)
     })
 }
 
@@ -537,14 +535,14 @@ static SEMTEL_ENABLED: AtomicBool = AtomicBool::new(false);
 fn assert_semtel_not_enabled() {
     assert!(
         !SEMTEL_ENABLED.load(Ordering::Acquire),
-        "the disabled semtel cases must run before `semtel_enabled_otlp_sink` \
+        "the disabled semtel cases must run before `semtel_enabled_otlp` \
          installs the global subscriber and meter provider"
     );
 }
 
 /// Starts semtel once per process: traces over OTLP/HTTP protobuf to the
-/// sink ([`Case::SemtelEnabled`]) or to the peers' discarding exporter
-/// ([`Case::SemtelDiscard`]), metrics to the sink (exported at shutdown: 60 s
+/// receiver ([`Case::SemtelEnabled`]) or to the peers' discarding exporter
+/// ([`Case::SemtelDiscard`]), metrics to the receiver (exported at shutdown: 60 s
 /// interval, as the peers'), logs off (a stage emits none), the process
 /// environment ignored so the run does not depend on it.
 ///
@@ -553,11 +551,11 @@ fn assert_semtel_not_enabled() {
 /// When the other semtel case already ran in this process.
 fn semtel_enabled(case: Case) -> &'static SemtelEnabled {
     let enabled = SEMTEL.get_or_init(|| {
-        let sink = Sink::start().expect("the loopback sink starts");
+        let receiver = Receiver::counting().expect("the loopback receiver starts");
         let mut builder = semtel::builder()
             .env(|_| None)
             .service_name("semtel-bench")
-            .endpoint(sink.endpoint())
+            .endpoint(receiver.http_endpoint())
             .protocol(Protocol::HttpProtobuf)
             .exporters(Signal::Metrics, &[ExporterKind::Otlp])
             .exporters(Signal::Logs, &[])
@@ -580,7 +578,7 @@ fn semtel_enabled(case: Case) -> &'static SemtelEnabled {
         SemtelEnabled {
             case,
             guard: Mutex::new(Some(guard)),
-            sink,
+            receiver,
         }
     });
     assert_eq!(

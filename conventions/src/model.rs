@@ -531,6 +531,40 @@ pub trait AttributeEnum: Copy + 'static {
     fn value(self) -> EnumValue;
 }
 
+/// An enum whose values are strings: generated enums of `string` values,
+/// and enums that derive `semtel::Telemetry`. Such a value fits a `string`
+/// attribute ([`ValueFor<String>`](crate::value::ValueFor)).
+///
+/// ```
+/// use semtel_conventions::attribute::DbSystemName;
+/// use semtel_conventions::model::StringEnum;
+///
+/// assert_eq!(DbSystemName::Postgresql.string_value(), "postgresql");
+/// ```
+pub trait StringEnum {
+    /// The value written on the wire.
+    fn string_value(&self) -> &'static str;
+}
+
+impl<E: StringEnum + ?Sized> StringEnum for &E {
+    fn string_value(&self) -> &'static str {
+        (**self).string_value()
+    }
+}
+
+/// A generated enum whose values are integers (`rpc.grpc.status_code`). Such
+/// a value fits an `int` attribute ([`ValueFor<i64>`](crate::value::ValueFor)).
+pub trait IntEnum {
+    /// The value written on the wire.
+    fn int_value(&self) -> i64;
+}
+
+impl<E: IntEnum + ?Sized> IntEnum for &E {
+    fn int_value(&self) -> i64 {
+        (**self).int_value()
+    }
+}
+
 /// A metric a user can create an instrument from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MetricDescriptor {

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::model::{AnyValue, AttributeEnum, AttributeKey, EnumValue};
+use crate::model::{AnyValue, AttributeEnum, AttributeKey, EnumValue, IntEnum, StringEnum};
 
 /// An attribute value, free of any telemetry library's types.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,10 @@ pub enum Value {
 }
 
 /// Values that fit an attribute whose key is `AttributeKey<T>`.
+///
+/// Blanket impls carry `#[diagnostic::do_not_recommend]`, so that a value of
+/// the wrong type is reported as not fitting the key's type (`` `&str` is not
+/// a value of an attribute of type `i64` ``), not as a bound of one of them.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a value of an attribute of type `{T}`",
     label = "the key's value type is `{T}`"
@@ -51,6 +55,7 @@ impl<T: ?Sized> AttributeKey<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: ?Sized, V: ValueFor<T>> ValueFor<T> for Option<V> {
     fn attribute_value(&self) -> Option<Value> {
         self.as_ref().and_then(ValueFor::attribute_value)
@@ -203,6 +208,7 @@ fn enum_value(value: EnumValue) -> Value {
 }
 
 /// A generated enum key takes its enum...
+#[diagnostic::do_not_recommend]
 impl<E: AttributeEnum> ValueFor<E> for E {
     fn attribute_value(&self) -> Option<Value> {
         Some(enum_value(self.value()))
@@ -210,21 +216,40 @@ impl<E: AttributeEnum> ValueFor<E> for E {
 }
 
 /// ...or a plain string: semantic-convention enums are open.
+#[diagnostic::do_not_recommend]
 impl<E: AttributeEnum> ValueFor<E> for str {
     fn attribute_value(&self) -> Option<Value> {
         Some(Value::String(self.to_owned()))
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<E: AttributeEnum> ValueFor<E> for &str {
     fn attribute_value(&self) -> Option<Value> {
         Some(Value::String((*self).to_owned()))
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<E: AttributeEnum> ValueFor<E> for String {
     fn attribute_value(&self) -> Option<Value> {
         Some(Value::String(self.clone()))
+    }
+}
+
+/// A `string` attribute takes an enum of strings (its value), an `int`
+/// attribute an enum of integers.
+#[diagnostic::do_not_recommend]
+impl<E: StringEnum + ?Sized> ValueFor<String> for E {
+    fn attribute_value(&self) -> Option<Value> {
+        Some(Value::String(self.string_value().to_owned()))
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: IntEnum + ?Sized> ValueFor<i64> for E {
+    fn attribute_value(&self) -> Option<Value> {
+        Some(Value::Int(self.int_value()))
     }
 }
 
@@ -245,6 +270,16 @@ mod tests {
             Some(Value::String("duckdb".into()))
         );
         assert_eq!(ERROR_TYPE.value(&None::<&str>), None);
+        // An enum of strings fits a `string` key.
+        let system: AttributeKey<String> = AttributeKey::new("acme.system");
+        assert_eq!(
+            system.value(&DbSystemName::Postgresql),
+            Some(Value::String("postgresql".into()))
+        );
+        assert_eq!(
+            system.value(&&DbSystemName::Postgresql),
+            Some(Value::String("postgresql".into()))
+        );
         let tags: AttributeKey<Vec<String>> = AttributeKey::new("acme.tags");
         assert_eq!(
             tags.value(&["a", "b"]),

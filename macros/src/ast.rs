@@ -7,7 +7,7 @@ use syn::{
 };
 
 use crate::attr::{ContainerAttrs, FieldAttrs, VariantAttrs};
-use crate::valid::Errors;
+use crate::errors::Errors;
 
 /// How a stage's body runs.
 pub enum Body<'a> {

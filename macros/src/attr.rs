@@ -9,43 +9,21 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitBool, LitStr, Path, Token, bracketed, parenthesized};
 
-use crate::valid::Errors;
-
-/// Keywords of the arguments, in one place.
-pub mod kw {
-    syn::custom_keyword!(unchecked);
-}
-
-/// The argument keys of `#[stage]`.
-pub const STAGE_KEYS: &[&str] = &[
-    "name",
-    "pipeline",
-    "kind",
-    "span_kind",
-    "fields",
-    "record",
-    "records_in",
-    "records_out",
-    "links",
-    "result",
-    "crate",
-];
-
-/// The argument keys of `#[telemetry]` on a field.
-pub const FIELD_KEYS: &[&str] = &["name", "key", "unchecked", "skip", "redact", "flatten"];
-/// The argument keys of `#[telemetry]` on a struct or enum.
-pub const CONTAINER_KEYS: &[&str] = &["prefix", "crate"];
-/// The argument keys of `#[telemetry]` on an enum variant.
-pub const VARIANT_KEYS: &[&str] = &["rename", "error_type"];
+use crate::errors::{Errors, unknown};
+use crate::symbol::{
+    CONTAINER_ARGS, CRATE, ERROR_TYPE, FIELD_ARGS, FIELDS, FLATTEN, KEY, KIND, LINKS, NAME,
+    PIPELINE, PREFIX, RECORD, RECORDS_IN, RECORDS_OUT, REDACT, REDACT_HASH, REDACT_MARKER, RENAME,
+    RESULT, SKIP, SPAN_KIND, STAGE_ARGS, Symbol, TELEMETRY, UNCHECKED, VARIANT_ARGS,
+};
 
 /// One argument value set at most once; a second is reported at the key.
 pub struct Once<T> {
-    key: &'static str,
+    key: Symbol,
     pub value: Option<(Ident, T)>,
 }
 
 impl<T> Once<T> {
-    pub const fn new(key: &'static str) -> Self {
+    pub const fn new(key: Symbol) -> Self {
         Self { key, value: None }
     }
 
@@ -67,6 +45,17 @@ impl<T> Once<T> {
 
     pub fn key_ident(&self) -> Option<&Ident> {
         self.value.as_ref().map(|(k, _)| k)
+    }
+}
+
+impl<T: Parse> Once<T> {
+    /// When `key` is this argument, parses `= value` and sets it.
+    fn parse(&mut self, key: &Ident, input: ParseStream, errors: &mut Errors) -> syn::Result<bool> {
+        if *key != self.key {
+            return Ok(false);
+        }
+        self.set(key, value(input)?, errors);
+        Ok(true)
     }
 }
 
@@ -98,8 +87,8 @@ impl Parse for FieldArg {
             let content;
             bracketed!(content in input);
             AttrName::Key(content.parse()?)
-        } else if input.peek(kw::unchecked) && input.peek2(syn::token::Paren) {
-            input.parse::<kw::unchecked>()?;
+        } else if peek_unchecked(input) {
+            Ident::parse_any(input)?;
             let content;
             parenthesized!(content in input);
             AttrName::Unchecked(content.parse()?)
@@ -117,6 +106,12 @@ impl Parse for FieldArg {
         let value = input.parse()?;
         Ok(Self { name, value })
     }
+}
+
+/// `unchecked(`.
+fn peek_unchecked(input: ParseStream) -> bool {
+    let fork = input.fork();
+    Ident::parse_any(&fork).is_ok_and(|i| i == UNCHECKED) && fork.peek(syn::token::Paren)
 }
 
 /// `a.b.c`, keywords allowed (`error.type`).
@@ -161,17 +156,17 @@ impl StageArgs {
     /// Parses `tokens`, reporting every bad argument into `errors`.
     pub fn parse_all(tokens: TokenStream, errors: &mut Errors) -> Self {
         let mut args = Self {
-            name: Once::new("name"),
-            pipeline: Once::new("pipeline"),
-            kind: Once::new("kind"),
-            span_kind: Once::new("span_kind"),
+            name: Once::new(NAME),
+            pipeline: Once::new(PIPELINE),
+            kind: Once::new(KIND),
+            span_kind: Once::new(SPAN_KIND),
             fields: Vec::new(),
             record: Vec::new(),
-            records_in: Once::new("records_in"),
-            records_out: Once::new("records_out"),
-            links: Once::new("links"),
-            result: Once::new("result"),
-            krate: Once::new("crate"),
+            records_in: Once::new(RECORDS_IN),
+            records_out: Once::new(RECORDS_OUT),
+            links: Once::new(LINKS),
+            result: Once::new(RESULT),
+            krate: Once::new(CRATE),
         };
         let parser = |input: ParseStream| {
             parse_list(input, errors, |input, errors| args.parse_one(input, errors));
@@ -184,31 +179,29 @@ impl StageArgs {
 
     fn parse_one(&mut self, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
         let key = Ident::parse_any(input)?;
-        match key.to_string().as_str() {
-            "name" => self.name.set(&key, value(input)?, errors),
-            "pipeline" => self.pipeline.set(&key, value(input)?, errors),
-            "kind" => self.kind.set(&key, value(input)?, errors),
-            "span_kind" => self.span_kind.set(&key, value(input)?, errors),
-            "records_in" => self.records_in.set(&key, value(input)?, errors),
-            "records_out" => self.records_out.set(&key, value(input)?, errors),
-            "links" => self.links.set(&key, value(input)?, errors),
-            "result" => self.result.set(&key, value(input)?, errors),
-            "crate" => self.krate.set(&key, value(input)?, errors),
-            "fields" => {
-                let content;
-                parenthesized!(content in input);
-                parse_list(&content, errors, |input, _| {
-                    self.fields.push(input.parse()?);
-                    Ok(())
-                });
-            }
-            "record" => {
-                let content;
-                parenthesized!(content in input);
-                let idents = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
-                self.record.extend(idents);
-            }
-            other => return Err(unknown_key(&key, other, STAGE_KEYS)),
+        if key == FIELDS {
+            let content;
+            parenthesized!(content in input);
+            parse_list(&content, errors, |input, _| {
+                self.fields.push(input.parse()?);
+                Ok(())
+            });
+        } else if key == RECORD {
+            let content;
+            parenthesized!(content in input);
+            let idents = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+            self.record.extend(idents);
+        } else if !(self.name.parse(&key, input, errors)?
+            || self.pipeline.parse(&key, input, errors)?
+            || self.kind.parse(&key, input, errors)?
+            || self.span_kind.parse(&key, input, errors)?
+            || self.records_in.parse(&key, input, errors)?
+            || self.records_out.parse(&key, input, errors)?
+            || self.links.parse(&key, input, errors)?
+            || self.result.parse(&key, input, errors)?
+            || self.krate.parse(&key, input, errors)?)
+        {
+            return Err(unknown_key(&key, STAGE_ARGS));
         }
         Ok(())
     }
@@ -220,24 +213,10 @@ fn value<T: Parse>(input: ParseStream) -> syn::Result<T> {
     input.parse()
 }
 
-/// "unknown argument `x`", with the closest known key.
-pub fn unknown_key(key: &Ident, name: &str, known: &[&str]) -> syn::Error {
-    let mut msg = format!("unknown argument `{name}`");
-    if let Some(s) = semtel_conventions::suggest(name, known.iter().copied()) {
-        msg.push_str(&format!(", did you mean `{s}`?"));
-    } else {
-        msg.push_str(&format!(", expected one of {}", list(known)));
-    }
+/// "unknown argument `x`", with the closest known argument.
+fn unknown_key(key: &Ident, known: &[Symbol]) -> syn::Error {
+    let msg = unknown("argument", &key.to_string(), known, "expected one of");
     syn::Error::new(key.span(), msg)
-}
-
-/// `` `a`, `b` or `c` ``.
-pub fn list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
-    match quoted.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => quoted.concat(),
-    }
 }
 
 /// Parses a comma-separated list with `one`; on an error, reports it and
@@ -289,48 +268,49 @@ pub enum Redact {
 impl FieldAttrs {
     pub fn parse_all(attrs: &[syn::Attribute], errors: &mut Errors) -> Self {
         let mut out = Self {
-            name: Once::new("name"),
-            skip: Once::new("skip"),
-            redact: Once::new("redact"),
-            flatten: Once::new("flatten"),
+            name: Once::new(NAME),
+            skip: Once::new(SKIP),
+            redact: Once::new(REDACT),
+            flatten: Once::new(FLATTEN),
         };
         for_each_arg(attrs, errors, |key, input, errors| {
-            match key.to_string().as_str() {
-                "name" => {
+            if key == NAME {
+                let lit: LitStr = value(input)?;
+                let name = AttrName::Checked {
+                    name: lit.value(),
+                    tokens: lit.to_token_stream(),
+                };
+                out.name.set(key, name, errors);
+            } else if key == KEY {
+                out.name.set(key, AttrName::Key(value(input)?), errors);
+            } else if key == UNCHECKED {
+                out.name
+                    .set(key, AttrName::Unchecked(value(input)?), errors);
+            } else if key == SKIP {
+                out.skip.set(key, (), errors);
+            } else if key == FLATTEN {
+                out.flatten.set(key, (), errors);
+            } else if key == REDACT {
+                let how = if input.peek(Token![=]) {
                     let lit: LitStr = value(input)?;
-                    let name = AttrName::Checked {
-                        name: lit.value(),
-                        tokens: lit.to_token_stream(),
-                    };
-                    out.name.set(key, name, errors);
-                }
-                "key" => out.name.set(key, AttrName::Key(value(input)?), errors),
-                "unchecked" => out
-                    .name
-                    .set(key, AttrName::Unchecked(value(input)?), errors),
-                "skip" => out.skip.set(key, (), errors),
-                "flatten" => out.flatten.set(key, (), errors),
-                "redact" => {
-                    let how = if input.peek(Token![=]) {
-                        let lit: LitStr = value(input)?;
-                        match lit.value().as_str() {
-                            "hash" => Redact::Hash,
-                            "marker" => Redact::Marker,
-                            other => {
-                                return Err(syn::Error::new(
-                                    lit.span(),
-                                    format!(
-                                        "unknown redaction `{other}`, expected `\"hash\"` or `\"marker\"`"
-                                    ),
-                                ));
-                            }
+                    match lit.value().as_str() {
+                        v if v == REDACT_HASH.as_str() => Redact::Hash,
+                        v if v == REDACT_MARKER.as_str() => Redact::Marker,
+                        other => {
+                            return Err(syn::Error::new(
+                                lit.span(),
+                                format!(
+                                    "unknown redaction `{other}`, expected `\"{REDACT_HASH}\"` or `\"{REDACT_MARKER}\"`"
+                                ),
+                            ));
                         }
-                    } else {
-                        Redact::Marker
-                    };
-                    out.redact.set(key, how, errors);
-                }
-                other => return Err(unknown_key(key, other, FIELD_KEYS)),
+                    }
+                } else {
+                    Redact::Marker
+                };
+                out.redact.set(key, how, errors);
+            } else {
+                return Err(unknown_key(key, FIELD_ARGS));
             }
             Ok(())
         });
@@ -347,16 +327,15 @@ pub struct ContainerAttrs {
 impl ContainerAttrs {
     pub fn parse_all(attrs: &[syn::Attribute], errors: &mut Errors) -> Self {
         let mut out = Self {
-            prefix: Once::new("prefix"),
-            krate: Once::new("crate"),
+            prefix: Once::new(PREFIX),
+            krate: Once::new(CRATE),
         };
         for_each_arg(attrs, errors, |key, input, errors| {
-            match key.to_string().as_str() {
-                "prefix" => out.prefix.set(key, value(input)?, errors),
-                "crate" => out.krate.set(key, value(input)?, errors),
-                other => return Err(unknown_key(key, other, CONTAINER_KEYS)),
+            if out.prefix.parse(key, input, errors)? || out.krate.parse(key, input, errors)? {
+                Ok(())
+            } else {
+                Err(unknown_key(key, CONTAINER_ARGS))
             }
-            Ok(())
         });
         out
     }
@@ -371,16 +350,15 @@ pub struct VariantAttrs {
 impl VariantAttrs {
     pub fn parse_all(attrs: &[syn::Attribute], errors: &mut Errors) -> Self {
         let mut out = Self {
-            rename: Once::new("rename"),
-            error_type: Once::new("error_type"),
+            rename: Once::new(RENAME),
+            error_type: Once::new(ERROR_TYPE),
         };
         for_each_arg(attrs, errors, |key, input, errors| {
-            match key.to_string().as_str() {
-                "rename" => out.rename.set(key, value(input)?, errors),
-                "error_type" => out.error_type.set(key, value(input)?, errors),
-                other => return Err(unknown_key(key, other, VARIANT_KEYS)),
+            if out.rename.parse(key, input, errors)? || out.error_type.parse(key, input, errors)? {
+                Ok(())
+            } else {
+                Err(unknown_key(key, VARIANT_ARGS))
             }
-            Ok(())
         });
         out
     }
@@ -392,14 +370,14 @@ fn for_each_arg(
     errors: &mut Errors,
     mut one: impl FnMut(&Ident, ParseStream, &mut Errors) -> syn::Result<()>,
 ) {
-    for attr in attrs.iter().filter(|a| a.path().is_ident("telemetry")) {
+    for attr in attrs
+        .iter()
+        .filter(|a| a.path().get_ident().is_some_and(|i| i == TELEMETRY))
+    {
         let tokens = match &attr.meta {
             syn::Meta::List(list) => list.tokens.clone(),
             other => {
-                errors.push(syn::Error::new_spanned(
-                    other,
-                    "expected `#[telemetry(...)]`",
-                ));
+                errors.spanned(other, format!("expected `#[{TELEMETRY}(...)]`"));
                 continue;
             }
         };

@@ -6,6 +6,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Data, DeriveInput, Path};
 
+use crate::expand::private;
+
 /// `#[stage]`: the function as written.
 pub fn stage(item: TokenStream, errors: TokenStream) -> TokenStream {
     quote! {
@@ -18,10 +20,7 @@ pub fn stage(item: TokenStream, errors: TokenStream) -> TokenStream {
 
 /// `#[derive(Telemetry)]`: impls of the derived traits that export nothing.
 pub fn derive(input: &DeriveInput, krate: Option<&Path>, errors: TokenStream) -> TokenStream {
-    let p = match krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::semtel::__private),
-    };
+    let p = private(krate);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let impls = match &input.data {
@@ -32,6 +31,12 @@ pub fn derive(input: &DeriveInput, krate: Option<&Path>, errors: TokenStream) ->
             }
         },
         Data::Enum(_) => quote! {
+            #[automatically_derived]
+            impl #impl_generics #p::StringEnum for #ident #ty_generics #where_clause {
+                fn string_value(&self) -> &'static str {
+                    ""
+                }
+            }
             #[automatically_derived]
             impl #impl_generics #p::TelemetryValue for #ident #ty_generics #where_clause {
                 fn telemetry_value(&self) -> ::core::option::Option<#p::opentelemetry::Value> {

@@ -15,13 +15,15 @@
 
 mod ast;
 mod attr;
+mod errors;
 mod expand;
 mod fallback;
+mod symbol;
 mod valid;
 
 use proc_macro::TokenStream;
 
-use valid::Errors;
+use errors::Errors;
 
 /// Instruments a pipeline stage: each call gets a span, the stage metrics of
 /// the `pipeline.` conventions and, for `Result` returns, error recording.
@@ -122,11 +124,12 @@ use valid::Errors;
 ///
 /// - a dotted semantic-convention id, `db.system.name = "sqlite"` (or a string,
 ///   `"db.system.name" = ..`), looked up at compile time: an unknown name is an
-///   error with the closest known name, a literal of the wrong type is an
-///   error naming the expected type, an unknown enum literal is an error
-///   listing the known values (a value computed at run time may be any value),
-///   a deprecated name is a warning naming its replacement, and an
-///   experimental one needs feature `experimental`;
+///   error with the closest known name, a value of the wrong type (a literal,
+///   or an expression of another type) is an error naming the attribute's
+///   type, an unknown enum literal is an error listing the known values (enums
+///   are open: a string computed at run time may be any value), a deprecated
+///   name is a warning naming its replacement, and an experimental one needs
+///   feature `experimental`;
 /// - `[path::KEY] = expr`: a key of a registry you generated with
 ///   `semtel-conventions` (an `AttributeKey<T>`); the compiler checks the key
 ///   and that the value fits `T` (plain value types and arrays);
@@ -145,8 +148,24 @@ use valid::Errors;
 /// # store("orders", "o-1");
 /// ```
 ///
-/// Values of literal-named fields are recorded as `tracing` fields (strings,
-/// integers, floats, bools, `Option`s of them).
+/// The values a registry type takes (a `None` leaves the attribute out):
+///
+/// | type | values |
+/// |---|---|
+/// | `int` | integers of any width; an enum of integers generated from a registry |
+/// | `double` | `f64`, `f32`, integers (widened) |
+/// | `string` | `&str`, `String`, `Cow<str>`, `Arc<str>`, `char`; an enum that derives [`Telemetry`](derive@Telemetry) or is generated from a registry (`semtel::conventions::attribute::DbSystemName`) |
+/// | `boolean` | `bool` |
+/// | `string[]`, `int[]`, ... | slices, arrays and `Vec`s of the above |
+/// | enum | the values of its members' type (`string` or `int`) |
+/// | `any` | any value `Telemetry` can export |
+///
+/// and `Option`s of them, and references to them.
+///
+/// ```compile_fail,E0277
+/// #[semtel::stage(fields(server.port = port))]
+/// fn connect(port: &str) {} // error: attribute `server.port` takes an `int` value, found `&str`
+/// ```
 ///
 /// # `record(arg, ...)`
 ///
@@ -246,7 +265,8 @@ pub fn stage(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Derives `semtel::Telemetry` for a struct (its fields become attributes),
-/// or `semtel::TelemetryValue` and `semtel::ErrorType` for an enum.
+/// or `semtel::TelemetryValue`, `semtel::ErrorType` and
+/// `semtel::conventions::model::StringEnum` for an enum.
 ///
 /// ```
 /// #[derive(semtel::Telemetry)]
@@ -289,7 +309,18 @@ pub fn stage(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A semantic-convention id, checked as in [`macro@stage`]'s `fields`:
 /// unknown names are an error with the closest known name, deprecated ones a
 /// warning naming the replacement, experimental ones need feature
-/// `experimental`. Enum-typed attributes accept any value at run time.
+/// `experimental`, and the field's type must fit the attribute's type (see
+/// the table under [`macro@stage`]'s `fields`): a `String` field named
+/// `server.port` is an error, ``attribute `server.port` takes an `int`
+/// value, found `String` ``.
+///
+/// ```compile_fail,E0277
+/// #[derive(semtel::Telemetry)]
+/// struct Target {
+///     #[telemetry(name = "server.port")]
+///     port: String,
+/// }
+/// ```
 ///
 /// ## `#[telemetry(key = path::KEY)]`
 ///
@@ -309,7 +340,8 @@ pub fn stage(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The value never leaves the process: `redact` exports the marker
 /// `[redacted]`; `redact = "hash"` exports `h:` and a keyed hash (random key
 /// per process), so equal values can be correlated within one run but not
-/// looked up or reversed.
+/// looked up or reversed. Either is a string whatever the field's type, so
+/// a redacted field's type is not checked against its attribute's.
 ///
 /// ## `#[telemetry(flatten)]`
 ///
@@ -334,8 +366,9 @@ pub fn stage(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Enums
 ///
 /// An enum exports a low-cardinality string, its variant name in snake case
-/// (`TimedOut` → `timed_out`), usable as a field of a `Telemetry` struct. It
-/// also gets `ErrorType`, so an error enum returned from a
+/// (`TimedOut` → `timed_out`), usable as a field of a `Telemetry` struct and
+/// as the value of a `string` or enum attribute (it implements
+/// `semtel::conventions::model::StringEnum`). It also gets `ErrorType`, so an error enum returned from a
 /// [`macro@stage`] gives `error.type` its variant name on the span, the
 /// metrics and the logs. Variants may carry data.
 ///

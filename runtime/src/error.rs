@@ -2,28 +2,7 @@
 
 use std::fmt;
 
-/// A variable (or the setting made in code for it) whose value semtel cannot use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
-    pub variable: String,
-    /// The value found.
-    pub value: String,
-    /// What would have been accepted.
-    pub expected: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}={:?} is not valid: expected {}",
-            self.variable, self.value, self.expected
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
+use crate::config::{ConfigError, Signal};
 
 /// Why telemetry could not be started.
 #[derive(Debug)]
@@ -34,7 +13,7 @@ pub enum Error {
     /// An exporter could not be built (e.g. a TLS file that does not parse).
     Exporter {
         /// The signal whose exporter failed.
-        signal: crate::Signal,
+        signal: Signal,
         /// What the exporter said.
         message: String,
     },

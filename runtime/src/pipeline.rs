@@ -1,13 +1,12 @@
 //! Assembles providers, processors and exporters from a resolved [`Config`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
@@ -17,17 +16,24 @@ use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
-    BatchConfig, Compression, Config, ExporterKind, OtlpConfig, ParentBasedRoot, Propagator,
-    Protocol, SamplerConfig, Signal, Temporality,
+    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
-use crate::engine::encode::Encoder;
-use crate::engine::send::{Gzip, Transport};
 use crate::engine::{Engine, SemtelLayer};
+#[cfg(feature = "__bench")]
+use crate::export::DiscardEncoded;
 use crate::export::{
-    CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, Reporter,
-    SpanQueueProcessor,
+    BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
+    Reporter, Sdk, SpanQueueProcessor,
 };
+use crate::otlp::encode::Encoder;
+#[cfg(not(feature = "tls"))]
+use crate::otlp::sdk::no_tls;
+use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
+#[cfg(feature = "__bench")]
+use crate::otlp::send::Gzip;
+use crate::otlp::send::Transport;
+use crate::record::{Item, stage_scope};
 
 /// Everything built for one configuration.
 pub(crate) struct Pipeline {
@@ -42,21 +48,32 @@ pub(crate) struct Pipeline {
     pub engine: Option<Arc<Engine>>,
 }
 
+/// What the builder adds in code beside the configuration.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// [`crate::Builder::span_exporter`]'s.
+    pub span_exporters: Vec<ExtraSpanExporter>,
+    /// `Builder::__discard_encoded_traces`, for benchmarks.
+    #[cfg(feature = "__bench")]
+    pub discard_encoded_traces: bool,
+}
+
 /// A span exporter given in code ([`crate::Builder::span_exporter`]), not
 /// started yet: its type is erased behind the function that starts it.
 pub(crate) struct ExtraSpanExporter {
+    name: String,
     start: Box<StartSpanExporter>,
 }
 
-type StartSpanExporter = dyn FnOnce(&Resource, BatchConfig, Executor) -> std::io::Result<SpanQueueProcessor>
-    + Send
-    + Sync;
+type StartSpanExporter =
+    dyn FnOnce(&Resource, Executor, Duration) -> Box<dyn BatchExporter<Item>> + Send + Sync;
 
 impl ExtraSpanExporter {
     pub(crate) fn new<E: SpanExporter + 'static>(name: String, exporter: E) -> Self {
         Self {
-            start: Box::new(move |resource, batch, executor| {
-                SpanQueueProcessor::start(exporter, resource, name, batch, executor)
+            name,
+            start: Box::new(move |resource, executor, timeout| {
+                Box::new(Sdk::spans(exporter, resource, executor, timeout))
             }),
         }
     }
@@ -65,8 +82,7 @@ impl ExtraSpanExporter {
 pub(crate) fn build(
     config: &Config,
     sink: &ConsoleSink,
-    extra_span_exporters: Vec<ExtraSpanExporter>,
-    discard_encoded_traces: bool,
+    extras: Extras,
 ) -> Result<Pipeline, Error> {
     let propagator = propagator(&config.propagators);
     if config.disabled {
@@ -83,7 +99,7 @@ pub(crate) fn build(
     }
 
     // Exporters given in code may need the runtime too (async clients).
-    let needs_network = !extra_span_exporters.is_empty()
+    let needs_network = !extras.span_exporters.is_empty()
         || Signal::ALL
             .iter()
             .any(|s| config.signal(*s).exporters.contains(&ExporterKind::Otlp));
@@ -103,66 +119,29 @@ pub(crate) fn build(
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     let mut span_queues = Vec::new();
 
-    let tracer_provider = if config.traces.exporters.is_empty() && extra_span_exporters.is_empty() {
+    let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
+    {
         None
     } else {
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler));
+        let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
-            let otlp = &config.traces.otlp;
-            let direct = match kind {
-                ExporterKind::Otlp if discard_encoded_traces => Some(Transport::Discard {
-                    gzip: Gzip::when(otlp.compression),
-                }),
-                ExporterKind::Otlp => {
-                    #[cfg(not(feature = "tls"))]
-                    no_tls(Signal::Traces, otlp)?;
-                    Transport::new(otlp, header_map(Signal::Traces, otlp)?)?
-                }
-                ExporterKind::Console => None,
-            };
-            // (An OTLP exporter always has the runtime: `needs_network`.)
-            if let (Some(transport), Some(runtime)) = (direct, handle.clone()) {
-                // semtel encodes OTLP/protobuf itself, for stage spans and
-                // the SDK's spans alike.
-                let processor = SpanQueueProcessor::start_direct(
-                    transport,
-                    Encoder::new(&resource, crate::engine::scope()),
-                    destination(otlp),
-                    config.span_batch,
-                    runtime,
-                )
-                .map_err(Error::Runtime)?;
-                reporters.push(processor.0.clone());
-                span_queues.push(processor.0.clone());
-                builder = builder.with_span_processor(processor);
-                continue;
-            }
-            let processor = match kind {
-                ExporterKind::Otlp => SpanQueueProcessor::start(
-                    otlp_spans(otlp)?,
-                    &resource,
-                    destination(otlp),
-                    config.span_batch,
-                    network.clone(),
-                ),
-                ExporterKind::Console => SpanQueueProcessor::start(
-                    ConsoleSpanExporter::new(sink.clone()),
-                    &resource,
-                    "console".into(),
-                    console_batch(config.span_batch),
-                    Executor::Local,
-                ),
-            }
-            .map_err(Error::Runtime)?;
-            reporters.push(processor.0.clone());
-            span_queues.push(processor.0.clone());
-            builder = builder.with_span_processor(processor);
+            let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
+            destinations.push(d);
         }
-        for extra in extra_span_exporters {
-            let processor = (extra.start)(&resource, config.span_batch, network.clone())
-                .map_err(Error::Runtime)?;
+        let timeout = config.span_batch.export_timeout;
+        for extra in extras.span_exporters {
+            destinations.push(Destination {
+                exporter: (extra.start)(&resource, network.clone(), timeout),
+                name: extra.name,
+                batch: config.span_batch,
+            });
+        }
+        for d in destinations {
+            let processor =
+                SpanQueueProcessor::start(d.exporter, d.name, d.batch).map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
             span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
@@ -175,20 +154,27 @@ pub(crate) fn build(
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
         for kind in &config.logs.exporters {
+            let timeout = config.log_batch.export_timeout;
             let processor = match kind {
                 ExporterKind::Otlp => LogQueueProcessor::start(
-                    otlp_logs(&config.logs.otlp)?,
-                    &resource,
+                    Sdk::logs(
+                        otlp_logs(&config.logs.otlp)?,
+                        &resource,
+                        network.clone(),
+                        timeout,
+                    ),
                     destination(&config.logs.otlp),
                     config.log_batch,
-                    network.clone(),
                 ),
                 ExporterKind::Console => LogQueueProcessor::start(
-                    ConsoleLogExporter::new(sink.clone()),
-                    &resource,
+                    Sdk::logs(
+                        ConsoleLogExporter::new(sink.clone()),
+                        &resource,
+                        Executor::Local,
+                        timeout,
+                    ),
                     "console".into(),
                     console_batch(config.log_batch),
-                    Executor::Local,
                 ),
             }
             .map_err(Error::Runtime)?;
@@ -247,6 +233,72 @@ pub(crate) fn build(
     })
 }
 
+/// One traces destination: its exporter, its name in the reports and its
+/// batching.
+struct Destination {
+    exporter: Box<dyn BatchExporter<Item>>,
+    name: String,
+    batch: BatchConfig,
+}
+
+/// The exporter of one traces destination, where it goes and its
+/// batching: semtel's own encoder and sender for OTLP over protobuf or gRPC
+/// (stage spans and the SDK's alike), an SDK exporter otherwise.
+fn span_exporter(
+    kind: ExporterKind,
+    config: &Config,
+    resource: &Resource,
+    sink: &ConsoleSink,
+    network: &Executor,
+    extras: &Extras,
+) -> Result<Destination, Error> {
+    let otlp = &config.traces.otlp;
+    let timeout = config.span_batch.export_timeout;
+    let encoder = || Encoder::new(resource, stage_scope());
+    let exporter: Box<dyn BatchExporter<Item>> = match kind {
+        ExporterKind::Console => {
+            let console = ConsoleSpanExporter::new(sink.clone());
+            let exporter = Sdk::spans(console, resource, Executor::Local, timeout);
+            return Ok(Destination {
+                exporter: Box::new(exporter),
+                name: "console".into(),
+                batch: console_batch(config.span_batch),
+            });
+        }
+        #[cfg(feature = "__bench")]
+        ExporterKind::Otlp if extras.discard_encoded_traces => {
+            Box::new(DiscardEncoded::new(encoder(), Gzip::when(otlp.compression)))
+        }
+        ExporterKind::Otlp => {
+            #[cfg(not(feature = "tls"))]
+            no_tls(Signal::Traces, otlp)?;
+            let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
+            // (An OTLP exporter always has the runtime: `needs_network`.)
+            match (transport, network) {
+                (Some(transport), Executor::Tokio(runtime)) => Box::new(OtlpSpans::new(
+                    encoder(),
+                    transport,
+                    runtime.clone(),
+                    timeout,
+                )),
+                _ => Box::new(Sdk::spans(
+                    otlp_spans(otlp)?,
+                    resource,
+                    network.clone(),
+                    timeout,
+                )),
+            }
+        }
+    };
+    #[cfg(not(feature = "__bench"))]
+    let _ = extras;
+    Ok(Destination {
+        exporter,
+        name: destination(otlp),
+        batch: config.span_batch,
+    })
+}
+
 fn periodic<E>(
     exporter: CountingMetricExporter<E>,
     config: &Config,
@@ -261,10 +313,8 @@ where
 
 /// The console is local and cheap: show spans and logs promptly instead of
 /// holding them for the network-oriented schedule delay.
-fn console_batch(mut batch: crate::config::BatchConfig) -> crate::config::BatchConfig {
-    batch.schedule_delay = batch
-        .schedule_delay
-        .min(std::time::Duration::from_millis(200));
+fn console_batch(mut batch: BatchConfig) -> BatchConfig {
+    batch.schedule_delay = batch.schedule_delay.min(Duration::from_millis(200));
     batch
 }
 
@@ -343,130 +393,4 @@ fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
         })
         .collect();
     TextMapCompositePropagator::new(list)
-}
-
-fn destination(otlp: &OtlpConfig) -> String {
-    format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
-}
-
-#[cfg(not(feature = "tls"))]
-fn no_tls(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
-    if otlp.certificate.is_some()
-        || otlp.client_key.is_some()
-        || otlp.endpoint.starts_with("https://")
-    {
-        return Err(Error::Exporter {
-            signal,
-            message: "https endpoints and certificate settings need semtel's `tls` feature".into(),
-        });
-    }
-    Ok(())
-}
-
-fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::HeaderMap, Error> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in &otlp.headers {
-        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
-        let value = http::HeaderValue::from_str(v);
-        match (name, value) {
-            (Ok(name), Ok(value)) => {
-                map.insert(name, value);
-            }
-            _ => {
-                return Err(Error::Exporter {
-                    signal,
-                    message: format!(
-                        "header `{k}` from OTEL_EXPORTER_OTLP_HEADERS is not a valid HTTP header"
-                    ),
-                });
-            }
-        }
-    }
-    Ok(map)
-}
-
-/// Builds an OTLP exporter of one signal from `OtlpConfig`; the three
-/// signals' builders share this shape but not a trait.
-macro_rules! otlp_exporter {
-    ($signal:expr, $builder:expr, $otlp:expr) => {{
-        let otlp: &OtlpConfig = $otlp;
-        #[cfg(not(feature = "tls"))]
-        no_tls($signal, otlp)?;
-        let headers = header_map($signal, otlp)?;
-        let built = match otlp.protocol {
-            Protocol::Grpc => {
-                let mut b = $builder
-                    .with_tonic()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
-                if otlp.compression == Compression::Gzip {
-                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                #[cfg(feature = "tls")]
-                if let Some(tls) = crate::tls::grpc_config($signal, otlp)? {
-                    b = b.with_tls_config(tls);
-                }
-                b.build()
-            }
-            Protocol::HttpProtobuf | Protocol::HttpJson => {
-                let protocol = if otlp.protocol == Protocol::HttpJson {
-                    opentelemetry_otlp::Protocol::HttpJson
-                } else {
-                    opentelemetry_otlp::Protocol::HttpBinary
-                };
-                let headers: HashMap<String, String> = otlp.headers.iter().cloned().collect();
-                let mut b = $builder
-                    .with_http()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_protocol(protocol)
-                    .with_timeout(otlp.timeout)
-                    .with_headers(headers);
-                if otlp.compression == Compression::Gzip {
-                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                #[cfg(feature = "tls")]
-                {
-                    b = b.with_http_client(crate::tls::http_client($signal, otlp)?);
-                }
-                b.build()
-            }
-        };
-        built.map_err(|e| Error::Exporter {
-            signal: $signal,
-            message: e.to_string(),
-        })
-    }};
-}
-
-fn otlp_spans(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Error> {
-    otlp_exporter!(
-        Signal::Traces,
-        opentelemetry_otlp::SpanExporter::builder(),
-        otlp
-    )
-}
-
-fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExporter, Error> {
-    otlp_exporter!(
-        Signal::Logs,
-        opentelemetry_otlp::LogExporter::builder(),
-        otlp
-    )
-}
-
-fn otlp_metrics(
-    otlp: &OtlpConfig,
-    temporality: Temporality,
-) -> Result<opentelemetry_otlp::MetricExporter, Error> {
-    let temporality = match temporality {
-        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
-        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
-        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
-    };
-    otlp_exporter!(
-        Signal::Metrics,
-        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
-        otlp
-    )
 }

@@ -135,7 +135,7 @@ impl<C: HeaderCarrier + ?Sized> Extractor for AsExtractor<'_, C> {
 /// The context of the innermost span on this thread: a `#[stage]` call, or
 /// the current `tracing` span, or else the current OpenTelemetry context.
 pub fn current_context() -> Context {
-    if let Some(cx) = crate::engine::context::stage_context() {
+    if let Some(cx) = crate::engine::current::stage_context() {
         return cx;
     }
     let span = tracing::Span::current();

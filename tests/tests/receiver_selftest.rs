@@ -449,3 +449,44 @@ fn clear_forgets_what_was_recorded() {
     rx.clear();
     assert!(rx.requests().is_empty() && rx.logs().is_empty());
 }
+
+#[test]
+fn a_counting_receiver_decodes_and_counts_every_request_but_keeps_none() {
+    let rx = Receiver::counting().expect("start the counting receiver");
+    let traces = fixtures::traces("count-svc", "parent", "child");
+    let body = traces.encode_to_vec();
+    let attributes: usize = traces
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.attributes.len())
+        .sum();
+    let protobuf = [("Content-Type", "application/x-protobuf")];
+    for _ in 0..2 {
+        let response = http_post(rx.http_addr(), "/v1/traces", &protobuf, &body).unwrap();
+        assert_eq!(response.status, 200);
+    }
+    export_traces_grpc(&rx.grpc_endpoint(), traces, &GrpcOptions::default())
+        .expect("export over gRPC");
+    assert_eq!(rx.wait_for_spans(6, Instant::now() + WAIT), 6);
+    let counts = rx.counts();
+    assert_eq!(
+        (counts.spans, counts.requests, counts.rejected),
+        (6, 3, 0),
+        "{counts:?}"
+    );
+    assert_eq!(counts.attributes, 3 * attributes as u64);
+    assert_eq!(counts.bytes, 3 * body.len() as u64);
+    assert!(counts.cpu_ns > 0, "the receiver's threads ran: {counts:?}");
+    assert!(rx.last_arrival().is_some());
+    assert!(
+        rx.requests().is_empty(),
+        "a counting receiver keeps nothing"
+    );
+
+    let bad = http_post(rx.http_addr(), "/v1/traces", &protobuf, b"\xff\xff").unwrap();
+    assert_eq!(bad.status, 400);
+    let after = rx.counts().since(counts);
+    assert_eq!((after.spans, after.requests, after.rejected), (0, 0, 1));
+}

@@ -1,4 +1,4 @@
-//! Build cost of instrumentation (issue benchmark 3).
+//! Build cost of instrumentation.
 //!
 //! Generates three crates of 200 functions each under `<target>/build-cost/`:
 //! `plain` (no attribute), `semtel200` (`#[semtel::stage]`) and `tracing200`

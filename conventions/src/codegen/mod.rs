@@ -29,6 +29,18 @@
 //! A registry may `ref` attributes of the official and pipeline registries
 //! (`ref: error.type`); see [`Builder::no_dependencies`].
 //!
+//! The registry's name and version come from its manifest, Weaver's
+//! `manifest.yaml` (or the legacy `registry_manifest.yaml`, also read), so
+//! the same directory is one `weaver registry check` loads:
+//!
+//! ```yaml
+//! name: shop
+//! schema_url: https://example.com/schemas/shop/1.0.0   # the version is the last segment
+//! dependencies:
+//!   - schema_url: https://opentelemetry.io/schemas/1.42.0
+//!     registry_path: https://github.com/open-telemetry/semantic-conventions@v1.42.0[model]
+//! ```
+//!
 //! # From the command line
 //!
 //! ```text
@@ -44,13 +56,14 @@
 //! tests and Grafana dashboards from the pipeline registry and yours, with
 //! thresholds and windows from an [`Objectives`] file; see [`monitoring`].
 
+mod manifest;
 pub mod monitoring;
 mod registry;
 mod render;
 mod yaml;
 
+pub use manifest::{Dependency, LEGACY_MANIFEST, MANIFEST};
 pub use monitoring::{Monitoring, Objectives};
-
 pub use registry::{
     AttrType, Attribute, Deprecated, Diagnostic, Error as RegistryError, Group, GroupKind,
     Location, Member, MemberValue, Metric, Reader, Registry,

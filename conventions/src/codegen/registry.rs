@@ -1,5 +1,6 @@
 //! The reader: Weaver-format YAML files in, a resolved [`Registry`] out.
 
+use super::manifest::{self, Dependency, MANIFEST};
 use super::yaml::{self, Node, Pos};
 use crate::model::{
     DeprecationReason, Instrument, NumberType, RequirementLevel, Stability, ValueType,
@@ -7,9 +8,6 @@ use crate::model::{
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// The file Weaver reads a registry's name and version from; not a group file.
-pub const MANIFEST: &str = "registry_manifest.yaml";
 
 /// Where something is: file, line and column (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,11 +195,18 @@ pub struct Metric {
 /// A resolved registry.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    /// The name (from `registry_manifest.yaml`, else the one given).
+    /// The name (the manifest's `name`, else its schema URL's name, else the
+    /// one given).
     pub name: String,
-    /// The version (from `registry_manifest.yaml`'s `semconv_version`, else the
-    /// one given, else empty).
+    /// The version (the last segment of the manifest's `schema_url`, or its
+    /// legacy `semconv_version`, else the one given, else empty).
     pub version: String,
+    /// The manifest's `schema_url` (or, legacy, `schema_base_url` joined with
+    /// `semconv_version`).
+    pub schema_url: Option<String>,
+    /// The dependencies the manifest declares. `ref`s resolve against the
+    /// generated registries given to [`Reader::dependency`], not these.
+    pub dependencies: Vec<Dependency>,
     /// How many YAML files were read.
     pub files: usize,
     /// Every group, in file order.
@@ -319,8 +324,10 @@ impl Reader {
         self.read_sources(sources.iter().map(|(p, t)| (p.as_path(), t.as_str())))
     }
 
-    /// Reads files given as (name, text) pairs; a file named
-    /// `registry_manifest.yaml` is the manifest.
+    /// Reads files given as (name, text) pairs. A file named `manifest.yaml`
+    /// is the manifest, or else one named `registry_manifest.yaml` (the
+    /// legacy name); both forms of its content are read (see
+    /// [`Registry::schema_url`]).
     ///
     /// # Errors
     /// Bad YAML or a registry problem: every one found.
@@ -332,8 +339,7 @@ impl Reader {
             diagnostics: Vec::new(),
             raw_groups: Vec::new(),
         };
-        let mut name = self.name.clone();
-        let mut version = self.version.clone();
+        let mut manifests = Vec::new();
         let mut files = 0;
         for (path, text) in sources {
             files += 1;
@@ -345,22 +351,36 @@ impl Reader {
                     continue;
                 }
             };
-            if path.file_name().is_some_and(|f| f == MANIFEST) {
-                if let Some(n) = root.get("name").and_then(Node::as_str) {
-                    name = Some(n.to_owned());
-                }
-                if let Some(v) = root.get("semconv_version").and_then(Node::as_str) {
-                    version = Some(v.to_owned());
-                }
-                continue;
+            if manifest::is_manifest(path) {
+                manifests.push((path, root));
+            } else {
+                cx.file(path, &root);
             }
-            cx.file(path, &root);
         }
+        // Weaver's choice: `manifest.yaml` over the legacy name, the one
+        // nearest the registry's root.
+        let manifest = manifests
+            .iter()
+            .min_by_key(|(p, _)| {
+                (
+                    p.file_name() != Some(MANIFEST.as_ref()),
+                    p.components().count(),
+                )
+            })
+            .map(|(path, root)| manifest::read(root, |pos, msg| cx.error(path, pos, msg)))
+            .unwrap_or_default();
         let mut registry = cx.resolve(&self.deps);
-        registry.name = name
+        registry.name = manifest
+            .name
+            .or_else(|| self.name.clone())
             .or_else(|| self.default_name.clone())
             .unwrap_or_else(|| "registry".to_owned());
-        registry.version = version.unwrap_or_default();
+        registry.version = manifest
+            .version
+            .or_else(|| self.version.clone())
+            .unwrap_or_default();
+        registry.schema_url = manifest.schema_url;
+        registry.dependencies = manifest.dependencies;
         registry.files = files;
         if cx.diagnostics.is_empty() {
             Ok(registry)
@@ -983,6 +1003,8 @@ impl Cx {
         Registry {
             name: String::new(),
             version: String::new(),
+            schema_url: None,
+            dependencies: Vec::new(),
             files: 0,
             groups,
             attributes: attributes.into_values().collect(),

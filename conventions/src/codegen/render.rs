@@ -366,6 +366,16 @@ impl Renderer<'_> {
             self.out,
             "    impl __m::AttributeEnum for {ty} {{\n        fn value(self) -> __m::EnumValue {{\n            {body}\n        }}\n    }}\n"
         );
+        self.gates("    ", a.stability, None, true);
+        let (marker, method, ret, inherent) = if int {
+            ("IntEnum", "int_value", "i64", "as_i64")
+        } else {
+            ("StringEnum", "string_value", "&'static str", "as_str")
+        };
+        let _ = writeln!(
+            self.out,
+            "    impl __m::{marker} for {ty} {{\n        fn {method}(&self) -> {ret} {{\n            self.{inherent}()\n        }}\n    }}\n"
+        );
     }
 
     fn metric_module(&mut self, reg: &Registry) {

@@ -43,6 +43,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AndroidAppState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `android.os.api_level`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const ANDROID_OS_API_LEVEL: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("android.os.api_level");
@@ -83,6 +90,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AndroidState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AndroidState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -199,6 +213,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreAuthenticationResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.authentication.scheme`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const ASPNETCORE_AUTHENTICATION_SCHEME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("aspnetcore.authentication.scheme");
@@ -241,6 +262,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreAuthorizationResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.diagnostics.exception.result`: enum of `string`, stable.
     pub const ASPNETCORE_DIAGNOSTICS_EXCEPTION_RESULT: __m::AttributeKey<AspnetcoreDiagnosticsExceptionResult> = __m::AttributeKey::new("aspnetcore.diagnostics.exception.result");
 
@@ -274,6 +302,12 @@ pub mod attribute {
     impl __m::AttributeEnum for AspnetcoreDiagnosticsExceptionResult {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for AspnetcoreDiagnosticsExceptionResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -327,6 +361,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentityPasswordCheckResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.identity.result`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const ASPNETCORE_IDENTITY_RESULT: __m::AttributeKey<AspnetcoreIdentityResult> = __m::AttributeKey::new("aspnetcore.identity.result");
@@ -358,6 +399,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AspnetcoreIdentityResult {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentityResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -401,6 +449,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AspnetcoreIdentitySignInResult {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentitySignInResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -450,6 +505,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentitySignInType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.identity.token_purpose`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const ASPNETCORE_IDENTITY_TOKEN_PURPOSE: __m::AttributeKey<AspnetcoreIdentityTokenPurpose> = __m::AttributeKey::new("aspnetcore.identity.token_purpose");
@@ -496,6 +558,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentityTokenPurpose {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.identity.token_verified`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const ASPNETCORE_IDENTITY_TOKEN_VERIFIED: __m::AttributeKey<AspnetcoreIdentityTokenVerified> = __m::AttributeKey::new("aspnetcore.identity.token_verified");
@@ -527,6 +596,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AspnetcoreIdentityTokenVerified {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentityTokenVerified {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -657,6 +733,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AspnetcoreIdentityUserUpdateType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.identity.user_type`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const ASPNETCORE_IDENTITY_USER_TYPE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("aspnetcore.identity.user_type");
@@ -704,6 +787,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for AspnetcoreRateLimitingResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `aspnetcore.request.is_unhandled`: `boolean`, stable.
     pub const ASPNETCORE_REQUEST_IS_UNHANDLED: __m::AttributeKey<bool> = __m::AttributeKey::new("aspnetcore.request.is_unhandled");
 
@@ -737,6 +826,12 @@ pub mod attribute {
     impl __m::AttributeEnum for AspnetcoreRoutingMatchStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for AspnetcoreRoutingMatchStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -882,6 +977,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AwsEcsLaunchtype {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AwsEcsLaunchtype {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1033,6 +1135,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AzureCosmosdbConnectionMode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `azure.cosmosdb.consistency.level`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const AZURE_COSMOSDB_CONSISTENCY_LEVEL: __m::AttributeKey<AzureCosmosdbConsistencyLevel> = __m::AttributeKey::new("azure.cosmosdb.consistency.level");
@@ -1073,6 +1182,13 @@ pub mod attribute {
     impl __m::AttributeEnum for AzureCosmosdbConsistencyLevel {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for AzureCosmosdbConsistencyLevel {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1181,6 +1297,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CassandraConsistencyLevel {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cassandra.coordinator.dc`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const CASSANDRA_COORDINATOR_DC: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("cassandra.coordinator.dc");
@@ -1238,6 +1361,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdPipelineActionName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cicd.pipeline.name`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const CICD_PIPELINE_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("cicd.pipeline.name");
@@ -1288,6 +1418,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdPipelineResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cicd.pipeline.run.id`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const CICD_PIPELINE_RUN_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("cicd.pipeline.run.id");
@@ -1326,6 +1463,13 @@ pub mod attribute {
     impl __m::AttributeEnum for CicdPipelineRunState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdPipelineRunState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1387,6 +1531,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdPipelineTaskRunResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cicd.pipeline.task.run.url.full`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const CICD_PIPELINE_TASK_RUN_URL_FULL: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("cicd.pipeline.task.run.url.full");
@@ -1425,6 +1576,13 @@ pub mod attribute {
     impl __m::AttributeEnum for CicdPipelineTaskType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdPipelineTaskType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1474,6 +1632,13 @@ pub mod attribute {
     impl __m::AttributeEnum for CicdWorkerState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CicdWorkerState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1653,6 +1818,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CloudPlatform {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cloud.provider`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const CLOUD_PROVIDER: __m::AttributeKey<CloudProvider> = __m::AttributeKey::new("cloud.provider");
@@ -1711,6 +1883,13 @@ pub mod attribute {
     impl __m::AttributeEnum for CloudProvider {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CloudProvider {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -1877,6 +2056,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ContainerCpuState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `container.csi.plugin.name`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const CONTAINER_CSI_PLUGIN_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("container.csi.plugin.name");
@@ -1988,6 +2174,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for CpuMode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `cpython.gc.generation`: enum of `int`, development.
     #[cfg(feature = "experimental")]
     pub const CPYTHON_GC_GENERATION: __m::AttributeKey<CpythonGcGeneration> = __m::AttributeKey::new("cpython.gc.generation");
@@ -2022,6 +2215,13 @@ pub mod attribute {
     impl __m::AttributeEnum for CpythonGcGeneration {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Int(self.as_i64())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::IntEnum for CpythonGcGeneration {
+        fn int_value(&self) -> i64 {
+            self.as_i64()
         }
     }
 
@@ -2085,6 +2285,13 @@ pub mod attribute {
     impl __m::AttributeEnum for DbCassandraConsistencyLevel {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbCassandraConsistencyLevel {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -2156,6 +2363,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbClientConnectionState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `db.client.connections.pool.name`: `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.pool.name` instead")]
@@ -2194,6 +2408,13 @@ pub mod attribute {
     impl __m::AttributeEnum for DbClientConnectionsState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbClientConnectionsState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -2246,6 +2467,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbCosmosdbConnectionMode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `db.cosmosdb.consistency_level`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `azure.cosmosdb.consistency.level` instead")]
@@ -2288,6 +2516,13 @@ pub mod attribute {
     impl __m::AttributeEnum for DbCosmosdbConsistencyLevel {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbCosmosdbConsistencyLevel {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -2368,6 +2603,13 @@ pub mod attribute {
     impl __m::AttributeEnum for DbCosmosdbOperationType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbCosmosdbOperationType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -2686,6 +2928,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DbSystem {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `db.system.name`: enum of `string`, stable.
     pub const DB_SYSTEM_NAME: __m::AttributeKey<DbSystemName> = __m::AttributeKey::new("db.system.name");
 
@@ -2907,6 +3156,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for DbSystemName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `db.user`: `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
@@ -2953,6 +3208,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for DeploymentEnvironmentName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `deployment.id`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const DEPLOYMENT_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("deployment.id");
@@ -2992,6 +3253,13 @@ pub mod attribute {
     impl __m::AttributeEnum for DeploymentStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DeploymentStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3053,6 +3321,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for DiskIoDirection {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `dns.answers`: `string[]`, development.
     #[cfg(feature = "experimental")]
     pub const DNS_ANSWERS: __m::AttributeKey<::std::vec::Vec<::std::string::String>> = __m::AttributeKey::new("dns.answers");
@@ -3097,6 +3372,12 @@ pub mod attribute {
     impl __m::AttributeEnum for DotnetGcHeapGeneration {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for DotnetGcHeapGeneration {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3151,6 +3432,12 @@ pub mod attribute {
     impl __m::AttributeEnum for ErrorType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for ErrorType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3225,6 +3512,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FaasDocumentOperation {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `faas.document.time`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const FAAS_DOCUMENT_TIME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("faas.document.time");
@@ -3284,6 +3578,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FaasInvokedProvider {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `faas.invoked_region`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const FAAS_INVOKED_REGION: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("faas.invoked_region");
@@ -3340,6 +3641,13 @@ pub mod attribute {
     impl __m::AttributeEnum for FaasTrigger {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FaasTrigger {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3417,6 +3725,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FeatureFlagEvaluationReason {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `feature_flag.key`: `string`, release_candidate.
     #[cfg(feature = "experimental")]
     pub const FEATURE_FLAG_KEY: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("feature_flag.key");
@@ -3477,6 +3792,13 @@ pub mod attribute {
     impl __m::AttributeEnum for FeatureFlagResultReason {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FeatureFlagResultReason {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3583,6 +3905,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for FileLockType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `file.mode`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const FILE_MODE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("file.mode");
@@ -3667,6 +3996,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubServiceCriticalityType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gcp.apphub.service.environment_type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const GCP_APPHUB_SERVICE_ENVIRONMENT_TYPE: __m::AttributeKey<GcpApphubServiceEnvironmentType> = __m::AttributeKey::new("gcp.apphub.service.environment_type");
@@ -3704,6 +4040,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GcpApphubServiceEnvironmentType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubServiceEnvironmentType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3751,6 +4094,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubWorkloadCriticalityType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gcp.apphub.workload.environment_type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const GCP_APPHUB_WORKLOAD_ENVIRONMENT_TYPE: __m::AttributeKey<GcpApphubWorkloadEnvironmentType> = __m::AttributeKey::new("gcp.apphub.workload.environment_type");
@@ -3788,6 +4138,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GcpApphubWorkloadEnvironmentType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubWorkloadEnvironmentType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3847,6 +4204,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubDestinationServiceCriticalityType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gcp.apphub_destination.service.environment_type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const GCP_APPHUB_DESTINATION_SERVICE_ENVIRONMENT_TYPE: __m::AttributeKey<GcpApphubDestinationServiceEnvironmentType> = __m::AttributeKey::new("gcp.apphub_destination.service.environment_type");
@@ -3884,6 +4248,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GcpApphubDestinationServiceEnvironmentType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubDestinationServiceEnvironmentType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -3931,6 +4302,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubDestinationWorkloadCriticalityType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gcp.apphub_destination.workload.environment_type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const GCP_APPHUB_DESTINATION_WORKLOAD_ENVIRONMENT_TYPE: __m::AttributeKey<GcpApphubDestinationWorkloadEnvironmentType> = __m::AttributeKey::new("gcp.apphub_destination.workload.environment_type");
@@ -3968,6 +4346,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GcpApphubDestinationWorkloadEnvironmentType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GcpApphubDestinationWorkloadEnvironmentType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4115,6 +4500,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiOpenaiRequestResponseFormat {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gen_ai.openai.request.seed`: `int`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `gen_ai.request.seed`, which has moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
@@ -4153,6 +4545,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GenAiOpenaiRequestServiceTier {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiOpenaiRequestServiceTier {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4223,6 +4622,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiOperationName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gen_ai.output.messages`: `any`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
@@ -4267,6 +4673,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GenAiOutputType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiOutputType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4352,6 +4765,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GenAiProviderName {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiProviderName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4536,6 +4956,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiSystem {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `gen_ai.system_instructions`: `any`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
@@ -4578,6 +5005,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GenAiTokenType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GenAiTokenType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4705,6 +5139,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GeoContinentCode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `geo.country.iso_code`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const GEO_COUNTRY_ISO_CODE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("geo.country.iso_code");
@@ -4773,6 +5214,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GoCpuState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `go.memory.detailed_type`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const GO_MEMORY_DETAILED_TYPE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("go.memory.detailed_type");
@@ -4808,6 +5256,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GoMemoryType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GoMemoryType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4853,6 +5308,13 @@ pub mod attribute {
     impl __m::AttributeEnum for GraphqlOperationType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for GraphqlOperationType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -4917,6 +5379,13 @@ pub mod attribute {
     impl __m::AttributeEnum for HostArch {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HostArch {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5015,6 +5484,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HttpConnectionState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `http.flavor`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Split into `network.protocol.name` and `network.protocol.version`")]
@@ -5060,6 +5536,13 @@ pub mod attribute {
     impl __m::AttributeEnum for HttpFlavor {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HttpFlavor {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5136,6 +5619,12 @@ pub mod attribute {
     impl __m::AttributeEnum for HttpRequestMethod {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for HttpRequestMethod {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5258,6 +5747,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwBatteryState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `hw.bios_version`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const HW_BIOS_VERSION: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("hw.bios_version");
@@ -5308,6 +5804,13 @@ pub mod attribute {
     impl __m::AttributeEnum for HwGpuTask {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwGpuTask {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5370,6 +5873,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwLimitType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `hw.logical_disk.raid_level`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const HW_LOGICAL_DISK_RAID_LEVEL: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("hw.logical_disk.raid_level");
@@ -5405,6 +5915,13 @@ pub mod attribute {
     impl __m::AttributeEnum for HwLogicalDiskState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwLogicalDiskState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5467,6 +5984,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwPhysicalDiskState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `hw.physical_disk.type`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const HW_PHYSICAL_DISK_TYPE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("hw.physical_disk.type");
@@ -5522,6 +6046,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `hw.tape_drive.operation_type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const HW_TAPE_DRIVE_OPERATION_TYPE: __m::AttributeKey<HwTapeDriveOperationType> = __m::AttributeKey::new("hw.tape_drive.operation_type");
@@ -5556,6 +6087,13 @@ pub mod attribute {
     impl __m::AttributeEnum for HwTapeDriveOperationType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwTapeDriveOperationType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5629,6 +6167,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for HwType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `hw.vendor`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const HW_VENDOR: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("hw.vendor");
@@ -5676,6 +6221,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for IosAppState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `ios.state`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `ios.app.state` instead")]
@@ -5718,6 +6270,13 @@ pub mod attribute {
     impl __m::AttributeEnum for IosState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for IosState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5776,6 +6335,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for JvmMemoryType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `jvm.thread.daemon`: `boolean`, stable.
     pub const JVM_THREAD_DAEMON: __m::AttributeKey<bool> = __m::AttributeKey::new("jvm.thread.daemon");
 
@@ -5821,6 +6386,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for JvmThreadState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.cluster.name`: `string`, stable.
     pub const K8S_CLUSTER_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("k8s.cluster.name");
 
@@ -5858,6 +6429,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sContainerEphemeralStorageFsType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sContainerEphemeralStorageFsType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -5926,6 +6504,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sContainerStatusReason {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.container.status.state`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const K8S_CONTAINER_STATUS_STATE: __m::AttributeKey<K8sContainerStatusState> = __m::AttributeKey::new("k8s.container.status.state");
@@ -5960,6 +6545,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sContainerStatusState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sContainerStatusState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6082,6 +6674,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sNamespacePhase {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.node.annotation`: `template[string]`, stable.
     pub const K8S_NODE_ANNOTATION: __m::AttributeTemplate<::std::string::String> = __m::AttributeTemplate::new("k8s.node.annotation");
 
@@ -6119,6 +6718,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sNodeConditionStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sNodeConditionStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6162,6 +6768,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sNodeConditionType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sNodeConditionType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6227,6 +6840,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sPersistentvolumeReclaimPolicy {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.persistentvolume.status.phase`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const K8S_PERSISTENTVOLUME_STATUS_PHASE: __m::AttributeKey<K8sPersistentvolumeStatusPhase> = __m::AttributeKey::new("k8s.persistentvolume.status.phase");
@@ -6267,6 +6887,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sPersistentvolumeStatusPhase {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sPersistentvolumeStatusPhase {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6320,6 +6947,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sPersistentvolumeclaimStatusPhase {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sPersistentvolumeclaimStatusPhase {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6393,6 +7027,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sPodStatusPhase {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.pod.status.reason`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const K8S_POD_STATUS_REASON: __m::AttributeKey<K8sPodStatusReason> = __m::AttributeKey::new("k8s.pod.status.reason");
@@ -6433,6 +7074,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sPodStatusReason {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sPodStatusReason {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6512,6 +7160,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sServiceEndpointAddressType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `k8s.service.endpoint.condition`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const K8S_SERVICE_ENDPOINT_CONDITION: __m::AttributeKey<K8sServiceEndpointCondition> = __m::AttributeKey::new("k8s.service.endpoint.condition");
@@ -6546,6 +7201,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sServiceEndpointCondition {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sServiceEndpointCondition {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6610,6 +7272,13 @@ pub mod attribute {
     impl __m::AttributeEnum for K8sServiceType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sServiceType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6683,6 +7352,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for K8sVolumeType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `linux.memory.slab.state`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.memory.linux.slab.state` instead")]
@@ -6716,6 +7392,13 @@ pub mod attribute {
     impl __m::AttributeEnum for LinuxMemorySlabState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for LinuxMemorySlabState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6766,6 +7449,13 @@ pub mod attribute {
     impl __m::AttributeEnum for LogIostream {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for LogIostream {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -6886,6 +7576,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for McpMethodName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `mcp.protocol.version`: `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
@@ -6944,6 +7641,13 @@ pub mod attribute {
     impl __m::AttributeEnum for MessageType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessageType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7126,6 +7830,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessagingOperationType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `messaging.rabbitmq.destination.routing_key`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("messaging.rabbitmq.destination.routing_key");
@@ -7170,6 +7881,13 @@ pub mod attribute {
     impl __m::AttributeEnum for MessagingRocketmqConsumptionModel {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessagingRocketmqConsumptionModel {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7233,6 +7951,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessagingRocketmqMessageType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `messaging.rocketmq.namespace`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const MESSAGING_ROCKETMQ_NAMESPACE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("messaging.rocketmq.namespace");
@@ -7279,6 +8004,13 @@ pub mod attribute {
     impl __m::AttributeEnum for MessagingServicebusDispositionStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessagingServicebusDispositionStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7351,6 +8083,13 @@ pub mod attribute {
     impl __m::AttributeEnum for MessagingSystem {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for MessagingSystem {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7433,6 +8172,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetSockFamily {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `net.sock.host.addr`: `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `network.local.address` instead")]
@@ -7500,6 +8246,13 @@ pub mod attribute {
     impl __m::AttributeEnum for NetTransport {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetTransport {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7577,6 +8330,13 @@ pub mod attribute {
     impl __m::AttributeEnum for NetworkConnectionState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetworkConnectionState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7671,6 +8431,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetworkConnectionSubtype {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `network.connection.type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const NETWORK_CONNECTION_TYPE: __m::AttributeKey<NetworkConnectionType> = __m::AttributeKey::new("network.connection.type");
@@ -7714,6 +8481,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetworkConnectionType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `network.interface.name`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const NETWORK_INTERFACE_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("network.interface.name");
@@ -7749,6 +8523,13 @@ pub mod attribute {
     impl __m::AttributeEnum for NetworkIoDirection {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NetworkIoDirection {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7809,6 +8590,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for NetworkTransport {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `network.type`: enum of `string`, stable.
     pub const NETWORK_TYPE: __m::AttributeKey<NetworkType> = __m::AttributeKey::new("network.type");
 
@@ -7836,6 +8623,12 @@ pub mod attribute {
     impl __m::AttributeEnum for NetworkType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for NetworkType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7878,6 +8671,13 @@ pub mod attribute {
     impl __m::AttributeEnum for NodejsEventloopState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for NodejsEventloopState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -7937,6 +8737,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OpenaiApiType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `openai.request.service_tier`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
@@ -7970,6 +8777,13 @@ pub mod attribute {
     impl __m::AttributeEnum for OpenaiRequestServiceTier {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OpenaiRequestServiceTier {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8022,6 +8836,13 @@ pub mod attribute {
     impl __m::AttributeEnum for OpentracingRefType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OpentracingRefType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8126,6 +8947,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OsType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `os.version`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const OS_VERSION: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("os.version");
@@ -8210,6 +9038,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OtelComponentType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `otel.event.name`: `string`, stable.
     pub const OTEL_EVENT_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("otel.event.name");
 
@@ -8270,6 +9105,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OtelSpanParentOrigin {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `otel.span.sampling_result`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const OTEL_SPAN_SAMPLING_RESULT: __m::AttributeKey<OtelSpanSamplingResult> = __m::AttributeKey::new("otel.span.sampling_result");
@@ -8307,6 +9149,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for OtelSpanSamplingResult {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `otel.status_code`: enum of `string`, stable.
     pub const OTEL_STATUS_CODE: __m::AttributeKey<OtelStatusCode> = __m::AttributeKey::new("otel.status_code");
 
@@ -8334,6 +9183,12 @@ pub mod attribute {
     impl __m::AttributeEnum for OtelStatusCode {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for OtelStatusCode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8444,6 +9299,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ProcessContextSwitchType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `process.cpu.state`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `cpu.mode` instead")]
@@ -8480,6 +9342,13 @@ pub mod attribute {
     impl __m::AttributeEnum for ProcessCpuState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ProcessCpuState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8576,6 +9445,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ProcessPagingFaultType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `process.parent_pid`: `int`, release_candidate.
     #[cfg(feature = "experimental")]
     pub const PROCESS_PARENT_PID: __m::AttributeKey<i64> = __m::AttributeKey::new("process.parent_pid");
@@ -8653,6 +9529,13 @@ pub mod attribute {
     impl __m::AttributeEnum for ProcessState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ProcessState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8743,6 +9626,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ProfileFrameType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `rpc.connect_rpc.error_code`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `rpc.response.status_code` instead")]
@@ -8818,6 +9708,13 @@ pub mod attribute {
     impl __m::AttributeEnum for RpcConnectRpcErrorCode {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for RpcConnectRpcErrorCode {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -8922,6 +9819,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::IntEnum for RpcGrpcStatusCode {
+        fn int_value(&self) -> i64 {
+            self.as_i64()
+        }
+    }
+
     /// `rpc.jsonrpc.error_code`: `int`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Use string representation of the error code on the `rpc.response.status_code` attribute.")]
@@ -8985,6 +9889,13 @@ pub mod attribute {
     impl __m::AttributeEnum for RpcMessageType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for RpcMessageType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9069,6 +9980,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for RpcSystem {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `rpc.system.name`: enum of `string`, release_candidate.
     #[cfg(feature = "experimental")]
     pub const RPC_SYSTEM_NAME: __m::AttributeKey<RpcSystemName> = __m::AttributeKey::new("rpc.system.name");
@@ -9106,6 +10024,13 @@ pub mod attribute {
     impl __m::AttributeEnum for RpcSystemName {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for RpcSystemName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9187,6 +10112,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for ServiceCriticality {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `service.instance.id`: `string`, stable.
     pub const SERVICE_INSTANCE_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("service.instance.id");
 
@@ -9248,6 +10180,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for SignalrConnectionStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `signalr.transport`: enum of `string`, stable.
     pub const SIGNALR_TRANSPORT: __m::AttributeKey<SignalrTransport> = __m::AttributeKey::new("signalr.transport");
 
@@ -9278,6 +10216,12 @@ pub mod attribute {
     impl __m::AttributeEnum for SignalrTransport {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for SignalrTransport {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9322,6 +10266,13 @@ pub mod attribute {
     impl __m::AttributeEnum for State {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for State {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9381,6 +10332,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemCpuState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.device`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_DEVICE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("system.device");
@@ -9430,6 +10388,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemFilesystemState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.filesystem.type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_FILESYSTEM_TYPE: __m::AttributeKey<SystemFilesystemType> = __m::AttributeKey::new("system.filesystem.type");
@@ -9476,6 +10441,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemFilesystemType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.memory.linux.hugepages.state`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_STATE: __m::AttributeKey<SystemMemoryLinuxHugepagesState> = __m::AttributeKey::new("system.memory.linux.hugepages.state");
@@ -9510,6 +10482,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemMemoryLinuxHugepagesState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.memory.linux.slab.state`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_MEMORY_LINUX_SLAB_STATE: __m::AttributeKey<SystemMemoryLinuxSlabState> = __m::AttributeKey::new("system.memory.linux.slab.state");
@@ -9541,6 +10520,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemMemoryLinuxSlabState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemMemoryLinuxSlabState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9585,6 +10571,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemMemoryState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemMemoryState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9654,6 +10647,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemNetworkState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.paging.direction`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_PAGING_DIRECTION: __m::AttributeKey<SystemPagingDirection> = __m::AttributeKey::new("system.paging.direction");
@@ -9685,6 +10685,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemPagingDirection {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemPagingDirection {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9722,6 +10729,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemPagingFaultType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.paging.state`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const SYSTEM_PAGING_STATE: __m::AttributeKey<SystemPagingState> = __m::AttributeKey::new("system.paging.state");
@@ -9753,6 +10767,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemPagingState {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemPagingState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9789,6 +10810,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemPagingType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemPagingType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9834,6 +10862,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemProcessStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `system.processes.status`: enum of `string`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `process.state` instead")]
@@ -9873,6 +10908,13 @@ pub mod attribute {
     impl __m::AttributeEnum for SystemProcessesStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for SystemProcessesStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -9942,6 +10984,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for TelemetrySdkLanguage {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `telemetry.sdk.name`: `string`, stable.
     pub const TELEMETRY_SDK_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("telemetry.sdk.name");
 
@@ -9983,6 +11031,13 @@ pub mod attribute {
     impl __m::AttributeEnum for TestCaseResultStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for TestCaseResultStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10033,6 +11088,13 @@ pub mod attribute {
     impl __m::AttributeEnum for TestSuiteRunStatus {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for TestSuiteRunStatus {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10140,6 +11202,13 @@ pub mod attribute {
     impl __m::AttributeEnum for TlsProtocolName {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for TlsProtocolName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10311,6 +11380,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for UserAgentSyntheticType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `user_agent.version`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const USER_AGENT_VERSION: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("user_agent.version");
@@ -10352,6 +11428,13 @@ pub mod attribute {
     impl __m::AttributeEnum for V8jsGcType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for V8jsGcType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10398,6 +11481,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for V8jsHeapSpaceName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `v8js.resource.type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const V8JS_RESOURCE_TYPE: __m::AttributeKey<V8jsResourceType> = __m::AttributeKey::new("v8js.resource.type");
@@ -10438,6 +11528,13 @@ pub mod attribute {
     impl __m::AttributeEnum for V8jsResourceType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for V8jsResourceType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10485,6 +11582,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsChangeState {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `vcs.change.title`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const VCS_CHANGE_TITLE: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("vcs.change.title");
@@ -10520,6 +11624,13 @@ pub mod attribute {
     impl __m::AttributeEnum for VcsLineChangeType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsLineChangeType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10571,6 +11682,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsProviderName {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `vcs.ref.base.name`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const VCS_REF_BASE_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("vcs.ref.base.name");
@@ -10610,6 +11728,13 @@ pub mod attribute {
     impl __m::AttributeEnum for VcsRefBaseType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsRefBaseType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10655,6 +11780,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsRefHeadType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `vcs.ref.type`: enum of `string`, development.
     #[cfg(feature = "experimental")]
     pub const VCS_REF_TYPE: __m::AttributeKey<VcsRefType> = __m::AttributeKey::new("vcs.ref.type");
@@ -10686,6 +11818,13 @@ pub mod attribute {
     impl __m::AttributeEnum for VcsRefType {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsRefType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 
@@ -10749,6 +11888,13 @@ pub mod attribute {
         }
     }
 
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsRepositoryRefType {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// `vcs.repository.url.full`: `string`, development.
     #[cfg(feature = "experimental")]
     pub const VCS_REPOSITORY_URL_FULL: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("vcs.repository.url.full");
@@ -10784,6 +11930,13 @@ pub mod attribute {
     impl __m::AttributeEnum for VcsRevisionDeltaDirection {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    #[cfg(feature = "experimental")]
+    impl __m::StringEnum for VcsRevisionDeltaDirection {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 

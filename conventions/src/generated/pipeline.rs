@@ -47,6 +47,12 @@ pub mod attribute {
         }
     }
 
+    impl __m::StringEnum for PipelineIoDirection {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
+        }
+    }
+
     /// The name of the data pipeline.
     ///
     /// `pipeline.name`: `string`, development.
@@ -100,6 +106,12 @@ pub mod attribute {
     impl __m::AttributeEnum for PipelineStageKind {
         fn value(self) -> __m::EnumValue {
             __m::EnumValue::Str(self.as_str())
+        }
+    }
+
+    impl __m::StringEnum for PipelineStageKind {
+        fn string_value(&self) -> &'static str {
+            self.as_str()
         }
     }
 

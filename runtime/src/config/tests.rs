@@ -2,6 +2,9 @@
 //! error a bad value gives.
 
 use super::*;
+use std::time::Duration;
+
+use super::reader::percent_decode;
 
 fn resolve_with(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
     resolve_over(vars, &Overrides::default())

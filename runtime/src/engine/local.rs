@@ -9,9 +9,11 @@ use std::sync::atomic::Ordering;
 use opentelemetry::trace::TraceState;
 use rtrb::{Producer, RingBuffer};
 
-use super::context::{Frame, SpanRef};
+use super::collector::{Engine, FILL_CHECK_EVERY, find};
+use super::context::continue_parent;
 use super::ids::{self, Ids};
-use super::{Engine, FILL_CHECK_EVERY, SpanRecord};
+use super::span::{Begun, Frame, SpanRef};
+use crate::record::SpanRecord;
 
 /// One thread's share of the engine.
 #[derive(Debug)]
@@ -50,24 +52,6 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Thread) -> R) -> Option<R> {
         .flatten()
 }
 
-/// A stage span begun on this thread ([`begin`]): plain values, so a stage
-/// call's state has no drop glue but its rare extras.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Begun {
-    pub(crate) trace_id: u128,
-    /// Zero: no span.
-    pub(crate) span_id: u64,
-    /// Zero for a root span.
-    pub(crate) parent_id: u64,
-    /// The span id of the OpenTelemetry context current when the span began
-    /// ([`SpanRef::seen`]).
-    pub(crate) seen: u64,
-    pub(crate) sampled: bool,
-    pub(crate) parent_remote: bool,
-    /// Whether the span was made the innermost one ([`end`] leaves it).
-    pub(crate) entered: bool,
-}
-
 /// Starts a span into `out` (in place: a stage call's state is moved as
 /// little as possible) under the current parent, the innermost stage or the
 /// current OpenTelemetry context. With `enter`, it also becomes the
@@ -76,7 +60,7 @@ pub(crate) struct Begun {
 #[inline]
 pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc<TraceState>> {
     let done = with(|t| {
-        let (parent_sampled, trace_state) = super::context::continue_parent(&t.stack, out);
+        let (parent_sampled, trace_state) = continue_parent(&t.stack, out);
         let (new_trace, span_id) = t.ids.next(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
         if enter {
@@ -88,7 +72,7 @@ pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc
     done.unwrap_or_else(|| {
         // The thread's state is gone (it is exiting) or in use further up
         // this thread's stack: no frame, fresh ids.
-        let (parent_sampled, trace_state) = super::context::continue_parent(&[], out);
+        let (parent_sampled, trace_state) = continue_parent(&[], out);
         let (new_trace, span_id) = ids::fresh(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
         trace_state
@@ -96,16 +80,6 @@ pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc
 }
 
 impl Begun {
-    pub(crate) const NONE: Begun = Begun {
-        trace_id: 0,
-        span_id: 0,
-        parent_id: 0,
-        seen: 0,
-        sampled: false,
-        parent_remote: false,
-        entered: false,
-    };
-
     #[inline]
     fn finish(
         &mut self,
@@ -119,17 +93,6 @@ impl Begun {
         }
         self.span_id = span_id;
         self.sampled = engine.sampled(self.trace_id, parent_sampled);
-    }
-
-    /// The span as a frame of the current-span stack.
-    pub(crate) fn frame(&self, trace_state: Option<Arc<TraceState>>) -> SpanRef {
-        SpanRef {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            sampled: self.sampled,
-            trace_state,
-            seen: self.seen,
-        }
     }
 }
 
@@ -152,7 +115,7 @@ pub(crate) fn end(entered: Option<u64>, engine_id: u64, record: Option<SpanRecor
         None => {
             // The thread's state is gone (it is exiting): no ring to push to.
             if record.is_some()
-                && let Some(engine) = super::find(engine_id)
+                && let Some(engine) = find(engine_id)
             {
                 engine.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -234,7 +197,7 @@ impl Thread {
     #[inline]
     fn push(&mut self, engine_id: u64, record: SpanRecord) -> bool {
         if self.ring.as_ref().is_none_or(|r| r.engine.id != engine_id) {
-            match super::find(engine_id) {
+            match find(engine_id) {
                 Some(e) if e.is_open() => self.register(&e, e.ring_capacity),
                 _ => return true,
             }

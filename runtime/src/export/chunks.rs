@@ -5,10 +5,9 @@ use std::collections::VecDeque;
 
 /// Queued items in chunks of at most one export batch each. A producer's
 /// batches go in whole and a worker takes one out whole, so an item is not
-/// copied on its way through the queue. Copying span records (80 bytes
-/// each) into a `VecDeque` and out again into the batch cost the collector
-/// and the worker about as much as the duration histogram does
-/// (BENCHMARKS.md, "Batches that are not copied").
+/// copied on its way through the queue: copying span records into a
+/// `VecDeque` and out again into the batch would cost the collector and
+/// the worker about as much as the duration histogram does.
 #[derive(Debug)]
 pub(crate) struct Chunks<T> {
     chunks: VecDeque<Vec<T>>,

@@ -1,18 +1,17 @@
 //! What integrations need from the telemetry session they run under: its
 //! meter (for the families' duration histograms), and, by feature, its
-//! logger and tracer. A [`HubLayer`] in the session's `tracing` subscriber
+//! logger and tracer. A `HubLayer` in the session's `tracing` subscriber
 //! carries it, so an operation finds the session current on its thread the
 //! same way a stage finds its engine: through the current dispatcher, under
 //! `init()` as under a test's `set_default`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use semtel_conventions::model::MetricDescriptor;
-use tracing_subscriber::layer::Layer;
 
 /// The session's handles for integrations.
 pub(crate) struct Hub {
@@ -21,7 +20,7 @@ pub(crate) struct Hub {
     #[cfg(feature = "log")]
     pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
     #[cfg(feature = "log")]
-    pub(crate) log_filter: Option<super::log::LogFilter>,
+    pub(crate) log_filter: Option<super::log_filter::LogFilter>,
     #[cfg(feature = "sqlx")]
     pub(crate) tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
@@ -44,26 +43,21 @@ impl Hub {
         >,
     ) -> Self {
         Self {
-            meter: meter_provider.meter_with_scope(crate::engine::scope()),
+            meter: meter_provider.meter_with_scope(crate::record::stage_scope()),
             histograms: RwLock::default(),
             #[cfg(feature = "log")]
             logger: logger_provider.map(|lp| {
                 use opentelemetry::logs::LoggerProvider as _;
-                lp.logger_with_scope(crate::engine::scope())
+                lp.logger_with_scope(crate::record::stage_scope())
             }),
             #[cfg(feature = "log")]
-            log_filter: logger_provider.map(|_| super::log::LogFilter::new(directives)),
+            log_filter: logger_provider.map(|_| super::log_filter::LogFilter::new(directives)),
             #[cfg(feature = "sqlx")]
             tracer: tracer_provider.map(|tp| {
                 use opentelemetry::trace::TracerProvider as _;
-                tp.tracer_with_scope(crate::engine::scope())
+                tp.tracer_with_scope(crate::record::stage_scope())
             }),
         }
-    }
-
-    /// The hub of the session whose dispatcher is current on this thread.
-    pub(crate) fn current() -> Option<Arc<Hub>> {
-        tracing::dispatcher::get_default(|d| d.downcast_ref::<HubLayer>().map(|l| l.0.clone()))
     }
 
     /// Records `seconds` in the histogram of `metric`, creating it on first
@@ -87,7 +81,7 @@ impl Hub {
                 .entry(metric.name)
                 .or_insert_with(|| {
                     let mut builder = self.meter.f64_histogram(metric.name).with_unit(metric.unit);
-                    if let Some(b) = super::boundaries(metric.name) {
+                    if let Some(b) = super::buckets::boundaries(metric.name) {
                         builder = builder.with_boundaries(b.to_vec());
                     }
                     builder.build()
@@ -95,23 +89,5 @@ impl Hub {
                 .clone()
         });
         histogram.record(seconds, attributes);
-    }
-}
-
-/// The layer that carries a session's [`Hub`]; with the `sqlx` feature it
-/// also turns sqlx's query events into client spans.
-pub(crate) struct HubLayer(pub(crate) Arc<Hub>);
-
-impl<S> Layer<S> for HubLayer
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    #[cfg(feature = "sqlx")]
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        super::sqlx::on_event(&self.0, event);
     }
 }

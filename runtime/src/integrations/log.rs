@@ -29,62 +29,6 @@ use std::time::SystemTime;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::TraceContextExt as _;
 use semtel_conventions::attribute;
-use tracing_subscriber::filter::Targets;
-
-use super::hub::Hub;
-
-/// Which `log` records a session exports: its `RUST_LOG` directives read
-/// as targets and levels, and the transport filter.
-pub(crate) struct LogFilter {
-    targets: Targets,
-    transport: crate::filter::TransportFilter,
-}
-
-impl LogFilter {
-    pub(crate) fn new(directives: &str) -> Self {
-        // Directives `Targets` cannot read (span fields) are left out.
-        let mut targets: Vec<_> = directives
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .filter_map(|d| d.parse::<Targets>().ok())
-            .flat_map(|t| {
-                let default = t.default_level().map(|level| (String::new(), level));
-                t.into_iter().chain(default).collect::<Vec<_>>()
-            })
-            .collect();
-        if targets.is_empty() {
-            targets.push((String::new(), tracing::level_filters::LevelFilter::INFO));
-        }
-        let targets = targets
-            .into_iter()
-            .fold(Targets::new(), |t, (target, level)| {
-                if target.is_empty() {
-                    t.with_default(level)
-                } else {
-                    t.with_target(target, level)
-                }
-            });
-        Self {
-            targets,
-            transport: crate::filter::TransportFilter::new(directives),
-        }
-    }
-
-    fn enabled(&self, target: &str, level: log::Level) -> bool {
-        !self.transport.is_off(target) && self.targets.would_enable(target, &tracing_level(level))
-    }
-}
-
-fn tracing_level(level: log::Level) -> tracing::Level {
-    match level {
-        log::Level::Error => tracing::Level::ERROR,
-        log::Level::Warn => tracing::Level::WARN,
-        log::Level::Info => tracing::Level::INFO,
-        log::Level::Debug => tracing::Level::DEBUG,
-        log::Level::Trace => tracing::Level::TRACE,
-    }
-}
 
 fn severity(level: log::Level) -> Severity {
     match level {
@@ -124,7 +68,7 @@ pub fn install() -> Result<(), log::SetLoggerError> {
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        Hub::current().is_some_and(|hub| {
+        super::layer::current().is_some_and(|hub| {
             hub.log_filter
                 .as_ref()
                 .is_some_and(|f| f.enabled(metadata.target(), metadata.level()))
@@ -132,7 +76,7 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        let Some(hub) = Hub::current() else {
+        let Some(hub) = super::layer::current() else {
             return;
         };
         let (Some(logger), Some(filter)) = (&hub.logger, &hub.log_filter) else {
@@ -167,23 +111,4 @@ impl log::Log for Logger {
     }
 
     fn flush(&self) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_are_filtered_by_target_and_level_like_events() {
-        let f = LogFilter::new("warn,warehouse=debug,app[job]=trace");
-        assert!(f.enabled("warehouse::load", log::Level::Debug));
-        assert!(!f.enabled("warehouse", log::Level::Trace));
-        assert!(f.enabled("other", log::Level::Warn));
-        assert!(!f.enabled("other", log::Level::Info));
-        // Transport crates are off unless named, whatever the level.
-        assert!(!f.enabled("reqwest::connect", log::Level::Error));
-        assert!(!LogFilter::new("").enabled("x", log::Level::Debug));
-        assert!(LogFilter::new("").enabled("x", log::Level::Info));
-        assert!(LogFilter::new("reqwest=info").enabled("reqwest::connect", log::Level::Info));
-    }
 }

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Key, KeyValue, Value};
-use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor, RequirementLevel};
+use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor};
 use semtel_conventions::value::ValueFor;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::attrs::is_metric_attribute;
 use super::hub::Hub;
 
 /// A client operation in progress: a `tracing` span plus the duration
@@ -72,7 +73,7 @@ impl Operation {
             span,
             start: Instant::now(),
             metric: semtel_conventions::metric(duration.name),
-            hub: Hub::current(),
+            hub: super::layer::current(),
             descriptor: duration,
             metric_attributes: Vec::new(),
             pending: Vec::with_capacity(12),
@@ -200,39 +201,4 @@ fn upsert(attributes: &mut Vec<KeyValue>, key: &'static str, value: Value) {
         Some(kv) => kv.value = value,
         None => attributes.push(KeyValue::new(Key::from_static_str(key), value)),
     }
-}
-
-/// Whether the registry lists `key` for `metric`, and not as opt-in.
-fn is_metric_attribute(metric: Option<&MetricDef>, key: &str) -> bool {
-    metric
-        .and_then(|m| m.attribute(key))
-        .is_some_and(|a| a.requirement != RequirementLevel::OptIn)
-}
-
-/// The attributes of `attributes` that go on `metric` (see [`Operation`]).
-#[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
-pub(crate) fn metric_attributes(
-    metric: MetricDescriptor,
-    attributes: &[KeyValue],
-) -> Vec<KeyValue> {
-    let def = semtel_conventions::metric(metric.name);
-    attributes
-        .iter()
-        .filter(|kv| is_metric_attribute(def, kv.key.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// An OpenTelemetry attribute from a convention key and a value that fits it.
-#[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
-pub(crate) fn key_value<T: ?Sized, V: ValueFor<T> + ?Sized>(
-    key: AttributeKey<T>,
-    value: &V,
-) -> Option<KeyValue> {
-    key.value(value).map(|v| {
-        KeyValue::new(
-            Key::from_static_str(key.name()),
-            crate::telemetry::otel_value(v),
-        )
-    })
 }

@@ -44,8 +44,8 @@ use semtel_conventions::attribute::{self, DbSystemName};
 use semtel_conventions::metric;
 use tracing::field::{Field, Visit};
 
+use super::attrs::{key_value, metric_attributes};
 use super::hub::Hub;
-use super::operation::{key_value, metric_attributes};
 use super::sql;
 
 /// The target of sqlx's statement events.

@@ -1,6 +1,8 @@
 //! An in-process OTLP receiver on loopback: gRPC and HTTP (protobuf and JSON),
-//! gzip or not, decoding the official protobuf types.
+//! gzip or not, decoding the official protobuf types. The end-to-end tests
+//! keep what it decodes; the benchmarks count it ([`Receiver::counting`]).
 
+mod counts;
 mod grpc;
 mod http;
 
@@ -14,6 +16,8 @@ use crate::record::{
     Payload, ReceivedLog, ReceivedMetric, ReceivedRequest, ReceivedSpan, Rejected, Signal,
     Snapshot, Transport,
 };
+pub use counts::Counts;
+use counts::{Tally, timed_runtime};
 
 /// How long `stop` waits for the receiver's runtime to drop its tasks.
 const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
@@ -24,6 +28,10 @@ pub(crate) struct Shared {
     changed: Condvar,
     /// `true` while responses are withheld.
     hold: tokio::sync::watch::Sender<bool>,
+    /// Whether decoded requests are kept ([`Receiver::start`]) or only
+    /// counted ([`Receiver::counting`]).
+    keep: bool,
+    tally: Arc<Tally>,
 }
 
 impl Shared {
@@ -40,17 +48,27 @@ impl Shared {
         headers: Vec<(String, String)>,
         payload: Payload,
     ) {
-        self.lock().requests.push(ReceivedRequest {
-            transport,
-            gzip,
-            headers,
-            payload,
-        });
+        if let Payload::Traces(request) = &payload {
+            self.tally.traces(request);
+        }
+        // Under the lock even when nothing is kept: a waiter either saw the
+        // count or is waiting when it is woken.
+        let mut snapshot = self.lock();
+        if self.keep {
+            snapshot.requests.push(ReceivedRequest {
+                transport,
+                gzip,
+                headers,
+                payload,
+            });
+        }
+        drop(snapshot);
         self.changed.notify_all();
     }
 
     /// Keeps a request that could not be decoded and wakes every waiter.
     pub(crate) fn reject(&self, target: String, reason: String) {
+        self.tally.reject();
         self.lock().rejected.push(Rejected { target, reason });
         self.changed.notify_all();
     }
@@ -82,6 +100,8 @@ pub struct Receiver {
     shared: Arc<Shared>,
     grpc_port: u16,
     http_port: u16,
+    /// Threads of its runtime.
+    workers: usize,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -111,15 +131,44 @@ impl Receiver {
     /// # Errors
     /// If a port cannot be bound or the runtime cannot start.
     pub fn start_on(grpc_port: u16, http_port: u16) -> io::Result<Self> {
+        Self::start_with(grpc_port, http_port, true, 2)
+    }
+
+    /// Starts on two ephemeral ports, decoding every request as
+    /// [`Receiver::start`] does but keeping only [`Counts`], for loads that
+    /// would not fit in memory (the benchmarks). It runs on one thread, whose
+    /// CPU time it counts.
+    ///
+    /// ```no_run
+    /// # use std::time::{Duration, Instant};
+    /// let rx = semtel_tests::Receiver::counting()?;
+    /// let before = rx.counts();
+    /// // … export 1,000 spans to rx.http_endpoint() …
+    /// rx.wait_for_spans(before.spans + 1_000, Instant::now() + Duration::from_secs(10));
+    /// let run = rx.counts().since(before);
+    /// println!("{} spans in {} requests, {} ns of receiver CPU", run.spans, run.requests, run.cpu_ns);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If a port cannot be bound or the runtime cannot start.
+    pub fn counting() -> io::Result<Self> {
+        Self::start_with(0, 0, false, 1)
+    }
+
+    fn start_with(grpc_port: u16, http_port: u16, keep: bool, workers: usize) -> io::Result<Self> {
         let (hold, _) = tokio::sync::watch::channel(false);
         let mut receiver = Self {
             shared: Arc::new(Shared {
                 snapshot: Mutex::new(Snapshot::default()),
                 changed: Condvar::new(),
                 hold,
+                keep,
+                tally: Arc::new(Tally::new()),
             }),
             grpc_port,
             http_port,
+            workers,
             runtime: None,
         };
         receiver.restart()?;
@@ -141,11 +190,7 @@ impl Receiver {
         self.grpc_port = grpc.local_addr()?.port();
         self.http_port = http.local_addr()?.port();
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("otlp-receiver")
-            .enable_all()
-            .build()?;
+        let runtime = timed_runtime(self.workers, &self.shared.tally)?;
         let (grpc, http) = {
             let _enter = runtime.enter();
             (
@@ -280,6 +325,37 @@ impl Receiver {
     #[must_use]
     pub fn count_signal(&self, signal: Signal) -> usize {
         self.shared.lock().count_signal(signal)
+    }
+
+    /// The totals so far, kept in every mode.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        self.shared.tally.counts()
+    }
+
+    /// When the last span arrived, if any has.
+    #[must_use]
+    pub fn last_arrival(&self) -> Option<Instant> {
+        self.shared.tally.last_arrival()
+    }
+
+    /// Blocks until at least `spans` spans have arrived in total, or until
+    /// `deadline`; returns the total then.
+    pub fn wait_for_spans(&self, spans: u64, deadline: Instant) -> u64 {
+        let mut guard = self.shared.lock();
+        loop {
+            let now = self.shared.tally.counts().spans;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if now >= spans || left.is_zero() {
+                return now;
+            }
+            guard = self
+                .shared
+                .changed
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Blocks until `done` holds for what was recorded, or `timeout` passes.

@@ -9,6 +9,10 @@ fn load(id: u64) {}
 #[semtel::stage(fields([semtel::conventions::attribute::DB_SYSTEM_NAME] = 5))]
 fn connect() {}
 
+// A string for an `int` key says so, not which enum traits `i64` lacks.
+#[semtel::stage(fields([semtel::conventions::attribute::SERVER_PORT] = port))]
+fn listen(port: &str) {}
+
 #[derive(semtel::Telemetry)]
 struct Order {
     #[telemetry(key = my_registry::ORDER_ID)]

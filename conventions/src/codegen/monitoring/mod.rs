@@ -341,7 +341,7 @@ impl Monitoring {
         for f in &files {
             if !seen.insert(&f.path) {
                 return Err(Error::Config(format!(
-                    "two outputs would be written to {}: give the registries distinct names (`name` in registry_manifest.yaml)",
+                    "two outputs would be written to {}: give the registries distinct names (`name` in the manifest, manifest.yaml)",
                     f.path.display()
                 )));
             }

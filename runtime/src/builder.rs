@@ -1,0 +1,264 @@
+//! [`Builder`]: settings made in code, and [`init`] / [`builder`], the entry
+//! points that start telemetry.
+
+use std::time::Duration;
+
+use crate::config::{
+    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Overrides, Protocol,
+    SamplerConfig, Signal, Temporality,
+};
+use crate::console::{self, ConsoleSink};
+use crate::error::Error;
+use crate::pipeline;
+use crate::session::{DEFAULT_SHUTDOWN_TIMEOUT, Guard, Session};
+
+/// Starts telemetry from the environment and installs it for the whole
+/// process: the global `tracing` subscriber, OpenTelemetry's global tracer
+/// and meter providers, and the propagators.
+///
+/// Keep the returned [`Guard`] alive until the program ends; dropping it
+/// flushes and shuts down.
+///
+/// # Errors
+///
+/// [`Error::Config`] lists every invalid variable; [`Error::SubscriberAlreadySet`]
+/// when another global `tracing` subscriber exists.
+pub fn init() -> Result<Guard, Error> {
+    builder().init()
+}
+
+/// Settings in code. Each setting made here wins over its environment variable.
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Configures telemetry in code; see the [crate docs](crate) for the
+/// environment variables each setting overrides.
+#[derive(Default)]
+pub struct Builder {
+    overrides: Overrides,
+    env: Option<EnvSource>,
+    console: Option<ConsoleSink>,
+    shutdown_timeout: Option<Duration>,
+    extras: pipeline::Extras,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("overrides", &self.overrides)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// `service.name` (overrides `OTEL_SERVICE_NAME`).
+    #[must_use]
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.overrides.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`, e.g. `env!("CARGO_PKG_VERSION")`.
+    #[must_use]
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.overrides.service_version = Some(version.into());
+        self
+    }
+
+    /// A resource attribute (added to `OTEL_RESOURCE_ATTRIBUTES`; wins on the same key).
+    #[must_use]
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides
+            .resource_attributes
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// The collector's base URL for every signal (overrides
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and the signal-specific variables), and
+    /// selects OTLP export unless an exporter is chosen explicitly.
+    #[must_use]
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.overrides.endpoint = Some(url.into());
+        self
+    }
+
+    /// The OTLP protocol for every signal.
+    #[must_use]
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.overrides.protocol = Some(protocol);
+        self
+    }
+
+    /// A request header (gRPC metadata) for every signal, e.g. authorization.
+    #[must_use]
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Timeout of each OTLP request.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.overrides.timeout = Some(timeout);
+        self
+    }
+
+    /// Payload compression for every signal.
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.overrides.compression = Some(compression);
+        self
+    }
+
+    /// Where one signal goes; an empty list turns the signal off
+    /// (overrides `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`).
+    #[must_use]
+    pub fn exporters(mut self, signal: Signal, kinds: &[ExporterKind]) -> Self {
+        let i = Signal::ALL
+            .iter()
+            .position(|s| *s == signal)
+            .unwrap_or_default();
+        self.overrides.exporters[i] = Some(kinds.to_vec());
+        self
+    }
+
+    /// Also exports spans (stages' and `tracing`'s) with `exporter`, any
+    /// OpenTelemetry SDK span exporter, next to the configured exporters and
+    /// through the same batch queue settings (`OTEL_BSP_*`): the SDK's
+    /// `InMemorySpanExporter` in a test, or a vendor's exporter. It is
+    /// reported as `name` in the [`ShutdownReport`](crate::ShutdownReport).
+    /// Ignored when telemetry is disabled (`OTEL_SDK_DISABLED=true`).
+    #[must_use]
+    pub fn span_exporter<E>(mut self, name: impl Into<String>, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.extras
+            .span_exporters
+            .push(pipeline::ExtraSpanExporter::new(name.into(), exporter));
+        self
+    }
+
+    /// Not public API, for benchmarks only (the `__bench` feature): traces
+    /// going over OTLP are encoded as they would be sent (protobuf, gzip if
+    /// configured) and each batch is then dropped, counted as exported,
+    /// instead of being handed to the network. It measures semtel's export
+    /// path without the transport and the receiver, as the peers'
+    /// discarding exporters do theirs.
+    #[cfg(feature = "__bench")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __discard_encoded_traces(mut self) -> Self {
+        self.extras.discard_encoded_traces = true;
+        self
+    }
+
+    /// The trace sampler.
+    #[must_use]
+    pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.overrides.sampler = Some(sampler);
+        self
+    }
+
+    /// Span batching (overrides `OTEL_BSP_*`).
+    #[must_use]
+    pub fn span_batch(mut self, batch: BatchConfig) -> Self {
+        self.overrides.span_batch = Some(batch);
+        self
+    }
+
+    /// Log batching (overrides `OTEL_BLRP_*`).
+    #[must_use]
+    pub fn log_batch(mut self, batch: BatchConfig) -> Self {
+        self.overrides.log_batch = Some(batch);
+        self
+    }
+
+    /// How often metrics are exported.
+    #[must_use]
+    pub fn metric_export_interval(mut self, interval: Duration) -> Self {
+        self.overrides.metric_export_interval = Some(interval);
+        self
+    }
+
+    /// Metrics temporality.
+    #[must_use]
+    pub fn temporality(mut self, temporality: Temporality) -> Self {
+        self.overrides.temporality = Some(temporality);
+        self
+    }
+
+    /// Which `tracing` spans and events are exported, in `RUST_LOG` syntax.
+    #[must_use]
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.overrides.log_filter = Some(directives.into());
+        self
+    }
+
+    /// The most shutdown may take, for all signals together (default 10 s).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Reads variables from `lookup` instead of the process environment:
+    /// for tests, or for configuration kept elsewhere.
+    #[must_use]
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Some(Box::new(lookup));
+        self
+    }
+
+    /// Renders console output into `writer` instead of standard error.
+    #[must_use]
+    pub fn console_writer(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
+        self.console = Some(ConsoleSink::new(Box::new(writer), false));
+        self
+    }
+
+    /// The settings this builder and the environment resolve to, without
+    /// starting anything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] with every invalid variable.
+    pub fn config(&self) -> Result<Config, Error> {
+        let process_env = |k: &str| std::env::var(k).ok();
+        let env: &dyn Fn(&str) -> Option<String> = match &self.env {
+            Some(f) => f.as_ref(),
+            None => &process_env,
+        };
+        Ok(config::resolve(env, &self.overrides)?)
+    }
+
+    /// Builds the exporters and providers without installing anything global
+    /// (but the propagators): install [`Session::dispatch`] yourself, e.g.
+    /// with `tracing::dispatcher::set_default` in a test.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for invalid settings, [`Error::Exporter`] when an
+    /// exporter cannot be built, [`Error::Runtime`] when a thread cannot start.
+    pub fn build(self) -> Result<Session, Error> {
+        let config = self.config()?;
+        let sink = self.console.unwrap_or_else(ConsoleSink::stderr);
+        let pipeline = pipeline::build(&config, &sink, self.extras)?;
+        if !config.disabled && config.uses_console() && config.console_fallback {
+            sink.write_block(&format!("{}\n", console::collector_hint()));
+        }
+        let shutdown_timeout = self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        Ok(Session::new(pipeline, config, shutdown_timeout))
+    }
+
+    /// Builds and installs for the whole process, like [`init`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`], and [`Error::SubscriberAlreadySet`].
+    pub fn init(self) -> Result<Guard, Error> {
+        self.build()?.install()
+    }
+}

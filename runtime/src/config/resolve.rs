@@ -1,0 +1,354 @@
+//! Resolves every setting from code and the environment, in the order the
+//! specification gives (signal-specific variable, then generic, then default),
+//! reporting all bad values together.
+
+use std::time::Duration;
+
+use super::reader::{Reader, one_of};
+use super::types::{
+    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, Overrides,
+    ParentBasedRoot, Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+};
+
+const PROTOCOLS: &[(&str, Protocol)] = &[
+    ("grpc", Protocol::Grpc),
+    ("http/protobuf", Protocol::HttpProtobuf),
+    ("http/json", Protocol::HttpJson),
+];
+
+const COMPRESSIONS: &[(&str, Compression)] =
+    &[("gzip", Compression::Gzip), ("none", Compression::None)];
+
+fn read_otlp(r: &mut Reader<'_>, o: &Overrides, signal: Signal) -> (OtlpConfig, bool) {
+    let sig = signal.upper();
+    let var = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{sig}_{suffix}");
+    let generic = |suffix: &str| format!("OTEL_EXPORTER_OTLP_{suffix}");
+
+    // Signal-specific variable first, then the generic one; each is validated.
+    let specific_protocol = r.choice(&var("PROTOCOL"), PROTOCOLS);
+    let generic_protocol = r.choice(&generic("PROTOCOL"), PROTOCOLS);
+    let protocol = o
+        .protocol
+        .or(specific_protocol)
+        .or(generic_protocol)
+        .unwrap_or(Protocol::HttpProtobuf);
+
+    let specific_endpoint = r.get(&var("ENDPOINT"));
+    let generic_endpoint = r.get(&generic("ENDPOINT"));
+    let configured =
+        o.endpoint.is_some() || specific_endpoint.is_some() || generic_endpoint.is_some();
+    let endpoint = if let Some(base) = &o.endpoint {
+        signal_url(base, protocol, signal)
+    } else if let Some(url) = specific_endpoint {
+        // Used as given: the specification says a signal-specific endpoint is
+        // the full URL.
+        check_url(r, &var("ENDPOINT"), &url);
+        url
+    } else if let Some(base) = generic_endpoint {
+        check_url(r, &generic("ENDPOINT"), &base);
+        signal_url(&base, protocol, signal)
+    } else {
+        signal_url(protocol.default_endpoint(), protocol, signal)
+    };
+
+    let mut headers = r.pairs(&generic("HEADERS"));
+    for (k, v) in r
+        .pairs(&var("HEADERS"))
+        .into_iter()
+        .chain(o.headers.iter().cloned())
+    {
+        headers.retain(|(key, _)| !key.eq_ignore_ascii_case(&k));
+        headers.push((k, v));
+    }
+
+    let specific_timeout = r.millis(&var("TIMEOUT"));
+    let generic_timeout = r.millis(&generic("TIMEOUT"));
+    let timeout = o
+        .timeout
+        .or(specific_timeout)
+        .or(generic_timeout)
+        .unwrap_or(Duration::from_secs(10));
+
+    let specific_compression = r.choice(&var("COMPRESSION"), COMPRESSIONS);
+    let generic_compression = r.choice(&generic("COMPRESSION"), COMPRESSIONS);
+    let compression = o
+        .compression
+        .or(specific_compression)
+        .or(generic_compression)
+        .unwrap_or(Compression::None);
+
+    let mut tls = |suffix: &str| {
+        let specific = r.path(&var(suffix));
+        let generic = r.path(&generic(suffix));
+        specific.or(generic)
+    };
+    let certificate = tls("CERTIFICATE");
+    let client_key = tls("CLIENT_KEY");
+    let client_certificate = tls("CLIENT_CERTIFICATE");
+    if client_key.is_some() != client_certificate.is_some() {
+        let (set, missing) = if client_key.is_some() {
+            ("CLIENT_KEY", "CLIENT_CERTIFICATE")
+        } else {
+            ("CLIENT_CERTIFICATE", "CLIENT_KEY")
+        };
+        r.fail(
+            &generic(set),
+            "(set)",
+            format!(
+                "{} to be set as well: mutual TLS needs both",
+                generic(missing)
+            ),
+        );
+    }
+
+    let config = OtlpConfig {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+        compression,
+        certificate,
+        client_key,
+        client_certificate,
+    };
+    (config, configured)
+}
+
+/// The URL an exporter posts to: for HTTP the base plus `/v1/<signal>`, for
+/// gRPC the base as is.
+fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> String {
+    match protocol {
+        Protocol::Grpc => base.to_owned(),
+        Protocol::HttpProtobuf | Protocol::HttpJson => {
+            format!("{}{}", base.trim_end_matches('/'), signal.http_path())
+        }
+    }
+}
+
+fn check_url(r: &mut Reader<'_>, name: &str, url: &str) {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+    if !ok {
+        r.fail(
+            name,
+            url,
+            "an http:// or https:// URL, e.g. http://localhost:4318",
+        );
+    }
+}
+
+fn read_exporters(r: &mut Reader<'_>, signal: Signal) -> Option<Vec<ExporterKind>> {
+    let name = format!("OTEL_{}_EXPORTER", signal.upper());
+    let value = r.get(&name)?;
+    let mut kinds = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        match item.to_ascii_lowercase().as_str() {
+            "otlp" => kinds.push(ExporterKind::Otlp),
+            "console" => kinds.push(ExporterKind::Console),
+            "none" => {}
+            _ => {
+                r.fail(&name, &value, one_of(&["otlp", "console", "none"]));
+                return None;
+            }
+        }
+    }
+    kinds.dedup();
+    Some(kinds)
+}
+
+fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
+    const NAMES: &[&str] = &[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ];
+    let name = r.get("OTEL_TRACES_SAMPLER");
+    let arg = r.get("OTEL_TRACES_SAMPLER_ARG");
+    let ratio = match arg {
+        None => 1.0,
+        Some(arg) => match arg.parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => v,
+            _ => {
+                r.fail(
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    &arg,
+                    "a sampling probability from 0.0 to 1.0",
+                );
+                1.0
+            }
+        },
+    };
+    let Some(name) = name else {
+        return SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn);
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(ratio),
+        "parentbased_always_on" => SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn),
+        "parentbased_always_off" => SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOff),
+        "parentbased_traceidratio" => {
+            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(ratio))
+        }
+        _ => {
+            r.fail("OTEL_TRACES_SAMPLER", &name, one_of(NAMES));
+            SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+        }
+    }
+}
+
+fn read_propagators(r: &mut Reader<'_>) -> Vec<Propagator> {
+    let Some(value) = r.get("OTEL_PROPAGATORS") else {
+        return vec![Propagator::TraceContext, Propagator::Baggage];
+    };
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        match item.to_ascii_lowercase().as_str() {
+            "tracecontext" => out.push(Propagator::TraceContext),
+            "baggage" => out.push(Propagator::Baggage),
+            "none" => {}
+            _ => {
+                r.fail(
+                    "OTEL_PROPAGATORS",
+                    &value,
+                    one_of(&["tracecontext", "baggage", "none"]),
+                );
+                return vec![Propagator::TraceContext, Propagator::Baggage];
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// The executable's file name, for `unknown_service:<name>`.
+pub(crate) fn executable_name() -> Option<String> {
+    std::env::current_exe()
+        .ok()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Resolves every setting from the overrides and the environment. All bad
+/// values are reported together.
+pub(crate) fn resolve(
+    env: &dyn Fn(&str) -> Option<String>,
+    o: &Overrides,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut r = Reader {
+        env,
+        errors: Vec::new(),
+    };
+    let disabled = r.bool("OTEL_SDK_DISABLED");
+
+    let mut resource_attributes = r.pairs("OTEL_RESOURCE_ATTRIBUTES");
+    for (k, v) in &o.resource_attributes {
+        resource_attributes.retain(|(key, _)| key != k);
+        resource_attributes.push((k.clone(), v.clone()));
+    }
+    let from_attrs = |key: &str| {
+        resource_attributes
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let service_name = o
+        .service_name
+        .clone()
+        .or_else(|| r.get("OTEL_SERVICE_NAME"))
+        .or_else(|| from_attrs("service.name"))
+        .unwrap_or_else(|| {
+            format!(
+                "unknown_service:{}",
+                executable_name().unwrap_or_else(|| "rust".into())
+            )
+        });
+    let service_version = o
+        .service_version
+        .clone()
+        .or_else(|| from_attrs("service.version"));
+    resource_attributes.retain(|(k, _)| k != "service.name" && k != "service.version");
+
+    let mut console_fallback = false;
+    let mut signals = Vec::with_capacity(3);
+    for (i, signal) in Signal::ALL.into_iter().enumerate() {
+        let (otlp, endpoint_configured) = read_otlp(&mut r, o, signal);
+        let from_env = read_exporters(&mut r, signal);
+        let exporters = o.exporters[i].clone().or(from_env).unwrap_or_else(|| {
+            if endpoint_configured {
+                vec![ExporterKind::Otlp]
+            } else {
+                console_fallback = true;
+                vec![ExporterKind::Console]
+            }
+        });
+        signals.push(SignalConfig { exporters, otlp });
+    }
+    let [traces, metrics, logs]: [SignalConfig; 3] = signals
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one entry per signal was pushed above"));
+
+    let sampler = read_sampler(&mut r);
+    let propagators = read_propagators(&mut r);
+    let span_batch = r.batch("OTEL_BSP", BatchConfig::SPANS);
+    let log_batch = r.batch("OTEL_BLRP", BatchConfig::LOGS);
+    let metric_export_interval = r
+        .millis("OTEL_METRIC_EXPORT_INTERVAL")
+        .unwrap_or(Duration::from_secs(60));
+    let metric_export_timeout = r
+        .millis("OTEL_METRIC_EXPORT_TIMEOUT")
+        .unwrap_or(Duration::from_secs(30));
+    let temporality = r.choice(
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        &[
+            ("cumulative", Temporality::Cumulative),
+            ("delta", Temporality::Delta),
+            ("lowmemory", Temporality::LowMemory),
+        ],
+    );
+    let log_filter = o
+        .log_filter
+        .clone()
+        .or_else(|| r.get("RUST_LOG"))
+        .unwrap_or_else(|| "info".to_owned());
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_filter) {
+        r.fail("RUST_LOG", &log_filter, format!("filter directives ({e})"));
+    }
+
+    if !r.errors.is_empty() {
+        // Generic variables are read once per signal: report each once.
+        let mut seen = Vec::new();
+        r.errors.retain(|e| {
+            let key = (e.variable.clone(), e.value.clone());
+            let new = !seen.contains(&key);
+            seen.push(key);
+            new
+        });
+        return Err(r.errors);
+    }
+    Ok(Config {
+        disabled,
+        service_name,
+        service_version,
+        resource_attributes,
+        traces,
+        metrics,
+        logs,
+        sampler: o.sampler.unwrap_or(sampler),
+        propagators,
+        span_batch: o.span_batch.unwrap_or(span_batch),
+        log_batch: o.log_batch.unwrap_or(log_batch),
+        metric_export_interval: o.metric_export_interval.unwrap_or(metric_export_interval),
+        metric_export_timeout,
+        temporality: o
+            .temporality
+            .or(temporality)
+            .unwrap_or(Temporality::Cumulative),
+        log_filter,
+        console_fallback,
+    })
+}

@@ -1,0 +1,382 @@
+//! The public settings types and what code sets on the [`Builder`](crate::Builder).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where settings are read from: the process environment or, in tests, any
+/// function from a variable name to its value.
+pub(crate) type EnvSource = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A variable (or the setting made in code for it) whose value semtel cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub variable: String,
+    /// The value found.
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The three OpenTelemetry signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Counters, histograms, gauges.
+    Metrics,
+    /// Log records (from `tracing` events).
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in a fixed order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The lower-case name used in variable names and reports (`traces`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    pub(crate) fn upper(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
+        }
+    }
+
+    /// The path an OTLP/HTTP endpoint gets for this signal (`/v1/traces`).
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The OTLP transport and encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC (default port 4317).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318). The default.
+    HttpProtobuf,
+    /// OTLP over HTTP with JSON bodies (default port 4318).
+    HttpJson,
+}
+
+impl Protocol {
+    /// The value as written in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
+    pub(crate) fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf | Protocol::HttpJson => "http://localhost:4318",
+        }
+    }
+}
+
+/// Where one signal's telemetry goes (`OTEL_{TRACES,METRICS,LOGS}_EXPORTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP to a collector.
+    Otlp,
+    /// Rendered for a person on standard error.
+    Console,
+}
+
+/// Payload compression for OTLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// No compression (the default).
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// Aggregation temporality preferred for exported metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporality {
+    /// Cumulative for every instrument (the default; Prometheus and Mimir need it).
+    Cumulative,
+    /// Delta for counters and histograms.
+    Delta,
+    /// Delta for synchronous counters and histograms, cumulative otherwise.
+    LowMemory,
+}
+
+/// The sampler chosen by `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+///
+/// ```
+/// use semtel::{ParentBasedRoot, SamplerConfig};
+///
+/// assert_eq!(
+///     SamplerConfig::default(),
+///     SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+/// );
+/// let tenth = semtel::builder().sampler(SamplerConfig::TraceIdRatio(0.1));
+/// # let _ = tenth;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    /// Record every span.
+    AlwaysOn,
+    /// Record no span.
+    AlwaysOff,
+    /// Record the given fraction of traces, by trace id.
+    TraceIdRatio(f64),
+    /// Follow the parent's decision; for root spans use the inner sampler.
+    ParentBased(ParentBasedRoot),
+}
+
+impl Default for SamplerConfig {
+    /// `parentbased_always_on`, the specification's default.
+    fn default() -> Self {
+        SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+    }
+}
+
+/// The root sampler of a parent-based sampler.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParentBasedRoot {
+    /// Sample every root.
+    AlwaysOn,
+    /// Sample no root.
+    AlwaysOff,
+    /// Sample the given fraction of roots.
+    TraceIdRatio(f64),
+}
+
+/// A context propagator (`OTEL_PROPAGATORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagator {
+    /// W3C `traceparent` / `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+}
+
+/// Settings of a batching processor (`OTEL_BSP_*`, `OTEL_BLRP_*`).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let spans = semtel::BatchConfig::default() // the `OTEL_BSP_*` defaults
+///     .with_max_queue_size(8192)
+///     .with_schedule_delay(Duration::from_secs(1));
+/// let logs = semtel::BatchConfig::logs().with_max_export_batch_size(256);
+/// let builder = semtel::builder().span_batch(spans).log_batch(logs);
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchConfig {
+    /// Longest wait before a non-full batch is exported.
+    pub schedule_delay: Duration,
+    /// Longest time one export may take before it counts as failed.
+    pub export_timeout: Duration,
+    /// Items held in memory at most; more are dropped and counted.
+    pub max_queue_size: usize,
+    /// Items sent in one export at most.
+    pub max_export_batch_size: usize,
+}
+
+impl BatchConfig {
+    pub(crate) const SPANS: BatchConfig = BatchConfig {
+        schedule_delay: Duration::from_millis(5000),
+        export_timeout: Duration::from_millis(30000),
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+    };
+    pub(crate) const LOGS: BatchConfig = BatchConfig {
+        schedule_delay: Duration::from_millis(1000),
+        export_timeout: Duration::from_millis(30000),
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+    };
+
+    /// The log defaults (`OTEL_BLRP_*`): as [`BatchConfig::default`], with
+    /// a 1 s schedule delay.
+    pub fn logs() -> Self {
+        Self::LOGS
+    }
+
+    /// With `delay` as the longest wait before a non-full batch is exported.
+    #[must_use]
+    pub fn with_schedule_delay(mut self, delay: Duration) -> Self {
+        self.schedule_delay = delay;
+        self
+    }
+
+    /// With `timeout` as the longest time one export may take.
+    #[must_use]
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// With `size` items held in memory at most.
+    #[must_use]
+    pub fn with_max_queue_size(mut self, size: usize) -> Self {
+        self.max_queue_size = size;
+        self
+    }
+
+    /// With `size` items sent in one export at most.
+    #[must_use]
+    pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
+        self.max_export_batch_size = size;
+        self
+    }
+}
+
+impl Default for BatchConfig {
+    /// The span defaults (`OTEL_BSP_*`): a 5 s schedule delay, a 30 s
+    /// export timeout, 2048 items queued, batches of 512.
+    fn default() -> Self {
+        Self::SPANS
+    }
+}
+
+/// OTLP settings for one signal, after merging generic and signal-specific
+/// variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// Full URL the exporter sends to (for HTTP, with the `/v1/<signal>` path).
+    pub endpoint: String,
+    /// Transport and encoding.
+    pub protocol: Protocol,
+    /// Request headers (gRPC metadata), values percent-decoded.
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one export request.
+    pub timeout: Duration,
+    /// Payload compression.
+    pub compression: Compression,
+    /// PEM file of the certificate authority that signs the collector's certificate.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of the client's private key (mutual TLS).
+    pub client_key: Option<PathBuf>,
+    /// PEM file of the client's certificate chain (mutual TLS).
+    pub client_certificate: Option<PathBuf>,
+}
+
+/// Settings for one signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignalConfig {
+    /// Which exporters receive this signal; empty means the signal is off.
+    pub exporters: Vec<ExporterKind>,
+    /// OTLP settings, used when `exporters` holds [`ExporterKind::Otlp`].
+    pub otlp: OtlpConfig,
+}
+
+/// Every setting semtel takes, resolved from code and the environment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `OTEL_SDK_DISABLED=true`: no telemetry at all.
+    pub disabled: bool,
+    /// `service.name` (code, then `OTEL_SERVICE_NAME`, then `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, then `unknown_service:<executable>`).
+    pub service_name: String,
+    /// `service.version`, when known.
+    pub service_version: Option<String>,
+    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` and code).
+    pub resource_attributes: Vec<(String, String)>,
+    /// Traces.
+    pub traces: SignalConfig,
+    /// Metrics.
+    pub metrics: SignalConfig,
+    /// Logs.
+    pub logs: SignalConfig,
+    /// `OTEL_TRACES_SAMPLER` (+ `_ARG`).
+    pub sampler: SamplerConfig,
+    /// `OTEL_PROPAGATORS`.
+    pub propagators: Vec<Propagator>,
+    /// `OTEL_BSP_*`.
+    pub span_batch: BatchConfig,
+    /// `OTEL_BLRP_*`.
+    pub log_batch: BatchConfig,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    pub metric_export_interval: Duration,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`.
+    pub metric_export_timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub temporality: Temporality,
+    /// `tracing` filter directives (`RUST_LOG` syntax); default `info`.
+    pub log_filter: String,
+    /// Whether some signal went to the console only because nothing else was
+    /// configured (semtel then says once how to point at a collector).
+    pub console_fallback: bool,
+}
+
+impl Config {
+    /// The signal's settings.
+    pub fn signal(&self, signal: Signal) -> &SignalConfig {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
+
+    /// Whether any signal renders to the console.
+    pub fn uses_console(&self) -> bool {
+        Signal::ALL
+            .iter()
+            .any(|s| self.signal(*s).exporters.contains(&ExporterKind::Console))
+    }
+}
+
+/// Settings made in code; each one, when set, wins over the environment.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Overrides {
+    pub service_name: Option<String>,
+    pub service_version: Option<String>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub endpoint: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+    pub compression: Option<Compression>,
+    pub exporters: [Option<Vec<ExporterKind>>; 3],
+    pub sampler: Option<SamplerConfig>,
+    pub span_batch: Option<BatchConfig>,
+    pub log_batch: Option<BatchConfig>,
+    pub metric_export_interval: Option<Duration>,
+    pub temporality: Option<Temporality>,
+    pub log_filter: Option<String>,
+}

@@ -1,0 +1,136 @@
+//! opentelemetry-otlp's exporters, built from an [`OtlpConfig`]: logs,
+//! metrics, and traces over HTTP/JSON (semtel encodes the other trace
+//! protocols itself, [`super::encode`]).
+
+use std::collections::HashMap;
+
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+
+use crate::Error;
+use crate::config::{Compression, OtlpConfig, Protocol, Signal, Temporality};
+
+pub(crate) fn destination(otlp: &OtlpConfig) -> String {
+    format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
+}
+
+#[cfg(not(feature = "tls"))]
+pub(crate) fn no_tls(signal: Signal, otlp: &OtlpConfig) -> Result<(), Error> {
+    if otlp.certificate.is_some()
+        || otlp.client_key.is_some()
+        || otlp.endpoint.starts_with("https://")
+    {
+        return Err(Error::Exporter {
+            signal,
+            message: "https endpoints and certificate settings need semtel's `tls` feature".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::HeaderMap, Error> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in &otlp.headers {
+        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
+        let value = http::HeaderValue::from_str(v);
+        match (name, value) {
+            (Ok(name), Ok(value)) => {
+                map.insert(name, value);
+            }
+            _ => {
+                return Err(Error::Exporter {
+                    signal,
+                    message: format!(
+                        "header `{k}` from OTEL_EXPORTER_OTLP_HEADERS is not a valid HTTP header"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Builds an OTLP exporter of one signal from `OtlpConfig`; the three
+/// signals' builders share this shape but not a trait.
+macro_rules! otlp_exporter {
+    ($signal:expr, $builder:expr, $otlp:expr) => {{
+        let otlp: &OtlpConfig = $otlp;
+        #[cfg(not(feature = "tls"))]
+        no_tls($signal, otlp)?;
+        let headers = header_map($signal, otlp)?;
+        let built = match otlp.protocol {
+            Protocol::Grpc => {
+                let mut b = $builder
+                    .with_tonic()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_timeout(otlp.timeout)
+                    .with_metadata(tonic::metadata::MetadataMap::from_headers(headers));
+                if otlp.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                #[cfg(feature = "tls")]
+                if let Some(tls) = super::tls::grpc_config($signal, otlp)? {
+                    b = b.with_tls_config(tls);
+                }
+                b.build()
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                let protocol = if otlp.protocol == Protocol::HttpJson {
+                    opentelemetry_otlp::Protocol::HttpJson
+                } else {
+                    opentelemetry_otlp::Protocol::HttpBinary
+                };
+                let headers: HashMap<String, String> = otlp.headers.iter().cloned().collect();
+                let mut b = $builder
+                    .with_http()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_protocol(protocol)
+                    .with_timeout(otlp.timeout)
+                    .with_headers(headers);
+                if otlp.compression == Compression::Gzip {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                #[cfg(feature = "tls")]
+                {
+                    b = b.with_http_client(super::tls::http_client($signal, otlp)?);
+                }
+                b.build()
+            }
+        };
+        built.map_err(|e| Error::Exporter {
+            signal: $signal,
+            message: e.to_string(),
+        })
+    }};
+}
+
+pub(crate) fn otlp_spans(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    otlp_exporter!(
+        Signal::Traces,
+        opentelemetry_otlp::SpanExporter::builder(),
+        otlp
+    )
+}
+
+pub(crate) fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExporter, Error> {
+    otlp_exporter!(
+        Signal::Logs,
+        opentelemetry_otlp::LogExporter::builder(),
+        otlp
+    )
+}
+
+pub(crate) fn otlp_metrics(
+    otlp: &OtlpConfig,
+    temporality: Temporality,
+) -> Result<opentelemetry_otlp::MetricExporter, Error> {
+    let temporality = match temporality {
+        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
+        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
+        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
+    };
+    otlp_exporter!(
+        Signal::Metrics,
+        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
+        otlp
+    )
+}

@@ -1,0 +1,179 @@
+//! The facts of a `#[stage]` call site that its spans carry, known at
+//! compile time, and the metric cells the site's calls record into.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use opentelemetry::metrics::{BoundCounter, BoundHistogram};
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{KeyValue, Value};
+use semtel_conventions::attribute as attr;
+use semtel_conventions::pipeline::attribute as pattr;
+
+use super::clock;
+
+/// What a stage does in its pipeline (`pipeline.stage.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// Reads records in (a file, a topic, a table).
+    Source,
+    /// Changes records.
+    Transform,
+    /// Writes records out.
+    Sink,
+}
+
+impl StageKind {
+    /// The attribute value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Source => "source",
+            StageKind::Transform => "transform",
+            StageKind::Sink => "sink",
+        }
+    }
+}
+
+/// What a call site's spans share, and what the layers below the stage
+/// need of it: its span's name, kind and constant attributes (and their
+/// OTLP encoding), and the metric cells the collector records successful
+/// calls' durations into.
+#[derive(Debug)]
+pub(crate) struct SpanSite {
+    pipeline: Option<&'static str>,
+    stage: &'static str,
+    kind: Option<StageKind>,
+    span_kind: Option<SpanKind>,
+    /// `fields(...)` whose values are literals, known at compile time.
+    fields: &'static [(&'static str, StaticValue)],
+    /// The span attributes every call of this site has, built on first use.
+    span_attributes: OnceLock<Box<[KeyValue]>>,
+    /// The fields every span of this site has, encoded for OTLP: name,
+    /// kind and the attributes above.
+    encoded_span_fields: OnceLock<Box<[u8]>>,
+    /// The metric cells of this call site, bound to the meter provider that
+    /// `init()` installed (tagged with its generation).
+    pub(crate) cells: OnceLock<SiteCells>,
+}
+
+/// Instruments bound to one call site's attribute sets: recording into them
+/// skips the SDK's per-measurement sorting and hashing of attributes.
+pub(crate) struct SiteCells {
+    pub(crate) generation: u64,
+    pub(crate) duration: BoundHistogram<f64>,
+    pub(crate) records_in: BoundCounter<u64>,
+    pub(crate) records_out: BoundCounter<u64>,
+}
+
+impl SiteCells {
+    /// Records a successful call's duration.
+    pub(crate) fn record_duration(&self, start: u64, end: u64) {
+        self.duration.record(clock::seconds_between(start, end));
+    }
+}
+
+impl fmt::Debug for SiteCells {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiteCells")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpanSite {
+    /// A call site of stage `stage`, in pipeline `pipeline` when named.
+    pub(crate) const fn new(
+        pipeline: Option<&'static str>,
+        stage: &'static str,
+        kind: Option<StageKind>,
+        span_kind: Option<SpanKind>,
+        fields: &'static [(&'static str, StaticValue)],
+    ) -> Self {
+        Self {
+            pipeline,
+            stage,
+            kind,
+            span_kind,
+            fields,
+            span_attributes: OnceLock::new(),
+            encoded_span_fields: OnceLock::new(),
+            cells: OnceLock::new(),
+        }
+    }
+
+    /// This site's bound cells, once a call has bound them.
+    pub(crate) fn bound_cells(&self) -> Option<&SiteCells> {
+        self.cells.get()
+    }
+
+    /// The stage name.
+    pub(crate) const fn stage(&self) -> &'static str {
+        self.stage
+    }
+
+    pub(crate) fn span_kind(&self) -> Option<SpanKind> {
+        self.span_kind.clone()
+    }
+
+    /// The span name, kind and [`SpanSite::span_attributes`] encoded for
+    /// OTLP by `encode`, on first use.
+    pub(crate) fn encoded_span_fields(
+        &self,
+        encode: impl FnOnce(&str, Option<&SpanKind>, &[KeyValue]) -> Box<[u8]>,
+    ) -> &[u8] {
+        self.encoded_span_fields
+            .get_or_init(|| encode(self.stage, self.span_kind.as_ref(), self.span_attributes()))
+    }
+
+    /// The attributes every span of this site starts with.
+    pub(crate) fn span_attributes(&self) -> &[KeyValue] {
+        self.span_attributes.get_or_init(|| {
+            let mut attrs = self.attributes(None);
+            attrs.extend(
+                self.fields
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(*k, v.value())),
+            );
+            attrs.into_boxed_slice()
+        })
+    }
+
+    pub(crate) fn attributes(&self, error_type: Option<&str>) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(4);
+        if let Some(p) = self.pipeline {
+            attrs.push(KeyValue::new(pattr::PIPELINE_NAME.name(), p));
+        }
+        attrs.push(KeyValue::new(pattr::PIPELINE_STAGE_NAME.name(), self.stage));
+        if let Some(k) = self.kind {
+            attrs.push(KeyValue::new(pattr::PIPELINE_STAGE_KIND.name(), k.as_str()));
+        }
+        if let Some(e) = error_type {
+            attrs.push(KeyValue::new(attr::ERROR_TYPE.name(), e.to_owned()));
+        }
+        attrs
+    }
+}
+
+/// A `fields(...)` value known at compile time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StaticValue {
+    /// A string literal.
+    Str(&'static str),
+    /// An integer literal.
+    Int(i64),
+    /// A float literal.
+    Double(f64),
+    /// A bool literal.
+    Bool(bool),
+}
+
+impl StaticValue {
+    fn value(self) -> Value {
+        match self {
+            StaticValue::Str(s) => Value::from(s),
+            StaticValue::Int(i) => Value::I64(i),
+            StaticValue::Double(d) => Value::F64(d),
+            StaticValue::Bool(b) => Value::Bool(b),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The stage instruments of the `pipeline.` conventions, from the global
+//! meter provider, and the calling thread's part of recording them.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::metrics::{Counter, Histogram, ObservableUpDownCounter};
+use semtel_conventions::pipeline::metric as pmetric;
+
+use super::site::StageSite;
+use crate::engine::{activate, deactivate};
+use crate::record::{SiteCells, clock};
+
+/// The stage instruments, from the global meter provider. Rebuilt when
+/// [`init`](crate::init) installs a new provider, so stages called before
+/// `init` do not keep no-op instruments.
+pub(super) struct Instruments {
+    pub(super) duration: Histogram<f64>,
+    pub(super) records: Counter<u64>,
+    pub(super) failures: Counter<u64>,
+    /// Observes every call site's [`StageSite::active`] at collection.
+    _active: ObservableUpDownCounter<i64>,
+}
+
+/// Call sites that have recorded metrics, for the in-flight observer.
+pub(super) static SITES: Mutex<Vec<&'static StageSite>> = Mutex::new(Vec::new());
+
+pub(super) static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// Whether semtel's `init()` has installed the global meter provider; until
+/// then (and after its shutdown) stage calls skip metric work entirely.
+pub(super) static METRICS_ON: AtomicBool = AtomicBool::new(false);
+#[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
+static INSTRUMENTS: RwLock<Option<(u64, Arc<Instruments>)>> = RwLock::new(None);
+
+/// Called when `init()` installs the global meter provider.
+pub(crate) fn meter_provider_changed() {
+    GENERATION.fetch_add(1, Ordering::Release);
+    if !METRICS_ON.swap(true, Ordering::AcqRel) {
+        activate();
+    }
+}
+
+/// Called when the installed telemetry shuts down.
+pub(crate) fn meter_provider_removed() {
+    if METRICS_ON.swap(false, Ordering::AcqRel) {
+        deactivate();
+    }
+}
+
+pub(super) fn instruments() -> Arc<Instruments> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    if let Some((g, i)) = INSTRUMENTS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        && *g == generation
+    {
+        return Arc::clone(i);
+    }
+    let scope = InstrumentationScope::builder("semtel")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(semtel_conventions::SCHEMA_URL)
+        .build();
+    let meter = opentelemetry::global::meter_with_scope(scope);
+    let d = pmetric::PIPELINE_STAGE_DURATION;
+    let r = pmetric::PIPELINE_RECORDS;
+    let f = pmetric::PIPELINE_STAGE_FAILURES;
+    let a = pmetric::PIPELINE_STAGE_ACTIVE;
+    let built = Arc::new(Instruments {
+        duration: meter
+            .f64_histogram(d.name)
+            .with_unit(d.unit)
+            .with_description("Duration of one stage call")
+            .with_boundaries(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0, 300.0,
+            ])
+            .build(),
+        records: meter
+            .u64_counter(r.name)
+            .with_unit(r.unit)
+            .with_description("Records a stage read or wrote")
+            .build(),
+        failures: meter
+            .u64_counter(f.name)
+            .with_unit(f.unit)
+            .with_description("Stage calls that failed, by error.type")
+            .build(),
+        _active: meter
+            .i64_observable_up_down_counter(a.name)
+            .with_unit(a.unit)
+            .with_description("Stage calls in flight")
+            .with_callback(|observer| {
+                for site in SITES.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                    observer.observe(site.active.load(Ordering::Relaxed), &site.bound().call);
+                }
+            })
+            .build(),
+    });
+    *INSTRUMENTS.write().unwrap_or_else(PoisonError::into_inner) =
+        Some((generation, Arc::clone(&built)));
+    built
+}
+
+/// Records a call's metrics on the calling thread: into its bound cells, or
+/// through the instruments when the cells are from an earlier provider or the
+/// call failed (`error.type` selects among a few attribute sets).
+pub(super) fn record_metrics(
+    site: &StageSite,
+    cells: Option<&SiteCells>,
+    error_type: Option<&str>,
+    start: u64,
+    end: u64,
+) {
+    site.active.fetch_sub(1, Ordering::Relaxed);
+    let elapsed = clock::seconds_between(start, end);
+    match (cells, error_type) {
+        (Some(c), None) => c.duration.record(elapsed),
+        (None, None) => instruments().duration.record(elapsed, &site.bound().call),
+        (_, Some(e)) => {
+            let i = instruments();
+            let attrs = site.span.attributes(Some(e));
+            i.duration.record(elapsed, &attrs);
+            i.failures.add(1, &attrs);
+        }
+    }
+}
+
+impl StageSite {
+    /// This site's cells, bound on first use; `None` when the meter provider
+    /// changed since they were bound (a second `init()`), in which case calls
+    /// record through the unbound instruments. Inline: it is on every
+    /// call's path, from another module than its caller.
+    #[inline]
+    pub(super) fn cells(&'static self, generation: u64) -> Option<&'static SiteCells> {
+        if !self.listed.load(Ordering::Relaxed) && !self.listed.swap(true, Ordering::AcqRel) {
+            SITES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self);
+        }
+        let cells = self.span.cells.get_or_init(|| {
+            let i = instruments();
+            let b = self.bound();
+            SiteCells {
+                generation,
+                duration: i.duration.bind(&b.call),
+                records_in: i.records.bind(&b.records_in),
+                records_out: i.records.bind(&b.records_out),
+            }
+        });
+        (cells.generation == generation).then_some(cells)
+    }
+}
