@@ -103,7 +103,7 @@ fn pg_query(c: &mut Criterion) {
                 black_box(rows.map(|r| r.len()).ok());
             }
             // Spans still queued are encoded now, inside the measurement.
-            session.flush_traces();
+            session.__flush_traces();
             cpu.elapsed()
         });
     });
