@@ -9,11 +9,16 @@ use std::time::Duration;
 pub(crate) type EnvSource = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A variable (or the setting made in code for it) whose value semtel cannot use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is its `Display`: what a `main` returning the error prints.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`, or the
+    /// [`Builder`](crate::Builder) method, e.g. `Builder::span_batch`.
     pub variable: String,
-    /// The value found.
+    /// The value found. Secrets are left out: for headers, only their
+    /// names are kept (`Authorization=[redacted]`), and a URL's user
+    /// information is replaced by `[redacted]`.
     pub value: String,
     /// What would have been accepted.
     pub expected: String,
@@ -26,6 +31,12 @@ impl fmt::Display for ConfigError {
             "{}={:?} is not valid: expected {}",
             self.variable, self.value, self.expected
         )
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
