@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{
-    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Overrides, Protocol,
+    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Lookup, Overrides, Protocol,
     SamplerConfig, Signal, Temporality,
 };
 use crate::console::{self, ConsoleSink};
@@ -39,7 +39,6 @@ pub struct Builder {
     overrides: Overrides,
     env: Option<EnvSource>,
     console: Option<ConsoleSink>,
-    shutdown_timeout: Option<Duration>,
     extras: pipeline::Extras,
 }
 
@@ -200,7 +199,7 @@ impl Builder {
     /// The most shutdown may take, for all signals together (default 10 s).
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = Some(timeout);
+        self.overrides.shutdown_timeout = Some(timeout);
         self
     }
 
@@ -226,9 +225,12 @@ impl Builder {
     ///
     /// [`Error::Config`] with every invalid variable.
     pub fn config(&self) -> Result<Config, Error> {
-        let process_env = |k: &str| std::env::var(k).ok();
-        let env: &dyn Fn(&str) -> Option<String> = match &self.env {
-            Some(f) => f.as_ref(),
+        let process_env = |k: &str| {
+            std::env::var_os(k).map(|v| v.into_string().map_err(|v| v.to_string_lossy().into()))
+        };
+        let given = |k: &str| self.env.as_ref().and_then(|f| f(k)).map(Ok);
+        let env: Lookup<'_> = match &self.env {
+            Some(_) => &given,
             None => &process_env,
         };
         Ok(config::resolve(env, &self.overrides)?)
@@ -249,7 +251,10 @@ impl Builder {
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));
         }
-        let shutdown_timeout = self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        let shutdown_timeout = self
+            .overrides
+            .shutdown_timeout
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
         Ok(Session::new(pipeline, config, shutdown_timeout))
     }
 

@@ -17,7 +17,7 @@ use crate::config::{ConfigError, Signal};
 /// assert_eq!(
 ///     format!("{error:?}"),
 ///     "invalid telemetry configuration:\n  - OTEL_BSP_MAX_QUEUE_SIZE=\"0\" is not valid: \
-///      expected a whole number greater than 0"
+///      expected a whole number from 1 to 1048576"
 /// );
 /// ```
 #[non_exhaustive]
