@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{
-    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Overrides, Protocol,
+    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Lookup, Overrides, Protocol,
     SamplerConfig, Signal, Temporality,
 };
 use crate::console::{self, ConsoleSink};
@@ -39,7 +39,6 @@ pub struct Builder {
     overrides: Overrides,
     env: Option<EnvSource>,
     console: Option<ConsoleSink>,
-    shutdown_timeout: Option<Duration>,
     extras: pipeline::Extras,
 }
 
@@ -78,6 +77,8 @@ impl Builder {
     /// The collector's base URL for every signal (overrides
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` and the signal-specific variables), and
     /// selects OTLP export unless an exporter is chosen explicitly.
+    /// Credentials in it become an `Authorization: Basic` header, as with
+    /// the variable.
     #[must_use]
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.overrides.endpoint = Some(url.into());
@@ -92,13 +93,15 @@ impl Builder {
     }
 
     /// A request header (gRPC metadata) for every signal, e.g. authorization.
+    /// Its value is never shown (`Debug`, errors, reports).
     #[must_use]
     pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.headers.push((key.into(), value.into()));
         self
     }
 
-    /// Timeout of each OTLP request.
+    /// Timeout of each OTLP request, at most 2³¹ − 1 ms; zero means no
+    /// limit, as `OTEL_EXPORTER_OTLP_TIMEOUT=0` does.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.overrides.timeout = Some(timeout);
@@ -155,28 +158,30 @@ impl Builder {
         self
     }
 
-    /// The trace sampler.
+    /// The trace sampler (a ratio from 0.0 to 1.0).
     #[must_use]
     pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
         self.overrides.sampler = Some(sampler);
         self
     }
 
-    /// Span batching (overrides `OTEL_BSP_*`).
+    /// Span batching (overrides `OTEL_BSP_*`), checked as those variables
+    /// are (see [`BatchConfig`]).
     #[must_use]
     pub fn span_batch(mut self, batch: BatchConfig) -> Self {
         self.overrides.span_batch = Some(batch);
         self
     }
 
-    /// Log batching (overrides `OTEL_BLRP_*`).
+    /// Log batching (overrides `OTEL_BLRP_*`), checked as those variables
+    /// are.
     #[must_use]
     pub fn log_batch(mut self, batch: BatchConfig) -> Self {
         self.overrides.log_batch = Some(batch);
         self
     }
 
-    /// How often metrics are exported.
+    /// How often metrics are exported: more than zero, at most 2³¹ − 1 ms.
     #[must_use]
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
         self.overrides.metric_export_interval = Some(interval);
@@ -197,10 +202,11 @@ impl Builder {
         self
     }
 
-    /// The most shutdown may take, for all signals together (default 10 s).
+    /// The most shutdown may take, for all signals together (default 10 s,
+    /// at most 2³¹ − 1 ms).
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = Some(timeout);
+        self.overrides.shutdown_timeout = Some(timeout);
         self
     }
 
@@ -226,9 +232,12 @@ impl Builder {
     ///
     /// [`Error::Config`] with every invalid variable.
     pub fn config(&self) -> Result<Config, Error> {
-        let process_env = |k: &str| std::env::var(k).ok();
-        let env: &dyn Fn(&str) -> Option<String> = match &self.env {
-            Some(f) => f.as_ref(),
+        let process_env = |k: &str| {
+            std::env::var_os(k).map(|v| v.into_string().map_err(|v| v.to_string_lossy().into()))
+        };
+        let given = |k: &str| self.env.as_ref().and_then(|f| f(k)).map(Ok);
+        let env: Lookup<'_> = match &self.env {
+            Some(_) => &given,
             None => &process_env,
         };
         Ok(config::resolve(env, &self.overrides)?)
@@ -249,7 +258,10 @@ impl Builder {
         if !config.disabled && config.uses_console() && config.console_fallback {
             sink.write_block(&format!("{}\n", console::collector_hint()));
         }
-        let shutdown_timeout = self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        let shutdown_timeout = self
+            .overrides
+            .shutdown_timeout
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
         Ok(Session::new(pipeline, config, shutdown_timeout))
     }
 

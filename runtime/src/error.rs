@@ -5,7 +5,21 @@ use std::fmt;
 use crate::config::{ConfigError, Signal};
 
 /// Why telemetry could not be started.
-#[derive(Debug)]
+///
+/// Its `Debug` is its `Display`, so that `fn main() -> Result<(), Box<dyn
+/// Error>>` prints every invalid setting readably, one a line:
+///
+/// ```
+/// let error = semtel::builder()
+///     .env(|name| (name == "OTEL_BSP_MAX_QUEUE_SIZE").then(|| "0".to_owned()))
+///     .config()
+///     .unwrap_err();
+/// assert_eq!(
+///     format!("{error:?}"),
+///     "invalid telemetry configuration:\n  - OTEL_BSP_MAX_QUEUE_SIZE=\"0\" is not valid: \
+///      expected a whole number from 1 to 1048576"
+/// );
+/// ```
 #[non_exhaustive]
 pub enum Error {
     /// One or more settings are invalid; every one found is listed.
@@ -41,10 +55,16 @@ impl fmt::Display for Error {
             }
             Error::SubscriberAlreadySet => f.write_str(
                 "a global tracing subscriber is already set; semtel::init() must be the only one \
-                 (or use semtel::builder().build() and compose Telemetry::dispatch() yourself)",
+                 (or use semtel::builder().build() and compose Session::dispatch() yourself)",
             ),
             Error::Runtime(e) => write!(f, "cannot start the telemetry export thread: {e}"),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

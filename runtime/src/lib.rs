@@ -25,7 +25,9 @@
 //!   a ring of `OTEL_BSP_MAX_QUEUE_SIZE` 64-byte records, which grows for a
 //!   busy thread up to 16 times that size, at most 32,768 records (2 MiB)
 //!   unless the queue size is larger already; a full ring drops and counts,
-//!   and the count is in the [`ShutdownReport`]. A stage does not
+//!   and the count is in the [`ShutdownReport`]. A thread whose ring
+//!   cannot be allocated runs its stages untraced, each counted the same
+//!   way; a ring that cannot grow stays as it is. A stage does not
 //!   attach an OpenTelemetry `Context`: code that reads
 //!   `opentelemetry::Context::current()` directly inside a stage sees the
 //!   context around it; [`propagation::current_context`] and
@@ -49,30 +51,49 @@
 //!
 //! Every OpenTelemetry SDK variable semtel supports is read by [`init`] and
 //! validated up front; a bad value is an [`Error`] naming the variable, the
-//! value and the accepted values. Settings made with [`Builder`] take
-//! precedence over the environment.
+//! value and the accepted values (all bad values at once). Settings made with
+//! [`Builder`] take precedence over the environment and are checked alike. An
+//! empty value counts as unset; a value that is not UTF-8 is an error.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `OTEL_SDK_DISABLED` | `true` turns all telemetry off | `false` |
 //! | `OTEL_SERVICE_NAME` | `service.name` | `unknown_service:<exe>` |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k2=v2`, percent-encoded values | |
-//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT` | collector URL; setting it selects OTLP | console |
+//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT` | collector URL; setting it selects OTLP. For gRPC also `host:port` (see `INSECURE`). Credentials in the URL (`https://user:password@host`) are sent as an `Authorization: Basic` header (unless one is set) and removed from the URL | console |
+//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]INSECURE` | `true`: a gRPC endpoint given as `host:port` is plain text (`http://`), `false`: TLS (`https://`); a scheme written wins; HTTP endpoints always give theirs | `false` |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL` | `grpc`, `http/protobuf`, `http/json` | `http/protobuf` |
-//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS` | `k=v` pairs, e.g. `Authorization=Basic%20…` | |
-//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` | milliseconds per export | `10000` |
+//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS` | `k=v` pairs, e.g. `Authorization=Basic%20…`, each an HTTP header | |
+//! | `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` | milliseconds per export, 0 to 2147483647; `0`: no limit | `10000` |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` | `gzip`, `none` (traces over HTTP are gzipped at level 1: about 7 % larger than at the default level 6, in a quarter of the CPU) | `none` |
 //! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list) | see above |
-//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on`, `traceidratio`, … | `parentbased_always_on` |
+//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | the ratio of the `traceidratio` samplers, 0.0 to 1.0; ignored for the others and when `OTEL_TRACES_SAMPLER` is unset | `1.0` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
-//! | `OTEL_BSP_*`, `OTEL_BLRP_*` | span and log batching: `SCHEDULE_DELAY`, `EXPORT_TIMEOUT`, `MAX_QUEUE_SIZE`, `MAX_EXPORT_BATCH_SIZE` | 5000/1000, 30000, 2048, 512 |
-//! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds | `60000`, `30000` |
+//! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BLRP_SCHEDULE_DELAY` | milliseconds between span (log) exports, 0 to 2147483647; `0`: each record is exported as soon as it is queued | `5000`, `1000` |
+//! | `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BLRP_EXPORT_TIMEOUT` | milliseconds one span (log) export may take, 0 to 2147483647; `0`: no limit | `30000` |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE` | spans (log records) held at most, 1 to 1048576 | `2048` |
+//! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | items per export, 1 to 1048576 and at most the queue size (unset, it follows a smaller queue size) | `512` |
+//! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric exports, 1 to 2147483647 | `60000` |
+//! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
 //! | `RUST_LOG` | which `tracing` spans and events are exported (not `#[stage]` spans) | `info` |
 //!
 //! `[SIGNAL_]` is empty or one of `TRACES_`, `METRICS_`, `LOGS_`; a
 //! signal-specific endpoint is used as the full URL, the generic one gets
 //! `/v1/<signal>` appended for HTTP.
+//!
+//! Bounds: durations are whole milliseconds up to 2³¹ − 1 (24.8 days), the
+//! range the specification asks SDKs to support; a timeout of `0` means no
+//! limit, as the specification says, and is read as that longest duration.
+//! Queue and batch sizes go up to 1,048,576: each thread that runs stages
+//! holds a ring of a queue's worth of 64-byte records (64 MiB at the
+//! bound).
+//!
+//! Secrets: header values and the credentials of an endpoint URL appear in
+//! no `Debug` (of the [`Builder`], [`Config`], [`Session`] or [`Guard`]),
+//! no error, no [`ShutdownReport`] and no console output; headers are named,
+//! their values shown as `[redacted]`.
 //!
 //! ## Faults
 //!

@@ -8,6 +8,7 @@
 //! environment.
 
 mod reader;
+mod redact;
 mod resolve;
 #[cfg(test)]
 mod tests;
@@ -18,4 +19,4 @@ pub use types::{
     BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
     Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
 };
-pub(crate) use types::{EnvSource, Overrides};
+pub(crate) use types::{EnvSource, Lookup, Overrides};

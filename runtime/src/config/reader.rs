@@ -5,26 +5,71 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::types::{BatchConfig, ConfigError};
+use super::redact;
+use super::types::{BatchConfig, ConfigError, Lookup, MAX_MILLIS, MAX_QUEUE_SIZE, NO_LIMIT};
+
+/// What a zero means for a duration.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Zero {
+    /// A timeout: no limit, as the specification reads it ([`NO_LIMIT`]).
+    NoLimit,
+    /// A delay: none.
+    Nothing,
+    /// An interval: not accepted (exports would follow one another without
+    /// a pause).
+    Rejected,
+}
+
+impl Zero {
+    fn expected(self) -> String {
+        match self {
+            Zero::NoLimit => format!(
+                "a whole number of milliseconds from 0 to {MAX_MILLIS} (0: no limit), e.g. 10000"
+            ),
+            Zero::Nothing => {
+                format!("a whole number of milliseconds from 0 to {MAX_MILLIS}, e.g. 5000")
+            }
+            Zero::Rejected => {
+                format!("a whole number of milliseconds from 1 to {MAX_MILLIS}, e.g. 60000")
+            }
+        }
+    }
+
+    /// `ms` as this kind of duration; `None` when not accepted.
+    fn read(self, ms: u64) -> Option<Duration> {
+        match (self, ms) {
+            (_, ms) if ms > MAX_MILLIS => None,
+            (Zero::NoLimit, 0) => Some(NO_LIMIT),
+            (Zero::Rejected, 0) => None,
+            (_, ms) => Some(Duration::from_millis(ms)),
+        }
+    }
+}
 
 /// Reads variables, treating empty values as unset (as the specification asks),
 /// and collects every error instead of stopping at the first.
 pub(super) struct Reader<'a> {
-    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) env: Lookup<'a>,
     pub(super) errors: Vec<ConfigError>,
 }
 
 impl Reader<'_> {
-    pub(super) fn get(&self, name: &str) -> Option<String> {
-        (self.env)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+    pub(super) fn get(&mut self, name: &str) -> Option<String> {
+        match (self.env)(name)? {
+            Ok(value) => Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            Err(lossy) => {
+                self.fail(name, &lossy, "valid UTF-8 text");
+                None
+            }
+        }
     }
 
+    /// Records an error. The value is shown as [`shown`] allows: never a
+    /// header value or URL credentials.
     pub(super) fn fail(&mut self, variable: &str, value: &str, expected: impl Into<String>) {
         self.errors.push(ConfigError {
             variable: variable.to_owned(),
-            value: value.to_owned(),
+            value: shown(variable, value),
             expected: expected.into(),
         });
     }
@@ -43,34 +88,50 @@ impl Reader<'_> {
         found
     }
 
-    pub(super) fn bool(&mut self, name: &str) -> bool {
+    pub(super) fn bool(&mut self, name: &str) -> Option<bool> {
         self.choice(name, &[("true", true), ("false", false)])
-            .unwrap_or(false)
     }
 
-    pub(super) fn millis(&mut self, name: &str) -> Option<Duration> {
+    pub(super) fn millis(&mut self, name: &str, zero: Zero) -> Option<Duration> {
         let value = self.get(name)?;
-        match value.parse::<u64>() {
-            Ok(ms) => Some(Duration::from_millis(ms)),
-            Err(_) => {
-                self.fail(name, &value, "a whole number of milliseconds, e.g. 5000");
-                None
-            }
+        let read = value.parse::<u64>().ok().and_then(|ms| zero.read(ms));
+        if read.is_none() {
+            self.fail(name, &value, zero.expected());
         }
+        read
     }
 
     pub(super) fn count(&mut self, name: &str) -> Option<usize> {
         let value = self.get(name)?;
-        match value.parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.fail(name, &value, "a whole number greater than 0");
-                None
-            }
+        let read = value.parse::<usize>().ok().filter(|n| size_ok(*n));
+        if read.is_none() {
+            self.fail(name, &value, size_expected());
         }
+        read
     }
 
-    /// `key=value,key2=value2` with percent-encoded values (headers, resource
+    /// A duration set in code (`setting` names the builder method): the
+    /// same range as the variable, zero read as `zero` says.
+    pub(super) fn code_duration(
+        &mut self,
+        setting: &str,
+        value: Duration,
+        zero: Zero,
+    ) -> Option<Duration> {
+        let ms = u64::try_from(value.as_millis()).unwrap_or(u64::MAX);
+        // Below a millisecond but not zero: kept as it is.
+        let read = if ms == 0 && !value.is_zero() {
+            Some(value)
+        } else {
+            zero.read(ms)
+        };
+        if read.is_none() {
+            self.fail(setting, &format!("{value:?}"), zero.expected());
+        }
+        read
+    }
+
+    /// `key=value,key2=value2` with percent-encoded values (resource
     /// attributes).
     pub(super) fn pairs(&mut self, name: &str) -> Vec<(String, String)> {
         let Some(value) = self.get(name) else {
@@ -79,17 +140,42 @@ impl Reader<'_> {
         match parse_pairs(&value) {
             Ok(pairs) => pairs,
             Err(bad) => {
+                let item = value.split(',').nth(bad).unwrap_or_default().trim();
                 self.fail(
                     name,
                     &value,
                     format!(
                         "comma-separated key=value pairs with percent-encoded values \
-                         (the item `{bad}` is not one)"
+                         (the item `{item}` is not one)"
                     ),
                 );
                 Vec::new()
             }
         }
+    }
+
+    /// A headers variable: as [`Reader::pairs`], each a valid HTTP header.
+    /// An error names the item by its place and key, never its value.
+    pub(super) fn headers(&mut self, name: &str) -> Vec<(String, String)> {
+        let Some(value) = self.get(name) else {
+            return Vec::new();
+        };
+        let problem = match parse_pairs(&value) {
+            Ok(pairs) => match pairs.iter().find_map(|(k, v)| header_problem(k, v)) {
+                None => return pairs,
+                Some(problem) => problem,
+            },
+            Err(bad) => format!("item {} is not key=value with percent-encoding", bad + 1),
+        };
+        self.fail(
+            name,
+            &value,
+            format!(
+                "comma-separated key=value pairs with percent-encoded values, each an HTTP \
+                 header ({problem})"
+            ),
+        );
+        Vec::new()
     }
 
     pub(super) fn path(&mut self, name: &str) -> Option<PathBuf> {
@@ -108,11 +194,19 @@ impl Reader<'_> {
         let timeout = format!("{prefix}_EXPORT_TIMEOUT");
         let queue = format!("{prefix}_MAX_QUEUE_SIZE");
         let batch = format!("{prefix}_MAX_EXPORT_BATCH_SIZE");
+        let max_queue_size = self.count(&queue).unwrap_or(defaults.max_queue_size);
         let config = BatchConfig {
-            schedule_delay: self.millis(&delay).unwrap_or(defaults.schedule_delay),
-            export_timeout: self.millis(&timeout).unwrap_or(defaults.export_timeout),
-            max_queue_size: self.count(&queue).unwrap_or(defaults.max_queue_size),
-            max_export_batch_size: self.count(&batch).unwrap_or(defaults.max_export_batch_size),
+            schedule_delay: self
+                .millis(&delay, Zero::Nothing)
+                .unwrap_or(defaults.schedule_delay),
+            export_timeout: self
+                .millis(&timeout, Zero::NoLimit)
+                .unwrap_or(defaults.export_timeout),
+            max_queue_size,
+            // Unset, it follows a smaller queue size down.
+            max_export_batch_size: self
+                .count(&batch)
+                .unwrap_or(defaults.max_export_batch_size.min(max_queue_size)),
         };
         if config.max_export_batch_size > config.max_queue_size {
             let value = config.max_export_batch_size.to_string();
@@ -127,28 +221,102 @@ impl Reader<'_> {
         }
         config
     }
+
+    /// Batch settings made in code, checked as [`Reader::batch`] checks
+    /// the variables; `setting` names the builder method.
+    pub(super) fn code_batch(
+        &mut self,
+        setting: &str,
+        b: BatchConfig,
+        defaults: BatchConfig,
+    ) -> BatchConfig {
+        let field = |name: &str| format!("{setting} {name}");
+        let size = |r: &mut Self, name: &str, n: usize| {
+            if size_ok(n) {
+                Some(n)
+            } else {
+                r.fail(&field(name), &n.to_string(), size_expected());
+                None
+            }
+        };
+        let config = BatchConfig {
+            schedule_delay: self
+                .code_duration(&field("schedule_delay"), b.schedule_delay, Zero::Nothing)
+                .unwrap_or(defaults.schedule_delay),
+            export_timeout: self
+                .code_duration(&field("export_timeout"), b.export_timeout, Zero::NoLimit)
+                .unwrap_or(defaults.export_timeout),
+            max_queue_size: size(self, "max_queue_size", b.max_queue_size)
+                .unwrap_or(defaults.max_queue_size),
+            max_export_batch_size: size(self, "max_export_batch_size", b.max_export_batch_size)
+                .unwrap_or(defaults.max_export_batch_size),
+        };
+        if b.max_export_batch_size > b.max_queue_size {
+            self.fail(
+                &field("max_export_batch_size"),
+                &b.max_export_batch_size.to_string(),
+                format!(
+                    "a batch size no larger than max_queue_size ({})",
+                    b.max_queue_size
+                ),
+            );
+        }
+        config
+    }
+}
+
+/// A value as an error may show it: a headers setting's keys only, a URL
+/// without its user information, anything else as it is.
+fn shown(variable: &str, value: &str) -> String {
+    if variable.ends_with("HEADERS") || variable == "Builder::header" {
+        redact::pairs(value)
+    } else if variable.ends_with("ENDPOINT") || variable == "Builder::endpoint" {
+        redact::url(value).into_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+fn size_ok(n: usize) -> bool {
+    (1..=MAX_QUEUE_SIZE).contains(&n)
+}
+
+fn size_expected() -> String {
+    format!("a whole number from 1 to {MAX_QUEUE_SIZE}")
+}
+
+/// What is wrong with a header, naming it only by a valid name; `None`
+/// when it is a valid HTTP header.
+pub(super) fn header_problem(key: &str, value: &str) -> Option<String> {
+    if !redact::header_name(key) {
+        return Some("a key is not a valid HTTP header name".to_owned());
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Some(format!(
+            "the value of `{key}` is not a valid HTTP header value"
+        ));
+    }
+    None
 }
 
 pub(super) fn one_of(names: &[&str]) -> String {
     format!("one of {}", names.join(", "))
 }
 
-/// Splits `k=v,k2=v2`, percent-decoding keys and values. Returns the offending
-/// item on error.
-pub(crate) fn parse_pairs(input: &str) -> Result<Vec<(String, String)>, String> {
+/// Splits `k=v,k2=v2`, percent-decoding keys and values. Returns the
+/// offending item's index on error.
+pub(crate) fn parse_pairs(input: &str) -> Result<Vec<(String, String)>, usize> {
     let mut out = Vec::new();
-    for item in input.split(',') {
+    for (i, item) in input.split(',').enumerate() {
         let item = item.trim();
         if item.is_empty() {
             continue;
         }
-        let Some((key, value)) = item.split_once('=') else {
-            return Err(item.to_owned());
-        };
-        let key = percent_decode(key.trim()).ok_or_else(|| item.to_owned())?;
-        let value = percent_decode(value.trim()).ok_or_else(|| item.to_owned())?;
+        let (key, value) = item.split_once('=').ok_or(i)?;
+        let key = percent_decode(key.trim()).ok_or(i)?;
+        let value = percent_decode(value.trim()).ok_or(i)?;
         if key.is_empty() {
-            return Err(item.to_owned());
+            return Err(i);
         }
         out.push((key, value));
     }

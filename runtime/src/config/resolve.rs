@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use super::reader::{Reader, one_of};
+use base64::Engine as _;
+
+use super::reader::{Reader, Zero, header_problem, one_of, percent_decode};
+use super::redact;
 use super::types::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, Overrides,
+    BatchConfig, Compression, Config, ConfigError, ExporterKind, Lookup, OtlpConfig, Overrides,
     ParentBasedRoot, Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
 };
 
@@ -33,38 +36,87 @@ fn read_otlp(r: &mut Reader<'_>, o: &Overrides, signal: Signal) -> (OtlpConfig, 
         .or(generic_protocol)
         .unwrap_or(Protocol::HttpProtobuf);
 
+    // The scheme for a gRPC endpoint given as host:port.
+    let specific_insecure = r.bool(&var("INSECURE"));
+    let generic_insecure = r.bool(&generic("INSECURE"));
+    let insecure = specific_insecure.or(generic_insecure).unwrap_or(false);
+
     let specific_endpoint = r.get(&var("ENDPOINT"));
     let generic_endpoint = r.get(&generic("ENDPOINT"));
     let configured =
         o.endpoint.is_some() || specific_endpoint.is_some() || generic_endpoint.is_some();
-    let endpoint = if let Some(base) = &o.endpoint {
-        signal_url(base, protocol, signal)
+    let (source, endpoint) = if let Some(base) = &o.endpoint {
+        let base = with_scheme(base, protocol, insecure);
+        check_url(r, "Builder::endpoint", &base, protocol);
+        (
+            "Builder::endpoint".to_owned(),
+            signal_url(&base, protocol, signal),
+        )
     } else if let Some(url) = specific_endpoint {
         // Used as given: the specification says a signal-specific endpoint is
         // the full URL.
-        check_url(r, &var("ENDPOINT"), &url);
-        url
+        let url = with_scheme(&url, protocol, insecure);
+        check_url(r, &var("ENDPOINT"), &url, protocol);
+        (var("ENDPOINT"), url)
     } else if let Some(base) = generic_endpoint {
-        check_url(r, &generic("ENDPOINT"), &base);
-        signal_url(&base, protocol, signal)
+        let base = with_scheme(&base, protocol, insecure);
+        check_url(r, &generic("ENDPOINT"), &base, protocol);
+        (generic("ENDPOINT"), signal_url(&base, protocol, signal))
     } else {
-        signal_url(protocol.default_endpoint(), protocol, signal)
+        let url = signal_url(protocol.default_endpoint(), protocol, signal);
+        (String::new(), url)
     };
 
-    let mut headers = r.pairs(&generic("HEADERS"));
-    for (k, v) in r
-        .pairs(&var("HEADERS"))
-        .into_iter()
-        .chain(o.headers.iter().cloned())
-    {
+    let mut headers = r.headers(&generic("HEADERS"));
+    let code_headers: Vec<(String, String)> = o
+        .headers
+        .iter()
+        .filter(|(k, v)| match header_problem(k, v) {
+            None => true,
+            Some(problem) => {
+                r.fail(
+                    "Builder::header",
+                    &format!("{k}={v}"),
+                    format!("an HTTP header ({problem})"),
+                );
+                false
+            }
+        })
+        .cloned()
+        .collect();
+    for (k, v) in r.headers(&var("HEADERS")).into_iter().chain(code_headers) {
         headers.retain(|(key, _)| !key.eq_ignore_ascii_case(&k));
         headers.push((k, v));
     }
+    // Credentials in the URL go as a header: no URL semtel shows or sends
+    // carries them.
+    let endpoint = match take_userinfo(&endpoint) {
+        None => endpoint,
+        Some(Ok((url, basic))) => {
+            let set = headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+            if let Some(basic) = basic.filter(|_| !set) {
+                headers.push(("authorization".to_owned(), basic));
+            }
+            url
+        }
+        Some(Err(())) => {
+            r.fail(
+                &source,
+                &endpoint,
+                "user information (before `@`) with valid percent-encoding",
+            );
+            endpoint
+        }
+    };
 
-    let specific_timeout = r.millis(&var("TIMEOUT"));
-    let generic_timeout = r.millis(&generic("TIMEOUT"));
-    let timeout = o
+    let specific_timeout = r.millis(&var("TIMEOUT"), Zero::NoLimit);
+    let generic_timeout = r.millis(&generic("TIMEOUT"), Zero::NoLimit);
+    let code_timeout = o
         .timeout
+        .and_then(|t| r.code_duration("Builder::timeout", t, Zero::NoLimit));
+    let timeout = code_timeout
         .or(specific_timeout)
         .or(generic_timeout)
         .unwrap_or(Duration::from_secs(10));
@@ -125,16 +177,49 @@ fn signal_url(base: &str, protocol: Protocol, signal: Signal) -> String {
     }
 }
 
-fn check_url(r: &mut Reader<'_>, name: &str, url: &str) {
+/// A gRPC endpoint given as `host:port` gets the scheme `insecure` says
+/// (the specification's `OTEL_EXPORTER_OTLP_INSECURE`); a scheme given
+/// wins over it. HTTP endpoints are URLs as given.
+fn with_scheme(url: &str, protocol: Protocol, insecure: bool) -> String {
+    if protocol != Protocol::Grpc || url.contains("://") {
+        return url.to_owned();
+    }
+    let scheme = if insecure { "http" } else { "https" };
+    format!("{scheme}://{url}")
+}
+
+fn check_url(r: &mut Reader<'_>, name: &str, url: &str, protocol: Protocol) {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
         && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
     if !ok {
-        r.fail(
-            name,
-            url,
-            "an http:// or https:// URL, e.g. http://localhost:4318",
-        );
+        let expected = match protocol {
+            Protocol::Grpc => {
+                "an http:// or https:// URL, or host:port, e.g. http://localhost:4317"
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                "an http:// or https:// URL, e.g. http://localhost:4318"
+            }
+        };
+        r.fail(name, url, expected);
     }
+}
+
+/// Splits the user information off `url`: the URL without it and the
+/// `Authorization: Basic` value it stands for (none for an empty one);
+/// `None` when there is none, `Err` when it is not validly percent-encoded.
+fn take_userinfo(url: &str) -> Option<Result<(String, Option<String>), ()>> {
+    let (start, end) = redact::userinfo(url)?;
+    let info = &url[start..end];
+    let bare = format!("{}{}", &url[..start], &url[end + 1..]);
+    if info.is_empty() {
+        return Some(Ok((bare, None)));
+    }
+    let (user, password) = info.split_once(':').unwrap_or((info, ""));
+    let (Some(user), Some(password)) = (percent_decode(user), percent_decode(password)) else {
+        return Some(Err(()));
+    };
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    Some(Ok((bare, Some(format!("Basic {token}")))))
 }
 
 fn read_exporters(r: &mut Reader<'_>, signal: Signal) -> Option<Vec<ExporterKind>> {
@@ -165,39 +250,59 @@ fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
         "parentbased_always_off",
         "parentbased_traceidratio",
     ];
-    let name = r.get("OTEL_TRACES_SAMPLER");
-    let arg = r.get("OTEL_TRACES_SAMPLER_ARG");
-    let ratio = match arg {
-        None => 1.0,
-        Some(arg) => match arg.parse::<f64>() {
+    // The argument is read only for a sampler set here that takes one: the
+    // specification ignores it otherwise.
+    let Some(name) = r.get("OTEL_TRACES_SAMPLER") else {
+        return SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn);
+    };
+    let ratio = |r: &mut Reader<'_>| {
+        let Some(arg) = r.get("OTEL_TRACES_SAMPLER_ARG") else {
+            return 1.0;
+        };
+        match arg.parse::<f64>() {
             Ok(v) if (0.0..=1.0).contains(&v) => v,
             _ => {
                 r.fail(
                     "OTEL_TRACES_SAMPLER_ARG",
                     &arg,
-                    "a sampling probability from 0.0 to 1.0",
+                    format!("a sampling probability from 0.0 to 1.0 for {name}"),
                 );
                 1.0
             }
-        },
-    };
-    let Some(name) = name else {
-        return SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn);
+        }
     };
     match name.to_ascii_lowercase().as_str() {
         "always_on" => SamplerConfig::AlwaysOn,
         "always_off" => SamplerConfig::AlwaysOff,
-        "traceidratio" => SamplerConfig::TraceIdRatio(ratio),
+        "traceidratio" => SamplerConfig::TraceIdRatio(ratio(r)),
         "parentbased_always_on" => SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn),
         "parentbased_always_off" => SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOff),
         "parentbased_traceidratio" => {
-            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(ratio))
+            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(ratio(r)))
         }
         _ => {
             r.fail("OTEL_TRACES_SAMPLER", &name, one_of(NAMES));
             SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
         }
     }
+}
+
+/// A sampler set in code: its ratio from 0.0 to 1.0.
+fn check_sampler(r: &mut Reader<'_>, sampler: SamplerConfig) -> SamplerConfig {
+    let ratio = match sampler {
+        SamplerConfig::TraceIdRatio(ratio)
+        | SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(ratio)) => ratio,
+        _ => return sampler,
+    };
+    if (0.0..=1.0).contains(&ratio) {
+        return sampler;
+    }
+    r.fail(
+        "Builder::sampler",
+        &format!("{sampler:?}"),
+        "a sampling probability from 0.0 to 1.0",
+    );
+    SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
 }
 
 fn read_propagators(r: &mut Reader<'_>) -> Vec<Propagator> {
@@ -234,15 +339,12 @@ pub(crate) fn executable_name() -> Option<String> {
 
 /// Resolves every setting from the overrides and the environment. All bad
 /// values are reported together.
-pub(crate) fn resolve(
-    env: &dyn Fn(&str) -> Option<String>,
-    o: &Overrides,
-) -> Result<Config, Vec<ConfigError>> {
+pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<ConfigError>> {
     let mut r = Reader {
         env,
         errors: Vec::new(),
     };
-    let disabled = r.bool("OTEL_SDK_DISABLED");
+    let disabled = r.bool("OTEL_SDK_DISABLED").unwrap_or(false);
 
     let mut resource_attributes = r.pairs("OTEL_RESOURCE_ATTRIBUTES");
     for (k, v) in &o.resource_attributes {
@@ -297,11 +399,28 @@ pub(crate) fn resolve(
     let span_batch = r.batch("OTEL_BSP", BatchConfig::SPANS);
     let log_batch = r.batch("OTEL_BLRP", BatchConfig::LOGS);
     let metric_export_interval = r
-        .millis("OTEL_METRIC_EXPORT_INTERVAL")
+        .millis("OTEL_METRIC_EXPORT_INTERVAL", Zero::Rejected)
         .unwrap_or(Duration::from_secs(60));
     let metric_export_timeout = r
-        .millis("OTEL_METRIC_EXPORT_TIMEOUT")
+        .millis("OTEL_METRIC_EXPORT_TIMEOUT", Zero::NoLimit)
         .unwrap_or(Duration::from_secs(30));
+    // Settings made in code, checked as the variables are.
+    let sampler = o
+        .sampler
+        .map_or(sampler, |code| check_sampler(&mut r, code));
+    let span_batch = o.span_batch.map_or(span_batch, |b| {
+        r.code_batch("Builder::span_batch", b, BatchConfig::SPANS)
+    });
+    let log_batch = o.log_batch.map_or(log_batch, |b| {
+        r.code_batch("Builder::log_batch", b, BatchConfig::LOGS)
+    });
+    let metric_export_interval = o
+        .metric_export_interval
+        .and_then(|i| r.code_duration("Builder::metric_export_interval", i, Zero::Rejected))
+        .unwrap_or(metric_export_interval);
+    if let Some(t) = o.shutdown_timeout {
+        r.code_duration("Builder::shutdown_timeout", t, Zero::Nothing);
+    }
     let temporality = r.choice(
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
         &[
@@ -338,11 +457,11 @@ pub(crate) fn resolve(
         traces,
         metrics,
         logs,
-        sampler: o.sampler.unwrap_or(sampler),
+        sampler,
         propagators,
-        span_batch: o.span_batch.unwrap_or(span_batch),
-        log_batch: o.log_batch.unwrap_or(log_batch),
-        metric_export_interval: o.metric_export_interval.unwrap_or(metric_export_interval),
+        span_batch,
+        log_batch,
+        metric_export_interval,
         metric_export_timeout,
         temporality: o
             .temporality

@@ -5,6 +5,7 @@ use super::*;
 use std::time::Duration;
 
 use super::reader::percent_decode;
+use super::types::NO_LIMIT;
 
 fn resolve_with(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigError>> {
     resolve_over(vars, &Overrides::default())
@@ -15,7 +16,7 @@ fn resolve_over(vars: &[(&str, &str)], o: &Overrides) -> Result<Config, Vec<Conf
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    resolve(&|k| map.get(k).cloned(), o)
+    resolve(&|k| map.get(k).cloned().map(Ok), o)
 }
 
 fn ok(vars: &[(&str, &str)]) -> Config {
@@ -269,12 +270,8 @@ fn otel_exporter_otlp_headers_merge_and_decode() {
         "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
         "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
     ] {
-        rejects(
-            &[(var, "no-equals-sign")],
-            var,
-            "no-equals-sign",
-            "key=value",
-        );
+        // The value is never shown: it may hold a credential.
+        rejects(&[(var, "no-equals-sign")], var, "[redacted]", "key=value");
     }
 }
 
@@ -491,8 +488,8 @@ fn otel_bsp_and_blrp_variables() {
         for (suffix, bad, says) in [
             ("SCHEDULE_DELAY", "soon", "milliseconds"),
             ("EXPORT_TIMEOUT", "-1", "milliseconds"),
-            ("MAX_QUEUE_SIZE", "0", "greater than 0"),
-            ("MAX_EXPORT_BATCH_SIZE", "lots", "greater than 0"),
+            ("MAX_QUEUE_SIZE", "0", "from 1 to 1048576"),
+            ("MAX_EXPORT_BATCH_SIZE", "lots", "from 1 to 1048576"),
         ] {
             let var = format!("{prefix}_{suffix}");
             rejects(&[(&var, bad)], &var, bad, says);
@@ -596,4 +593,639 @@ fn percent_decoding() {
     );
     assert_eq!(percent_decode("100%"), None);
     assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+}
+
+/// How one numeric variable reads a value: its setting, as `Debug` shows
+/// it, or `None` for an error naming the variable, the value and the
+/// accepted range.
+struct Numeric {
+    var: &'static str,
+    /// Variables set with it (a sampler for its argument).
+    with: &'static [(&'static str, &'static str)],
+    read: fn(&Config) -> String,
+    /// The range the error message gives.
+    range: &'static str,
+    zero: Option<&'static str>,
+    one: Option<&'static str>,
+    billion: Option<&'static str>,
+    default: &'static str,
+}
+
+fn durations(var: &'static str, read: fn(&Config) -> String, default: &'static str) -> Numeric {
+    Numeric {
+        var,
+        with: &[],
+        read,
+        range: "from 0 to 2147483647",
+        zero: Some("0ns"),
+        one: Some("1ms"),
+        billion: Some("1000000s"),
+        default,
+    }
+}
+
+fn timeouts(var: &'static str, read: fn(&Config) -> String, default: &'static str) -> Numeric {
+    Numeric {
+        zero: Some("2147483.647s"),
+        range: "from 0 to 2147483647 (0: no limit)",
+        ..durations(var, read, default)
+    }
+}
+
+fn sizes(var: &'static str, read: fn(&Config) -> String, default: &'static str) -> Numeric {
+    Numeric {
+        var,
+        with: &[],
+        read,
+        range: "from 1 to 1048576",
+        zero: None,
+        one: Some("1"),
+        billion: None,
+        default,
+    }
+}
+
+fn numeric_variables() -> Vec<Numeric> {
+    let mut all = vec![
+        durations(
+            "OTEL_BSP_SCHEDULE_DELAY",
+            |c| format!("{:?}", c.span_batch.schedule_delay),
+            "5s",
+        ),
+        durations(
+            "OTEL_BLRP_SCHEDULE_DELAY",
+            |c| format!("{:?}", c.log_batch.schedule_delay),
+            "1s",
+        ),
+        timeouts(
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            |c| format!("{:?}", c.span_batch.export_timeout),
+            "30s",
+        ),
+        timeouts(
+            "OTEL_BLRP_EXPORT_TIMEOUT",
+            |c| format!("{:?}", c.log_batch.export_timeout),
+            "30s",
+        ),
+        sizes(
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            |c| format!("{:?}", c.span_batch.max_queue_size),
+            "2048",
+        ),
+        sizes(
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            |c| format!("{:?}", c.log_batch.max_queue_size),
+            "2048",
+        ),
+        sizes(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            |c| format!("{:?}", c.span_batch.max_export_batch_size),
+            "512",
+        ),
+        sizes(
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+            |c| format!("{:?}", c.log_batch.max_export_batch_size),
+            "512",
+        ),
+        timeouts(
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            |c| format!("{:?}", c.metrics.otlp.timeout),
+            "10s",
+        ),
+        timeouts(
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            |c| format!("{:?}", c.traces.otlp.timeout),
+            "10s",
+        ),
+        timeouts(
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            |c| format!("{:?}", c.metrics.otlp.timeout),
+            "10s",
+        ),
+        timeouts(
+            "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            |c| format!("{:?}", c.logs.otlp.timeout),
+            "10s",
+        ),
+        Numeric {
+            zero: None,
+            range: "from 1 to 2147483647",
+            ..durations(
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                |c| format!("{:?}", c.metric_export_interval),
+                "60s",
+            )
+        },
+        timeouts(
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+            |c| format!("{:?}", c.metric_export_timeout),
+            "30s",
+        ),
+    ];
+    for sampler in ["traceidratio", "parentbased_traceidratio"] {
+        all.push(Numeric {
+            var: "OTEL_TRACES_SAMPLER_ARG",
+            with: if sampler == "traceidratio" {
+                &[("OTEL_TRACES_SAMPLER", "traceidratio")]
+            } else {
+                &[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")]
+            },
+            read: |c| match c.sampler {
+                SamplerConfig::TraceIdRatio(r)
+                | SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(r)) => format!("{r:?}"),
+                other => panic!("not a ratio sampler: {other:?}"),
+            },
+            range: "from 0.0 to 1.0",
+            zero: Some("0.0"),
+            one: Some("1.0"),
+            billion: None,
+            default: "1.0",
+        });
+    }
+    all
+}
+
+/// Every numeric variable with 0, 1, huge, `u64::MAX`, negative and empty
+/// values: each is a setting in the documented range or an error naming
+/// the variable, the value and the range; none is taken as something else.
+#[test]
+fn every_numeric_variable_takes_its_range_and_rejects_absurd_values() {
+    let u64_max = u64::MAX.to_string();
+    for n in numeric_variables() {
+        let cases: [(&str, Option<&str>); 6] = [
+            ("0", n.zero),
+            ("1", n.one),
+            ("1000000000", n.billion),
+            (&u64_max, None),
+            ("-1", None),
+            // Empty counts as unset (the specification).
+            ("", Some(n.default)),
+        ];
+        for (value, expected) in cases {
+            let mut vars = n.with.to_vec();
+            vars.push((n.var, value));
+            match expected {
+                Some(setting) => {
+                    let c = ok(&vars);
+                    assert_eq!((n.read)(&c), setting, "{}={value:?}", n.var);
+                }
+                None => rejects(&vars, n.var, value, n.range),
+            }
+        }
+    }
+}
+
+/// A value that is not UTF-8, in the process environment, is an error (not
+/// unset); given through `Builder::env`, converted lossily by the caller,
+/// it is no number either.
+#[test]
+fn values_that_are_not_utf8_are_errors() {
+    let lossy = String::from_utf8_lossy(b"10\xff0").into_owned();
+    for n in numeric_variables() {
+        let env = |k: &str| {
+            if k == n.var {
+                Some(Err(lossy.clone()))
+            } else {
+                n.with
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| Ok((*v).to_owned()))
+            }
+        };
+        let errors = resolve(&env, &Overrides::default()).expect_err(n.var);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].variable, n.var);
+        assert_eq!(errors[0].value, lossy);
+        assert!(
+            errors[0].to_string().contains("valid UTF-8"),
+            "{}",
+            errors[0]
+        );
+
+        let mut vars = n.with.to_vec();
+        vars.push((n.var, &lossy));
+        rejects(&vars, n.var, &lossy, n.range);
+    }
+    // Text settings too.
+    let env = |k: &str| (k == "OTEL_SERVICE_NAME").then(|| Err(lossy.clone()));
+    let errors = resolve(&env, &Overrides::default()).unwrap_err();
+    assert_eq!(errors[0].variable, "OTEL_SERVICE_NAME");
+}
+
+#[test]
+fn a_smaller_queue_size_takes_the_default_batch_size_down_with_it() {
+    let c = ok(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
+    assert_eq!(c.span_batch.max_export_batch_size, 100);
+    let c = ok(&[("OTEL_BLRP_MAX_QUEUE_SIZE", "1")]);
+    assert_eq!(c.log_batch.max_export_batch_size, 1);
+    // Set, a batch larger than the queue is still an error.
+    rejects(
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "101"),
+        ],
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "101",
+        "no larger than OTEL_BSP_MAX_QUEUE_SIZE (100)",
+    );
+}
+
+/// Zero means "no limit" for a timeout (the specification), "at once" for a
+/// schedule delay, and is refused for the metric export interval (exports
+/// would follow one another without a pause).
+#[test]
+fn zero_durations_mean_what_the_specification_says() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "0"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+    ]);
+    for s in Signal::ALL {
+        assert_eq!(c.signal(s).otlp.timeout, NO_LIMIT);
+    }
+    assert_eq!(c.metric_export_timeout, NO_LIMIT);
+    assert_eq!(c.span_batch.export_timeout, NO_LIMIT);
+    assert_eq!(c.span_batch.schedule_delay, Duration::ZERO);
+    assert_eq!(NO_LIMIT, Duration::from_millis(2_147_483_647));
+    rejects(
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "0")],
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "0",
+        "from 1 to 2147483647",
+    );
+}
+
+fn code(o: &Overrides) -> Result<Config, Vec<ConfigError>> {
+    resolve_over(&[], o)
+}
+
+fn code_rejects(o: &Overrides, setting: &str, mentions: &str) {
+    let errors = code(o).expect_err("should be rejected");
+    let e = errors
+        .iter()
+        .find(|e| e.variable == setting)
+        .unwrap_or_else(|| panic!("no error for {setting}: {errors:?}"));
+    let text = e.to_string();
+    assert!(
+        text.contains(mentions),
+        "`{text}` should mention `{mentions}`"
+    );
+}
+
+/// Settings made in code are checked as the variables are.
+#[test]
+fn settings_made_in_code_are_checked_as_the_variables_are() {
+    let huge = BatchConfig {
+        max_queue_size: usize::MAX,
+        ..BatchConfig::SPANS
+    };
+    let o = Overrides {
+        span_batch: Some(huge),
+        ..Overrides::default()
+    };
+    code_rejects(
+        &o,
+        "Builder::span_batch max_queue_size",
+        "from 1 to 1048576",
+    );
+    let o = Overrides {
+        log_batch: Some(BatchConfig {
+            max_export_batch_size: 4096,
+            export_timeout: Duration::MAX,
+            ..BatchConfig::LOGS
+        }),
+        ..Overrides::default()
+    };
+    let errors = code(&o).unwrap_err();
+    let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Builder::log_batch export_timeout",
+            "Builder::log_batch max_export_batch_size"
+        ]
+    );
+    for (o, setting, mentions) in [
+        (
+            Overrides {
+                timeout: Some(Duration::MAX),
+                ..Overrides::default()
+            },
+            "Builder::timeout",
+            "from 0 to 2147483647",
+        ),
+        (
+            Overrides {
+                metric_export_interval: Some(Duration::ZERO),
+                ..Overrides::default()
+            },
+            "Builder::metric_export_interval",
+            "from 1 to 2147483647",
+        ),
+        (
+            Overrides {
+                shutdown_timeout: Some(Duration::from_secs(u64::MAX)),
+                ..Overrides::default()
+            },
+            "Builder::shutdown_timeout",
+            "from 0 to 2147483647",
+        ),
+        (
+            Overrides {
+                sampler: Some(SamplerConfig::TraceIdRatio(f64::NAN)),
+                ..Overrides::default()
+            },
+            "Builder::sampler",
+            "0.0 to 1.0",
+        ),
+        (
+            Overrides {
+                sampler: Some(SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(
+                    -0.5,
+                ))),
+                ..Overrides::default()
+            },
+            "Builder::sampler",
+            "0.0 to 1.0",
+        ),
+        (
+            Overrides {
+                endpoint: Some("collector:4318".into()),
+                ..Overrides::default()
+            },
+            "Builder::endpoint",
+            "http://",
+        ),
+    ] {
+        code_rejects(&o, setting, mentions);
+    }
+    // Zero: no limit, and no delay.
+    let c = code(&Overrides {
+        timeout: Some(Duration::ZERO),
+        span_batch: Some(BatchConfig {
+            schedule_delay: Duration::ZERO,
+            export_timeout: Duration::ZERO,
+            ..BatchConfig::SPANS
+        }),
+        ..Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(c.traces.otlp.timeout, NO_LIMIT);
+    assert_eq!(c.span_batch.export_timeout, NO_LIMIT);
+    assert_eq!(c.span_batch.schedule_delay, Duration::ZERO);
+    // Below a millisecond is kept as it is.
+    let c = code(&Overrides {
+        timeout: Some(Duration::from_micros(500)),
+        ..Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(c.logs.otlp.timeout, Duration::from_micros(500));
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG` is read only for a sampler set that takes
+/// an argument (the specification ignores it otherwise).
+#[test]
+fn otel_traces_sampler_arg_is_ignored_for_samplers_without_one() {
+    for sampler in [
+        None,
+        Some("always_on"),
+        Some("always_off"),
+        Some("parentbased_always_on"),
+        Some("parentbased_always_off"),
+    ] {
+        let mut vars = vec![("OTEL_TRACES_SAMPLER_ARG", "not a number")];
+        if let Some(name) = sampler {
+            vars.push(("OTEL_TRACES_SAMPLER", name));
+        }
+        ok(&vars);
+    }
+    rejects(
+        &[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "not a number"),
+        ],
+        "OTEL_TRACES_SAMPLER_ARG",
+        "not a number",
+        "0.0 to 1.0 for parentbased_traceidratio",
+    );
+}
+
+/// `OTEL_EXPORTER_OTLP_[SIGNAL_]INSECURE` gives a gRPC endpoint written as
+/// `host:port` its scheme: `true` plain text (`http`), `false` (the
+/// default) TLS (`https`). A scheme written wins; HTTP endpoints need one.
+#[test]
+fn otel_exporter_otlp_insecure_picks_the_scheme_of_a_grpc_host_and_port() {
+    let grpc = ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    let c = ok(&[grpc, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]);
+    for s in Signal::ALL {
+        assert_eq!(c.signal(s).otlp.endpoint, "https://collector:4317");
+    }
+    let c = ok(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "false"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "metrics:4317"),
+    ]);
+    assert_eq!(c.traces.otlp.endpoint, "http://collector:4317");
+    assert_eq!(c.metrics.otlp.endpoint, "http://metrics:4317");
+    assert_eq!(c.logs.otlp.endpoint, "https://collector:4317");
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+        "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+        "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+    ] {
+        let c = ok(&[
+            grpc,
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            (var, "TRUE"),
+        ]);
+        let insecure = Signal::ALL
+            .iter()
+            .filter(|s| c.signal(**s).otlp.endpoint.starts_with("http://"))
+            .count();
+        assert_eq!(insecure, 1, "{var}");
+        rejects(&[(var, "yes")], var, "yes", "true, false");
+    }
+    // A scheme written wins over the setting.
+    let c = ok(&[
+        grpc,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]);
+    assert_eq!(c.traces.otlp.endpoint, "https://collector:4317");
+    // The setting is HTTP's no business: its endpoint is a URL.
+    rejects(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "collector:4318",
+        "an http:// or https:// URL",
+    );
+    rejects(
+        &[("OTEL_EXPORTER_OTLP_INSECURE", "1")],
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        "1",
+        "true, false",
+    );
+}
+
+const SECRET: &str = "s3cr3t-m4rker";
+
+/// Everything a configuration can show: its `Debug`, its errors'
+/// `Display` and `Debug`, and the `Debug` of the settings made in code.
+fn shown_by(vars: &[(&str, &str)], o: &Overrides) -> String {
+    match resolve_over(vars, o) {
+        Ok(c) => format!("{c:?}\n{c:#?}\n{o:?}\n{o:#?}"),
+        Err(errors) => {
+            let error = crate::Error::Config(errors.clone());
+            format!("{errors:?}\n{error}\n{error:?}\n{error:#?}\n{o:?}")
+        }
+    }
+}
+
+/// Header values and URL credentials appear in no `Debug` of a
+/// configuration and in no configuration error, however malformed the
+/// setting around them.
+#[test]
+fn secrets_appear_in_no_debug_and_no_configuration_error() {
+    let auth = format!("Authorization=Bearer%20{SECRET}");
+    let userinfo = format!("https://user:{SECRET}@collector:4318");
+    let code = Overrides {
+        headers: vec![("x-api-key".into(), SECRET.into())],
+        endpoint: Some(format!("http://u:{SECRET}@c:4318")),
+        ..Overrides::default()
+    };
+    let none = Overrides::default;
+    let cases: Vec<(Option<(&str, String)>, Overrides)> = vec![
+        // Valid: the `Debug` of the configuration.
+        (Some(("OTEL_EXPORTER_OTLP_HEADERS", auth.clone())), none()),
+        (Some(("OTEL_EXPORTER_OTLP_ENDPOINT", userinfo)), none()),
+        (None, code),
+        // Malformed lists around a valid secret, and secrets that are the
+        // malformed item.
+        (
+            Some(("OTEL_EXPORTER_OTLP_HEADERS", format!("{auth},broken"))),
+            none(),
+        ),
+        (
+            Some((
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                format!("Bearer {SECRET}"),
+            )),
+            none(),
+        ),
+        (
+            Some(("OTEL_EXPORTER_OTLP_LOGS_HEADERS", format!("{auth},x=%zz"))),
+            none(),
+        ),
+        (
+            Some((
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("Authorization: Bearer {SECRET}=="),
+            )),
+            none(),
+        ),
+        // A value that is no valid header value (a decoded newline).
+        (
+            Some((
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                format!("x-key={SECRET}%0A"),
+            )),
+            none(),
+        ),
+        // A bad endpoint with credentials, and bad percent-encoding in them.
+        (
+            Some((
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("ftp://user:{SECRET}@collector"),
+            )),
+            none(),
+        ),
+        (
+            Some((
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://user:{SECRET}%zz@collector:4318"),
+            )),
+            none(),
+        ),
+    ];
+    for (var, o) in &cases {
+        let vars: Vec<(&str, &str)> = var.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let text = shown_by(&vars, o);
+        assert!(
+            !text.contains(SECRET),
+            "{vars:?} showed the secret:\n{text}"
+        );
+    }
+    // A bad header from code is named, not shown.
+    let o = Overrides {
+        headers: vec![("x-api-key".into(), format!("{SECRET}\n"))],
+        ..Overrides::default()
+    };
+    let text = shown_by(&[], &o);
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("`x-api-key`"), "{text}");
+}
+
+/// A malformed header list is named by its keys and the item at fault, so
+/// the user can still find the mistake.
+#[test]
+fn a_malformed_header_list_is_named_by_keys_and_place() {
+    rejects(
+        &[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Basic%20abc,x-tenant",
+        )],
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "Authorization=[redacted],[redacted]",
+        "item 2 is not key=value",
+    );
+    rejects(
+        &[("OTEL_EXPORTER_OTLP_HEADERS", "x-key=a%0Ab")],
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "x-key=[redacted]",
+        "the value of `x-key` is not a valid HTTP header value",
+    );
+}
+
+/// Credentials in an endpoint URL leave it and go as an `Authorization:
+/// Basic` header (as reqwest would send them), unless one is set.
+#[test]
+fn endpoint_credentials_become_a_basic_authorization_header() {
+    let c = ok(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://user%40x:pa%3Ass@collector:4318",
+    )]);
+    for s in Signal::ALL {
+        let otlp = &c.signal(s).otlp;
+        assert_eq!(
+            otlp.endpoint,
+            format!("https://collector:4318{}", s.http_path())
+        );
+        // base64("user@x:pa:ss")
+        assert_eq!(
+            otlp.headers,
+            [(
+                "authorization".to_owned(),
+                "Basic dXNlckB4OnBhOnNz".to_owned()
+            )]
+        );
+    }
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://u:p@c:4318/t"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t"),
+    ]);
+    assert_eq!(c.traces.otlp.endpoint, "http://c:4318/t");
+    assert_eq!(
+        c.traces.otlp.headers,
+        [("Authorization".to_owned(), "Bearer t".to_owned())]
+    );
+    // An empty one goes, adding nothing.
+    let c = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://@c:4318")]);
+    assert_eq!(c.logs.otlp.endpoint, "http://c:4318/v1/logs");
+    assert!(c.logs.otlp.headers.is_empty());
 }

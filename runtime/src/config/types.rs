@@ -4,16 +4,39 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::redact;
+
 /// Where settings are read from: the process environment or, in tests, any
 /// function from a variable name to its value.
 pub(crate) type EnvSource = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// A variable as the environment holds it: `Err` with its text converted
+/// lossily when it is not valid UTF-8 (an error, not unset).
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<Result<String, String>>;
+
+/// The longest duration accepted, in milliseconds: 2³¹ − 1 (24.8 days), the
+/// range the specification asks SDKs to support.
+pub(crate) const MAX_MILLIS: u64 = i32::MAX as u64;
+
+/// "No limit", as a timeout of zero reads (the specification's meaning,
+/// with its suggested substitute): the longest duration accepted.
+pub(crate) const NO_LIMIT: Duration = Duration::from_millis(MAX_MILLIS);
+
+/// The largest queue and batch size accepted: a thread's span ring holds a
+/// queue's worth of 64-byte records, 64 MiB at this size.
+pub(crate) const MAX_QUEUE_SIZE: usize = 1 << 20;
+
 /// A variable (or the setting made in code for it) whose value semtel cannot use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is its `Display`: what a `main` returning the error prints.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`, or the
+    /// [`Builder`](crate::Builder) method, e.g. `Builder::span_batch`.
     pub variable: String,
-    /// The value found.
+    /// The value found. Secrets are left out: for headers, only their
+    /// names are kept (`Authorization=[redacted]`), and a URL's user
+    /// information is replaced by `[redacted]`.
     pub value: String,
     /// What would have been accepted.
     pub expected: String,
@@ -26,6 +49,12 @@ impl fmt::Display for ConfigError {
             "{}={:?} is not valid: expected {}",
             self.variable, self.value, self.expected
         )
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -200,12 +229,31 @@ pub enum Propagator {
 /// let builder = semtel::builder().span_batch(spans).log_batch(logs);
 /// # let _ = builder;
 /// ```
+///
+/// Set in code, the values are checked as the variables are: durations up
+/// to 2³¹ − 1 ms (a zero delay exports each item as it is queued, a zero
+/// timeout means no limit), sizes from 1 to 1,048,576, the batch no larger
+/// than the queue.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let at_once = semtel::BatchConfig::default().with_schedule_delay(Duration::ZERO);
+/// let config = semtel::builder().env(|_| None).span_batch(at_once).config().unwrap();
+/// assert_eq!(config.span_batch.schedule_delay, Duration::ZERO);
+///
+/// let huge = semtel::BatchConfig::default().with_max_queue_size(usize::MAX);
+/// let error = semtel::builder().env(|_| None).span_batch(huge).config().unwrap_err();
+/// assert!(error.to_string().contains("from 1 to 1048576"), "{error}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BatchConfig {
-    /// Longest wait before a non-full batch is exported.
+    /// Longest wait before a non-full batch is exported; zero exports
+    /// what is queued at once.
     pub schedule_delay: Duration,
-    /// Longest time one export may take before it counts as failed.
+    /// Longest time one export may take before it counts as failed (zero:
+    /// no limit, read as 2³¹ − 1 ms).
     pub export_timeout: Duration,
     /// Items held in memory at most; more are dropped and counted.
     pub max_queue_size: usize,
@@ -272,16 +320,22 @@ impl Default for BatchConfig {
 
 /// OTLP settings for one signal, after merging generic and signal-specific
 /// variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` names the headers but never shows their values.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OtlpConfig {
-    /// Full URL the exporter sends to (for HTTP, with the `/v1/<signal>` path).
+    /// Full URL the exporter sends to (for HTTP, with the `/v1/<signal>`
+    /// path), without user information: credentials given in the URL
+    /// (`https://user:password@host`) are sent as an `Authorization: Basic`
+    /// header instead, unless `headers` has an `Authorization` already.
     pub endpoint: String,
     /// Transport and encoding.
     pub protocol: Protocol,
     /// Request headers (gRPC metadata), values percent-decoded.
     pub headers: Vec<(String, String)>,
-    /// Timeout of one export request.
+    /// Timeout of one export request (zero in the variable: no limit, read
+    /// as 2³¹ − 1 ms).
     pub timeout: Duration,
     /// Payload compression.
     pub compression: Compression,
@@ -291,6 +345,33 @@ pub struct OtlpConfig {
     pub client_key: Option<PathBuf>,
     /// PEM file of the client's certificate chain (mutual TLS).
     pub client_certificate: Option<PathBuf>,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field named: a new one does not compile until it is shown
+        // here, redacted if it must be.
+        let OtlpConfig {
+            endpoint,
+            protocol,
+            headers,
+            timeout,
+            compression,
+            certificate,
+            client_key,
+            client_certificate,
+        } = self;
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &redact::Url(endpoint))
+            .field("protocol", protocol)
+            .field("headers", &redact::Headers(headers))
+            .field("timeout", timeout)
+            .field("compression", compression)
+            .field("certificate", certificate)
+            .field("client_key", client_key)
+            .field("client_certificate", client_certificate)
+            .finish()
+    }
 }
 
 /// Settings for one signal.
@@ -330,9 +411,10 @@ pub struct Config {
     pub span_batch: BatchConfig,
     /// `OTEL_BLRP_*`.
     pub log_batch: BatchConfig,
-    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (never zero).
     pub metric_export_interval: Duration,
-    /// `OTEL_METRIC_EXPORT_TIMEOUT`.
+    /// `OTEL_METRIC_EXPORT_TIMEOUT` (zero in the variable: no limit, read
+    /// as 2³¹ − 1 ms).
     pub metric_export_timeout: Duration,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
     pub temporality: Temporality,
@@ -362,7 +444,8 @@ impl Config {
 }
 
 /// Settings made in code; each one, when set, wins over the environment.
-#[derive(Debug, Default, Clone)]
+/// Its `Debug` shows no header value and no URL credentials.
+#[derive(Default, Clone)]
 pub(crate) struct Overrides {
     pub service_name: Option<String>,
     pub service_version: Option<String>,
@@ -379,4 +462,48 @@ pub(crate) struct Overrides {
     pub metric_export_interval: Option<Duration>,
     pub temporality: Option<Temporality>,
     pub log_filter: Option<String>,
+    pub shutdown_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field named: a new one does not compile until it is shown
+        // here, redacted if it must be.
+        let Overrides {
+            service_name,
+            service_version,
+            resource_attributes,
+            endpoint,
+            protocol,
+            headers,
+            timeout,
+            compression,
+            exporters,
+            sampler,
+            span_batch,
+            log_batch,
+            metric_export_interval,
+            temporality,
+            log_filter,
+            shutdown_timeout,
+        } = self;
+        f.debug_struct("Overrides")
+            .field("service_name", service_name)
+            .field("service_version", service_version)
+            .field("resource_attributes", resource_attributes)
+            .field("endpoint", &endpoint.as_deref().map(redact::Url))
+            .field("protocol", protocol)
+            .field("headers", &redact::Headers(headers))
+            .field("timeout", timeout)
+            .field("compression", compression)
+            .field("exporters", exporters)
+            .field("sampler", sampler)
+            .field("span_batch", span_batch)
+            .field("log_batch", log_batch)
+            .field("metric_export_interval", metric_export_interval)
+            .field("temporality", temporality)
+            .field("log_filter", log_filter)
+            .field("shutdown_timeout", shutdown_timeout)
+            .finish()
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::trace::TraceState;
-use rtrb::{Producer, RingBuffer};
+use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::collector::{Engine, FILL_CHECK_EVERY, find};
 use super::context::continue_parent;
@@ -22,6 +22,9 @@ pub(crate) struct Thread {
     pub(crate) stack: Vec<Frame>,
     pub(crate) ids: Ids,
     ring: Option<Ring>,
+    /// The engine whose ring this thread could not allocate: its spans here
+    /// are dropped and counted, without trying again for each.
+    no_ring: Option<Arc<Engine>>,
 }
 
 /// This thread's ring, tied to one engine.
@@ -30,6 +33,9 @@ struct Ring {
     engine: Arc<Engine>,
     producer: Producer<SpanRecord>,
     pushes: u32,
+    /// Whether the ring may still grow (a larger one could not be
+    /// allocated: this one stays).
+    grows: bool,
 }
 
 thread_local! {
@@ -38,6 +44,7 @@ thread_local! {
             stack: Vec::new(),
             ids: Ids::new(),
             ring: None,
+            no_ring: None,
         })
     };
 }
@@ -178,7 +185,9 @@ impl Thread {
     }
 
     /// Removes the topmost frame that `is` picks (frames are normally left
-    /// in order; a `tracing` span may be exited out of order).
+    /// in order; a `tracing` span may be exited out of order). Inlined:
+    /// a stage call's end runs it.
+    #[inline]
     pub(crate) fn leave(&mut self, is: impl Fn(&Frame) -> bool) {
         if self.stack.last().is_some_and(&is) {
             // Dropped in place, not moved out as `pop` would: the frame was
@@ -196,11 +205,8 @@ impl Thread {
     /// it was not pushed.
     #[inline]
     fn push(&mut self, engine_id: u64, record: SpanRecord) -> bool {
-        if self.ring.as_ref().is_none_or(|r| r.engine.id != engine_id) {
-            match find(engine_id) {
-                Some(e) if e.is_open() => self.register(&e, e.ring_capacity),
-                _ => return true,
-            }
+        if self.ring.as_ref().is_none_or(|r| r.engine.id != engine_id) && !self.attach(engine_id) {
+            return true;
         }
         let Some(ring) = self.ring.as_mut() else {
             return true;
@@ -228,27 +234,82 @@ impl Thread {
             // interrupt to a halted CPU), and while it drains, the calls
             // run slower; a ring twice the size halves how often that
             // happens. The full ring is left to the collector's next drain.
-            if capacity < ring.engine.ring_limit {
-                let engine = Arc::clone(&ring.engine);
-                self.register(&engine, (capacity * 2).min(engine.ring_limit));
-            } else {
-                ring.engine.wake();
-            }
+            self.grow_or_wake(capacity);
         }
         false
     }
 
+    /// Gives this thread a ring of engine `engine_id` when it has none for
+    /// it (its first span under this session, or one that started on
+    /// another thread); `false` when the span cannot be pushed: the engine
+    /// is closed or gone, or its ring cannot be allocated (counted as
+    /// dropped; this thread's stages then run untraced under that engine).
+    /// Out of line, as [`Thread::grow_or_wake`]: with them inline, rtrb's
+    /// push was no longer inlined into the stage call's end.
+    #[cold]
+    #[inline(never)]
+    fn attach(&mut self, engine_id: u64) -> bool {
+        if let Some(engine) = self.no_ring.as_ref().filter(|e| e.id == engine_id) {
+            engine.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        match find(engine_id) {
+            Some(e) if e.is_open() => {
+                if self.register(&e, e.ring_capacity) {
+                    return true;
+                }
+                e.dropped.fetch_add(1, Ordering::Relaxed);
+                self.no_ring = Some(e);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves a busy thread to a ring twice the size of this one
+    /// (`capacity`), up to the limit; at the limit, or when the larger ring
+    /// cannot be allocated (this one then stays as it is), wakes the
+    /// collector instead.
+    #[cold]
+    #[inline(never)]
+    fn grow_or_wake(&mut self, capacity: usize) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        if ring.grows && capacity < ring.engine.ring_limit {
+            let engine = Arc::clone(&ring.engine);
+            let larger = capacity.saturating_mul(2).min(engine.ring_limit);
+            if self.register(&engine, larger) {
+                return;
+            }
+            if let Some(ring) = self.ring.as_mut() {
+                ring.grows = false;
+            }
+        }
+        if let Some(ring) = self.ring.as_ref() {
+            ring.engine.wake();
+        }
+    }
+
     /// Gives this thread a ring of `engine` holding `capacity` records; the
     /// previous one (another session's, or a smaller one) is abandoned, and
-    /// its collector drains what is left in it.
-    fn register(&mut self, engine: &Arc<Engine>, capacity: usize) {
-        let (producer, consumer) = RingBuffer::new(capacity);
+    /// its collector drains what is left in it. `false`, with the previous
+    /// ring kept, when the memory for the new one cannot be had.
+    fn register(&mut self, engine: &Arc<Engine>, capacity: usize) -> bool {
+        let Some((producer, consumer)) = new_ring(capacity) else {
+            return false;
+        };
         engine.add_ring(consumer);
         self.ring = Some(Ring {
             engine: Arc::clone(engine),
             producer,
             pushes: 0,
+            grows: true,
         });
+        if self.no_ring.as_ref().is_some_and(|e| e.id == engine.id) {
+            self.no_ring = None;
+        }
+        true
     }
 
     /// The records this thread's ring holds, if it has one.
@@ -256,4 +317,17 @@ impl Thread {
     pub(crate) fn ring_capacity(&self) -> Option<usize> {
         self.ring.as_ref().map(|r| r.producer.buffer().capacity())
     }
+}
+
+/// A ring of `capacity` records, or `None` when its memory cannot be had.
+/// rtrb allocates with `Vec::with_capacity`, which aborts the process when
+/// the allocator fails and panics on a size past `isize::MAX` bytes: the
+/// allocation is tried first with `try_reserve_exact`, which does neither,
+/// and given back at once for rtrb's own. (Only a ring's first allocation
+/// on a thread, and each growth, come here: not a stage call's path.)
+fn new_ring(capacity: usize) -> Option<(Producer<SpanRecord>, Consumer<SpanRecord>)> {
+    let mut probe: Vec<SpanRecord> = Vec::new();
+    probe.try_reserve_exact(capacity).ok()?;
+    drop(probe);
+    Some(RingBuffer::new(capacity))
 }

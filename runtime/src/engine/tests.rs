@@ -45,6 +45,49 @@ fn ring_limits_grow_sixteen_times_up_to_2_mib_unless_configured_larger() {
     assert_eq!(ring_limit(usize::MAX / 2), usize::MAX / 2);
 }
 
+/// A ring whose memory cannot be had (a queue size set in code past what
+/// the configuration accepts: more than the address space, or more than
+/// `isize::MAX` bytes) leaves the thread's stage spans unrecorded, each
+/// dropped and counted; nothing panics or aborts.
+#[test]
+fn a_ring_that_cannot_be_allocated_drops_and_counts_instead_of_aborting() {
+    static SITE: SpanSite = SpanSite::new(None, "huge", None, None, &[]);
+    clock::start();
+    // 2^58 bytes of records, then a size past `isize::MAX` bytes.
+    for records in [1 << 52, usize::MAX] {
+        let config = BatchConfig {
+            schedule_delay: Duration::from_secs(3600),
+            export_timeout: Duration::from_secs(5),
+            max_queue_size: records,
+            max_export_batch_size: 16,
+        };
+        let queue = BatchQueue::start(
+            Signal::Traces,
+            "test".into(),
+            config,
+            Calls(|_batch: Vec<Item>| Ok(())),
+        )
+        .unwrap();
+        let engine = Engine::start(SamplerConfig::AlwaysOn, vec![queue], config).unwrap();
+        let id = engine.id;
+        // A thread of its own: this one may hold a ring already.
+        let rejected = std::thread::spawn(move || {
+            (1..=3)
+                .map(|i| {
+                    let t = clock::now();
+                    let record = SpanRecord::new(1, &SITE, i, 0, t, t, false, None);
+                    u64::from(local::end(None, id, Some(record)))
+                })
+                .sum::<u64>()
+        })
+        .join()
+        .expect("the stage calls panicked");
+        assert_eq!(rejected, 3, "{records} records");
+        assert_eq!(engine.dropped(), 3, "{records} records");
+        assert!(engine.shutdown(Instant::now() + Duration::from_secs(20)));
+    }
+}
+
 /// A thread whose ring passes half full before the collector drains it
 /// moves to a ring twice the size, up to the limit, and only then wakes
 /// the collector and drops once that ring is full; every record pushed

@@ -3,6 +3,11 @@
 
 use std::collections::VecDeque;
 
+/// The most items a chunk has room for when it is made: room for a whole
+/// batch of the largest size accepted (1,048,576 log records) would take
+/// hundreds of megabytes at the first one queued.
+const FIRST_CHUNK: usize = 4096;
+
 /// Queued items in chunks of at most one export batch each. A producer's
 /// batches go in whole and a worker takes one out whole, so an item is not
 /// copied on its way through the queue: copying span records into a
@@ -39,7 +44,9 @@ impl<T> Chunks<T> {
         match self.chunks.back_mut() {
             Some(last) if last.len() < self.batch => last.push(item),
             _ => {
-                let mut chunk = Vec::with_capacity(self.batch);
+                // A batch's room at once, unless batches are large (up
+                // to the bound on the batch size): those grow as filled.
+                let mut chunk = Vec::with_capacity(self.batch.min(FIRST_CHUNK));
                 chunk.push(item);
                 self.chunks.push_back(chunk);
             }

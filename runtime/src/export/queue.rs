@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,8 @@ pub(super) struct Probe {
     pub(super) producer_wake_ups: usize,
     /// Workers asleep until their schedule delay or a wake-up.
     pub(super) idle_workers: usize,
+    /// Rounds of the workers' loops.
+    pub(super) worker_rounds: usize,
 }
 
 /// A bounded queue drained by worker threads into one exporter.
@@ -97,11 +99,12 @@ impl<T: Send + 'static> EndBatch for BatchQueue<T> {
         }
         // A worker needs the free slot if it waits for one (a thread
         // exporting the queue itself takes the next batch on its own), for
-        // what was queued during a flush, and at shutdown to see the last
-        // batch end.
+        // what was queued during a flush or with no schedule delay (due at
+        // once, and the worker may be asleep with no timeout), and at
+        // shutdown to see the last batch end.
         let flushing = state.flush_requested > state.flush_done;
-        let wake_worker =
-            state.waiting_for_slot > 0 || state.shutdown || (flushing && !state.items.is_empty());
+        let queued_due = !state.items.is_empty() && (flushing || self.wakes_for_each_item());
+        let wake_worker = state.waiting_for_slot > 0 || state.shutdown || queued_due;
         // Room for producers (in-flight batches count against the queue
         // size), once there is as much as they wait for.
         let wake_producers = state.shutdown || self.room(&state) >= state.room_wanted;
@@ -217,7 +220,8 @@ impl<T: Send + 'static> BatchQueue<T> {
             return;
         }
         state.items.push(item);
-        if state.items.len() >= self.config.max_export_batch_size {
+        let first = state.items.len() == 1 && self.wakes_for_each_item();
+        if first || state.items.len() >= self.config.max_export_batch_size {
             self.work.notify_one();
         }
     }
@@ -252,7 +256,8 @@ impl<T: Send + 'static> BatchQueue<T> {
                 left -= chunk.len();
                 state.items.append(chunk);
             }
-            if (wake && state.items.len() >= self.config.max_export_batch_size) || left > 0 {
+            let full = state.items.len() >= self.config.max_export_batch_size;
+            if (wake && (full || self.wakes_for_each_item())) || left > 0 {
                 self.work.notify_one();
             }
             let wait = give_up.saturating_duration_since(Instant::now());
@@ -296,10 +301,14 @@ impl<T: Send + 'static> BatchQueue<T> {
         let mut state = lock(&self.state);
         let mut next_export = Instant::now() + self.config.schedule_delay;
         loop {
+            #[cfg(test)]
+            {
+                state.probe.worker_rounds += 1;
+            }
             let flush_target = state.flush_requested;
             let draining = state.shutdown || flush_target > state.flush_done;
             let full = state.items.len() >= self.config.max_export_batch_size;
-            let due = Instant::now() >= next_export;
+            let due = !state.items.is_empty() && Instant::now() >= next_export;
             if state.items.is_empty() && draining {
                 if state.in_flight == 0 {
                     if state.shutdown {
@@ -313,33 +322,24 @@ impl<T: Send + 'static> BatchQueue<T> {
                     // completes a flush itself, and wakes this worker at
                     // shutdown or for what a flush queued meanwhile; else
                     // it is next due at the schedule delay.
-                    state = self
-                        .work
-                        .wait_timeout(state, self.config.schedule_delay)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    state = self.sleep(state, self.config.schedule_delay);
                 }
                 continue;
             }
             let slot = state.batches_in_flight < self.max_in_flight;
             if !slot || !(draining || full || due) {
-                let wait = next_export.saturating_duration_since(Instant::now());
                 state = if slot {
-                    #[cfg(test)]
-                    {
-                        state.probe.idle_workers += 1;
+                    let now = Instant::now();
+                    if state.items.is_empty() && now >= next_export {
+                        // Nothing to export: the delay runs from now (with
+                        // no delay, until an item queued wakes the worker).
+                        next_export = now + self.config.schedule_delay;
                     }
-                    #[allow(unused_mut)]
-                    let mut state = self
-                        .work
-                        .wait_timeout(state, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                    #[cfg(test)]
-                    {
-                        state.probe.idle_workers -= 1;
+                    let wait = next_export.saturating_duration_since(now);
+                    if wait.is_zero() && !state.items.is_empty() {
+                        continue; // due by now
                     }
-                    state
+                    self.sleep(state, wait)
                 } else {
                     state.waiting_for_slot += 1;
                     let mut state = self
@@ -366,6 +366,42 @@ impl<T: Send + 'static> BatchQueue<T> {
             next_export = Instant::now() + self.config.schedule_delay;
             state = lock(&self.state);
         }
+    }
+
+    /// Sleeps until the worker is woken or `timeout` passes; a zero
+    /// `timeout` (a zero schedule delay, with nothing queued) waits for a
+    /// wake-up alone: every item queued then wakes the worker
+    /// ([`BatchQueue::wakes_for_each_item`]), and a wait of zero would spin.
+    fn sleep<'a>(
+        &self,
+        mut state: MutexGuard<'a, QueueState<T>>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, QueueState<T>> {
+        #[cfg(test)]
+        {
+            state.probe.idle_workers += 1;
+        }
+        state = if timeout.is_zero() {
+            self.work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner)
+        } else {
+            self.work
+                .wait_timeout(state, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        };
+        #[cfg(test)]
+        {
+            state.probe.idle_workers -= 1;
+        }
+        state
+    }
+
+    /// Whether every item queued wakes the worker: with a zero schedule
+    /// delay, an item is exported as soon as it is queued.
+    fn wakes_for_each_item(&self) -> bool {
+        self.config.schedule_delay.is_zero()
     }
 
     /// Items the queue can still take: batches being exported count too, so

@@ -36,6 +36,17 @@ impl<E> fmt::Debug for Sdk<E> {
     }
 }
 
+impl<E> Sdk<E> {
+    fn new(exporter: E, executor: Executor, timeout: Duration) -> Self {
+        Self {
+            exporter,
+            executor,
+            timeout,
+            stage_scope: stage_scope(),
+        }
+    }
+}
+
 impl<E: SpanExporter + 'static> Sdk<E> {
     /// A span exporter for `resource`.
     pub(crate) fn spans(
@@ -45,12 +56,7 @@ impl<E: SpanExporter + 'static> Sdk<E> {
         timeout: Duration,
     ) -> Self {
         exporter.set_resource(resource);
-        Self {
-            exporter,
-            executor,
-            timeout,
-            stage_scope: stage_scope(),
-        }
+        Self::new(exporter, executor, timeout)
     }
 }
 
@@ -63,12 +69,7 @@ impl<E: LogExporter + 'static> Sdk<E> {
         timeout: Duration,
     ) -> Self {
         exporter.set_resource(resource);
-        Self {
-            exporter,
-            executor,
-            timeout,
-            stage_scope: stage_scope(),
-        }
+        Self::new(exporter, executor, timeout)
     }
 }
 

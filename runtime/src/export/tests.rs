@@ -544,6 +544,94 @@ fn a_batch_whose_end_is_dropped_counts_as_failed() {
     assert_eq!(r.last_error.as_deref(), Some("the export was abandoned"));
 }
 
+/// Runs `body` on its own thread and fails if it has not returned within
+/// `bound`: a test of a hang fails instead of hanging.
+fn bounded(bound: Duration, what: &str, body: impl FnOnce() + Send + 'static) {
+    let (done_tx, done_rx) = mpsc::channel();
+    let runner = thread::spawn(move || {
+        body();
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(bound) {
+        Ok(()) => runner.join().unwrap(),
+        // The body panicked: its panic is the failure.
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = runner.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} hung for {bound:?}"),
+    }
+}
+
+/// A schedule delay of zero exports each item as soon as it is queued, and
+/// the worker sleeps in between: it neither spins nor holds the queue's
+/// lock, so producers, a flush and the shutdown go on.
+#[test]
+fn a_zero_schedule_delay_exports_at_once_and_the_worker_sleeps_between() {
+    bounded(Duration::from_secs(60), "a queue with no delay", || {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let mut config = config(8, 4);
+        config.schedule_delay = Duration::ZERO;
+        let q = BatchQueue::start(
+            Signal::Logs,
+            "test".into(),
+            config,
+            Calls(move |batch: Vec<u32>| {
+                let _ = lock(&tx).send(batch);
+                Ok(())
+            }),
+        )
+        .unwrap();
+        let wait = Duration::from_secs(30);
+        for i in 0..5 {
+            q.push(i);
+            // Below the batch size, with no flush: exported at once.
+            assert_eq!(rx.recv_timeout(wait), Ok(vec![i]));
+            wait_for(&q, "the worker to sleep", |s| {
+                s.probe.idle_workers == 1 && s.in_flight == 0
+            });
+        }
+        // A few rounds of the worker's loop per item, not a spin.
+        let rounds = lock(&q.state).probe.worker_rounds;
+        assert!(rounds <= 5 * 4, "{rounds} rounds of the worker for 5 items");
+        q.flush(wait).unwrap();
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + wait));
+        assert_eq!(q.report().exported, 5);
+    });
+}
+
+/// With no delay and one batch in flight at a time, what is queued
+/// meanwhile goes out when that batch ends, though the worker was asleep
+/// with nothing queued and no one woke it for the items.
+#[test]
+fn a_zero_schedule_delay_sends_what_waited_for_a_slot_when_it_frees() {
+    bounded(Duration::from_secs(60), "a queue with no delay", || {
+        let mut config = config(8, 2);
+        config.schedule_delay = Duration::ZERO;
+        let (q, rx) = concurrent_queue(config, 1);
+        wait_for(&q, "the worker to sleep", |s| s.probe.idle_workers == 1);
+        // Exported here, and in flight; the next is queued without waking
+        // the worker, as the span collector queues on a flush.
+        q.export_now(vec![vec![1, 2]], Instant::now(), false);
+        let wait = Duration::from_secs(30);
+        let (first, end1) = rx.try_recv().expect("exported on this thread");
+        assert_eq!(first, vec![1, 2]);
+        q.push_many(vec![vec![3]], Instant::now(), false);
+        end1.end(Ok(()));
+        let (second, end2) = rx
+            .recv_timeout(wait)
+            .expect("the queued item waited for the schedule delay");
+        assert_eq!(second, vec![3]);
+        end2.end(Ok(()));
+        q.begin_shutdown();
+        assert!(q.wait(Instant::now() + wait));
+        assert_eq!(q.report().exported, 3);
+    });
+}
+
 #[test]
 fn executor_times_out_a_hanging_export() {
     let rt = ExportRuntime::start().unwrap();

@@ -33,7 +33,9 @@ pub(crate) fn header_map(signal: Signal, otlp: &OtlpConfig) -> Result<http::Head
         let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
         let value = http::HeaderValue::from_str(v);
         match (name, value) {
-            (Ok(name), Ok(value)) => {
+            (Ok(name), Ok(mut value)) => {
+                // Never shown by a `Debug` of the map, nor indexed by HPACK.
+                value.set_sensitive(true);
                 map.insert(name, value);
             }
             _ => {

@@ -342,20 +342,10 @@ impl Receiver {
     /// Blocks until at least `spans` spans have arrived in total, or until
     /// `deadline`; returns the total then.
     pub fn wait_for_spans(&self, spans: u64, deadline: Instant) -> u64 {
-        let mut guard = self.shared.lock();
-        loop {
-            let now = self.shared.tally.counts().spans;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if now >= spans || left.is_zero() {
-                return now;
-            }
-            guard = self
-                .shared
-                .changed
-                .wait_timeout(guard, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let tally = &self.shared.tally;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.wait_for(left, |_| tally.counts().spans >= spans);
+        tally.counts().spans
     }
 
     /// Blocks until `done` holds for what was recorded, or `timeout` passes.

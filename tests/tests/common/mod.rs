@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 
+pub mod child;
+
 /// Upper bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(20);
 
