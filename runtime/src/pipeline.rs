@@ -274,14 +274,14 @@ fn span_exporter(
             no_tls(Signal::Traces, otlp)?;
             let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
             // (An OTLP exporter always has the runtime: `needs_network`.)
-            match (transport, network) {
-                (Some(transport), Executor::Tokio(runtime)) => Box::new(OtlpSpans::new(
+            match network {
+                Executor::Tokio(runtime) => Box::new(OtlpSpans::new(
                     encoder(),
                     transport,
                     runtime.clone(),
                     timeout,
                 )),
-                _ => Box::new(Sdk::spans(
+                Executor::Local => Box::new(Sdk::spans(
                     otlp_spans(otlp)?,
                     resource,
                     network.clone(),

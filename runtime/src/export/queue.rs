@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
-use super::batch_end::{BatchEnd, EndBatch};
+use super::batch_end::{BatchEnd, EndBatch, Outcome};
 use super::chunks::{Chunks, batches};
 use super::exporter::BatchExporter;
 use super::report::{Counters, Reporter, SignalReport};
@@ -83,11 +83,11 @@ pub(crate) struct BatchQueue<T> {
 }
 
 impl<T: Send + 'static> EndBatch for BatchQueue<T> {
-    fn end_batch(&self, items: usize, result: Result<(), String>) {
+    fn end_batch(&self, items: usize, outcome: Outcome) {
         let mut state = lock(&self.state);
         // Counted and taken out of flight together, so a report never sees
         // a batch as both exported and unflushed.
-        self.counters.record(items as u64, result);
+        self.counters.record_outcome(items as u64, outcome);
         state.in_flight -= items;
         state.batches_in_flight -= 1;
         // The last batch of a flush ends it here, without a detour through
