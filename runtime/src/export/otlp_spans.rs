@@ -52,7 +52,7 @@ impl OtlpSpans {
 impl BatchExporter<Item> for OtlpSpans {
     fn export(&self, batch: Vec<Item>, end: BatchEnd) {
         let mut buf = self.buffers.take();
-        self.encoder.request_into(&batch, &mut buf.buf);
+        let limited = self.encoder.request_into(&batch, &mut buf.buf);
         let body = match self.transport.prepare(buf) {
             Ok(body) => body,
             Err(e) => return end.end(Err(e)),
@@ -70,7 +70,7 @@ impl BatchExporter<Item> for OtlpSpans {
             let deadline = tokio::time::Instant::now() + retries_for;
             // Bounded again as a whole: a request that outlives its own
             // timeout (a TLS handshake that hangs) must still end.
-            let outcome =
+            let mut outcome =
                 match tokio::time::timeout(timeout, send.deliver(batch, body, deadline)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Outcome {
@@ -79,6 +79,7 @@ impl BatchExporter<Item> for OtlpSpans {
                         error: Some(format!("export timed out after {timeout:?}")),
                     },
                 };
+            outcome.limited = limited;
             end.end_with(outcome);
         });
     }
@@ -129,7 +130,8 @@ impl Sender {
                     for half in [batch, second] {
                         let n = half.len();
                         let mut buf = self.buffers.take();
-                        self.encoder.request_into(&half, &mut buf.buf);
+                        // Its limits were counted with the whole batch.
+                        let _ = self.encoder.request_into(&half, &mut buf.buf);
                         let outcome = match self.transport.prepare(buf) {
                             Ok(body) => self.deliver(half, body, deadline).await,
                             Err(e) => Outcome {
@@ -186,7 +188,7 @@ impl DiscardEncoded {
 impl BatchExporter<Item> for DiscardEncoded {
     fn export(&self, batch: Vec<Item>, end: BatchEnd) {
         let mut buf = self.buffers.take();
-        self.encoder.request_into(&batch, &mut buf.buf);
+        let _ = self.encoder.request_into(&batch, &mut buf.buf);
         let body = crate::otlp::send::prepare(self.gzip.as_deref(), buf);
         drop(batch);
         end.end(body.map(|body| drop(std::hint::black_box(body))));
