@@ -10,7 +10,6 @@
 //! converting to the generated prost structs first. The end-to-end tests
 //! decode every request with opentelemetry-proto's own types.
 
-use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanKind, Status};
@@ -21,6 +20,9 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::config::SpanLimits;
 use crate::record::{Item, SpanRecord, clock};
+use limits::Limited;
+#[cfg(test)]
+use limits::cut;
 
 /// `Span.flags`: the W3C trace flags in bits 0–7, and whether the parent is
 /// remote (bit 9), with bit 8 saying that bit 9 is known.
@@ -139,77 +141,6 @@ impl Encoder {
         request.extend_from_slice(&self.resource_schema);
         limited.count
     }
-}
-
-/// The span limits, and what they have dropped or shortened so far.
-struct Limited<'a> {
-    limits: &'a SpanLimits,
-    count: u64,
-}
-
-impl Limited<'_> {
-    /// `value`, its strings cut to the length limit.
-    fn value<'v>(&mut self, value: &'v Value) -> Cow<'v, Value> {
-        let Some(max) = self.limits.attribute_value_length else {
-            return Cow::Borrowed(value);
-        };
-        match value {
-            Value::String(s) => match cut(s.as_str(), max) {
-                Some(short) => {
-                    self.count += 1;
-                    Cow::Owned(Value::String(short.to_owned().into()))
-                }
-                None => Cow::Borrowed(value),
-            },
-            Value::Array(Array::String(list))
-                if list.iter().any(|s| cut(s.as_str(), max).is_some()) =>
-            {
-                self.count += 1;
-                let list = list
-                    .iter()
-                    .map(|s| {
-                        cut(s.as_str(), max).map_or_else(|| s.clone(), |c| c.to_owned().into())
-                    })
-                    .collect();
-                Cow::Owned(Value::Array(Array::String(list)))
-            }
-            _ => Cow::Borrowed(value),
-        }
-    }
-
-    /// Writes `attributes` as field `field`, at most `max` of them, values
-    /// cut; returns how many were left out.
-    fn attributes(
-        &mut self,
-        buf: &mut Vec<u8>,
-        field: u32,
-        attributes: &[KeyValue],
-        max: usize,
-    ) -> u64 {
-        for kv in attributes.iter().take(max) {
-            let value = self.value(&kv.value);
-            key_value(buf, field, kv.key.as_str(), &value);
-        }
-        let dropped = attributes.len().saturating_sub(max) as u64;
-        self.count += dropped;
-        dropped
-    }
-
-    /// Counts items left out of a span, of `len` kept at most `max`.
-    fn over(&mut self, len: usize, max: usize) -> u64 {
-        let dropped = len.saturating_sub(max) as u64;
-        self.count += dropped;
-        dropped
-    }
-}
-
-/// `s` cut to `max` characters, on a character boundary, if it is longer.
-fn cut(s: &str, max: usize) -> Option<&str> {
-    // No longer in bytes: no longer in characters.
-    if s.len() <= max {
-        return None;
-    }
-    s.char_indices().nth(max).map(|(at, _)| &s[..at])
 }
 
 /// A `ScopeSpans` body: its length, or the body itself.
@@ -398,7 +329,7 @@ fn stage_span(
         let room = limits
             .attribute_count
             .saturating_sub(r.site.span_attributes().len());
-        let dropped = limited.attributes(buf, 9, &e.attributes, room);
+        let dropped = limited_attributes(limited, buf, 9, &e.attributes, room);
         varint_field(buf, 10, dropped);
         for ev in e.events.iter().take(limits.event_count) {
             event(buf, ev, limited);
@@ -436,7 +367,7 @@ fn sdk_span(buf: &mut Vec<u8>, d: &SpanData, limited: &mut Limited<'_>) {
         + u64::from(d.events.dropped_count)
         + u64::from(d.links.dropped_count);
     limited.count += sdk_dropped;
-    let dropped = limited.attributes(buf, 9, &d.attributes, limits.attribute_count);
+    let dropped = limited_attributes(limited, buf, 9, &d.attributes, limits.attribute_count);
     varint_field(buf, 10, u64::from(d.dropped_attributes_count) + dropped);
     for ev in d.events.iter().take(limits.event_count) {
         event(buf, ev, limited);
@@ -454,6 +385,23 @@ fn sdk_span(buf: &mut Vec<u8>, d: &SpanData, limited: &mut Limited<'_>) {
         16,
         span_flags(sc.trace_flags().is_sampled(), d.parent_span_is_remote),
     );
+}
+
+/// Writes `attributes` as field `field`, at most `max` of them, their
+/// values cut to the length limit; returns how many were left out (and
+/// counts them).
+fn limited_attributes(
+    limited: &mut Limited<'_>,
+    buf: &mut Vec<u8>,
+    field: u32,
+    attributes: &[KeyValue],
+    max: usize,
+) -> u64 {
+    for kv in attributes.iter().take(max) {
+        let value = limited.value(&kv.value);
+        key_value(buf, field, kv.key.as_str(), &value);
+    }
+    limited.over(attributes.len(), max)
 }
 
 fn span_flags(sampled: bool, parent_remote: bool) -> u32 {
@@ -474,7 +422,7 @@ fn event(buf: &mut Vec<u8>, ev: &opentelemetry::trace::Event, limited: &mut Limi
     let mut e = Vec::new();
     fixed64_field(&mut e, 1, system_nanos(ev.timestamp));
     bytes_field(&mut e, 2, ev.name.as_bytes());
-    limited.attributes(&mut e, 3, &ev.attributes, usize::MAX);
+    limited_attributes(limited, &mut e, 3, &ev.attributes, usize::MAX);
     varint_field(&mut e, 4, u64::from(ev.dropped_attributes_count));
     bytes_field(buf, 11, &e);
 }
@@ -488,7 +436,7 @@ fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link, limited: &mut Limited
     if !header.is_empty() {
         bytes_field(&mut m, 3, header.as_bytes());
     }
-    limited.attributes(&mut m, 4, &l.attributes, usize::MAX);
+    limited_attributes(limited, &mut m, 4, &l.attributes, usize::MAX);
     varint_field(&mut m, 5, u64::from(l.dropped_attributes_count));
     fixed32_field(
         &mut m,
@@ -630,5 +578,6 @@ fn fixed32_field(buf: &mut Vec<u8>, field: u32, v: u32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
+mod limits;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! what semtel does not encode itself ([`sdk`]). Nothing here knows the
 //! queues or the engine above it.
 
+mod answer;
 pub(crate) mod encode;
 pub(crate) mod sdk;
 pub(crate) mod send;

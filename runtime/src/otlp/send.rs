@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 use prost::Message as _;
 use tokio::time::Instant;
 
+pub(crate) use super::answer::Accepted;
+use super::answer::{partial_success, retry_after, retry_info};
 use crate::Error;
 use crate::config::{Compression, OtlpConfig, Protocol, Signal};
 
@@ -50,14 +52,6 @@ enum Wire {
         grpc: tonic::client::Grpc<tonic::transport::Channel>,
         metadata: tonic::metadata::MetadataMap,
     },
-}
-
-/// A request the collector took: the spans it says it rejected (partial
-/// success), and why.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Accepted {
-    pub(crate) rejected: u64,
-    pub(crate) message: Option<String>,
 }
 
 /// Why a request did not arrive.
@@ -456,48 +450,6 @@ impl HttpRequest<'_> {
     }
 }
 
-/// A `Retry-After` value: seconds, or an HTTP-date (RFC 9110).
-fn retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// The rejected spans of an `ExportTraceServiceResponse`, protobuf or
-/// JSON; an answer that cannot be read counts as full success, as the
-/// collector said 2xx.
-fn partial_success(body: &[u8], json: bool) -> Accepted {
-    let partial = if json {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| {
-                let p = v.get("partialSuccess")?;
-                let rejected = match p.get("rejectedSpans") {
-                    Some(serde_json::Value::String(s)) => s.parse().ok()?,
-                    Some(n) => n.as_i64()?,
-                    None => 0,
-                };
-                let message = p.get("errorMessage").and_then(|m| m.as_str());
-                Some((rejected, message.unwrap_or_default().to_owned()))
-            })
-    } else {
-        wire::Response::decode(body)
-            .ok()
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected, p.error_message))
-    };
-    match partial {
-        Some((rejected, message)) if rejected > 0 || !message.is_empty() => Accepted {
-            rejected: u64::try_from(rejected).unwrap_or(0),
-            message: (!message.is_empty()).then_some(message),
-        },
-        _ => Accepted::default(),
-    }
-}
-
 async fn grpc_once(
     mut grpc: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: &tonic::metadata::MetadataMap,
@@ -539,73 +491,6 @@ async fn grpc_once(
         | Code::OutOfRange
         | Code::DataLoss => Err(Attempt::Retry(message, delay)),
         _ => Err(Attempt::Fatal(message)),
-    }
-}
-
-/// The delay of a `google.rpc.RetryInfo` among a gRPC status's details
-/// (`grpc-status-details-bin`, a `google.rpc.Status`).
-fn retry_info(details: &[u8]) -> Option<Duration> {
-    const RETRY_INFO: &str = "type.googleapis.com/google.rpc.RetryInfo";
-    let status = wire::RpcStatus::decode(details).ok()?;
-    let info = status.details.iter().find(|d| d.type_url == RETRY_INFO)?;
-    let delay = wire::RetryInfo::decode(&info.value[..]).ok()?.retry_delay?;
-    let seconds = u64::try_from(delay.seconds).ok()?;
-    let nanos = u32::try_from(delay.nanos).unwrap_or(0);
-    Some(Duration::new(seconds, nanos.min(999_999_999)))
-}
-
-/// The few messages read from a collector's answers.
-mod wire {
-    /// `Export{Trace,Logs,Metrics}ServiceResponse`: their partial success
-    /// is field 1, its rejected count field 1 and message field 2.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Response {
-        #[prost(message, optional, tag = "1")]
-        pub(super) partial_success: Option<PartialSuccess>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct PartialSuccess {
-        #[prost(int64, tag = "1")]
-        pub(super) rejected: i64,
-        #[prost(string, tag = "2")]
-        pub(super) error_message: String,
-    }
-
-    /// `google.rpc.Status`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct RpcStatus {
-        #[prost(int32, tag = "1")]
-        pub(super) code: i32,
-        #[prost(string, tag = "2")]
-        pub(super) message: String,
-        #[prost(message, repeated, tag = "3")]
-        pub(super) details: Vec<Any>,
-    }
-
-    /// `google.protobuf.Any`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Any {
-        #[prost(string, tag = "1")]
-        pub(super) type_url: String,
-        #[prost(bytes = "vec", tag = "2")]
-        pub(super) value: Vec<u8>,
-    }
-
-    /// `google.rpc.RetryInfo`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct RetryInfo {
-        #[prost(message, optional, tag = "1")]
-        pub(super) retry_delay: Option<Duration>,
-    }
-
-    /// `google.protobuf.Duration`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Duration {
-        #[prost(int64, tag = "1")]
-        pub(super) seconds: i64,
-        #[prost(int32, tag = "2")]
-        pub(super) nanos: i32,
     }
 }
 
@@ -657,130 +542,4 @@ mod codec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_and_http_dates() {
-        assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(" 0 "), Some(Duration::ZERO));
-        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
-        let d = retry_after(&later).unwrap();
-        assert!(
-            d > Duration::from_secs(28) && d <= Duration::from_secs(30),
-            "{d:?}"
-        );
-        // A date in the past: no wait.
-        assert_eq!(
-            retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after("soon"), None);
-    }
-
-    #[test]
-    fn partial_success_is_read_from_protobuf_and_json_answers() {
-        let answer = wire::Response {
-            partial_success: Some(wire::PartialSuccess {
-                rejected: 4,
-                error_message: "bad".into(),
-            }),
-        };
-        let expected = Accepted {
-            rejected: 4,
-            message: Some("bad".into()),
-        };
-        assert_eq!(partial_success(&answer.encode_to_vec(), false), expected);
-        let json = br#"{"partialSuccess":{"rejectedSpans":"4","errorMessage":"bad"}}"#;
-        assert_eq!(partial_success(json, true), expected);
-        assert_eq!(partial_success(b"{}", true), Accepted::default());
-        assert_eq!(partial_success(b"", false), Accepted::default());
-    }
-
-    #[test]
-    fn retry_info_is_found_among_the_status_details() {
-        let info = wire::RetryInfo {
-            retry_delay: Some(wire::Duration {
-                seconds: 2,
-                nanos: 500_000_000,
-            }),
-        };
-        let status = wire::RpcStatus {
-            code: 8,
-            message: String::new(),
-            details: vec![wire::Any {
-                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
-                value: info.encode_to_vec(),
-            }],
-        };
-        assert_eq!(
-            retry_info(&status.encode_to_vec()),
-            Some(Duration::from_millis(2500))
-        );
-        assert_eq!(retry_info(b""), None);
-    }
-
-    #[test]
-    fn request_buffers_are_reused_up_to_the_pool_size() {
-        let pool = BufferPool::new(1);
-        let mut a = pool.take();
-        a.buf.extend_from_slice(&[7; 1000]);
-        let body = prepare(None, a).unwrap();
-        assert_eq!(body.len(), 1000);
-        // Still in use by the request body: a new buffer is handed out.
-        let b = pool.take();
-        assert_eq!(b.buf.capacity(), 0);
-        drop(body);
-        // Back in the pool, emptied, its capacity kept.
-        let c = pool.take();
-        assert!(c.buf.is_empty() && c.buf.capacity() >= 1000);
-        // One kept at most: the second returned is freed.
-        drop(c);
-        drop(b);
-        assert_eq!(pool.free.lock().unwrap().len(), 1);
-    }
-
-    /// gzip as a receiver reads it (the trailer's CRC and length checked),
-    /// for inputs that compress well, not at all (random bytes need more
-    /// room than first reserved), and not at all in size; a kept deflate
-    /// state gives the same output again.
-    #[test]
-    fn gzip_bodies_decode_and_reused_state_starts_afresh() {
-        use std::io::Read as _;
-
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let random: Vec<u8> = (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        let repeated = b"pipeline.stage.name".repeat(5_000);
-        let gzip = Gzip::default();
-        for input in [&random[..], &repeated[..], &[][..], &random[..10]] {
-            let mut first = Vec::new();
-            gzip.compress(input, &mut first).unwrap();
-            let mut decoded = Vec::new();
-            flate2::read::GzDecoder::new(&first[..])
-                .read_to_end(&mut decoded)
-                .unwrap();
-            assert_eq!(decoded, input);
-            let mut again = vec![1, 2, 3];
-            gzip.compress(input, &mut again).unwrap();
-            assert_eq!(again, first);
-        }
-        assert!(gzip.free.lock().unwrap().len() <= GZIP_KEEP);
-    }
-
-    #[test]
-    fn a_compressed_request_returns_its_buffer_at_once() {
-        let pool = BufferPool::new(2);
-        let mut a = pool.take();
-        a.buf.extend_from_slice(&[1; 4096]);
-        let body = prepare(Gzip::when(Compression::Gzip).as_deref(), a).unwrap();
-        assert!(body.len() < 4096, "gzip of repeated bytes is smaller");
-        assert_eq!(pool.free.lock().unwrap().len(), 1);
-    }
-}
+mod tests;
