@@ -104,7 +104,22 @@
 //! telemetry waits in bounded queues, what does not fit is dropped and
 //! counted, every export has a timeout, and shutdown is bounded. The
 //! [`ShutdownReport`] says what was lost and where it was going; the
-//! [`Guard`] prints it when anything was lost.
+//! [`Guard`] prints it when anything was lost. Per signal, what it calls
+//! exported plus what it calls lost (dropped, failed, unsent) is what was
+//! emitted.
+//!
+//! Spans are sent as the OTLP specification asks: answers that say "try
+//! again" (HTTP 429, 502, 503, 504, gRPC UNAVAILABLE and the other
+//! retryable codes), connection errors and timeouts are retried with
+//! exponential backoff and jitter, after the delay the collector asks for
+//! (`Retry-After`, gRPC `RetryInfo`) if it fits in
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`; permanent refusals (400 and the like) are
+//! not. Spans a collector rejects in a partial success count as lost. A
+//! batch the collector finds too large (HTTP 413, RESOURCE_EXHAUSTED
+//! without `RetryInfo`) is sent again in halves, and only a span too large
+//! on its own is lost; `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` keeps such
+//! spans, their values cut. Logs and metrics are sent by opentelemetry-otlp,
+//! which retries the same answers.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
