@@ -182,9 +182,19 @@ impl Transport {
                     };
                     request.once(body.clone(), left).await
                 }
-                Wire::Grpc { grpc, metadata } => {
-                    grpc_once(grpc.clone(), metadata, left, body.clone()).await
-                }
+                // The channel's own timeout is the whole OTLP timeout: a
+                // retry gets only what is left of it.
+                Wire::Grpc { grpc, metadata } => tokio::time::timeout(
+                    left,
+                    grpc_once(grpc.clone(), metadata, left, body.clone()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Attempt::Retry(
+                        format!("gRPC: timed out after {left:?}"),
+                        None,
+                    ))
+                }),
             };
             let (message, delay) = match result {
                 Ok(accepted) => return Ok(accepted),
