@@ -74,6 +74,9 @@
 //! | `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BLRP_EXPORT_TIMEOUT` | milliseconds one span (log) export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE` | spans (log records) held at most, 1 to 1048576 | `2048` |
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | items per export, 1 to 1048576 and at most the queue size (unset, it follows a smaller queue size) | `512` |
+//! | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest string attribute value of a span, in characters (cut on a character boundary), 0 to 2147483647 | no limit |
+//! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span, 0 to 65536 | `128` |
+//! | `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | events, links per span, 0 to 65536 | `128` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric exports, 1 to 2147483647 | `60000` |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
@@ -101,7 +104,22 @@
 //! telemetry waits in bounded queues, what does not fit is dropped and
 //! counted, every export has a timeout, and shutdown is bounded. The
 //! [`ShutdownReport`] says what was lost and where it was going; the
-//! [`Guard`] prints it when anything was lost.
+//! [`Guard`] prints it when anything was lost. Per signal, what it calls
+//! exported plus what it calls lost (dropped, failed, unsent) is what was
+//! emitted.
+//!
+//! Spans are sent as the OTLP specification asks: answers that say "try
+//! again" (HTTP 429, 502, 503, 504, gRPC UNAVAILABLE and the other
+//! retryable codes), connection errors and timeouts are retried with
+//! exponential backoff and jitter, after the delay the collector asks for
+//! (`Retry-After`, gRPC `RetryInfo`) if it fits in
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`; permanent refusals (400 and the like) are
+//! not. Spans a collector rejects in a partial success count as lost. A
+//! batch the collector finds too large (HTTP 413, RESOURCE_EXHAUSTED
+//! without `RetryInfo`) is sent again in halves, and only a span too large
+//! on its own is lost; `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` keeps such
+//! spans, their values cut. Logs and metrics are sent by opentelemetry-otlp,
+//! which retries the same answers.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
@@ -127,7 +145,7 @@ mod telemetry;
 pub use builder::{Builder, builder, init};
 pub use config::{
     BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
 };
 pub use error::Error;
 pub use export::{ShutdownReport, SignalReport};

@@ -17,6 +17,7 @@ use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 use crate::Error;
 use crate::config::{
     BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
+    SpanLimits,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::{Engine, SemtelLayer};
@@ -125,7 +126,8 @@ pub(crate) fn build(
     } else {
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler(config.sampler));
+            .with_sampler(sampler(config.sampler))
+            .with_span_limits(sdk_span_limits(config.span_limits));
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -254,7 +256,7 @@ fn span_exporter(
 ) -> Result<Destination, Error> {
     let otlp = &config.traces.otlp;
     let timeout = config.span_batch.export_timeout;
-    let encoder = || Encoder::new(resource, stage_scope());
+    let encoder = || Encoder::new(resource, stage_scope()).with_limits(config.span_limits);
     let exporter: Box<dyn BatchExporter<Item>> = match kind {
         ExporterKind::Console => {
             let console = ConsoleSpanExporter::new(sink.clone());
@@ -274,14 +276,14 @@ fn span_exporter(
             no_tls(Signal::Traces, otlp)?;
             let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
             // (An OTLP exporter always has the runtime: `needs_network`.)
-            match (transport, network) {
-                (Some(transport), Executor::Tokio(runtime)) => Box::new(OtlpSpans::new(
+            match network {
+                Executor::Tokio(runtime) => Box::new(OtlpSpans::new(
                     encoder(),
                     transport,
                     runtime.clone(),
                     timeout,
                 )),
-                _ => Box::new(Sdk::spans(
+                Executor::Local => Box::new(Sdk::spans(
                     otlp_spans(otlp)?,
                     resource,
                     network.clone(),
@@ -297,6 +299,18 @@ fn span_exporter(
         name: destination(otlp),
         batch: config.span_batch,
     })
+}
+
+/// The count limits for the SDK's spans (`tracing` spans); semtel's encoder
+/// cuts their values.
+fn sdk_span_limits(limits: SpanLimits) -> opentelemetry_sdk::trace::SpanLimits {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    opentelemetry_sdk::trace::SpanLimits {
+        max_attributes_per_span: count(limits.attribute_count),
+        max_events_per_span: count(limits.event_count),
+        max_links_per_span: count(limits.link_count),
+        ..Default::default()
+    }
 }
 
 fn periodic<E>(

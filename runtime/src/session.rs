@@ -158,6 +158,25 @@ impl Session {
             return report.clone();
         }
         let deadline = Instant::now() + self.shutdown_timeout;
+        // The metrics' last collection and export, on a thread of its own:
+        // after the engine has drained the rings (their stage durations go
+        // into the histograms), but no later than half the time, so that
+        // a traces queue the engine waits on to the deadline (a collector
+        // that never answers) cannot leave it none: its points are then
+        // counted, failed or unsent, instead of collected after the report.
+        let (engine_done_tx, engine_done_rx) = std::sync::mpsc::channel::<()>();
+        let (metrics_done_tx, metrics_done_rx) = std::sync::mpsc::channel::<()>();
+        let metrics_at = Instant::now() + self.shutdown_timeout / 2;
+        let mp = self.meter_provider.clone();
+        let metrics = std::thread::Builder::new()
+            .name("semtel-shutdown-metrics".into())
+            .spawn(move || {
+                let _ = engine_done_rx
+                    .recv_timeout(metrics_at.saturating_duration_since(Instant::now()));
+                let _ =
+                    mp.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
+                let _ = metrics_done_tx.send(());
+            });
         // Stage spans still in threads' rings go to the export queues first
         // (and their durations into the stage histogram, so metrics stay on
         // until they have).
@@ -165,6 +184,7 @@ impl Session {
             .engine
             .as_ref()
             .is_none_or(|engine| engine.shutdown(deadline));
+        let _ = engine_done_tx.send(());
         if self.installed {
             stage::meter_provider_removed();
         }
@@ -174,28 +194,27 @@ impl Session {
         }
         // The SDK providers' shutdowns wait on timeouts of their own; run them
         // off the caller's thread so the caller waits only until `deadline`.
-        let providers = (
-            self.tracer_provider.clone(),
-            self.logger_provider.clone(),
-            self.meter_provider.clone(),
-        );
+        let providers = (self.tracer_provider.clone(), self.logger_provider.clone());
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("semtel-shutdown".into())
             .spawn(move || {
                 let left = || deadline.saturating_duration_since(Instant::now());
-                let (tp, lp, mp) = providers;
+                let (tp, lp) = providers;
                 if let Some(tp) = tp {
                     let _ = tp.shutdown_with_timeout(left());
                 }
                 if let Some(lp) = lp {
                     let _ = lp.shutdown_with_timeout(left());
                 }
-                let _ = mp.shutdown_with_timeout(left());
                 let _ = done_tx.send(());
             });
         if spawned.is_ok() {
             let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        if metrics.is_ok() {
+            let _ =
+                metrics_done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
         let mut timed_out = !engine_done;
         for r in &self.reporters {

@@ -38,7 +38,7 @@ pub mod rotel_debug;
 pub use attrs::{attr, attr_bool, attr_f64, attr_i64, attr_str, hex};
 pub use live_check::{Finding, LiveCheck};
 pub use postgres::{Postgres, PostgresError};
-pub use receiver::{Counts, Receiver};
+pub use receiver::{Counts, Receiver, Refusal, RetryAfter};
 pub use record::{
     Payload, ReceivedLog, ReceivedMetric, ReceivedRequest, ReceivedSpan, Signal, Snapshot,
     Transport,

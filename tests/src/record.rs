@@ -90,13 +90,16 @@ impl ReceivedRequest {
     }
 }
 
-/// A request the receiver could not decode, kept so tests can show why.
+/// A request the receiver could not decode, or refused on purpose
+/// ([`crate::Receiver::refuse`]), kept so tests can show why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     /// The path (HTTP) or service (gRPC) it was sent to.
     pub target: String,
     /// Why it was rejected, with the HTTP status given.
     pub reason: String,
+    /// When it was answered.
+    pub at: std::time::Instant,
 }
 
 /// Everything the receiver has recorded so far.

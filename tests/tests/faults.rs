@@ -71,6 +71,12 @@ fn collector_absent_http_pipeline_finishes_and_losses_are_reported() {
     collector_absent("http/protobuf");
 }
 
+#[test]
+fn collector_absent_http_json_gives_up_as_soon_as_http_protobuf() {
+    // HTTP/JSON spans take the same transport and retries as protobuf.
+    collector_absent("http/json");
+}
+
 fn collector_killed_then_restarted(protocol: &str) {
     let mut rx = Receiver::start();
     let endpoint = if protocol == "grpc" {
@@ -94,6 +100,11 @@ fn collector_killed_then_restarted(protocol: &str) {
     rx.expect(WAIT, "the span emitted before the kill", |s| {
         steps(s, "before") == 1
     });
+    // The receiver records a request before it answers: stopped now, it
+    // could cut the answer off, and the span that arrived would be counted
+    // as failed (or, retried, arrive twice). The flush returns once the
+    // answer is in.
+    t.flush();
 
     rx.stop();
     emit_span(&t, "during");

@@ -17,6 +17,6 @@ mod types;
 pub(crate) use resolve::{executable_name, resolve};
 pub use types::{
     BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
 };
 pub(crate) use types::{EnvSource, Lookup, Overrides};

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::redact;
-use super::types::{BatchConfig, ConfigError, Lookup, MAX_MILLIS, MAX_QUEUE_SIZE, NO_LIMIT};
+use super::types::{
+    BatchConfig, ConfigError, Lookup, MAX_COUNT_LIMIT, MAX_LENGTH_LIMIT, MAX_MILLIS,
+    MAX_QUEUE_SIZE, NO_LIMIT, SpanLimits,
+};
 
 /// What a zero means for a duration.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +102,39 @@ impl Reader<'_> {
             self.fail(name, &value, zero.expected());
         }
         read
+    }
+
+    /// A limit from 0 to `max`.
+    pub(super) fn limit(&mut self, name: &str, max: usize) -> Option<usize> {
+        let value = self.get(name)?;
+        let read = value.parse::<usize>().ok().filter(|n| *n <= max);
+        if read.is_none() {
+            self.fail(name, &value, format!("a whole number from 0 to {max}"));
+        }
+        read
+    }
+
+    /// The span limits: each `OTEL_SPAN_*` variable, else its general
+    /// `OTEL_ATTRIBUTE_*` form, else the specification's default.
+    pub(super) fn span_limits(&mut self) -> SpanLimits {
+        let d = SpanLimits::DEFAULT;
+        let length = self.limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", MAX_LENGTH_LIMIT);
+        let count = self.limit("OTEL_ATTRIBUTE_COUNT_LIMIT", MAX_COUNT_LIMIT);
+        SpanLimits {
+            attribute_value_length: self
+                .limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", MAX_LENGTH_LIMIT)
+                .or(length),
+            attribute_count: self
+                .limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", MAX_COUNT_LIMIT)
+                .or(count)
+                .unwrap_or(d.attribute_count),
+            event_count: self
+                .limit("OTEL_SPAN_EVENT_COUNT_LIMIT", MAX_COUNT_LIMIT)
+                .unwrap_or(d.event_count),
+            link_count: self
+                .limit("OTEL_SPAN_LINK_COUNT_LIMIT", MAX_COUNT_LIMIT)
+                .unwrap_or(d.link_count),
+        }
     }
 
     pub(super) fn count(&mut self, name: &str) -> Option<usize> {

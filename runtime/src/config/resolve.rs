@@ -398,6 +398,7 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
     let propagators = read_propagators(&mut r);
     let span_batch = r.batch("OTEL_BSP", BatchConfig::SPANS);
     let log_batch = r.batch("OTEL_BLRP", BatchConfig::LOGS);
+    let span_limits = r.span_limits();
     let metric_export_interval = r
         .millis("OTEL_METRIC_EXPORT_INTERVAL", Zero::Rejected)
         .unwrap_or(Duration::from_secs(60));
@@ -467,6 +468,7 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
             .temporality
             .or(temporality)
             .unwrap_or(Temporality::Cumulative),
+        span_limits,
         log_filter,
         console_fallback,
     })

@@ -1229,3 +1229,63 @@ fn endpoint_credentials_become_a_basic_authorization_header() {
     assert_eq!(c.logs.otlp.endpoint, "http://c:4318/v1/logs");
     assert!(c.logs.otlp.headers.is_empty());
 }
+
+#[test]
+fn span_limits_default_to_the_specification_and_span_variables_win() {
+    assert_eq!(ok(&[]).span_limits, SpanLimits::DEFAULT);
+    assert_eq!(SpanLimits::DEFAULT.attribute_value_length, None);
+    assert_eq!(SpanLimits::DEFAULT.attribute_count, 128);
+    let c = ok(&[
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "0"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "65536"),
+    ]);
+    assert_eq!(
+        c.span_limits,
+        SpanLimits {
+            attribute_value_length: Some(100),
+            attribute_count: 10,
+            event_count: 0,
+            link_count: 65536,
+        }
+    );
+    let c = ok(&[
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "7"),
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
+    ]);
+    assert_eq!(c.span_limits.attribute_value_length, Some(7));
+    assert_eq!(c.span_limits.attribute_count, 3);
+}
+
+#[test]
+fn span_limits_out_of_range_are_rejected() {
+    for (var, bad, says) in [
+        (
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "-1",
+            "from 0 to 2147483647",
+        ),
+        (
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "2147483648",
+            "from 0 to 2147483647",
+        ),
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "many", "from 0 to 65536"),
+        (
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "65537",
+            "from 0 to 65536",
+        ),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "1e3", "from 0 to 65536"),
+        (
+            "OTEL_SPAN_LINK_COUNT_LIMIT",
+            "18446744073709551616",
+            "from 0 to 65536",
+        ),
+    ] {
+        rejects(&[(var, bad)], var, bad, says);
+    }
+}

@@ -418,12 +418,56 @@ pub struct Config {
     pub metric_export_timeout: Duration,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
     pub temporality: Temporality,
+    /// `OTEL_SPAN_*_LIMIT` and `OTEL_ATTRIBUTE_*_LIMIT`.
+    pub span_limits: SpanLimits,
     /// `tracing` filter directives (`RUST_LOG` syntax); default `info`.
     pub log_filter: String,
     /// Whether some signal went to the console only because nothing else was
     /// configured (semtel then says once how to point at a collector).
     pub console_fallback: bool,
 }
+
+/// The specification's span limits: what a span may carry at most. What
+/// they drop is counted in the shutdown report
+/// ([`SignalReport::limited`](crate::SignalReport::limited)) and in each
+/// span's `dropped_*_count` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Longest string attribute value (each string of an array too), in
+    /// characters; longer ones are cut on a character boundary. `None`: no
+    /// limit (the default). `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
+    pub attribute_value_length: Option<usize>,
+    /// Attributes per span (default 128); a stage's own attributes
+    /// (`pipeline.*` and literal fields) are always kept and count first.
+    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT`.
+    pub attribute_count: usize,
+    /// Events per span (default 128), `OTEL_SPAN_EVENT_COUNT_LIMIT`.
+    pub event_count: usize,
+    /// Links per span (default 128), `OTEL_SPAN_LINK_COUNT_LIMIT`.
+    pub link_count: usize,
+}
+
+impl SpanLimits {
+    /// The specification's defaults.
+    pub const DEFAULT: Self = Self {
+        attribute_value_length: None,
+        attribute_count: 128,
+        event_count: 128,
+        link_count: 128,
+    };
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The largest count limit accepted.
+pub(crate) const MAX_COUNT_LIMIT: usize = 1 << 16;
+/// The largest value length limit accepted, in characters.
+pub(crate) const MAX_LENGTH_LIMIT: usize = i32::MAX as usize;
 
 impl Config {
     /// The signal's settings.

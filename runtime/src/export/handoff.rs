@@ -31,26 +31,31 @@ impl<T: Send + 'static> BatchQueue<T> {
             return self.push_many(chunks, give_up, true);
         }
         let mut chunks = batches(chunks, self.config.max_export_batch_size);
+        // Held from here until queued, exported or dropped (a report made
+        // meanwhile counts them unsent).
+        let mut state = lock(&self.state);
+        state.held += chunks.iter().map(Vec::len).sum::<usize>();
         while let Some(batch) = chunks.pop_front() {
-            let mut state = lock(&self.state);
             let n = batch.len();
             if state.shutdown
                 || !state.items.is_empty()
                 || state.batches_in_flight >= self.max_in_flight
                 || self.room(&state) < n
             {
-                drop(state);
                 chunks.push_front(batch);
                 break;
             }
+            state.held -= n;
             let end = self.begin_batch(&mut state, n);
             drop(state);
             self.help_export(batch, end);
+            state = lock(&self.state);
         }
-        if !chunks.is_empty() {
-            self.push_chunks(&mut chunks, give_up, wake);
-            self.export_queued();
+        if chunks.is_empty() {
+            return;
         }
+        self.push_held(state, &mut chunks, give_up, wake);
+        self.export_queued();
     }
 
     /// Whether each export hands its batch off without blocking (encoding

@@ -3,15 +3,17 @@
 //! export runtime to send ([`crate::otlp::send`]). Stage spans never become
 //! `SpanData`, and no thread waits on a send.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::batch_end::BatchEnd;
+use super::batch_end::{BatchEnd, Outcome};
 use super::exporter::BatchExporter;
 use crate::otlp::encode::Encoder;
 #[cfg(feature = "__bench")]
 use crate::otlp::send::Gzip;
-use crate::otlp::send::{BufferPool, Transport};
+use crate::otlp::send::{BufferPool, Refused, Transport};
 use crate::record::Item;
 
 /// Requests one OTLP destination has on their way at once: enough to keep
@@ -22,7 +24,7 @@ const SENDS_IN_FLIGHT: usize = 4;
 /// to the next while up to [`SENDS_IN_FLIGHT`] are on their way.
 #[derive(Debug)]
 pub(crate) struct OtlpSpans {
-    encoder: Encoder,
+    encoder: Arc<Encoder>,
     transport: Transport,
     /// The requests on their way and the one being encoded.
     buffers: Arc<BufferPool>,
@@ -38,7 +40,7 @@ impl OtlpSpans {
         timeout: Duration,
     ) -> Self {
         Self {
-            encoder,
+            encoder: Arc::new(encoder),
             transport,
             buffers: BufferPool::new(SENDS_IN_FLIGHT + 1),
             runtime,
@@ -50,20 +52,35 @@ impl OtlpSpans {
 impl BatchExporter<Item> for OtlpSpans {
     fn export(&self, batch: Vec<Item>, end: BatchEnd) {
         let mut buf = self.buffers.take();
-        self.encoder.request_into(&batch, &mut buf.buf);
+        let limited = self.encoder.request_into(&batch, &mut buf.buf);
         let body = match self.transport.prepare(buf) {
             Ok(body) => body,
             Err(e) => return end.end(Err(e)),
         };
-        drop(batch);
-        let transport = self.transport.clone();
+        let send = Sender {
+            encoder: Arc::clone(&self.encoder),
+            transport: self.transport.clone(),
+            buffers: Arc::clone(&self.buffers),
+        };
         let timeout = self.timeout;
+        // Retries end at the OTLP timeout, as opentelemetry-otlp's do; the
+        // processor's export timeout bounds the whole.
+        let retries_for = timeout.min(self.transport.timeout());
         self.runtime.spawn(async move {
-            let result = match tokio::time::timeout(timeout, transport.send(body)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("export timed out after {timeout:?}")),
-            };
-            end.end(result);
+            let deadline = tokio::time::Instant::now() + retries_for;
+            // Bounded again as a whole: a request that outlives its own
+            // timeout (a TLS handshake that hangs) must still end.
+            let mut outcome =
+                match tokio::time::timeout(timeout, send.deliver(batch, body, deadline)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome {
+                        failed: usize::MAX,
+                        limited: 0,
+                        error: Some(format!("export timed out after {timeout:?}")),
+                    },
+                };
+            outcome.limited = limited;
+            end.end_with(outcome);
         });
     }
 
@@ -74,6 +91,72 @@ impl BatchExporter<Item> for OtlpSpans {
     /// Encoding and spawning the send: any thread may do it.
     fn hands_off(&self) -> bool {
         true
+    }
+}
+
+/// What a send on the export runtime needs to send a batch again in halves.
+struct Sender {
+    encoder: Arc<Encoder>,
+    transport: Transport,
+    buffers: Arc<BufferPool>,
+}
+
+impl Sender {
+    /// Sends `body`, the request holding `batch`. A request the collector
+    /// finds too large goes again as two, each half of the spans, down to
+    /// single spans, which are dropped and counted if still too large: one
+    /// oversized span must not cost the others.
+    fn deliver(
+        &self,
+        mut batch: Vec<Item>,
+        body: bytes::Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
+        Box::pin(async move {
+            match self.transport.send(body, deadline).await {
+                Ok(accepted) => Outcome {
+                    failed: usize::try_from(accepted.rejected).unwrap_or(usize::MAX),
+                    limited: 0,
+                    error: accepted
+                        .message
+                        .or_else(|| {
+                            (accepted.rejected > 0).then(|| "rejected by the collector".to_owned())
+                        })
+                        .map(|m| format!("partial success: {m}")),
+                },
+                Err(Refused::TooLarge(_)) if batch.len() > 1 => {
+                    let second = batch.split_off(batch.len() / 2);
+                    let mut total = Outcome::default();
+                    for half in [batch, second] {
+                        let n = half.len();
+                        let mut buf = self.buffers.take();
+                        // Its limits were counted with the whole batch.
+                        let _ = self.encoder.request_into(&half, &mut buf.buf);
+                        let outcome = match self.transport.prepare(buf) {
+                            Ok(body) => self.deliver(half, body, deadline).await,
+                            Err(e) => Outcome {
+                                failed: n,
+                                limited: 0,
+                                error: Some(e),
+                            },
+                        };
+                        total.failed += outcome.failed.min(n);
+                        total.error = outcome.error.or(total.error);
+                    }
+                    total
+                }
+                Err(Refused::TooLarge(e)) => Outcome {
+                    failed: batch.len(),
+                    limited: 0,
+                    error: Some(format!("{e}: a span alone is over the collector's limit")),
+                },
+                Err(Refused::Failed(e)) => Outcome {
+                    failed: batch.len(),
+                    limited: 0,
+                    error: Some(e),
+                },
+            }
+        })
     }
 }
 
@@ -105,7 +188,7 @@ impl DiscardEncoded {
 impl BatchExporter<Item> for DiscardEncoded {
     fn export(&self, batch: Vec<Item>, end: BatchEnd) {
         let mut buf = self.buffers.take();
-        self.encoder.request_into(&batch, &mut buf.buf);
+        let _ = self.encoder.request_into(&batch, &mut buf.buf);
         let body = crate::otlp::send::prepare(self.gzip.as_deref(), buf);
         drop(batch);
         end.end(body.map(|body| drop(std::hint::black_box(body))));

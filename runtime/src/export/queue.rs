@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
-use super::batch_end::{BatchEnd, EndBatch};
+use super::batch_end::{BatchEnd, EndBatch, Outcome};
 use super::chunks::{Chunks, batches};
 use super::exporter::BatchExporter;
 use super::report::{Counters, Reporter, SignalReport};
@@ -35,6 +35,10 @@ pub(super) struct QueueState<T> {
     /// The least room a producer waiting in [`BatchQueue::push_many`] waits
     /// for; `usize::MAX` when none waits.
     pub(super) room_wanted: usize,
+    /// Items producers hold while they wait for room ([`BatchQueue::push_many`],
+    /// [`BatchQueue::export_now`]): neither queued nor counted yet, so a
+    /// report made meanwhile counts them as unsent.
+    pub(super) held: usize,
     /// What tests watch; nothing in other builds.
     #[cfg(test)]
     pub(super) probe: Probe,
@@ -83,11 +87,11 @@ pub(crate) struct BatchQueue<T> {
 }
 
 impl<T: Send + 'static> EndBatch for BatchQueue<T> {
-    fn end_batch(&self, items: usize, result: Result<(), String>) {
+    fn end_batch(&self, items: usize, outcome: Outcome) {
         let mut state = lock(&self.state);
         // Counted and taken out of flight together, so a report never sees
         // a batch as both exported and unflushed.
-        self.counters.record(items as u64, result);
+        self.counters.record_outcome(items as u64, outcome);
         state.in_flight -= items;
         state.batches_in_flight -= 1;
         // The last batch of a flush ends it here, without a detour through
@@ -171,6 +175,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                 batches_in_flight: 0,
                 waiting_for_slot: 0,
                 room_wanted: usize::MAX,
+                held: 0,
                 #[cfg(test)]
                 probe: Probe::default(),
             }),
@@ -215,7 +220,7 @@ impl<T: Send + 'static> BatchQueue<T> {
     pub(crate) fn push(&self, item: T) {
         let mut state = lock(&self.state);
         if state.shutdown || state.items.len() + state.in_flight >= self.config.max_queue_size {
-            drop(state);
+            // Counted under the lock, as a report reads the counters.
             self.counters.drop_items(1);
             return;
         }
@@ -241,8 +246,23 @@ impl<T: Send + 'static> BatchQueue<T> {
 
     /// [`BatchQueue::push_many`] of chunks of at most a batch each.
     pub(super) fn push_chunks(&self, chunks: &mut VecDeque<Vec<T>>, give_up: Instant, wake: bool) {
-        let mut left: usize = chunks.iter().map(Vec::len).sum();
         let mut state = lock(&self.state);
+        state.held += chunks.iter().map(Vec::len).sum::<usize>();
+        self.push_held(state, chunks, give_up, wake);
+    }
+
+    /// [`BatchQueue::push_chunks`] of chunks already counted in
+    /// [`QueueState::held`]: each leaves it as it is queued, or as it is
+    /// dropped and counted, under the same lock, so that a report never
+    /// misses an item a producer holds, whenever it is made.
+    pub(super) fn push_held(
+        &self,
+        mut state: MutexGuard<'_, QueueState<T>>,
+        chunks: &mut VecDeque<Vec<T>>,
+        give_up: Instant,
+        wake: bool,
+    ) {
+        let mut left: usize = chunks.iter().map(Vec::len).sum();
         while left > 0 && !state.shutdown {
             let mut room = self.room(&state);
             while room > 0
@@ -254,6 +274,7 @@ impl<T: Send + 'static> BatchQueue<T> {
                 }
                 room -= chunk.len();
                 left -= chunk.len();
+                state.held -= chunk.len();
                 state.items.append(chunk);
             }
             let full = state.items.len() >= self.config.max_export_batch_size;
@@ -275,11 +296,12 @@ impl<T: Send + 'static> BatchQueue<T> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        drop(state);
         if left > 0 {
-            chunks.clear();
+            state.held -= left;
             self.counters.drop_items(left as u64);
         }
+        drop(state);
+        chunks.clear();
     }
 
     /// A worker has ended; the last one shuts the exporter down.
@@ -495,11 +517,12 @@ impl<T: Send + 'static> Reporter for BatchQueue<T> {
 
     fn report(&self) -> SignalReport {
         let state = lock(&self.state);
-        let unflushed = if state.finished {
+        let queued = if state.finished {
             0
         } else {
-            (state.items.len() + state.in_flight) as u64
+            state.items.len() + state.in_flight
         };
+        let unflushed = (queued + state.held) as u64;
         // Read under the state lock, which a batch's end holds while it is
         // counted and taken out of flight: never both exported and
         // unflushed.

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::batch_end::Outcome;
 use super::sync::lock;
 use crate::config::Signal;
 
@@ -24,6 +25,10 @@ pub struct SignalReport {
     pub failed: u64,
     /// Items still queued when the shutdown deadline passed.
     pub unflushed: u64,
+    /// Attributes, events and links that the span limits dropped from spans
+    /// that were exported, and attribute values they shortened
+    /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and the rest); not a loss of items.
+    pub limited: u64,
     /// The last export error, if any.
     pub last_error: Option<String>,
 }
@@ -63,6 +68,13 @@ impl fmt::Display for SignalReport {
             if let Some(e) = &self.last_error {
                 write!(f, "; last error: {e}")?;
             }
+        }
+        if self.limited > 0 {
+            write!(
+                f,
+                "; {} attributes, events or links dropped or shortened by span limits",
+                self.limited
+            )?;
         }
         Ok(())
     }
@@ -121,6 +133,7 @@ pub(crate) struct Counters {
     exported: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    limited: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -137,6 +150,17 @@ impl Counters {
         }
     }
 
+    /// Counts a batch of `items` of which `outcome.failed` did not arrive.
+    pub(crate) fn record_outcome(&self, items: u64, outcome: Outcome) {
+        let failed = (outcome.failed as u64).min(items);
+        self.exported.fetch_add(items - failed, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+        self.limited.fetch_add(outcome.limited, Ordering::Relaxed);
+        if let Some(e) = outcome.error {
+            *lock(&self.last_error) = Some(e);
+        }
+    }
+
     pub(crate) fn drop_items(&self, items: u64) {
         self.dropped.fetch_add(items, Ordering::Relaxed);
     }
@@ -149,6 +173,7 @@ impl Counters {
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             unflushed,
+            limited: self.limited.load(Ordering::Relaxed),
             last_error: lock(&self.last_error).clone(),
         }
     }

@@ -641,3 +641,47 @@ fn executor_times_out_a_hanging_export() {
         .unwrap_err();
     assert!(err.contains("timed out"), "{err}");
 }
+
+/// Items a producer holds while it waits for room are in every report
+/// made meanwhile (unsent), and once it gives up they are dropped and
+/// counted under the same lock: a report never misses them, whenever it
+/// is read (a report read just as the producer's wait ended lost them all).
+#[test]
+fn items_a_producer_holds_while_waiting_are_reported_unsent_then_dropped() {
+    let (q, release_tx, started_rx) = blocking_queue(config(2, 2), 1);
+    q.push_many(vec![vec![1, 2]], Instant::now(), true);
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (give_up_tx, give_up_rx) = mpsc::channel::<()>();
+    let producer = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || {
+            q.push_many(
+                vec![vec![3, 4, 5]],
+                Instant::now() + Duration::from_secs(600),
+                true,
+            );
+            let _ = give_up_tx.send(());
+        })
+    };
+    wait_for(&q, "the producer waiting for room", |s| s.held == 3);
+    let report = q.report();
+    assert_eq!(
+        (report.exported, report.dropped, report.unflushed),
+        (0, 0, 2 + 3),
+        "2 in flight, 3 held: {report:?}"
+    );
+    // Shutdown ends the wait: what is held is dropped and counted.
+    q.begin_shutdown();
+    give_up_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    producer.join().unwrap();
+    let report = q.report();
+    assert_eq!((report.dropped, report.unflushed), (3, 2), "{report:?}");
+    release_tx.send(()).unwrap();
+    assert!(q.wait(Instant::now() + Duration::from_secs(10)));
+    let report = q.report();
+    assert_eq!(
+        report.exported + report.lost(),
+        5,
+        "every item counted once: {report:?}"
+    );
+}

@@ -18,7 +18,11 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
+use crate::config::SpanLimits;
 use crate::record::{Item, SpanRecord, clock};
+use limits::Limited;
+#[cfg(test)]
+use limits::cut;
 
 /// `Span.flags`: the W3C trace flags in bits 0–7, and whether the parent is
 /// remote (bit 9), with bit 8 saying that bit 9 is known.
@@ -34,6 +38,7 @@ pub(crate) struct Encoder {
     resource_schema: Vec<u8>,
     /// The scope of stage spans.
     stage_scope: InstrumentationScope,
+    limits: SpanLimits,
 }
 
 impl Encoder {
@@ -48,20 +53,33 @@ impl Encoder {
             resource: encoded,
             resource_schema: schema_url_field(resource.schema_url()),
             stage_scope,
+            limits: SpanLimits::DEFAULT,
         }
+    }
+
+    /// The same encoder, applying `limits` to every span.
+    pub(crate) fn with_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// One `ExportTraceServiceRequest` holding `items`.
     #[cfg(test)]
     pub(crate) fn request(&self, items: &[Item]) -> Vec<u8> {
         let mut request = Vec::new();
-        self.request_into(items, &mut request);
+        let _ = self.request_into(items, &mut request);
         request
     }
 
     /// One `ExportTraceServiceRequest` holding `items`, written into
     /// `request` (cleared first; a buffer from a pool keeps its capacity).
-    pub(crate) fn request_into(&self, items: &[Item], request: &mut Vec<u8>) {
+    /// Returns the attributes, events and links the span limits dropped
+    /// and the values they shortened (the SDK's own drops included).
+    pub(crate) fn request_into(&self, items: &[Item], request: &mut Vec<u8>) -> u64 {
+        let mut limited = Limited {
+            limits: &self.limits,
+            count: 0,
+        };
         // Group by scope, in order of first appearance (usually one or two).
         let mut groups: Vec<(&InstrumentationScope, Vec<&Item>)> = Vec::new();
         for item in items {
@@ -89,7 +107,7 @@ impl Encoder {
                     Some(len) => Body::Known(len),
                     None => {
                         let mut body = Vec::with_capacity(list.len() * 256 + 64);
-                        head.write(&mut body, &list, &wall);
+                        head.write(&mut body, &list, &wall, &mut limited);
                         Body::Encoded(body)
                     }
                 };
@@ -114,13 +132,14 @@ impl Encoder {
                     encode_key(2, WireType::LengthDelimited, request);
                     encode_varint(*len as u64, request);
                     let start = request.len();
-                    head.write(request, list, &wall);
+                    head.write(request, list, &wall, &mut limited);
                     debug_assert_eq!(request.len() - start, *len, "body_len_if_plain");
                 }
                 Body::Encoded(body) => bytes_field(request, 2, body),
             }
         }
         request.extend_from_slice(&self.resource_schema);
+        limited.count
     }
 }
 
@@ -177,7 +196,13 @@ impl ScopeHead {
     }
 
     /// Writes the body: the scope, each span as field 2, the schema URL.
-    fn write(&self, buf: &mut Vec<u8>, list: &[&Item], wall: &clock::UnixNanos) {
+    fn write(
+        &self,
+        buf: &mut Vec<u8>,
+        list: &[&Item],
+        wall: &clock::UnixNanos,
+        limited: &mut Limited<'_>,
+    ) {
         buf.extend_from_slice(&self.scope);
         let mut span = Vec::new();
         for item in list {
@@ -189,14 +214,14 @@ impl ScopeHead {
                 encode_key(2, WireType::LengthDelimited, buf);
                 encode_varint(len as u64, buf);
                 let start = buf.len();
-                stage_span(buf, r, wall);
+                stage_span(buf, r, wall, limited);
                 debug_assert_eq!(buf.len() - start, len, "plain_stage_span_len");
                 continue;
             }
             span.clear();
             match item {
-                Item::Stage(r) => stage_span(&mut span, r, wall),
-                Item::Sdk(d) => sdk_span(&mut span, d),
+                Item::Stage(r) => stage_span(&mut span, r, wall, limited),
+                Item::Sdk(d) => sdk_span(&mut span, d, limited),
             }
             bytes_field(buf, 2, &span);
         }
@@ -281,33 +306,49 @@ impl SpanHead {
     }
 }
 
-fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord, wall: &clock::UnixNanos) {
+/// A stage span. Its call site's attributes (semtel's `pipeline.*` and
+/// literal fields, a few) are always kept and count first against the
+/// attribute limit.
+fn stage_span(
+    buf: &mut Vec<u8>,
+    r: &SpanRecord,
+    wall: &clock::UnixNanos,
+    limited: &mut Limited<'_>,
+) {
     let extra = r.extra.as_deref();
     SpanHead::write(buf, r, wall);
     buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
     if let Some(e) = extra {
+        let limits = *limited.limits;
         if let Some(ts) = e.trace_state.as_ref() {
             let header = ts.header();
             if !header.is_empty() {
                 bytes_field(buf, 3, header.as_bytes());
             }
         }
-        for kv in &e.attributes {
-            key_value(buf, 9, kv.key.as_str(), &kv.value);
+        let room = limits
+            .attribute_count
+            .saturating_sub(r.site.span_attributes().len());
+        let dropped = limited_attributes(limited, buf, 9, &e.attributes, room);
+        varint_field(buf, 10, dropped);
+        for ev in e.events.iter().take(limits.event_count) {
+            event(buf, ev, limited);
         }
-        for ev in &e.events {
-            event(buf, ev);
+        varint_field(buf, 12, limited.over(e.events.len(), limits.event_count));
+        for l in e.links.iter().take(limits.link_count) {
+            link(buf, l, limited);
         }
-        for l in &e.links {
-            link(buf, l);
-        }
+        varint_field(buf, 14, limited.over(e.links.len(), limits.link_count));
         status(buf, &e.status);
     }
     let remote = extra.is_some_and(|e| e.parent_remote);
     fixed32_field(buf, 16, span_flags(true, remote));
 }
 
-fn sdk_span(buf: &mut Vec<u8>, d: &SpanData) {
+/// A span the SDK built: the SDK applied the count limits it was given
+/// (its drops are counted here too); value lengths are cut here.
+fn sdk_span(buf: &mut Vec<u8>, d: &SpanData, limited: &mut Limited<'_>) {
+    let limits = *limited.limits;
     let sc = &d.span_context;
     bytes_field(buf, 1, &sc.trace_id().to_bytes());
     bytes_field(buf, 2, &sc.span_id().to_bytes());
@@ -322,24 +363,45 @@ fn sdk_span(buf: &mut Vec<u8>, d: &SpanData) {
     varint_field(buf, 6, span_kind(Some(&d.span_kind)));
     fixed64_field(buf, 7, system_nanos(d.start_time));
     fixed64_field(buf, 8, system_nanos(d.end_time));
-    for kv in &d.attributes {
-        key_value(buf, 9, kv.key.as_str(), &kv.value);
+    let sdk_dropped = u64::from(d.dropped_attributes_count)
+        + u64::from(d.events.dropped_count)
+        + u64::from(d.links.dropped_count);
+    limited.count += sdk_dropped;
+    let dropped = limited_attributes(limited, buf, 9, &d.attributes, limits.attribute_count);
+    varint_field(buf, 10, u64::from(d.dropped_attributes_count) + dropped);
+    for ev in d.events.iter().take(limits.event_count) {
+        event(buf, ev, limited);
     }
-    varint_field(buf, 10, u64::from(d.dropped_attributes_count));
-    for ev in d.events.iter() {
-        event(buf, ev);
+    let dropped = limited.over(d.events.len(), limits.event_count);
+    varint_field(buf, 12, u64::from(d.events.dropped_count) + dropped);
+    for l in d.links.iter().take(limits.link_count) {
+        link(buf, l, limited);
     }
-    varint_field(buf, 12, u64::from(d.events.dropped_count));
-    for l in d.links.iter() {
-        link(buf, l);
-    }
-    varint_field(buf, 14, u64::from(d.links.dropped_count));
+    let dropped = limited.over(d.links.len(), limits.link_count);
+    varint_field(buf, 14, u64::from(d.links.dropped_count) + dropped);
     status(buf, &d.status);
     fixed32_field(
         buf,
         16,
         span_flags(sc.trace_flags().is_sampled(), d.parent_span_is_remote),
     );
+}
+
+/// Writes `attributes` as field `field`, at most `max` of them, their
+/// values cut to the length limit; returns how many were left out (and
+/// counts them).
+fn limited_attributes(
+    limited: &mut Limited<'_>,
+    buf: &mut Vec<u8>,
+    field: u32,
+    attributes: &[KeyValue],
+    max: usize,
+) -> u64 {
+    for kv in attributes.iter().take(max) {
+        let value = limited.value(&kv.value);
+        key_value(buf, field, kv.key.as_str(), &value);
+    }
+    limited.over(attributes.len(), max)
 }
 
 fn span_flags(sampled: bool, parent_remote: bool) -> u32 {
@@ -356,18 +418,16 @@ fn span_kind(kind: Option<&SpanKind>) -> u64 {
     }
 }
 
-fn event(buf: &mut Vec<u8>, ev: &opentelemetry::trace::Event) {
+fn event(buf: &mut Vec<u8>, ev: &opentelemetry::trace::Event, limited: &mut Limited<'_>) {
     let mut e = Vec::new();
     fixed64_field(&mut e, 1, system_nanos(ev.timestamp));
     bytes_field(&mut e, 2, ev.name.as_bytes());
-    for kv in &ev.attributes {
-        key_value(&mut e, 3, kv.key.as_str(), &kv.value);
-    }
+    limited_attributes(limited, &mut e, 3, &ev.attributes, usize::MAX);
     varint_field(&mut e, 4, u64::from(ev.dropped_attributes_count));
     bytes_field(buf, 11, &e);
 }
 
-fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link) {
+fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link, limited: &mut Limited<'_>) {
     let sc = &l.span_context;
     let mut m = Vec::new();
     bytes_field(&mut m, 1, &sc.trace_id().to_bytes());
@@ -376,9 +436,7 @@ fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link) {
     if !header.is_empty() {
         bytes_field(&mut m, 3, header.as_bytes());
     }
-    for kv in &l.attributes {
-        key_value(&mut m, 4, kv.key.as_str(), &kv.value);
-    }
+    limited_attributes(limited, &mut m, 4, &l.attributes, usize::MAX);
     varint_field(&mut m, 5, u64::from(l.dropped_attributes_count));
     fixed32_field(
         &mut m,
@@ -520,5 +578,6 @@ fn fixed32_field(buf: &mut Vec<u8>, field: u32, v: u32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
+mod limits;
 #[cfg(test)]
 mod tests;

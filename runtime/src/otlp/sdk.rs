@@ -1,6 +1,7 @@
-//! opentelemetry-otlp's exporters, built from an [`OtlpConfig`]: logs,
-//! metrics, and traces over HTTP/JSON (semtel encodes the other trace
-//! protocols itself, [`super::encode`]).
+//! opentelemetry-otlp's exporters, built from an [`OtlpConfig`]: logs and
+//! metrics, and traces where semtel has no export runtime of its own
+//! (semtel encodes and sends traces itself, [`super::encode`],
+//! [`super::send`]).
 
 use std::collections::HashMap;
 

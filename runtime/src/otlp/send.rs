@@ -1,57 +1,89 @@
-//! Sends encoded OTLP trace requests over HTTP/protobuf (reqwest) or gRPC
-//! (tonic), with the settings opentelemetry-otlp would use: headers or
-//! metadata, gzip, the timeout, TLS; and retries of what a collector may
-//! answer while starting or overloaded.
+//! Sends encoded OTLP trace requests over HTTP (protobuf or JSON, reqwest)
+//! or gRPC (tonic), with the settings opentelemetry-otlp would use: headers
+//! or metadata, gzip, the timeout, TLS; and the OTLP specification's
+//! retries: what a collector may answer while starting or overloaded is
+//! tried again with exponential backoff and jitter, after the delay the
+//! collector asks for (`Retry-After`, gRPC `RetryInfo`) when it fits in the
+//! export timeout; a permanent refusal never is. A partial success's
+//! rejected spans are told to the caller, and so is "message too large",
+//! which the caller answers by sending the batch in halves.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use prost::Message as _;
+use tokio::time::Instant;
+
+pub(crate) use super::answer::Accepted;
+use super::answer::{partial_success, retry_after, retry_info};
 use crate::Error;
 use crate::config::{Compression, OtlpConfig, Protocol, Signal};
 
 /// The gRPC method of the OTLP trace service.
 const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-/// Attempts per request; retried only on answers that say "try again".
-const ATTEMPTS: u32 = 4;
-/// The first wait between attempts; it doubles.
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Attempts per request at most, within the export timeout.
+const ATTEMPTS: u32 = 5;
+/// The first wait between attempts; it doubles, up to [`MAX_BACKOFF`], and
+/// each wait is drawn between half and all of it (jitter).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// One destination's transport.
+/// One destination's transport, and its timeout
+/// (`OTEL_EXPORTER_OTLP_TIMEOUT`), the time a request and its retries may
+/// take.
 #[derive(Debug, Clone)]
-pub(crate) enum Transport {
+pub(crate) struct Transport {
+    wire: Wire,
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Wire {
     Http {
         client: reqwest::Client,
         /// Parsed once: reqwest would parse a string for every request.
         url: reqwest::Url,
         headers: http::HeaderMap,
         gzip: Option<Arc<Gzip>>,
+        /// OTLP/JSON instead of protobuf.
+        json: bool,
     },
     Grpc {
         grpc: tonic::client::Grpc<tonic::transport::Channel>,
         metadata: tonic::metadata::MetadataMap,
-        timeout: Duration,
     },
 }
 
-/// Whether a failed attempt may succeed if repeated.
-enum Failure {
-    Retry(String),
+/// Why a request did not arrive.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The collector says the message is too large (HTTP 413, gRPC
+    /// RESOURCE_EXHAUSTED without retry information): a smaller one may go.
+    TooLarge(String),
+    /// Anything else, after the retries it deserved.
+    Failed(String),
+}
+
+/// How one attempt ended, when it did not succeed.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    /// May succeed if repeated, after the server's delay if it gave one.
+    Retry(String, Option<Duration>),
+    TooLarge(String),
     Fatal(String),
 }
 
 impl Transport {
-    /// The transport for `otlp`, or `None` for a protocol this path does not
-    /// carry (HTTP/JSON goes through opentelemetry-otlp). Call inside the
-    /// export runtime: tonic's channel spawns onto it.
-    pub(crate) fn new(otlp: &OtlpConfig, headers: http::HeaderMap) -> Result<Option<Self>, Error> {
+    /// The transport for `otlp`. Call inside the export runtime: tonic's
+    /// channel spawns onto it.
+    pub(crate) fn new(otlp: &OtlpConfig, headers: http::HeaderMap) -> Result<Self, Error> {
         let gzip = otlp.compression == Compression::Gzip;
         let fail = |message: String| Error::Exporter {
             signal: Signal::Traces,
             message,
         };
-        Ok(Some(match otlp.protocol {
-            Protocol::HttpJson => return Ok(None),
-            Protocol::HttpProtobuf => {
+        let wire = match otlp.protocol {
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
                 #[cfg(feature = "tls")]
                 let client = super::tls::http_client(Signal::Traces, otlp)?;
                 #[cfg(not(feature = "tls"))]
@@ -61,11 +93,12 @@ impl Transport {
                     .map_err(|e| fail(format!("cannot build the HTTP client: {e}")))?;
                 let url = reqwest::Url::parse(&otlp.endpoint)
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?;
-                Transport::Http {
+                Wire::Http {
                     client,
                     url,
                     headers,
                     gzip: Gzip::when(otlp.compression),
+                    json: otlp.protocol == Protocol::HttpJson,
                 }
             }
             Protocol::Grpc => {
@@ -82,55 +115,135 @@ impl Transport {
                 if gzip {
                     grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
-                Transport::Grpc {
+                Wire::Grpc {
                     grpc,
                     metadata: tonic::metadata::MetadataMap::from_headers(headers),
-                    timeout: otlp.timeout,
                 }
             }
-        }))
+        };
+        Ok(Self {
+            wire,
+            timeout: otlp.timeout,
+        })
+    }
+
+    /// The time a request and its retries may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// An encoded request as [`Transport::send`] takes it ([`prepare`]);
-    /// gzipped here for HTTP (tonic compresses gRPC).
+    /// turned into OTLP/JSON and gzipped here for HTTP (tonic compresses
+    /// gRPC).
     pub(crate) fn prepare(&self, body: Pooled) -> Result<bytes::Bytes, String> {
-        match self {
-            Transport::Http { gzip, .. } => prepare(gzip.as_deref(), body),
-            Transport::Grpc { .. } => prepare(None, body),
+        match &self.wire {
+            Wire::Http {
+                gzip, json: true, ..
+            } => {
+                let json = to_json(&body.buf)?;
+                let mut out = body;
+                out.buf.clear();
+                out.buf.extend_from_slice(&json);
+                prepare(gzip.as_deref(), out)
+            }
+            Wire::Http { gzip, .. } => prepare(gzip.as_deref(), body),
+            Wire::Grpc { .. } => prepare(None, body),
         }
     }
 
-    /// Sends one request body from [`Transport::prepare`], retrying
-    /// transient failures.
-    pub(crate) async fn send(&self, body: bytes::Bytes) -> Result<(), String> {
+    /// Sends one request body from [`Transport::prepare`], retrying what
+    /// the specification says may be retried, until `deadline`.
+    pub(crate) async fn send(
+        &self,
+        body: bytes::Bytes,
+        deadline: Instant,
+    ) -> Result<Accepted, Refused> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let result = match self {
-                Transport::Http {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Refused::Failed("the export timeout passed".to_owned()));
+            }
+            let result = match &self.wire {
+                Wire::Http {
                     client,
                     url,
                     headers,
                     gzip,
-                } => http_once(client, url, headers, gzip.is_some(), body.clone()).await,
-                Transport::Grpc {
-                    grpc,
-                    metadata,
-                    timeout,
-                } => grpc_once(grpc.clone(), metadata, *timeout, body.clone()).await,
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(Failure::Retry(e)) if attempt < ATTEMPTS => {
-                    let _ = e;
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
+                    json,
+                } => {
+                    let request = HttpRequest {
+                        client,
+                        url,
+                        headers,
+                        gzip: gzip.is_some(),
+                        json: *json,
+                    };
+                    request.once(body.clone(), left).await
                 }
-                Err(Failure::Retry(e) | Failure::Fatal(e)) => return Err(e),
+                // The channel's own timeout is the whole OTLP timeout: a
+                // retry gets only what is left of it.
+                Wire::Grpc { grpc, metadata } => tokio::time::timeout(
+                    left,
+                    grpc_once(grpc.clone(), metadata, left, body.clone()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Attempt::Retry(
+                        format!("gRPC: timed out after {left:?}"),
+                        None,
+                    ))
+                }),
+            };
+            let (message, delay) = match result {
+                Ok(accepted) => return Ok(accepted),
+                Err(Attempt::TooLarge(e)) => return Err(Refused::TooLarge(e)),
+                Err(Attempt::Fatal(e)) => return Err(Refused::Failed(e)),
+                Err(Attempt::Retry(e, _)) if attempt >= ATTEMPTS => {
+                    return Err(Refused::Failed(format!("{e} (after {attempt} attempts)")));
+                }
+                Err(Attempt::Retry(e, delay)) => (e, delay),
+            };
+            // The server's delay when it gave one (never shorter than the
+            // backoff), else the backoff with jitter.
+            let wait = match delay {
+                Some(d) => d.max(backoff),
+                None => jitter(backoff),
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(Refused::Failed(format!(
+                    "{message} (the next attempt would be after the export timeout)"
+                )));
             }
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            attempt += 1;
         }
     }
+}
+
+/// A wait between half of `backoff` and all of it, so that exporters
+/// refused at once do not all come back at once.
+fn jitter(backoff: Duration) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let half = backoff / 2;
+    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
+    half + Duration::from_nanos(hasher.finish() % nanos)
+}
+
+/// An `ExportTraceServiceRequest` in protobuf, as OTLP/JSON.
+fn to_json(protobuf: &[u8]) -> Result<Vec<u8>, String> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    let request = ExportTraceServiceRequest::decode(protobuf)
+        .map_err(|e| format!("OTLP/JSON: re-reading the request: {e}"))?;
+    serde_json::to_vec(&request).map_err(|e| format!("OTLP/JSON: {e}"))
 }
 
 /// An encoded request as a send takes it: gzipped with `gzip` (on the
@@ -293,36 +406,57 @@ impl Gzip {
     }
 }
 
-async fn http_once(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    headers: &http::HeaderMap,
+/// One HTTP request's settings.
+struct HttpRequest<'a> {
+    client: &'a reqwest::Client,
+    url: &'a reqwest::Url,
+    headers: &'a http::HeaderMap,
     gzip: bool,
-    body: bytes::Bytes,
-) -> Result<(), Failure> {
-    let mut request = client
-        .post(url.clone())
-        .headers(headers.clone())
-        .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-        .body(body);
-    if gzip {
-        request = request.header(http::header::CONTENT_ENCODING, "gzip");
-    }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            // Read the body so the connection can be reused.
-            let _ = response.bytes().await;
-            if status.is_success() {
-                Ok(())
-            } else if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
-                Err(Failure::Retry(format!("HTTP {status} from {url}")))
-            } else {
-                Err(Failure::Fatal(format!("HTTP {status} from {url}")))
-            }
+    json: bool,
+}
+
+impl HttpRequest<'_> {
+    async fn once(&self, body: bytes::Bytes, timeout: Duration) -> Result<Accepted, Attempt> {
+        let url = self.url;
+        let content_type = if self.json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        let mut request = self
+            .client
+            .post(url.clone())
+            .headers(self.headers.clone())
+            .header(http::header::CONTENT_TYPE, content_type)
+            .timeout(timeout)
+            .body(body);
+        if self.gzip {
+            request = request.header(http::header::CONTENT_ENCODING, "gzip");
         }
-        Err(e) if e.is_connect() => Err(Failure::Retry(format!("{url}: {e}"))),
-        Err(e) => Err(Failure::Fatal(format!("{url}: {e}"))),
+        let response = match request.send().await {
+            Ok(response) => response,
+            // Not reached, timed out, or cut off: the collector may be
+            // starting or restarting.
+            Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
+                return Err(Attempt::Retry(format!("{url}: {e}"), None));
+            }
+            Err(e) => return Err(Attempt::Fatal(format!("{url}: {e}"))),
+        };
+        let status = response.status();
+        let delay = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
+        // Read the body so the connection can be reused.
+        let answer = response.bytes().await.unwrap_or_default();
+        let message = format!("HTTP {status} from {url}");
+        match status.as_u16() {
+            _ if status.is_success() => Ok(partial_success(&answer, self.json)),
+            413 => Err(Attempt::TooLarge(message)),
+            429 | 502 | 503 | 504 => Err(Attempt::Retry(message, delay)),
+            _ => Err(Attempt::Fatal(message)),
+        }
     }
 }
 
@@ -331,38 +465,51 @@ async fn grpc_once(
     metadata: &tonic::metadata::MetadataMap,
     timeout: Duration,
     body: bytes::Bytes,
-) -> Result<(), Failure> {
+) -> Result<Accepted, Attempt> {
     use tonic::Code;
     grpc.ready()
         .await
-        .map_err(|e| Failure::Retry(format!("gRPC channel: {e}")))?;
+        .map_err(|e| Attempt::Retry(format!("gRPC channel: {e}"), None))?;
     let mut request = tonic::Request::new(body);
     *request.metadata_mut() = metadata.clone();
     request.set_timeout(timeout);
     let path = http::uri::PathAndQuery::from_static(GRPC_EXPORT);
-    match grpc.unary(request, path, codec::Raw).await {
-        Ok(_) => Ok(()),
-        Err(status) => {
-            let message = format!("gRPC {:?}: {}", status.code(), status.message());
-            match status.code() {
-                Code::Unavailable
-                | Code::ResourceExhausted
-                | Code::Aborted
-                | Code::DeadlineExceeded
-                | Code::Cancelled
-                | Code::OutOfRange
-                | Code::DataLoss => Err(Failure::Retry(message)),
-                _ => Err(Failure::Fatal(message)),
-            }
+    let status = match grpc.unary(request, path, codec::Raw).await {
+        Ok(response) => return Ok(partial_success(&response.into_inner(), false)),
+        Err(status) => status,
+    };
+    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let delay = retry_info(status.details());
+    match status.code() {
+        // Without a delay to wait, RESOURCE_EXHAUSTED says the message is
+        // over the server's limit (grpc-go's answer), and so does tonic's
+        // OUT_OF_RANGE "message length too large".
+        Code::ResourceExhausted if delay.is_none() => Err(Attempt::TooLarge(message)),
+        Code::OutOfRange if status.message().contains("message length too large") => {
+            Err(Attempt::TooLarge(message))
         }
+        // A transport error (the connection cut off mid-request), not an
+        // answer from the server: a network error, retried like HTTP's.
+        Code::Unknown if std::error::Error::source(&status).is_some() => {
+            Err(Attempt::Retry(message, None))
+        }
+        Code::Unavailable
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::OutOfRange
+        | Code::DataLoss => Err(Attempt::Retry(message, delay)),
+        _ => Err(Attempt::Fatal(message)),
     }
 }
 
-/// A tonic codec that sends bytes already encoded and ignores the answer
-/// (an `ExportTraceServiceResponse`; its partial-success counts are not
-/// acted on, as opentelemetry-otlp does not act on them either).
+/// A tonic codec that sends bytes already encoded and hands back the
+/// answer's bytes (an `ExportTraceServiceResponse`, read for its partial
+/// success).
 mod codec {
-    use bytes::{Buf as _, BufMut as _};
+    use bytes::Buf as _;
+    use bytes::BufMut as _;
     use tonic::Status;
     use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -371,7 +518,7 @@ mod codec {
 
     impl Codec for Raw {
         type Encode = bytes::Bytes;
-        type Decode = ();
+        type Decode = bytes::Bytes;
         type Encoder = Raw;
         type Decoder = Raw;
 
@@ -395,81 +542,14 @@ mod codec {
     }
 
     impl Decoder for Raw {
-        type Item = ();
+        type Item = bytes::Bytes;
         type Error = Status;
 
-        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
-            src.advance(src.remaining());
-            Ok(Some(()))
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<bytes::Bytes>, Status> {
+            Ok(Some(src.copy_to_bytes(src.remaining())))
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_buffers_are_reused_up_to_the_pool_size() {
-        let pool = BufferPool::new(1);
-        let mut a = pool.take();
-        a.buf.extend_from_slice(&[7; 1000]);
-        let body = prepare(None, a).unwrap();
-        assert_eq!(body.len(), 1000);
-        // Still in use by the request body: a new buffer is handed out.
-        let b = pool.take();
-        assert_eq!(b.buf.capacity(), 0);
-        drop(body);
-        // Back in the pool, emptied, its capacity kept.
-        let c = pool.take();
-        assert!(c.buf.is_empty() && c.buf.capacity() >= 1000);
-        // One kept at most: the second returned is freed.
-        drop(c);
-        drop(b);
-        assert_eq!(pool.free.lock().unwrap().len(), 1);
-    }
-
-    /// gzip as a receiver reads it (the trailer's CRC and length checked),
-    /// for inputs that compress well, not at all (random bytes need more
-    /// room than first reserved), and not at all in size; a kept deflate
-    /// state gives the same output again.
-    #[test]
-    fn gzip_bodies_decode_and_reused_state_starts_afresh() {
-        use std::io::Read as _;
-
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let random: Vec<u8> = (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        let repeated = b"pipeline.stage.name".repeat(5_000);
-        let gzip = Gzip::default();
-        for input in [&random[..], &repeated[..], &[][..], &random[..10]] {
-            let mut first = Vec::new();
-            gzip.compress(input, &mut first).unwrap();
-            let mut decoded = Vec::new();
-            flate2::read::GzDecoder::new(&first[..])
-                .read_to_end(&mut decoded)
-                .unwrap();
-            assert_eq!(decoded, input);
-            let mut again = vec![1, 2, 3];
-            gzip.compress(input, &mut again).unwrap();
-            assert_eq!(again, first);
-        }
-        assert!(gzip.free.lock().unwrap().len() <= GZIP_KEEP);
-    }
-
-    #[test]
-    fn a_compressed_request_returns_its_buffer_at_once() {
-        let pool = BufferPool::new(2);
-        let mut a = pool.take();
-        a.buf.extend_from_slice(&[1; 4096]);
-        let body = prepare(Gzip::when(Compression::Gzip).as_deref(), a).unwrap();
-        assert!(body.len() < 4096, "gzip of repeated bytes is smaller");
-        assert_eq!(pool.free.lock().unwrap().len(), 1);
-    }
-}
+mod tests;

@@ -6,19 +6,19 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
@@ -35,15 +35,38 @@ const MAX_MESSAGE: usize = 64 << 20;
 struct Service(Arc<Shared>);
 
 impl Service {
-    async fn accept<T>(&self, request: Request<T>, wrap: fn(T) -> Payload) {
+    /// Records the request, or refuses it as the faults set say; the items
+    /// to reject in a partial success, and why, when it is accepted.
+    async fn accept<T: prost::Message>(
+        &self,
+        request: Request<T>,
+        wrap: fn(T) -> Payload,
+        service: &str,
+    ) -> Result<(i64, String), Status> {
+        let shared = &self.0;
+        shared.swallowed().await;
+        let len = request.get_ref().encoded_len();
+        if shared.too_large(len) {
+            let reason = format!("{len} bytes is over the receiver's limit");
+            shared.reject(service.to_owned(), format!("RESOURCE_EXHAUSTED: {reason}"));
+            return Err(Status::resource_exhausted(reason));
+        }
+        if let Some(refusal) = shared.refusal() {
+            let status = refusal.grpc_status();
+            shared.reject(
+                service.to_owned(),
+                format!("{:?}: refused on purpose", status.code()),
+            );
+            return Err(status);
+        }
         let gzip = request
             .metadata()
             .get("grpc-encoding")
             .is_some_and(|v| v.as_encoded_bytes() == b"gzip");
         let headers = metadata(request.metadata());
-        self.0
-            .record(Transport::Grpc, gzip, headers, wrap(request.into_inner()));
-        self.0.released().await;
+        shared.record(Transport::Grpc, gzip, headers, wrap(request.into_inner()));
+        shared.released().await;
+        Ok(shared.partial().unwrap_or_default())
     }
 }
 
@@ -66,8 +89,13 @@ impl TraceService for Service {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.accept(request, Payload::Traces).await;
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+        let (rejected, message) = self.accept(request, Payload::Traces, "traces").await?;
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: message,
+            }),
+        }))
     }
 }
 
@@ -77,8 +105,13 @@ impl MetricsService for Service {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.accept(request, Payload::Metrics).await;
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+        let (rejected, message) = self.accept(request, Payload::Metrics, "metrics").await?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: message,
+            }),
+        }))
     }
 }
 
@@ -88,8 +121,13 @@ impl LogsService for Service {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.accept(request, Payload::Logs).await;
-        Ok(Response::new(ExportLogsServiceResponse::default()))
+        let (rejected, message) = self.accept(request, Payload::Logs, "logs").await?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: message,
+            }),
+        }))
     }
 }
 

@@ -7,17 +7,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use serde::Serialize;
@@ -127,6 +127,27 @@ async fn handle_inner(
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("reading body: {e}")))?
         .to_bytes();
     let body = if gzip { gunzip(&body)? } else { body.to_vec() };
+    shared.swallowed().await;
+    if shared.too_large(body.len()) {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} bytes is over the receiver's limit", body.len()),
+        ));
+    }
+    if let Some(refusal) = shared.refusal() {
+        let status =
+            StatusCode::from_u16(refusal.http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        shared.reject(path, format!("{status}: refused on purpose"));
+        let mut answer = plain(status, "refused on purpose".to_owned());
+        if let Some(after) = refusal.retry_after_header()
+            && let Ok(value) = HeaderValue::from_str(&after)
+        {
+            answer.headers_mut().insert(RETRY_AFTER, value);
+        }
+        return Ok(answer);
+    }
+    let partial = shared.partial();
+    let (rejected, message) = partial.unwrap_or_default();
 
     let transport = match format {
         Format::Protobuf => Transport::HttpProtobuf,
@@ -136,17 +157,41 @@ async fn handle_inner(
         "/v1/traces" => {
             let payload = decode::<ExportTraceServiceRequest>(format, &body)?;
             shared.record(transport, gzip, headers, Payload::Traces(payload));
-            encode(format, &ExportTraceServiceResponse::default())
+            encode(
+                format,
+                &ExportTraceServiceResponse {
+                    partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
+                        rejected_spans: rejected,
+                        error_message: message,
+                    }),
+                },
+            )
         }
         "/v1/metrics" => {
             let payload = decode::<ExportMetricsServiceRequest>(format, &body)?;
             shared.record(transport, gzip, headers, Payload::Metrics(payload));
-            encode(format, &ExportMetricsServiceResponse::default())
+            encode(
+                format,
+                &ExportMetricsServiceResponse {
+                    partial_success: (rejected > 0).then_some(ExportMetricsPartialSuccess {
+                        rejected_data_points: rejected,
+                        error_message: message,
+                    }),
+                },
+            )
         }
         "/v1/logs" => {
             let payload = decode::<ExportLogsServiceRequest>(format, &body)?;
             shared.record(transport, gzip, headers, Payload::Logs(payload));
-            encode(format, &ExportLogsServiceResponse::default())
+            encode(
+                format,
+                &ExportLogsServiceResponse {
+                    partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
+                        rejected_log_records: rejected,
+                        error_message: message,
+                    }),
+                },
+            )
         }
         _ => return Err((StatusCode::NOT_FOUND, format!("no OTLP signal at {path}"))),
     };

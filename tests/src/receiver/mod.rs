@@ -3,6 +3,7 @@
 //! keep what it decodes; the benchmarks count it ([`Receiver::counting`]).
 
 mod counts;
+mod faults;
 mod grpc;
 mod http;
 
@@ -18,6 +19,8 @@ use crate::record::{
 };
 pub use counts::Counts;
 use counts::{Tally, timed_runtime};
+use faults::Faults;
+pub use faults::{Refusal, RetryAfter};
 
 /// How long `stop` waits for the receiver's runtime to drop its tasks.
 const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
@@ -32,6 +35,7 @@ pub(crate) struct Shared {
     /// counted ([`Receiver::counting`]).
     keep: bool,
     tally: Arc<Tally>,
+    faults: Mutex<Faults>,
 }
 
 impl Shared {
@@ -66,11 +70,43 @@ impl Shared {
         self.changed.notify_all();
     }
 
-    /// Keeps a request that could not be decoded and wakes every waiter.
+    /// Keeps a request that could not be decoded, or was refused, and
+    /// wakes every waiter.
     pub(crate) fn reject(&self, target: String, reason: String) {
         self.tally.reject();
-        self.lock().rejected.push(Rejected { target, reason });
+        self.lock().rejected.push(Rejected {
+            target,
+            reason,
+            at: Instant::now(),
+        });
         self.changed.notify_all();
+    }
+
+    fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The refusal due for this request, if any ([`Receiver::refuse`]).
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        self.faults().next_refusal()
+    }
+
+    /// Whether a request of `len` bytes (uncompressed) is over the limit
+    /// ([`Receiver::max_message`]).
+    pub(crate) fn too_large(&self, len: usize) -> bool {
+        self.faults().max_message.is_some_and(|max| len > max)
+    }
+
+    /// Items to reject in each answer, and why ([`Receiver::partial_success`]).
+    pub(crate) fn partial(&self) -> Option<(i64, String)> {
+        self.faults().partial.clone()
+    }
+
+    /// Never returns while the receiver is a blackhole ([`Receiver::blackhole`]).
+    pub(crate) async fn swallowed(&self) {
+        if self.faults().blackhole {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Resolves at once unless the receiver is held; then when it is released.
@@ -165,6 +201,7 @@ impl Receiver {
                 hold,
                 keep,
                 tally: Arc::new(Tally::new()),
+                faults: Mutex::new(Faults::default()),
             }),
             grpc_port,
             http_port,
@@ -272,6 +309,34 @@ impl Receiver {
     /// Sends the withheld responses and answers normally again.
     pub fn release(&self) {
         self.shared.hold.send_replace(false);
+    }
+
+    /// Refuses the next `times` export requests (any signal) with
+    /// `refusal`, then answers normally. Each refusal is kept in
+    /// [`Snapshot::rejected`] with the time it was given.
+    pub fn refuse(&self, times: usize, refusal: Refusal) {
+        self.shared.faults().refuse = (times > 0).then_some((times, refusal));
+    }
+
+    /// Answers every export with a partial success rejecting `rejected`
+    /// items (`rejected_spans`, `rejected_log_records` or
+    /// `rejected_data_points`) with `message`; what arrived is kept all the
+    /// same. `0` answers plain success again.
+    pub fn partial_success(&self, rejected: i64, message: &str) {
+        self.shared.faults().partial = (rejected > 0).then(|| (rejected, message.to_owned()));
+    }
+
+    /// Refuses requests larger than `bytes` (uncompressed) with HTTP 413 or
+    /// gRPC RESOURCE_EXHAUSTED without retry information, as a collector
+    /// with a message size limit does; `None` lifts the limit.
+    pub fn max_message(&self, bytes: Option<usize>) {
+        self.shared.faults().max_message = bytes;
+    }
+
+    /// A blackhole: requests are read but never answered nor recorded, until
+    /// [`Receiver::stop`] closes their connections.
+    pub fn blackhole(&self) {
+        self.shared.faults().blackhole = true;
     }
 
     /// Whether responses are being withheld.

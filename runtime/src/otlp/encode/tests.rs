@@ -185,3 +185,27 @@ fn a_stage_record_decodes_with_every_field() {
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(status.message, "it broke");
 }
+
+#[test]
+fn values_are_cut_to_a_number_of_characters_on_a_boundary() {
+    assert_eq!(cut("héllo", 2), Some("hé"));
+    assert_eq!(cut("abc", 3), None);
+    assert_eq!(cut("ééé", 3), None, "6 bytes but 3 characters");
+    assert_eq!(cut("𝄞𝄞𝄞", 1), Some("𝄞"));
+    assert_eq!(cut("abc", 0), Some(""));
+    let limits = SpanLimits {
+        attribute_value_length: Some(2),
+        ..SpanLimits::DEFAULT
+    };
+    let mut limited = Limited {
+        limits: &limits,
+        count: 0,
+    };
+    let list = Value::Array(Array::String(vec!["abc".into(), "d".into()]));
+    assert_eq!(
+        *limited.value(&list),
+        Value::Array(Array::String(vec!["ab".into(), "d".into()]))
+    );
+    assert_eq!(*limited.value(&Value::I64(12345)), Value::I64(12345));
+    assert_eq!(limited.count, 1);
+}
