@@ -3,10 +3,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::metrics::BoundCounter;
-use opentelemetry::trace::{Event, Link, Status};
+use opentelemetry::trace::{Event, Link, Status, TraceState};
 use opentelemetry::{KeyValue, Value};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::value::ValueFor;
@@ -115,8 +116,43 @@ impl StageGuard {
         }
     }
 
+    /// [`StageGuard::start`] under `parent` (`#[stage(parent = ..)]`); a
+    /// context without a span leaves the parent as `start` takes it.
+    #[inline]
+    pub fn start_under(&mut self, parent: &opentelemetry::Context) {
+        if active() {
+            self.start_live_under(false, parent);
+        }
+    }
+
+    /// [`StageGuard::enter`] under `parent` (see [`StageGuard::start_under`]).
+    #[inline]
+    pub fn enter_under(&mut self, parent: &opentelemetry::Context) {
+        if active() {
+            self.start_live_under(true, parent);
+        }
+    }
+
     #[inline(never)]
     fn start_live(&mut self, enter: bool) {
+        self.start_with(enter, engine::local::begin);
+    }
+
+    #[inline(never)]
+    fn start_live_under(&mut self, enter: bool, parent: &opentelemetry::Context) {
+        self.start_with(enter, |engine, enter, out| {
+            engine::local::begin_under(engine, enter, out, parent)
+        });
+    }
+
+    /// Starts the call, its span begun by `begin` (generic: the usual
+    /// call is compiled as if it were the only one).
+    #[inline(always)]
+    fn start_with(
+        &mut self,
+        enter: bool,
+        begin: impl FnOnce(&Engine, bool, &mut Begun) -> Option<Arc<TraceState>>,
+    ) {
         debug_assert!(!self.live.on, "a stage call is started once");
         let site = self.site;
         let live = &mut self.live;
@@ -129,7 +165,7 @@ impl StageGuard {
             let Some(engine) = engine.filter(|e| e.is_open()) else {
                 return;
             };
-            let trace_state = engine::local::begin(engine, enter, &mut live.span);
+            let trace_state = begin(engine, enter, &mut live.span);
             if engine.records() {
                 live.engine = engine.id();
             }
