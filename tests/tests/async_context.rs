@@ -14,6 +14,12 @@ use semtel_tests::{ReceivedSpan, Receiver, Snapshot};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+// A context moves into a task and is shared between threads.
+const _: () = {
+    const fn movable<T: Send + Sync + Clone + 'static>() {}
+    movable::<semtel::Context>();
+};
+
 fn session(rx: &Receiver, service: &str) -> semtel::Session {
     let vars: HashMap<String, String> = [
         ("OTEL_SERVICE_NAME", service),
