@@ -397,8 +397,15 @@ fn an_extracted_context_moved_into_spawned_tasks_continues_the_producers_trace()
 #[semtel::stage(pipeline = "async")]
 fn inner(_n: u64) {}
 
+#[semtel::stage(pipeline = "async", parent = cx)]
+fn consume_logged(cx: &semtel::Context) {
+    tracing::info!("consumed under a span");
+}
+
 #[semtel::stage(pipeline = "async")]
 fn outer(elsewhere: semtel::Context) {
+    // A `parent` stage inside a `tracing` span: its log record is its own.
+    tracing::info_span!("around").in_scope(|| consume_logged(&elsewhere));
     // Run inline on this stage's thread, as a pool may run a job: the
     // carried context is the parent, not the stage running here...
     semtel::context::wrap_with(elsewhere, || inner(1))();
@@ -414,7 +421,7 @@ fn outer(elsewhere: semtel::Context) {
 fn a_carried_context_wins_over_the_stage_running_on_the_thread() {
     let rx = Receiver::start();
     let s = session(&rx, "async-inline");
-    let (_, snap) = run(s, &rx, 6, 0, || {
+    let (_, snap) = run(s, &rx, 8, 1, || {
         let elsewhere = produce();
         outer(semtel::propagation::extract(&elsewhere));
     });
@@ -432,4 +439,8 @@ fn a_carried_context_wins_over_the_stage_running_on_the_thread() {
     assert_eq!((carried, roots.len(), under_outer), (1, 1, 1), "{snap}");
     assert_ne!(roots[0].trace_id(), outer.trace_id(), "{snap}");
     assert!(one(&snap, "consume_sync").is_child_of(&outer), "{snap}");
+    let logged = one(&snap, "consume_logged");
+    assert!(logged.is_child_of(&producer), "{snap}");
+    assert!(one(&snap, "around").is_child_of(&outer), "{snap}");
+    assert!(log_in(&snap, "consumed under a span", &logged), "{snap}");
 }

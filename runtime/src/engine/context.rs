@@ -110,44 +110,22 @@ pub(crate) fn continue_parent(
             return (Some(r.sampled), r.trace_state.clone());
         }
     }
-    map_otel_context(|cx| continue_span(cx, span)).unwrap_or((None, None))
-}
-
-/// As [`continue_parent`], with `parent` as the parent (a stage's
-/// `parent = ..`); when `parent` holds no span (a message that carried
-/// none), the parent is the one [`continue_parent`] takes.
-pub(crate) fn continue_from(
-    parent: &Context,
-    stack: &[Frame],
-    span: &mut Begun,
-) -> (Option<bool>, Option<Arc<TraceState>>) {
-    let continued = continue_span(parent, span);
-    if continued.0.is_none() {
-        return continue_parent(stack, span);
-    }
-    // The context current now, not the parent's: one attached inside the
-    // stage later is told apart from it ([`Begun::seen`]).
-    span.seen = otel_span_id();
-    continued
-}
-
-/// Sets `span` to continue the span of `cx` when it has a valid one (see
-/// [`continue_parent`]); `(None, None)`, `span` left as it was, when not.
-#[inline]
-fn continue_span(cx: &Context, span: &mut Begun) -> (Option<bool>, Option<Arc<TraceState>>) {
-    if !cx.has_active_span() {
-        return (None, None);
-    }
-    let cx_span = cx.span();
-    let sc = cx_span.span_context();
-    if !sc.is_valid() {
-        return (None, None);
-    }
-    span.trace_id = u128::from_be_bytes(sc.trace_id().to_bytes());
-    span.parent_id = u64::from_be_bytes(sc.span_id().to_bytes());
-    span.seen = span.parent_id;
-    span.parent_remote = sc.is_remote();
-    let trace_state =
-        (*sc.trace_state() != TraceState::NONE).then(|| Arc::new(sc.trace_state().clone()));
-    (Some(sc.is_sampled()), trace_state)
+    map_otel_context(|cx| {
+        if !cx.has_active_span() {
+            return (None, None);
+        }
+        let cx_span = cx.span();
+        let sc = cx_span.span_context();
+        if !sc.is_valid() {
+            return (None, None);
+        }
+        span.trace_id = u128::from_be_bytes(sc.trace_id().to_bytes());
+        span.parent_id = u64::from_be_bytes(sc.span_id().to_bytes());
+        span.seen = span.parent_id;
+        span.parent_remote = sc.is_remote();
+        let trace_state =
+            (*sc.trace_state() != TraceState::NONE).then(|| Arc::new(sc.trace_state().clone()));
+        (Some(sc.is_sampled()), trace_state)
+    })
+    .unwrap_or((None, None))
 }

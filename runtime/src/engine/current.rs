@@ -19,7 +19,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 
 use super::context::{map_otel_context, otel_context_live, otel_span_id};
-use super::span::{Frame, SpanRef};
+use super::span::{Begun, Frame, SpanRef};
 
 pub(super) fn push(frame: Frame) {
     let _ = super::local::with(|t| t.stack.push(frame));
@@ -112,6 +112,28 @@ impl Drop for Attached {
         if self.pushed {
             pop(|f| matches!(f, Frame::Attached));
         }
+    }
+}
+
+/// Whether `cx` holds a valid span (a context extracted from a message that
+/// carried none does not).
+pub(crate) fn has_span(cx: &Context) -> bool {
+    cx.has_active_span() && cx.span().span_context().is_valid()
+}
+
+/// Notes in `span` (and its frame, when entered) the span id of the
+/// OpenTelemetry context current now, once the parent it was begun under
+/// ([`Attached`]) is detached.
+pub(crate) fn reseat(span: &mut Begun) {
+    let now = otel_span_id();
+    span.seen = now;
+    if span.entered {
+        let id = span.span_id;
+        let _ = super::local::with(|t| {
+            if let Some(Frame::Stage(r)) = t.stack.iter_mut().rev().find(|f| is_stage(id)(f)) {
+                r.seen = now;
+            }
+        });
     }
 }
 

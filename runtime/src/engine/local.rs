@@ -6,12 +6,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use opentelemetry::Context;
 use opentelemetry::trace::TraceState;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::collector::{Engine, FILL_CHECK_EVERY, find};
-use super::context::{continue_from, continue_parent};
+use super::context::continue_parent;
 use super::ids::{self, Ids};
 use super::span::{Begun, Frame, SpanRef};
 use crate::record::SpanRecord;
@@ -67,34 +66,8 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Thread) -> R) -> Option<R> {
 /// Returns the W3C trace state the span inherits.
 #[inline]
 pub(crate) fn begin(engine: &Engine, enter: bool, out: &mut Begun) -> Option<Arc<TraceState>> {
-    begin_with(engine, enter, out, continue_parent)
-}
-
-/// As [`begin`], under `parent` (a stage's `parent = ..`; a context without
-/// a span leaves the parent as [`begin`] takes it).
-#[inline]
-pub(crate) fn begin_under(
-    engine: &Engine,
-    enter: bool,
-    out: &mut Begun,
-    parent: &Context,
-) -> Option<Arc<TraceState>> {
-    begin_with(engine, enter, out, |stack: &[Frame], span: &mut Begun| {
-        continue_from(parent, stack, span)
-    })
-}
-
-/// [`begin`] with the parent chosen by `choose` (generic, so that the usual
-/// choice is compiled as it was written, without a branch for the other).
-#[inline(always)]
-fn begin_with(
-    engine: &Engine,
-    enter: bool,
-    out: &mut Begun,
-    choose: impl Fn(&[Frame], &mut Begun) -> (Option<bool>, Option<Arc<TraceState>>),
-) -> Option<Arc<TraceState>> {
     let done = with(|t| {
-        let (parent_sampled, trace_state) = choose(&t.stack, out);
+        let (parent_sampled, trace_state) = continue_parent(&t.stack, out);
         let (new_trace, span_id) = t.ids.next(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
         if enter {
@@ -106,7 +79,7 @@ fn begin_with(
     done.unwrap_or_else(|| {
         // The thread's state is gone (it is exiting) or in use further up
         // this thread's stack: no frame, fresh ids.
-        let (parent_sampled, trace_state) = choose(&[], out);
+        let (parent_sampled, trace_state) = continue_parent(&[], out);
         let (new_trace, span_id) = ids::fresh(parent_sampled.is_none());
         out.finish(engine, parent_sampled, new_trace, span_id);
         trace_state

@@ -3,11 +3,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::metrics::BoundCounter;
-use opentelemetry::trace::{Event, Link, Status, TraceState};
+use opentelemetry::trace::{Event, Link, Status};
 use opentelemetry::{KeyValue, Value};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::value::ValueFor;
@@ -135,24 +134,6 @@ impl StageGuard {
 
     #[inline(never)]
     fn start_live(&mut self, enter: bool) {
-        self.start_with(enter, engine::local::begin);
-    }
-
-    #[inline(never)]
-    fn start_live_under(&mut self, enter: bool, parent: &opentelemetry::Context) {
-        self.start_with(enter, |engine, enter, out| {
-            engine::local::begin_under(engine, enter, out, parent)
-        });
-    }
-
-    /// Starts the call, its span begun by `begin` (generic: the usual
-    /// call is compiled as if it were the only one).
-    #[inline(always)]
-    fn start_with(
-        &mut self,
-        enter: bool,
-        begin: impl FnOnce(&Engine, bool, &mut Begun) -> Option<Arc<TraceState>>,
-    ) {
         debug_assert!(!self.live.on, "a stage call is started once");
         let site = self.site;
         let live = &mut self.live;
@@ -165,7 +146,7 @@ impl StageGuard {
             let Some(engine) = engine.filter(|e| e.is_open()) else {
                 return;
             };
-            let trace_state = begin(engine, enter, &mut live.span);
+            let trace_state = engine::local::begin(engine, enter, &mut live.span);
             if engine.records() {
                 live.engine = engine.id();
             }
@@ -182,6 +163,25 @@ impl StageGuard {
         if live.on {
             live.start = clock::now();
         }
+    }
+
+    /// [`StageGuard::start_live`] under `parent`: attached while the call
+    /// starts, it is the context the call continues (rather than a parent
+    /// passed down `start_live`'s path, which every call takes).
+    #[cold]
+    #[inline(never)]
+    fn start_live_under(&mut self, enter: bool, parent: &opentelemetry::Context) {
+        if !engine::current::has_span(parent) {
+            self.start_live(enter);
+            return;
+        }
+        {
+            let _attached = engine::current::Attached::new(parent);
+            self.start_live(enter);
+        }
+        // The context current now, not the parent's, tells a context
+        // attached inside the call apart (`SpanRef::seen`).
+        engine::current::reseat(&mut self.live.span);
     }
 
     /// Restarts the call's clock: a future made at the call starts timing
