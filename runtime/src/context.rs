@@ -48,7 +48,7 @@ pub fn current() -> Context {
     if let Some(cx) = crate::engine::current::stage_context() {
         return cx;
     }
-    if !crate::engine::current::attached_innermost() {
+    if !crate::engine::current::otel_context_innermost() {
         let span = tracing::Span::current();
         if !span.is_none() {
             return tracing_opentelemetry::OpenTelemetrySpanExt::context(&span);

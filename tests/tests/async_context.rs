@@ -408,25 +408,34 @@ fn outer(elsewhere: semtel::Context) {
     tracing::info_span!("around").in_scope(|| consume_logged(&elsewhere));
     // Run inline on this stage's thread, as a pool may run a job: the
     // carried context is the parent, not the stage running here...
-    semtel::context::wrap_with(elsewhere, || inner(1))();
+    semtel::context::wrap_with(elsewhere.clone(), || inner(1))();
     // ...also an empty one: what starts inside is a root.
     semtel::context::in_scope(&semtel::Context::new(), || inner(2));
     // A `parent` without a span leaves the parent as it is: this stage.
     consume_sync(&semtel::Context::new());
     // After the carried contexts, this stage is current again.
     inner(3);
+    // A context attached inside the stage (under a `tracing` span) is the
+    // current one.
+    let trace = |cx: &semtel::Context| {
+        use opentelemetry::trace::TraceContextExt as _;
+        cx.span().span_context().trace_id()
+    };
+    let _attached = elsewhere.clone().attach();
+    assert_eq!(trace(&semtel::context::current()), trace(&elsewhere));
 }
 
 #[test]
 fn a_carried_context_wins_over_the_stage_running_on_the_thread() {
     let rx = Receiver::start();
     let s = session(&rx, "async-inline");
-    let (_, snap) = run(s, &rx, 8, 1, || {
+    let (_, snap) = run(s, &rx, 9, 1, || {
         let elsewhere = produce();
-        outer(semtel::propagation::extract(&elsewhere));
+        tracing::info_span!("request").in_scope(|| outer(semtel::propagation::extract(&elsewhere)));
     });
     let producer = one(&snap, "produce");
     let outer = one(&snap, "outer");
+    assert!(outer.is_child_of(&one(&snap, "request")), "{snap}");
     assert_ne!(outer.trace_id(), producer.trace_id(), "{snap}");
     let inner = named(&snap, "inner");
     assert_eq!(inner.len(), 3, "{snap}");

@@ -69,10 +69,13 @@ pub(crate) fn stage_context() -> Option<Context> {
     })
 }
 
-/// Whether a context carried by [`crate::context`] is the innermost one on
-/// this thread (then the current OpenTelemetry context is that context).
-pub(crate) fn attached_innermost() -> bool {
-    super::local::with(|t| matches!(t.stack.last(), Some(Frame::Attached))).unwrap_or(false)
+/// Whether the current OpenTelemetry context is the innermost context on
+/// this thread when no stage is ([`stage_context`] is `None`): a context
+/// carried by [`crate::context`] is innermost, or one was attached inside
+/// the innermost stage. Otherwise the current `tracing` span is.
+pub(crate) fn otel_context_innermost() -> bool {
+    super::local::with(|t| matches!(t.stack.last(), Some(Frame::Attached | Frame::Stage(_))))
+        .unwrap_or(false)
 }
 
 /// Makes a context the current one on this thread until dropped: attached
