@@ -11,7 +11,7 @@ use syn::{Expr, Ident, LitBool, LitStr, Path, Token, bracketed, parenthesized};
 
 use crate::errors::{Errors, unknown};
 use crate::symbol::{
-    CONTAINER_ARGS, CRATE, ERROR_TYPE, FIELD_ARGS, FIELDS, FLATTEN, KEY, KIND, LINKS, NAME,
+    CONTAINER_ARGS, CRATE, ERROR_TYPE, FIELD_ARGS, FIELDS, FLATTEN, KEY, KIND, LINKS, NAME, PARENT,
     PIPELINE, PREFIX, RECORD, RECORDS_IN, RECORDS_OUT, REDACT, REDACT_HASH, REDACT_MARKER, RENAME,
     RESULT, SKIP, SPAN_KIND, STAGE_ARGS, Symbol, TELEMETRY, UNCHECKED, VARIANT_ARGS,
 };
@@ -148,6 +148,8 @@ pub struct StageArgs {
     pub records_in: Once<Expr>,
     pub records_out: Once<Expr>,
     pub links: Once<Expr>,
+    /// The parent context, evaluated when the call starts.
+    pub parent: Once<Expr>,
     pub result: Once<LitBool>,
     pub krate: Once<Path>,
 }
@@ -165,6 +167,7 @@ impl StageArgs {
             records_in: Once::new(RECORDS_IN),
             records_out: Once::new(RECORDS_OUT),
             links: Once::new(LINKS),
+            parent: Once::new(PARENT),
             result: Once::new(RESULT),
             krate: Once::new(CRATE),
         };
@@ -191,6 +194,8 @@ impl StageArgs {
             parenthesized!(content in input);
             let idents = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
             self.record.extend(idents);
+        } else if key == PARENT && !input.peek(Token![=]) {
+            return Err(syn::Error::new(key.span(), parent_expected()));
         } else if !(self.name.parse(&key, input, errors)?
             || self.pipeline.parse(&key, input, errors)?
             || self.kind.parse(&key, input, errors)?
@@ -198,6 +203,7 @@ impl StageArgs {
             || self.records_in.parse(&key, input, errors)?
             || self.records_out.parse(&key, input, errors)?
             || self.links.parse(&key, input, errors)?
+            || self.parent.parse(&key, input, errors)?
             || self.result.parse(&key, input, errors)?
             || self.krate.parse(&key, input, errors)?)
         {
@@ -205,6 +211,13 @@ impl StageArgs {
         }
         Ok(())
     }
+}
+
+/// What `parent` takes, for its errors.
+pub fn parent_expected() -> String {
+    format!(
+        "`{PARENT}` takes a context expression: `{PARENT} = cx` or `{PARENT} = semtel::propagation::extract(&headers)`"
+    )
 }
 
 /// `= value`.

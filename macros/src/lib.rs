@@ -47,8 +47,10 @@ use errors::Errors;
 ///   stage called inside another stage nests. The span is recorded by semtel's
 ///   own span engine, not as a `tracing` span: it follows the sampler
 ///   (`OTEL_TRACES_SAMPLER`), not `RUST_LOG`, and continues whatever trace is
-///   current when it starts (a `tracing` span, another stage, or a context
-///   you attached, e.g. one [extracted] from a message's headers). Field
+///   current when it starts (a `tracing` span, another stage, a context
+///   carried into a task or thread with `semtel::context`, or a context you
+///   attached, e.g. one [extracted] from a message's headers), or the
+///   context given as `parent`. Field
 ///   expressions are evaluated only when the span is sampled. A sync stage's
 ///   span is current from the call to its return (field expressions included);
 ///   an async stage's while its future is polled;
@@ -209,14 +211,41 @@ use errors::Errors;
 ///
 /// # `links = expr`
 ///
-/// Links the span to each `opentelemetry::Context` of an iterator, e.g. the
+/// Links the span to each `semtel::Context` of an iterator, e.g. the
 /// contexts a batch consumer extracts from its messages' headers with
 /// `semtel::propagation`.
 ///
 /// ```
 /// #[semtel::stage(span_kind = consumer, links = contexts.iter().cloned())]
-/// fn consume_batch(contexts: &[opentelemetry::Context]) {}
+/// fn consume_batch(contexts: &[semtel::Context]) {}
 /// # consume_batch(&[]);
+/// ```
+///
+/// # `parent = expr`
+///
+/// The span's parent: a `semtel::Context` (or a reference to one), e.g. the
+/// context a consumer [extracted] from a message's headers, in place of the
+/// span current when the call starts. Evaluated when the call starts (for
+/// an `async fn`, at its first poll), only when telemetry is on. A context
+/// without a span (a message that carried none) leaves the parent as it
+/// would be without `parent`. Nothing needs attaching, so it suits async
+/// consumers, whose tasks cannot hold an attached context across `.await`.
+///
+/// ```
+/// struct Message {
+///     headers: Vec<(String, Vec<u8>)>,
+///     payload: Vec<u8>,
+/// }
+///
+/// #[semtel::stage(
+///     pipeline = "orders",
+///     span_kind = consumer,
+///     parent = semtel::propagation::extract(&message.headers),
+/// )]
+/// async fn handle(message: Message) -> usize {
+///     message.payload.len()
+/// }
+/// # let _ = handle(Message { headers: Vec::new(), payload: Vec::new() });
 /// ```
 ///
 /// # `result = false`

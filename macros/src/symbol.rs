@@ -47,6 +47,7 @@ pub const RECORD: Symbol = Symbol("record");
 pub const RECORDS_IN: Symbol = Symbol("records_in");
 pub const RECORDS_OUT: Symbol = Symbol("records_out");
 pub const LINKS: Symbol = Symbol("links");
+pub const PARENT: Symbol = Symbol("parent");
 pub const RESULT: Symbol = Symbol("result");
 pub const CRATE: Symbol = Symbol("crate");
 /// `unchecked("acme.x") = ..` in `fields(...)`, and `#[telemetry(unchecked = "..")]`.
@@ -76,6 +77,7 @@ pub const STAGE_ARGS: &[Symbol] = &[
     RECORDS_IN,
     RECORDS_OUT,
     LINKS,
+    PARENT,
     RESULT,
     CRATE,
 ];

@@ -30,7 +30,7 @@
 //!   way; a ring that cannot grow stays as it is. A stage does not
 //!   attach an OpenTelemetry `Context`: code that reads
 //!   `opentelemetry::Context::current()` directly inside a stage sees the
-//!   context around it; [`propagation::current_context`] and
+//!   context around it; [`context::current`] and
 //!   [`propagation::inject`] see the stage.
 //! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
 //!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
@@ -46,6 +46,118 @@
 //!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
 //! * Across processes: [`propagation`] injects and extracts W3C trace context
 //!   through HTTP headers or Kafka-style header lists.
+//! * Across tasks and threads: [`context`] carries the current trace into
+//!   spawned futures, threads and pool jobs (below).
+//!
+//! ## Async and threads
+//!
+//! What is current (a stage, a `tracing` span, an attached context) is
+//! current on one thread. A future given to `tokio::spawn`, a closure given
+//! to `spawn_blocking`, `std::thread::spawn` or a pool starts with nothing
+//! current: without an adapter, its stages, `tracing` spans and log records
+//! start a new trace. With one, they continue the trace it carries:
+//!
+//! * a future: `.in_current_context()` or `.with_context(cx)`
+//!   ([`WithContext`]);
+//! * a closure: [`context::wrap`]`(f)` or [`context::wrap_with`]`(cx, f)`;
+//!   inside a closure called many times (`par_iter().for_each(..)`),
+//!   [`context::in_scope`]`(&cx, || ..)`;
+//! * a stage: `#[stage(parent = cx)]` takes its parent from an expression.
+//!
+//! [`Context`] is `Send + Sync + Clone`; [`context::current`] gives the
+//! current one (the innermost stage's inside a stage), and
+//! [`propagation::extract`] one from a message. Stages find the session of
+//! [`init`] from any thread; a scoped [`Session`] is found through its
+//! `tracing` dispatcher, which a task or thread needs set too
+//! (`tracing::instrument::WithSubscriber`, `tracing::dispatcher::set_default`).
+//!
+//! ```
+//! use semtel::WithContext as _;
+//!
+//! #[semtel::stage(pipeline = "orders")]
+//! async fn enrich(order: u64) -> u64 {
+//!     tracing::info!(order, "enriched"); // a log record in `enrich`'s span
+//!     order + 1
+//! }
+//!
+//! #[semtel::stage(pipeline = "orders")]
+//! fn checksum(chunk: &[u8]) -> u32 {
+//!     chunk.iter().map(|&b| u32::from(b)).sum()
+//! }
+//!
+//! #[semtel::stage(pipeline = "orders")]
+//! async fn process(orders: Vec<u64>, chunks: Vec<Vec<u8>>) -> (u64, u32) {
+//!     // tokio::spawn: each `enrich` is a child of this `process` call.
+//!     let mut tasks = tokio::task::JoinSet::new();
+//!     for order in orders {
+//!         tasks.spawn(enrich(order).in_current_context());
+//!     }
+//!     let enriched = tasks.join_all().await.into_iter().sum();
+//!
+//!     // spawn_blocking: the closure runs with this call's context.
+//!     let first = chunks.first().cloned().unwrap_or_default();
+//!     let blocking = tokio::task::spawn_blocking(semtel::context::wrap(move || checksum(&first)));
+//!     let mut sum = blocking.await.unwrap();
+//!
+//!     // A pool: `rayon::spawn`, `threadpool`'s `execute` and plain threads
+//!     // take `wrap(job)`; in a closure a pool calls many times (rayon's
+//!     // `par_iter().map(..)`) enter the context taken once outside.
+//!     let cx = semtel::context::current();
+//!     sum += std::thread::scope(|s| {
+//!         let jobs: Vec<_> = chunks
+//!             .iter()
+//!             .map(|chunk| s.spawn(|| semtel::context::in_scope(&cx, || checksum(chunk))))
+//!             .collect();
+//!         jobs.into_iter().map(|j| j.join().unwrap()).sum::<u32>()
+//!     });
+//!     (enriched, sum)
+//! }
+//! # #[tokio::main] async fn main() {
+//! #     assert_eq!(process(vec![1, 2], vec![vec![1, 2], vec![3]]).await, (5, 9));
+//! # }
+//! ```
+//!
+//! A Kafka-style consumer continues each producer's trace: the extracted
+//! context goes into the spawned task, as the stage's parent or with the
+//! future (an attached context's guard is not `Send`, so it cannot be held
+//! across an `.await` in a task).
+//!
+//! ```
+//! use semtel::WithContext as _;
+//!
+//! struct Message {
+//!     headers: Vec<(String, Vec<u8>)>,
+//!     payload: Vec<u8>,
+//! }
+//!
+//! #[semtel::stage(
+//!     pipeline = "orders",
+//!     span_kind = consumer,
+//!     parent = semtel::propagation::extract(&message.headers),
+//! )]
+//! async fn handle(message: Message) -> usize {
+//!     message.payload.len()
+//! }
+//!
+//! async fn consume(messages: Vec<Message>) -> usize {
+//!     let mut tasks = tokio::task::JoinSet::new();
+//!     for message in messages {
+//!         if message.payload.is_empty() {
+//!             // Code that is not a stage: carry the context with the future;
+//!             // `tracing` spans and log records inside continue the trace.
+//!             let cx = semtel::propagation::extract(&message.headers);
+//!             tasks.spawn(async { tracing::warn!("empty message"); 0 }.with_context(cx));
+//!         } else {
+//!             tasks.spawn(handle(message));
+//!         }
+//!     }
+//!     tasks.join_all().await.into_iter().sum()
+//! }
+//! # #[tokio::main] async fn main() {
+//! #     let message = |payload: &[u8]| Message { headers: Vec::new(), payload: payload.to_vec() };
+//! #     assert_eq!(consume(vec![message(b"abc"), message(b"")]).await, 3);
+//! # }
+//! ```
 //!
 //! ## Configuration
 //!
@@ -127,6 +239,7 @@ pub mod __private;
 mod builder;
 mod config;
 mod console;
+pub mod context;
 mod engine;
 mod error;
 mod export;
@@ -147,6 +260,7 @@ pub use config::{
     BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
     Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
 };
+pub use context::{Context, WithContext};
 pub use error::Error;
 pub use export::{ShutdownReport, SignalReport};
 pub use resource::SCHEMA_URL;

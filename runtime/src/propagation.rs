@@ -25,6 +25,12 @@
 //! let _attached = semtel::propagation::extract(&headers).attach();
 //! process("order-1");
 //! ```
+//!
+//! An attached context's guard is not `Send`: in async code it cannot be
+//! held across an `.await` in a spawned task. There, give the extracted
+//! context to the stage (`#[stage(parent = ..)]`) or to the future
+//! (`fut.with_context(cx)`, [`crate::context`]); the crate docs' "Async and
+//! threads" section shows a consumer.
 
 use std::collections::HashMap;
 
@@ -132,19 +138,12 @@ impl<C: HeaderCarrier + ?Sized> Extractor for AsExtractor<'_, C> {
     }
 }
 
-/// The context of the innermost span on this thread: a `#[stage]` call, or
-/// the current `tracing` span, or else the current OpenTelemetry context.
+/// The context of the innermost span on this thread: a `#[stage]` call, a
+/// context carried here ([`crate::context`]), the current `tracing` span, or
+/// else the current OpenTelemetry context. The same as
+/// [`context::current`](crate::context::current).
 pub fn current_context() -> Context {
-    if let Some(cx) = crate::engine::current::stage_context() {
-        return cx;
-    }
-    let span = tracing::Span::current();
-    if span.is_none() {
-        // An empty context at thread exit, when the current one is gone.
-        crate::engine::context::map_otel_context(Context::clone).unwrap_or_default()
-    } else {
-        span.context()
-    }
+    crate::context::current()
 }
 
 /// Writes the current trace context (and baggage) into `carrier`.

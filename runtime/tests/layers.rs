@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "session",
         "pipeline",
         "propagation",
+        "context",
         "integrations",
     ],
     &["stage"],

@@ -28,6 +28,8 @@ pub struct Parts {
     pub finish: TokenStream,
     /// `: T` for `let __semtel_ret`, when the type can be written.
     pub ret_ty: TokenStream,
+    /// `&(parent)`, spanned at the user's expression.
+    parent: Option<TokenStream>,
 }
 
 impl Parts {
@@ -67,6 +69,7 @@ impl Parts {
             Some(ty) if !f.output_is_opaque => quote!(: #ty),
             _ => TokenStream::new(),
         };
+        let parent = args.parent.get().map(|e| quote_spanned!(e.span()=> &(#e)));
         Self {
             p,
             prologue,
@@ -74,6 +77,31 @@ impl Parts {
             records_in,
             finish,
             ret_ty,
+            parent,
+        }
+    }
+
+    /// Starts `__semtel_guard`, entered (a sync stage) or not. With
+    /// `parent = ..`, the expression is evaluated only when telemetry is on
+    /// (`on`: known to be here).
+    pub fn start(&self, enter: bool, on: bool) -> TokenStream {
+        let p = &self.p;
+        let Some(parent) = &self.parent else {
+            return if enter {
+                quote!(__semtel_guard.enter();)
+            } else {
+                quote!(__semtel_guard.start();)
+            };
+        };
+        let call = if enter {
+            quote!(__semtel_guard.enter_under(#parent);)
+        } else {
+            quote!(__semtel_guard.start_under(#parent);)
+        };
+        if on {
+            call
+        } else {
+            quote!(if #p::active() { #call })
         }
     }
 }

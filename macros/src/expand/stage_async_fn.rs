@@ -15,7 +15,9 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
         records_in,
         finish,
         ret_ty,
+        ..
     } = parts;
+    let start = parts.start(false, true);
     let block = &f.item.block;
     // With telemetry off, the body's future is awaited as it is: no guard is
     // started and nothing wraps it (one relaxed load more than the plain
@@ -32,7 +34,7 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
             #[allow(unused_mut)]
             let mut __semtel_guard =
                 __semtel_slot.insert(#p::StageGuard::new(&__SEMTEL_SITE));
-            __semtel_guard.start();
+            #start
             #set_fields
             #records_in
         }

@@ -16,7 +16,9 @@ pub fn body(parts: &Parts, before: &[Stmt], block: &ExprAsync, boxed: bool) -> T
         records_in,
         finish,
         ret_ty,
+        ..
     } = parts;
+    let start = parts.start(false, false);
     // The call starts as the future is made: its parent is the span current
     // then, and `fields` are evaluated then (not captured by the future). The
     // clock restarts at the first poll.
@@ -38,7 +40,7 @@ pub fn body(parts: &Parts, before: &[Stmt], block: &ExprAsync, boxed: bool) -> T
         #(#before)*
         #prologue
         let mut __semtel_guard = #p::StageGuard::new(&__SEMTEL_SITE);
-        __semtel_guard.start();
+        #start
         #set_fields
         #tail
     }

@@ -15,7 +15,9 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
         records_in,
         finish,
         ret_ty,
+        ..
     } = parts;
+    let start = parts.start(true, false);
     let block = &f.item.block;
     let closure_ret = match f.output {
         Some(ty) if !f.output_is_opaque => quote!(-> #ty),
@@ -26,7 +28,7 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
     quote! {
         #prologue
         let mut __semtel_guard = #p::StageGuard::new(&__SEMTEL_SITE);
-        __semtel_guard.enter();
+        #start
         #set_fields
         #records_in
         let __semtel_ret #ret_ty = #p::run(|| #closure_ret #block);

@@ -9,7 +9,7 @@ use syn::{Expr, Ident, LitStr};
 
 use super::name::{Deprecated, Key, check_name, unchecked_ok};
 use crate::ast::StageFn;
-use crate::attr::{AttrName, StageArgs};
+use crate::attr::{AttrName, StageArgs, parent_expected};
 use crate::errors::{Errors, closest, unknown};
 use crate::symbol::{KIND, NAME, PIPELINE, RESULT, SPAN_KINDS, STAGE_KINDS, Symbol};
 
@@ -78,6 +78,9 @@ pub fn check_stage<'a>(args: &'a StageArgs, f: &StageFn<'_>, errors: &mut Errors
             k,
             format!("`{RESULT}` applies to functions returning `Result`; this one does not"),
         );
+    }
+    if let Some(e @ Expr::Lit(_)) = args.parent.get() {
+        errors.spanned(e, format!("{}, not a literal", parent_expected()));
     }
     let mut warnings = Vec::new();
     let mut seen: Vec<String> = Vec::new();

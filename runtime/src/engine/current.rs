@@ -18,8 +18,8 @@ use std::task::{Context as TaskContext, Poll};
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 
-use super::context::{map_otel_context, otel_span_id};
-use super::span::{Frame, SpanRef};
+use super::context::{map_otel_context, otel_context_live, otel_span_id};
+use super::span::{Begun, Frame, SpanRef};
 
 pub(super) fn push(frame: Frame) {
     let _ = super::local::with(|t| t.stack.push(frame));
@@ -67,6 +67,77 @@ pub(crate) fn stage_context() -> Option<Context> {
             .unwrap_or_default()
             .with_remote_span_context(r.span_context(ts))
     })
+}
+
+/// Whether the current OpenTelemetry context is the innermost context on
+/// this thread when no stage is ([`stage_context`] is `None`): a context
+/// carried by [`crate::context`] is innermost, or one was attached inside
+/// the innermost stage. Otherwise the current `tracing` span is.
+pub(crate) fn otel_context_innermost() -> bool {
+    super::local::with(|t| matches!(t.stack.last(), Some(Frame::Attached | Frame::Stage(_))))
+        .unwrap_or(false)
+}
+
+/// Makes a context the current one on this thread until dropped: attached
+/// as the OpenTelemetry context (which `tracing` spans, log records and
+/// stages read), under a frame that hides the stages below it, so it
+/// parents what starts inside also when it is carried into a stage's thread
+/// (a pool job run inline, a future polled inside a stage).
+#[derive(Debug)]
+pub(crate) struct Attached {
+    /// Whether the frame was pushed (not at thread exit).
+    pushed: bool,
+    /// Detaches the context when dropped, after the frame is popped.
+    _guard: Option<opentelemetry::ContextGuard>,
+}
+
+impl Attached {
+    pub(crate) fn new(cx: &Context) -> Self {
+        // At thread exit, once the context's thread-local is gone, attaching
+        // would panic: the code then runs without it.
+        if !otel_context_live() {
+            return Self {
+                pushed: false,
+                _guard: None,
+            };
+        }
+        let guard = cx.clone().attach();
+        let pushed = super::local::with(|t| t.stack.push(Frame::Attached)).is_some();
+        Self {
+            pushed,
+            _guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if self.pushed {
+            pop(|f| matches!(f, Frame::Attached));
+        }
+    }
+}
+
+/// Whether `cx` holds a valid span (a context extracted from a message that
+/// carried none does not).
+pub(crate) fn has_span(cx: &Context) -> bool {
+    cx.has_active_span() && cx.span().span_context().is_valid()
+}
+
+/// Notes in `span` (and its frame, when entered) the span id of the
+/// OpenTelemetry context current now, once the parent it was begun under
+/// ([`Attached`]) is detached.
+pub(crate) fn reseat(span: &mut Begun) {
+    let now = otel_span_id();
+    span.seen = now;
+    if span.entered {
+        let id = span.span_id;
+        let _ = super::local::with(|t| {
+            if let Some(Frame::Stage(r)) = t.stack.iter_mut().rev().find(|f| is_stage(id)(f)) {
+                r.seen = now;
+            }
+        });
+    }
 }
 
 /// Runs `f` with `frame` as the innermost span of this thread.

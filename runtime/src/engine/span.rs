@@ -27,6 +27,10 @@ pub(crate) enum Frame {
     /// An entered `tracing` span; its context is what tracing-opentelemetry
     /// attached as the current OpenTelemetry context.
     Tracing,
+    /// A context carried into a task, thread or closure
+    /// ([`crate::context`]), attached as the current OpenTelemetry context:
+    /// it parents what starts inside, whatever stage is below it.
+    Attached,
 }
 
 /// A stage span begun on this thread ([`begin`]): plain values, so a stage

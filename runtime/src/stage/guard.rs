@@ -115,6 +115,23 @@ impl StageGuard {
         }
     }
 
+    /// [`StageGuard::start`] under `parent` (`#[stage(parent = ..)]`); a
+    /// context without a span leaves the parent as `start` takes it.
+    #[inline]
+    pub fn start_under(&mut self, parent: &opentelemetry::Context) {
+        if active() {
+            self.start_live_under(false, parent);
+        }
+    }
+
+    /// [`StageGuard::enter`] under `parent` (see [`StageGuard::start_under`]).
+    #[inline]
+    pub fn enter_under(&mut self, parent: &opentelemetry::Context) {
+        if active() {
+            self.start_live_under(true, parent);
+        }
+    }
+
     #[inline(never)]
     fn start_live(&mut self, enter: bool) {
         debug_assert!(!self.live.on, "a stage call is started once");
@@ -146,6 +163,25 @@ impl StageGuard {
         if live.on {
             live.start = clock::now();
         }
+    }
+
+    /// [`StageGuard::start_live`] under `parent`: attached while the call
+    /// starts, it is the context the call continues (rather than a parent
+    /// passed down `start_live`'s path, which every call takes).
+    #[cold]
+    #[inline(never)]
+    fn start_live_under(&mut self, enter: bool, parent: &opentelemetry::Context) {
+        if !engine::current::has_span(parent) {
+            self.start_live(enter);
+            return;
+        }
+        {
+            let _attached = engine::current::Attached::new(parent);
+            self.start_live(enter);
+        }
+        // The context current now, not the parent's, tells a context
+        // attached inside the call apart (`SpanRef::seen`).
+        engine::current::reseat(&mut self.live.span);
     }
 
     /// Restarts the call's clock: a future made at the call starts timing
