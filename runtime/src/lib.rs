@@ -246,13 +246,14 @@ mod export;
 mod filter;
 #[cfg(feature = "integrations")]
 pub mod integrations;
+pub mod lag;
 mod otlp;
 mod pipeline;
 pub mod propagation;
 mod record;
 mod resource;
 mod session;
-mod stage;
+pub mod stage;
 mod telemetry;
 
 pub use builder::{Builder, builder, init};

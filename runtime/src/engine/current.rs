@@ -191,3 +191,21 @@ impl<F: Future> Future for Instrumented<F> {
         this.inner.poll(cx)
     }
 }
+
+/// The innermost stage running on this thread, as (span id, sampled, call
+/// site), looking past `tracing` spans entered inside it; `None` outside a
+/// stage or under a context carried in since ([`Attached`]), whose stage,
+/// if any, runs elsewhere.
+pub(crate) fn running_stage() -> Option<(u64, bool, &'static crate::record::SpanSite)> {
+    super::local::with(|t| {
+        for frame in t.stack.iter().rev() {
+            match frame {
+                Frame::Stage(r) => return r.site.map(|s| (r.span_id, r.sampled, s)),
+                Frame::Attached => return None,
+                Frame::Tracing => {}
+            }
+        }
+        None
+    })
+    .flatten()
+}

@@ -13,7 +13,7 @@ use super::collector::{Engine, FILL_CHECK_EVERY, find};
 use super::context::continue_parent;
 use super::ids::{self, Ids};
 use super::span::{Begun, Frame, SpanRef};
-use crate::record::SpanRecord;
+use crate::record::{SpanRecord, SpanSite};
 
 /// One thread's share of the engine.
 #[derive(Debug)]
@@ -143,6 +143,7 @@ impl Thread {
             span.sampled,
             span.seen,
             trace_state,
+            span.site,
         );
     }
 
@@ -156,6 +157,7 @@ impl Thread {
             frame.sampled,
             frame.seen,
             &frame.trace_state,
+            frame.site,
         );
     }
 
@@ -167,6 +169,7 @@ impl Thread {
         sampled: bool,
         seen: u64,
         trace_state: &Option<Arc<TraceState>>,
+        site: Option<&'static SpanSite>,
     ) {
         self.stack.push(Frame::Stage(SpanRef {
             trace_id: 0,
@@ -174,6 +177,7 @@ impl Thread {
             sampled: false,
             trace_state: None,
             seen: 0,
+            site: None,
         }));
         if let Some(Frame::Stage(f)) = self.stack.last_mut() {
             f.trace_id = trace_id;
@@ -181,6 +185,7 @@ impl Thread {
             f.sampled = sampled;
             f.seen = seen;
             f.trace_state.clone_from(trace_state);
+            f.site = site;
         }
     }
 

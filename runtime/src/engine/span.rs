@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
+use crate::record::SpanSite;
+
 /// A stage span's identity while it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct SpanRef {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -18,10 +20,13 @@ pub(crate) struct SpanRef {
     /// started (0: none). A different one current later was attached inside
     /// the stage (e.g. a message's extracted context), and wins over it.
     pub(crate) seen: u64,
+    /// The stage's call site, for what is recorded from inside the call
+    /// (`semtel::stage::current()`) with the stage's labels.
+    pub(crate) site: Option<&'static SpanSite>,
 }
 
 /// One entry of the current-span stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Frame {
     Stage(SpanRef),
     /// An entered `tracing` span; its context is what tracing-opentelemetry
@@ -49,6 +54,8 @@ pub(crate) struct Begun {
     pub(crate) parent_remote: bool,
     /// Whether the span was made the innermost one ([`end`] leaves it).
     pub(crate) entered: bool,
+    /// The stage's call site ([`SpanRef::site`]).
+    pub(crate) site: Option<&'static SpanSite>,
 }
 
 impl Begun {
@@ -60,6 +67,7 @@ impl Begun {
         sampled: false,
         parent_remote: false,
         entered: false,
+        site: None,
     };
 
     /// The span as a frame of the current-span stack.
@@ -70,6 +78,7 @@ impl Begun {
             sampled: self.sampled,
             trace_state,
             seen: self.seen,
+            site: self.site,
         }
     }
 }

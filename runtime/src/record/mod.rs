@@ -8,6 +8,6 @@ pub(crate) mod clock;
 mod site;
 mod span;
 
-pub(crate) use site::{SiteCells, SpanSite};
+pub(crate) use site::{MoreCells, SiteCells, SpanSite};
 pub use site::{StageKind, StaticValue};
 pub(crate) use span::{Extra, Item, SpanRecord, stage_scope};

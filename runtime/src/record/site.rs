@@ -54,6 +54,27 @@ pub(crate) struct SpanSite {
     /// The metric cells of this call site, bound to the meter provider that
     /// `init()` installed (tagged with its generation).
     pub(crate) cells: OnceLock<SiteCells>,
+    /// The cells of what a call records from inside (`semtel::stage::current()`),
+    /// bound on first use.
+    pub(crate) more_cells: OnceLock<MoreCells>,
+}
+
+/// The bound counters a call records into from inside its body: bytes,
+/// retries and dead letters (records go into [`SiteCells`]).
+pub(crate) struct MoreCells {
+    pub(crate) generation: u64,
+    pub(crate) bytes_in: BoundCounter<u64>,
+    pub(crate) bytes_out: BoundCounter<u64>,
+    pub(crate) retries: BoundCounter<u64>,
+    pub(crate) dead_letters: BoundCounter<u64>,
+}
+
+impl fmt::Debug for MoreCells {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MoreCells")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Instruments bound to one call site's attribute sets: recording into them
@@ -98,6 +119,7 @@ impl SpanSite {
             span_attributes: OnceLock::new(),
             encoded_span_fields: OnceLock::new(),
             cells: OnceLock::new(),
+            more_cells: OnceLock::new(),
         }
     }
 

@@ -137,6 +137,7 @@ impl StageGuard {
         debug_assert!(!self.live.on, "a stage call is started once");
         let site = self.site;
         let live = &mut self.live;
+        live.span.site = Some(&site.span);
         live.metrics = METRICS_ON.load(Ordering::Relaxed);
         if live.metrics {
             site.active.fetch_add(1, Ordering::Relaxed);
@@ -336,6 +337,11 @@ impl Drop for StageGuard {
 fn finish(site: &'static StageSite, live: &mut Live) {
     let end = clock::now();
     let start = live.start;
+    // What the body added through `semtel::stage::current()`.
+    if let Some(pending) = super::handle::take(live.span.span_id) {
+        let recording = live.recording();
+        pending.merge_into(live.extra(), recording);
+    }
     let failed = live.extra.as_ref().is_some_and(|e| e.error_type.is_some());
     let recorded = live.recording();
     // A successful call's duration goes into its bound histogram cell on the

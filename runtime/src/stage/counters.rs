@@ -1,0 +1,159 @@
+//! What a stage records from inside its body ([`super::handle`]) and the
+//! lag gauge: the `pipeline.` counters of records, bytes, retries and dead
+//! letters with the stage's labels, bound per call site.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{BoundCounter, Counter, Gauge};
+use semtel_conventions::pipeline::attribute as pattr;
+use semtel_conventions::pipeline::metric as pmetric;
+
+use super::metrics::{GENERATION, METRICS_ON, instruments};
+use crate::record::{MoreCells, SpanSite};
+
+/// The instruments beside the stage call's own ([`super::metrics`]).
+struct MoreInstruments {
+    bytes: Counter<u64>,
+    retries: Counter<u64>,
+    dead_letters: Counter<u64>,
+    lag: Gauge<f64>,
+}
+
+#[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
+static MORE: RwLock<Option<(u64, Arc<MoreInstruments>)>> = RwLock::new(None);
+
+fn more_instruments() -> Arc<MoreInstruments> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    if let Some((g, i)) = MORE.read().unwrap_or_else(PoisonError::into_inner).as_ref()
+        && *g == generation
+    {
+        return Arc::clone(i);
+    }
+    let scope = InstrumentationScope::builder("semtel")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(semtel_conventions::SCHEMA_URL)
+        .build();
+    let meter = opentelemetry::global::meter_with_scope(scope);
+    let counter = |m: semtel_conventions::model::MetricDescriptor, description: &'static str| {
+        meter
+            .u64_counter(m.name)
+            .with_unit(m.unit)
+            .with_description(description)
+            .build()
+    };
+    let lag = pmetric::PIPELINE_LAG;
+    let built = Arc::new(MoreInstruments {
+        bytes: counter(pmetric::PIPELINE_BYTES, "Bytes a stage read or wrote"),
+        retries: counter(pmetric::PIPELINE_RETRIES, "Operations a stage retried"),
+        dead_letters: counter(
+            pmetric::PIPELINE_DEAD_LETTERS,
+            "Records a stage sent to a dead-letter destination",
+        ),
+        lag: meter
+            .f64_gauge(lag.name)
+            .with_unit(lag.unit)
+            .with_description("How far a stage trails its input")
+            .build(),
+    });
+    *MORE.write().unwrap_or_else(PoisonError::into_inner) = Some((generation, Arc::clone(&built)));
+    built
+}
+
+/// What a call counts from inside its body.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Counted {
+    RecordsIn,
+    RecordsOut,
+    BytesIn,
+    BytesOut,
+    Retries,
+    DeadLetters,
+}
+
+/// The largest increment recorded: OTLP's integer points are signed, so a
+/// larger one would arrive negative.
+pub(super) const MAX_INCREMENT: u64 = i64::MAX as u64;
+
+/// Adds `n` (capped at [`MAX_INCREMENT`]) to `what` of `site`'s stage:
+/// into the site's bound cell, or through the instruments with the stage's
+/// attributes when the cells are from an earlier meter provider.
+pub(super) fn add(site: &'static SpanSite, what: Counted, n: u64) {
+    if !METRICS_ON.load(Ordering::Relaxed) {
+        return;
+    }
+    let n = n.min(MAX_INCREMENT);
+    let generation = GENERATION.load(Ordering::Acquire);
+    match what {
+        Counted::RecordsIn | Counted::RecordsOut => {
+            let inward = matches!(what, Counted::RecordsIn);
+            match site.bound_cells().filter(|c| c.generation == generation) {
+                Some(c) if inward => c.records_in.add(n),
+                Some(c) => c.records_out.add(n),
+                None => instruments().records.add(n, &labels(site, Some(inward))),
+            }
+        }
+        _ => {
+            let cells = site.more_cells.get_or_init(|| bind(site, generation));
+            if cells.generation == generation {
+                cell(cells, what).add(n);
+            } else {
+                let i = more_instruments();
+                match what {
+                    Counted::BytesIn => i.bytes.add(n, &labels(site, Some(true))),
+                    Counted::BytesOut => i.bytes.add(n, &labels(site, Some(false))),
+                    Counted::Retries => i.retries.add(n, &labels(site, None)),
+                    _ => i.dead_letters.add(n, &labels(site, None)),
+                }
+            }
+        }
+    }
+}
+
+fn cell(cells: &MoreCells, what: Counted) -> &BoundCounter<u64> {
+    match what {
+        Counted::BytesIn => &cells.bytes_in,
+        Counted::BytesOut => &cells.bytes_out,
+        Counted::Retries => &cells.retries,
+        _ => &cells.dead_letters,
+    }
+}
+
+fn bind(site: &SpanSite, generation: u64) -> MoreCells {
+    let i = more_instruments();
+    MoreCells {
+        generation,
+        bytes_in: i.bytes.bind(&labels(site, Some(true))),
+        bytes_out: i.bytes.bind(&labels(site, Some(false))),
+        retries: i.retries.bind(&labels(site, None)),
+        dead_letters: i.dead_letters.bind(&labels(site, None)),
+    }
+}
+
+/// The stage's metric attributes, with `pipeline.io.direction` when
+/// `inward` is given.
+fn labels(site: &SpanSite, inward: Option<bool>) -> Vec<KeyValue> {
+    let mut attrs = site.attributes(None);
+    if let Some(inward) = inward {
+        attrs.push(KeyValue::new(
+            pattr::PIPELINE_IO_DIRECTION.name(),
+            if inward { "in" } else { "out" },
+        ));
+    }
+    attrs
+}
+
+/// Sets `pipeline.lag` of `site`'s stage and `partition` to `seconds`.
+pub(super) fn lag(site: &SpanSite, partition: &str, seconds: f64) {
+    if !METRICS_ON.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut attrs = labels(site, None);
+    attrs.push(KeyValue::new(
+        pattr::PIPELINE_PARTITION.name(),
+        partition.to_owned(),
+    ));
+    more_instruments().lag.record(seconds, &attrs);
+}
