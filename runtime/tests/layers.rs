@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "propagation",
         "context",
         "integrations",
+        "lag",
     ],
     &["stage"],
     &["engine"],
