@@ -11,9 +11,10 @@ use syn::{Expr, Ident, LitBool, LitStr, Path, Token, bracketed, parenthesized};
 
 use crate::errors::{Errors, unknown};
 use crate::symbol::{
-    CONTAINER_ARGS, CRATE, ERROR_TYPE, FIELD_ARGS, FIELDS, FLATTEN, KEY, KIND, LINKS, NAME, PARENT,
-    PIPELINE, PREFIX, RECORD, RECORDS_IN, RECORDS_OUT, REDACT, REDACT_HASH, REDACT_MARKER, RENAME,
-    RESULT, SKIP, SPAN_KIND, STAGE_ARGS, Symbol, TELEMETRY, UNCHECKED, VARIANT_ARGS,
+    BYTES_IN, BYTES_OUT, CONTAINER_ARGS, CRATE, ERROR_TYPE, FIELD_ARGS, FIELDS, FLATTEN, KEY, KIND,
+    LINKS, NAME, PARENT, PIPELINE, PREFIX, RECORD, RECORDS_IN, RECORDS_OUT, REDACT, REDACT_HASH,
+    REDACT_MARKER, RENAME, RESULT, SKIP, SPAN_KIND, STAGE_ARGS, Symbol, TELEMETRY, UNCHECKED,
+    VARIANT_ARGS,
 };
 
 /// One argument value set at most once; a second is reported at the key.
@@ -147,6 +148,8 @@ pub struct StageArgs {
     pub record: Vec<Ident>,
     pub records_in: Once<Expr>,
     pub records_out: Once<Expr>,
+    pub bytes_in: Once<Expr>,
+    pub bytes_out: Once<Expr>,
     pub links: Once<Expr>,
     /// The parent context, evaluated when the call starts.
     pub parent: Once<Expr>,
@@ -166,6 +169,8 @@ impl StageArgs {
             record: Vec::new(),
             records_in: Once::new(RECORDS_IN),
             records_out: Once::new(RECORDS_OUT),
+            bytes_in: Once::new(BYTES_IN),
+            bytes_out: Once::new(BYTES_OUT),
             links: Once::new(LINKS),
             parent: Once::new(PARENT),
             result: Once::new(RESULT),
@@ -202,6 +207,8 @@ impl StageArgs {
             || self.span_kind.parse(&key, input, errors)?
             || self.records_in.parse(&key, input, errors)?
             || self.records_out.parse(&key, input, errors)?
+            || self.bytes_in.parse(&key, input, errors)?
+            || self.bytes_out.parse(&key, input, errors)?
             || self.links.parse(&key, input, errors)?
             || self.parent.parse(&key, input, errors)?
             || self.result.parse(&key, input, errors)?

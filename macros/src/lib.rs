@@ -55,8 +55,11 @@ use errors::Errors;
 ///   span is current from the call to its return (field expressions included);
 ///   an async stage's while its future is polled;
 /// - the `pipeline.stage.duration` histogram, the `pipeline.stage.active`
-///   in-flight gauge and the `pipeline.records` counters (`records_in`,
-///   `records_out`), from the global meter provider;
+///   in-flight gauge, the `pipeline.records` counters (`records_in`,
+///   `records_out`) and the `pipeline.bytes` counters (`bytes_in`,
+///   `bytes_out`), from the global meter provider; the body adds to them,
+///   and counts retries, dead letters and lag, through
+///   `semtel::stage::current()`;
 /// - when the function returns `Result` (any type whose last path segment is
 ///   `Result`: `Result`, `io::Result`, `anyhow::Result`) and the value is
 ///   `Err`: span status Error, an `exception` event, `error.type` on the span,
@@ -207,6 +210,29 @@ use errors::Errors;
 /// #[semtel::stage(records_out = ret.len())]
 /// fn fetch() -> Result<Vec<u32>, std::io::Error> { Ok(vec![1, 2]) }
 /// # fetch().unwrap();
+/// ```
+///
+/// # `bytes_in = expr`
+///
+/// Counts bytes read (`pipeline.bytes` with `pipeline.io.direction = in`),
+/// from an expression over the arguments, evaluated before the body, as
+/// `records_in`.
+///
+/// ```
+/// #[semtel::stage(records_in = 1, bytes_in = body.len())]
+/// fn parse(body: &[u8]) -> usize { body.len() }
+/// # parse(b"a,1");
+/// ```
+///
+/// # `bytes_out = expr`
+///
+/// Counts bytes written, from an expression that may use `ret`, as
+/// `records_out` (nothing is counted on `Err`).
+///
+/// ```
+/// #[semtel::stage(bytes_out = ret.len())]
+/// fn render() -> Result<String, std::fmt::Error> { Ok("a,1\n".to_owned()) }
+/// # render().unwrap();
 /// ```
 ///
 /// # `links = expr`

@@ -46,6 +46,8 @@ pub const FIELDS: Symbol = Symbol("fields");
 pub const RECORD: Symbol = Symbol("record");
 pub const RECORDS_IN: Symbol = Symbol("records_in");
 pub const RECORDS_OUT: Symbol = Symbol("records_out");
+pub const BYTES_IN: Symbol = Symbol("bytes_in");
+pub const BYTES_OUT: Symbol = Symbol("bytes_out");
 pub const LINKS: Symbol = Symbol("links");
 pub const PARENT: Symbol = Symbol("parent");
 pub const RESULT: Symbol = Symbol("result");
@@ -76,6 +78,8 @@ pub const STAGE_ARGS: &[Symbol] = &[
     RECORD,
     RECORDS_IN,
     RECORDS_OUT,
+    BYTES_IN,
+    BYTES_OUT,
     LINKS,
     PARENT,
     RESULT,

@@ -58,6 +58,14 @@ async fn fetch(n: u64) -> u64 {
     n
 }
 
+/// The stage options `bytes_in` and `bytes_out`, with the handle adding to
+/// them.
+#[semtel::stage(pipeline = "handle", bytes_in = body.len(), bytes_out = *ret)]
+fn copy(body: &[u8]) -> Result<usize, std::io::Error> {
+    stage::current().bytes_out(1u8);
+    Ok(body.len() / 2)
+}
+
 #[semtel::stage(pipeline = "handle")]
 fn extremes() {
     let here = stage::current();
@@ -127,6 +135,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     call_everything(); // outside a stage
     assert_eq!(load(&["a,1", "b,22", "c,333"]), 3);
     extremes();
+    assert_eq!(copy(b"0123456789").expect("copied"), 5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -198,6 +207,8 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     assert_eq!(value(&bytes, "load", Some("out")), Some(40.0));
     assert_eq!(value(&bytes, "fetch", Some("in")), Some(60.0));
     assert_eq!(value(&bytes, "fetch", Some("out")), Some(30.0));
+    assert_eq!(value(&bytes, "copy", Some("in")), Some(10.0));
+    assert_eq!(value(&bytes, "copy", Some("out")), Some(6.0));
     assert_eq!(value(&bytes, "extremes", Some("in")), Some(0.0));
     #[allow(clippy::cast_precision_loss)] // as the receiver reports it
     let saturated = i64::MAX as f64;

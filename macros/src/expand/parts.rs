@@ -1,6 +1,7 @@
 //! What the three shapes of a stage expansion share: the call site, the
-//! fields set when the span records, `records_in`, and the end of the call
-//! (`Err` recorded, `records_out` counted, the value returned).
+//! fields set when the span records, `records_in` and `bytes_in`, and the end
+//! of the call (`Err` recorded, `records_out` and `bytes_out` counted, the
+//! value returned).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -21,9 +22,9 @@ pub struct Parts {
     /// The fields, links and `record(..)` arguments, set when the span
     /// records; empty when there are none.
     pub set_fields: Option<TokenStream>,
-    /// `__semtel_guard.records_in(..)`.
+    /// `__semtel_guard.records_in(..)` and `.bytes_in(..)`.
     pub records_in: Option<TokenStream>,
-    /// The end of the call: `Err` recorded, `records_out` counted, then
+    /// The end of the call: `Err` recorded, `records_out` and `bytes_out` counted, then
     /// `__semtel_ret` as the value.
     pub finish: TokenStream,
     /// `: T` for `let __semtel_ret`, when the type can be written.
@@ -41,6 +42,12 @@ impl Parts {
             .records_in
             .get()
             .map(|e| quote_spanned!(e.span()=> __semtel_guard.records_in(#e);));
+        let bytes_in = args
+            .bytes_in
+            .get()
+            .map(|e| quote_spanned!(e.span()=> __semtel_guard.bytes_in(#e);));
+        let records_in =
+            (records_in.is_some() || bytes_in.is_some()).then(|| quote!(#records_in #bytes_in));
         let ret_span = f.output.map_or_else(Span::call_site, |t| t.span());
         let on_result = plan.handle_result.then(|| {
             quote_spanned! {ret_span=>
@@ -52,8 +59,16 @@ impl Parts {
                 }
             }
         });
-        let records_out = args.records_out.get().map(|e| {
-            let count = quote_spanned!(e.span()=> __semtel_guard.records_out(#e););
+        let records = args
+            .records_out
+            .get()
+            .map(|e| quote_spanned!(e.span()=> __semtel_guard.records_out(#e);));
+        let bytes = args
+            .bytes_out
+            .get()
+            .map(|e| quote_spanned!(e.span()=> __semtel_guard.bytes_out(#e);));
+        let records_out = (records.is_some() || bytes.is_some()).then(|| {
+            let count = quote!(#records #bytes);
             if f.is_result {
                 quote!(if let ::core::result::Result::Ok(ret) = &__semtel_ret { #count })
             } else {

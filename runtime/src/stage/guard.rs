@@ -254,6 +254,28 @@ impl StageGuard {
         self.add_records(n.as_count(), |c| &c.records_out, |b| &b.records_out);
     }
 
+    /// Records `n` bytes read by this call (`bytes_in = ..`).
+    pub fn bytes_in(&self, n: impl RecordCount) {
+        if self.live.metrics {
+            super::counters::add(
+                &self.site.span,
+                super::counters::Counted::BytesIn,
+                n.as_count(),
+            );
+        }
+    }
+
+    /// Records `n` bytes written by this call (`bytes_out = ..`).
+    pub fn bytes_out(&self, n: impl RecordCount) {
+        if self.live.metrics {
+            super::counters::add(
+                &self.site.span,
+                super::counters::Counted::BytesOut,
+                n.as_count(),
+            );
+        }
+    }
+
     fn add_records(
         &self,
         n: u64,

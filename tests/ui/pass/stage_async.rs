@@ -16,7 +16,8 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-#[semtel::stage(pipeline = "orders", kind = source, span_kind = client, records_out = ret.len())]
+#[semtel::stage(pipeline = "orders", kind = source, span_kind = client, records_out = ret.len(),
+    bytes_in = url.len(), bytes_out = ret.len())]
 async fn fetch(url: &str) -> Result<Vec<u8>, FetchError> {
     if url.is_empty() {
         return Err(FetchError::TimedOut);

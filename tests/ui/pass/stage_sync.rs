@@ -16,7 +16,7 @@ fn plain() {}
 
 #[semtel::stage(name = "load-orders", pipeline = "orders", kind = sink, span_kind = client,
     fields(db.system.name = "sqlite", db.collection.name = table, "db.operation.name" = "INSERT"),
-    records_in = rows.len(), records_out = *ret)]
+    records_in = rows.len(), records_out = *ret, bytes_in = rows.len() * 4, bytes_out = *ret * 4)]
 fn load(table: &str, rows: &[u32]) -> Result<usize, LoadError> {
     if rows.is_empty() {
         return Err(LoadError);
