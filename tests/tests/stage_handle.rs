@@ -97,8 +97,7 @@ fn last_points(snap: &Snapshot, name: &str) -> (ReceivedMetric, Vec<NumberPoint>
     let metric = snap
         .metrics()
         .into_iter()
-        .filter(|m| m.name() == name)
-        .last()
+        .rfind(|m| m.name() == name)
         .unwrap_or_else(|| panic!("no {name}"));
     let points = metric.number_points();
     (metric, points)
