@@ -49,6 +49,15 @@ pub fn load(x: u64) -> u64 {
     black_box(x) + 1
 }
 
+/// [`load`] counting one more thing from its body through the stage handle:
+/// 8 bytes out (`pipeline.bytes`).
+#[semtel::stage(pipeline = "bench", fields(db.system.name = "sqlite"))]
+#[inline(never)]
+pub fn load_counted(x: u64) -> u64 {
+    semtel::stage::current().bytes_out(8u64);
+    black_box(x) + 1
+}
+
 /// `tracing`'s own attribute macro with the same three fields.
 #[tracing::instrument(
     name = "load",

@@ -152,6 +152,21 @@ impl Scope {
         (paced.acc, paced.wall)
     }
 
+    /// [`Scope::run_paced`] of [`peers::load_counted`], whatever the case:
+    /// semtel's stage recording one more counter through its handle.
+    #[inline(never)]
+    pub fn run_counted_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        let run = |k: u64| {
+            let mut acc = 0u64;
+            for i in 0..k {
+                acc = acc.wrapping_add(peers::load_counted(i));
+            }
+            acc
+        };
+        let paced = self.paced(n, chunk, run, || self.flush_spans());
+        (paced.acc, paced.wall)
+    }
+
     /// [`Scope::run_paced`], also returning the calling thread's CPU time of
     /// the calls alone and each chunk's wall time.
     #[inline(never)]
