@@ -348,6 +348,7 @@ mod tests {
                 "pipeline_stage_active",
             ),
             ("pipeline.lag", "s", Gauge, "pipeline_lag_seconds"),
+            ("pipeline.backlog", "{record}", Gauge, "pipeline_backlog"),
             (
                 "pipeline.dead_letters",
                 "{record}",

@@ -35,6 +35,8 @@ fn load(rows: &[&str]) -> usize {
     here.event("checkpoint", &[("rows", &3i64), ("table", &"orders")]);
     here.fail("partial_write");
     semtel::lag::seconds("7", 2.5);
+    semtel::lag::records("7", 120);
+    semtel::lag::records("8", 0);
     rows.len()
 }
 
@@ -55,6 +57,7 @@ async fn fetch(n: u64) -> u64 {
     here.bytes_out(5 * n);
     here.fail("stale");
     semtel::lag::seconds("1", 0.25);
+    here.lag_records("1", n);
     n
 }
 
@@ -73,6 +76,7 @@ fn extremes() {
     here.bytes_out(u64::MAX);
     here.records_in(-5i64); // a negative count is none
     semtel::lag::seconds("0", f64::NAN); // not recorded
+    semtel::lag::records("0", u64::MAX);
 }
 
 /// Every handle call, with nothing to record into.
@@ -90,6 +94,7 @@ fn call_everything() {
     here.event("nothing", &[]);
     here.fail("nothing");
     semtel::lag::seconds("0", 1.0);
+    semtel::lag::records("0", 1);
 }
 
 /// The points of the last export of metric `name`.
@@ -159,6 +164,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
         s.spans().iter().filter(|sp| sp.name() == "fetch").count() == 3
             && s.metric("pipeline.dead_letters").is_some()
             && s.metric("pipeline.lag").is_some()
+            && s.metric("pipeline.backlog").is_some()
     });
 
     // Metric names, units and kinds are the registry's.
@@ -168,6 +174,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
         ("pipeline.retries", "{retry}", "sum"),
         ("pipeline.dead_letters", "{record}", "sum"),
         ("pipeline.lag", "s", "gauge"),
+        ("pipeline.backlog", "{record}", "gauge"),
     ] {
         let (metric, points) = last_points(&snap, name);
         assert_eq!((metric.unit(), metric.kind()), (unit, kind), "{name}");
@@ -230,6 +237,24 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     assert_eq!(lag_of("load"), [(Some("7"), 2.5)]);
     assert_eq!(lag_of("fetch"), [(Some("1"), 0.25)]);
     assert!(lag_of("extremes").is_empty(), "NaN is not recorded");
+    let (_, backlog) = last_points(&snap, "pipeline.backlog");
+    let backlog_of = |stage: &str| -> Vec<_> {
+        let mut points: Vec<_> = backlog
+            .iter()
+            .filter(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some(stage))
+            .map(|p| (attr_str(&p.attributes, "pipeline.partition"), p.value))
+            .collect();
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        points
+    };
+    assert_eq!(backlog_of("load"), [(Some("7"), 120.0), (Some("8"), 0.0)]);
+    // Three tasks set the same gauge: the last one set wins.
+    let fetched = backlog_of("fetch");
+    assert!(
+        matches!(fetched[..], [(Some("1"), v)] if [1.0, 2.0, 3.0].contains(&v)),
+        "{fetched:?}"
+    );
+    assert_eq!(backlog_of("extremes"), [(Some("0"), saturated)]);
 
     // The handled failures count as failures, by their error.type.
     let (_, failures) = last_points(&snap, "pipeline.stage.failures");

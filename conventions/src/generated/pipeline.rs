@@ -126,6 +126,11 @@ pub mod metric {
     #[allow(unused_imports)]
     use ::semtel_conventions::model::{Instrument as I, MetricDescriptor as D, NumberType as N, Stability as S};
 
+    /// How many records of its input a stage has yet to process, as consumer lag.
+    ///
+    /// `pipeline.backlog`: gauge, `{record}`, development.
+    pub const PIPELINE_BACKLOG: D = D { name: "pipeline.backlog", instrument: I::Gauge, unit: "{record}", number: Some(N::Int), stability: S::Development };
+
     /// The number of bytes that went into or out of a stage.
     ///
     /// `pipeline.bytes`: counter, `By`, development.
@@ -195,7 +200,17 @@ mod __tables {
         A { name: "pipeline.stage.name", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
     ];
 
-    pub static METRICS: [Md; 8] = [
+    pub static METRICS: [Md; 9] = [
+        Md { name: "pipeline.backlog", instrument: I::Gauge, unit: "{record}", number: Some(N::Int), stability: S::Development, deprecated: None, attributes: &[
+            MA { name: "db.collection.name", requirement: L::Recommended },
+            MA { name: "db.system.name", requirement: L::ConditionallyRequired },
+            MA { name: "messaging.destination.name", requirement: L::ConditionallyRequired },
+            MA { name: "messaging.system", requirement: L::ConditionallyRequired },
+            MA { name: "pipeline.name", requirement: L::Required },
+            MA { name: "pipeline.partition", requirement: L::OptIn },
+            MA { name: "pipeline.stage.kind", requirement: L::Recommended },
+            MA { name: "pipeline.stage.name", requirement: L::Required },
+        ], source: O },
         Md { name: "pipeline.bytes", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, deprecated: None, attributes: &[
             MA { name: "db.collection.name", requirement: L::Recommended },
             MA { name: "db.system.name", requirement: L::ConditionallyRequired },

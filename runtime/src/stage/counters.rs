@@ -1,5 +1,5 @@
 //! What a stage records from inside its body ([`super::handle`]) and the
-//! lag gauge: the `pipeline.` counters of records, bytes, retries and dead
+//! lag gauges: the `pipeline.` counters of records, bytes, retries and dead
 //! letters with the stage's labels, bound per call site.
 
 use std::sync::atomic::Ordering;
@@ -20,6 +20,7 @@ struct MoreInstruments {
     retries: Counter<u64>,
     dead_letters: Counter<u64>,
     lag: Gauge<f64>,
+    backlog: Gauge<u64>,
 }
 
 #[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
@@ -45,6 +46,7 @@ fn more_instruments() -> Arc<MoreInstruments> {
             .build()
     };
     let lag = pmetric::PIPELINE_LAG;
+    let backlog = pmetric::PIPELINE_BACKLOG;
     let built = Arc::new(MoreInstruments {
         bytes: counter(pmetric::PIPELINE_BYTES, "Bytes a stage read or wrote"),
         retries: counter(pmetric::PIPELINE_RETRIES, "Operations a stage retried"),
@@ -56,6 +58,11 @@ fn more_instruments() -> Arc<MoreInstruments> {
             .f64_gauge(lag.name)
             .with_unit(lag.unit)
             .with_description("How far a stage trails its input")
+            .build(),
+        backlog: meter
+            .u64_gauge(backlog.name)
+            .with_unit(backlog.unit)
+            .with_description("Records of its input a stage has yet to process")
             .build(),
     });
     *MORE.write().unwrap_or_else(PoisonError::into_inner) = Some((generation, Arc::clone(&built)));
@@ -145,8 +152,17 @@ fn labels(site: &SpanSite, inward: Option<bool>) -> Vec<KeyValue> {
     attrs
 }
 
-/// Sets `pipeline.lag` of `site`'s stage and `partition` to `seconds`.
-pub(super) fn lag(site: &SpanSite, partition: &str, seconds: f64) {
+/// How far a stage trails a partition of its input.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Lag {
+    /// `pipeline.lag`.
+    Seconds(f64),
+    /// `pipeline.backlog`.
+    Records(u64),
+}
+
+/// Sets `site`'s stage's lag gauge of `partition`.
+pub(super) fn lag(site: &SpanSite, partition: &str, lag: Lag) {
     if !METRICS_ON.load(Ordering::Relaxed) {
         return;
     }
@@ -155,5 +171,9 @@ pub(super) fn lag(site: &SpanSite, partition: &str, seconds: f64) {
         pattr::PIPELINE_PARTITION.name(),
         partition.to_owned(),
     ));
-    more_instruments().lag.record(seconds, &attrs);
+    let i = more_instruments();
+    match lag {
+        Lag::Seconds(s) => i.lag.record(s, &attrs),
+        Lag::Records(n) => i.backlog.record(n.min(MAX_INCREMENT), &attrs),
+    }
 }

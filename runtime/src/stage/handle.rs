@@ -17,7 +17,7 @@ use semtel_conventions::model::AttributeKey;
 use semtel_conventions::value::ValueFor;
 
 use super::args::RecordCount;
-use super::counters::{self, Counted};
+use super::counters::{self, Counted, Lag};
 use crate::engine::{active, current::running_stage};
 use crate::record::{Extra, SpanSite};
 use crate::telemetry::TelemetryValue;
@@ -290,7 +290,26 @@ impl StageHandle {
             return;
         }
         if let Some((_, _, site)) = running() {
-            counters::lag(site, partition, seconds);
+            counters::lag(site, partition, Lag::Seconds(seconds));
+        }
+    }
+
+    /// Sets the stage's `pipeline.backlog` gauge for `partition` to
+    /// `records`: how many records of that partition it has yet to process
+    /// (consumer lag in records, e.g. end offset minus committed offset).
+    /// Above `i64::MAX` it is recorded as `i64::MAX`.
+    ///
+    /// ```
+    /// #[semtel::stage(pipeline = "orders")]
+    /// fn consume(partition: u32, end_offset: u64, committed: u64) {
+    ///     let here = semtel::stage::current();
+    ///     here.lag_records(&partition.to_string(), end_offset.saturating_sub(committed));
+    /// }
+    /// consume(0, 120, 100);
+    /// ```
+    pub fn lag_records(self, partition: &str, records: impl RecordCount) {
+        if let Some((_, _, site)) = running() {
+            counters::lag(site, partition, Lag::Records(records.as_count()));
         }
     }
 }
