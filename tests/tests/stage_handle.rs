@@ -69,6 +69,13 @@ fn copy(body: &[u8]) -> Result<usize, std::io::Error> {
     Ok(body.len() / 2)
 }
 
+/// A handled failure, then an `Err` returned: the `Err` is the failure.
+#[semtel::stage(pipeline = "handle")]
+fn both_failures() -> Result<(), std::fmt::Error> {
+    stage::current().fail("handled_first");
+    Err(std::fmt::Error)
+}
+
 #[semtel::stage(pipeline = "handle")]
 fn extremes() {
     let here = stage::current();
@@ -140,6 +147,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     assert_eq!(load(&["a,1", "b,22", "c,333"]), 3);
     extremes();
     assert_eq!(copy(b"0123456789").expect("copied"), 5);
+    assert!(both_failures().is_err());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -270,6 +278,8 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     };
     assert_eq!(failed("load", "partial_write"), 1.0);
     assert_eq!(failed("fetch", "stale"), 3.0);
+    assert_eq!(failed("both_failures", "core::fmt::Error"), 1.0);
+    assert_eq!(failed("both_failures", "handled_first"), 0.0);
 
     // The spans carry the attribute, the event and the failure.
     let spans = snap.spans();
@@ -289,6 +299,9 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
         assert_eq!(f.status_code(), StatusCode::Error);
         assert_eq!(f.attr_str("error.type"), Some("stale"));
     }
+    let both = snap.span("both_failures").expect("both_failures span");
+    assert_eq!(both.attr_str("error.type"), Some("core::fmt::Error"));
+    assert_eq!(both.event_names(), ["exception"]);
     let extremes_span = snap.span("extremes").expect("extremes span");
     assert_eq!(extremes_span.status_code(), StatusCode::Unset);
     assert!(extremes_span.span.events.is_empty());
