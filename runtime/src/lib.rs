@@ -115,6 +115,7 @@ mod export;
 mod filter;
 #[cfg(feature = "integrations")]
 pub mod integrations;
+mod metric;
 mod otlp;
 mod pipeline;
 pub mod propagation;
@@ -126,8 +127,9 @@ mod telemetry;
 
 pub use builder::{Builder, builder, init};
 pub use config::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, OtlpConfig,
+    ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig, Signal, SignalConfig,
+    Temporality,
 };
 pub use error::Error;
 pub use export::{ShutdownReport, SignalReport};

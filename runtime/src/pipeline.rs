@@ -9,7 +9,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
@@ -17,6 +18,7 @@ use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 use crate::Error;
 use crate::config::{
     BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
+    Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::{Engine, SemtelLayer};
@@ -26,7 +28,9 @@ use crate::export::{
     BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
     Reporter, Sdk, SpanQueueProcessor,
 };
+use crate::metric::prometheus::PrometheusReader;
 use crate::otlp::encode::Encoder;
+use crate::otlp::metrics::OtlpMetrics;
 #[cfg(not(feature = "tls"))]
 use crate::otlp::sdk::no_tls;
 use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
@@ -46,6 +50,8 @@ pub(crate) struct Pipeline {
     pub propagator: TextMapCompositePropagator,
     /// The stage span engine (none when telemetry is disabled).
     pub engine: Option<Arc<Engine>>,
+    /// Where the Prometheus endpoint listens, when it is on.
+    pub prometheus: Option<std::net::SocketAddr>,
 }
 
 /// What the builder adds in code beside the configuration.
@@ -95,6 +101,7 @@ pub(crate) fn build(
             dispatch: tracing::Dispatch::none(),
             propagator,
             engine: None,
+            prometheus: None,
         });
     }
 
@@ -176,6 +183,8 @@ pub(crate) fn build(
                     "console".into(),
                     console_batch(config.log_batch),
                 ),
+                // Metrics only (the configuration says so).
+                ExporterKind::Prometheus => continue,
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
@@ -185,27 +194,54 @@ pub(crate) fn build(
     };
 
     let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
+    let mut prometheus = None;
     for kind in &config.metrics.exporters {
+        let otlp = &config.metrics.otlp;
         let state = match kind {
             ExporterKind::Otlp => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    otlp_metrics(&config.metrics.otlp, config.temporality)?,
-                    destination(&config.metrics.otlp),
-                    network.clone(),
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+                #[cfg(not(feature = "tls"))]
+                no_tls(Signal::Metrics, otlp)?;
+                let headers = header_map(Signal::Metrics, otlp)?;
+                // semtel's encoder (with exemplars) for protobuf and gRPC;
+                // opentelemetry-otlp's for HTTP/JSON.
+                match Transport::new(Signal::Metrics, otlp, headers)? {
+                    Some(transport) => {
+                        let exporter = OtlpMetrics::new(transport, sdk_temporality(config));
+                        counted(
+                            &mut meter_builder,
+                            exporter,
+                            destination(otlp),
+                            &network,
+                            config,
+                        )
+                    }
+                    None => counted(
+                        &mut meter_builder,
+                        otlp_metrics(otlp, config.temporality)?,
+                        destination(otlp),
+                        &network,
+                        config,
+                    ),
+                }
             }
-            ExporterKind::Console => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    ConsoleMetricExporter::new(sink.clone()),
-                    "console".into(),
-                    Executor::Local,
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+            ExporterKind::Console => counted(
+                &mut meter_builder,
+                ConsoleMetricExporter::new(sink.clone()),
+                "console".into(),
+                &Executor::Local,
+                config,
+            ),
+            ExporterKind::Prometheus => {
+                let p = &config.prometheus;
+                let reader = PrometheusReader::start(&p.host, p.port, Box::new(|_| {})).map_err(
+                    |source| Error::PrometheusBind {
+                        address: format!("{}:{}", p.host, p.port),
+                        source,
+                    },
+                )?;
+                prometheus = Some(reader.addr());
+                meter_builder = meter_builder.with_reader(reader);
+                continue;
             }
         };
         reporters.push(state);
@@ -230,6 +266,7 @@ pub(crate) fn build(
         dispatch,
         propagator,
         engine: Some(engine),
+        prometheus,
     })
 }
 
@@ -265,6 +302,12 @@ fn span_exporter(
                 batch: console_batch(config.span_batch),
             });
         }
+        ExporterKind::Prometheus => {
+            return Err(Error::Exporter {
+                signal: Signal::Traces,
+                message: "Prometheus exports metrics only".into(),
+            });
+        }
         #[cfg(feature = "__bench")]
         ExporterKind::Otlp if extras.discard_encoded_traces => {
             Box::new(DiscardEncoded::new(encoder(), Gzip::when(otlp.compression)))
@@ -272,7 +315,8 @@ fn span_exporter(
         ExporterKind::Otlp => {
             #[cfg(not(feature = "tls"))]
             no_tls(Signal::Traces, otlp)?;
-            let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
+            let transport =
+                Transport::new(Signal::Traces, otlp, header_map(Signal::Traces, otlp)?)?;
             // (An OTLP exporter always has the runtime: `needs_network`.)
             match (transport, network) {
                 (Some(transport), Executor::Tokio(runtime)) => Box::new(OtlpSpans::new(
@@ -299,16 +343,35 @@ fn span_exporter(
     })
 }
 
-fn periodic<E>(
-    exporter: CountingMetricExporter<E>,
+/// Adds a periodic reader that exports with `exporter`, counted as
+/// `destination`; returns its counts.
+fn counted<E: PushMetricExporter>(
+    builder: &mut MeterProviderBuilder,
+    exporter: E,
+    destination: String,
+    executor: &Executor,
     config: &Config,
-) -> PeriodicReader<CountingMetricExporter<E>>
-where
-    E: opentelemetry_sdk::metrics::exporter::PushMetricExporter,
-{
-    PeriodicReader::builder(exporter)
+) -> Arc<dyn Reporter> {
+    let (exporter, state) = CountingMetricExporter::new(
+        exporter,
+        destination,
+        executor.clone(),
+        config.metric_export_timeout,
+    );
+    let reader = PeriodicReader::builder(exporter)
         .with_interval(config.metric_export_interval)
-        .build()
+        .build();
+    *builder = std::mem::take(builder).with_reader(reader);
+    state
+}
+
+fn sdk_temporality(config: &Config) -> opentelemetry_sdk::metrics::Temporality {
+    use opentelemetry_sdk::metrics::Temporality as T;
+    match config.temporality {
+        Temporality::Cumulative => T::Cumulative,
+        Temporality::Delta => T::Delta,
+        Temporality::LowMemory => T::LowMemory,
+    }
 }
 
 /// The console is local and cheap: show spans and logs promptly instead of

@@ -39,6 +39,7 @@ pub struct Session {
     /// Installed for the whole process by `init()`.
     installed: bool,
     config: Config,
+    prometheus: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Session {
@@ -62,6 +63,7 @@ impl Session {
             dispatch,
             propagator,
             engine,
+            prometheus,
         } = pipeline;
         opentelemetry::global::set_text_map_propagator(propagator);
         Session {
@@ -76,6 +78,7 @@ impl Session {
             report: None,
             installed: false,
             config,
+            prometheus,
         }
     }
 
@@ -88,7 +91,7 @@ impl Session {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
             opentelemetry::global::set_meter_provider(self.meter_provider.clone());
-            stage::meter_provider_changed();
+            stage::meter_provider_changed(self.config.exemplar_filter);
             if let Some(engine) = &self.engine {
                 engine.install();
             }
@@ -110,6 +113,12 @@ impl Session {
     /// The resolved settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The address the Prometheus endpoint listens on
+    /// (`OTEL_METRICS_EXPORTER=prometheus`; with port 0, the port chosen).
+    pub fn prometheus_addr(&self) -> Option<std::net::SocketAddr> {
+        self.prometheus
     }
 
     /// A meter from this telemetry's meter provider.

@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "resource",
         "filter",
+        "metric",
     ],
 ];
 

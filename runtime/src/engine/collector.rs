@@ -14,6 +14,7 @@ use super::context;
 use super::sampler;
 use crate::config::SamplerConfig;
 use crate::export::{BatchQueue, Chunks};
+use crate::metric;
 use crate::record::{Item, SpanRecord, clock};
 
 /// How often the collector drains idle threads' rings when nobody asks.
@@ -428,11 +429,18 @@ impl Engine {
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
             Faults::hit(|f| &mut f.in_delivery, self.id);
+            // Exemplars of these sampled calls' durations: the record has
+            // their ids, so the calling thread did nothing for them.
+            let exemplars = metric::admits(true, true);
+            let wall = exemplars.then(clock::UnixNanos::current);
             for item in batches.iter().flatten() {
                 if let Item::Stage(r) = item
                     && let Some(cells) = r.duration_cell()
                 {
                     cells.record_duration(r.start, r.end());
+                    if let Some(wall) = &wall {
+                        r.site.duration_exemplar(None, r.exemplar(wall));
+                    }
                 }
             }
             if moved > 0 {

@@ -5,6 +5,7 @@
 //! queues or the engine above it.
 
 pub(crate) mod encode;
+pub(crate) mod metrics;
 pub(crate) mod sdk;
 pub(crate) mod send;
 #[cfg(feature = "tls")]

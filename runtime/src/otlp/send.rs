@@ -1,4 +1,4 @@
-//! Sends encoded OTLP trace requests over HTTP/protobuf (reqwest) or gRPC
+//! Sends encoded OTLP trace and metrics requests over HTTP/protobuf (reqwest) or gRPC
 //! (tonic), with the settings opentelemetry-otlp would use: headers or
 //! metadata, gzip, the timeout, TLS; and retries of what a collector may
 //! answer while starting or overloaded.
@@ -11,6 +11,8 @@ use crate::config::{Compression, OtlpConfig, Protocol, Signal};
 
 /// The gRPC method of the OTLP trace service.
 const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC method of the OTLP metrics service.
+const GRPC_EXPORT_METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 /// Attempts per request; retried only on answers that say "try again".
 const ATTEMPTS: u32 = 4;
 /// The first wait between attempts; it doubles.
@@ -30,6 +32,8 @@ pub(crate) enum Transport {
         grpc: tonic::client::Grpc<tonic::transport::Channel>,
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
+        /// The service's export method (traces or metrics).
+        method: &'static str,
     },
 }
 
@@ -43,17 +47,18 @@ impl Transport {
     /// The transport for `otlp`, or `None` for a protocol this path does not
     /// carry (HTTP/JSON goes through opentelemetry-otlp). Call inside the
     /// export runtime: tonic's channel spawns onto it.
-    pub(crate) fn new(otlp: &OtlpConfig, headers: http::HeaderMap) -> Result<Option<Self>, Error> {
+    pub(crate) fn new(
+        signal: Signal,
+        otlp: &OtlpConfig,
+        headers: http::HeaderMap,
+    ) -> Result<Option<Self>, Error> {
         let gzip = otlp.compression == Compression::Gzip;
-        let fail = |message: String| Error::Exporter {
-            signal: Signal::Traces,
-            message,
-        };
+        let fail = |message: String| Error::Exporter { signal, message };
         Ok(Some(match otlp.protocol {
             Protocol::HttpJson => return Ok(None),
             Protocol::HttpProtobuf => {
                 #[cfg(feature = "tls")]
-                let client = super::tls::http_client(Signal::Traces, otlp)?;
+                let client = super::tls::http_client(signal, otlp)?;
                 #[cfg(not(feature = "tls"))]
                 let client = reqwest::Client::builder()
                     .timeout(otlp.timeout)
@@ -73,7 +78,7 @@ impl Transport {
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
                     .timeout(otlp.timeout);
                 #[cfg(feature = "tls")]
-                if let Some(tls) = super::tls::grpc_config(Signal::Traces, otlp)? {
+                if let Some(tls) = super::tls::grpc_config(signal, otlp)? {
                     endpoint = endpoint
                         .tls_config(tls)
                         .map_err(|e| fail(format!("TLS settings: {e}")))?;
@@ -86,6 +91,11 @@ impl Transport {
                     grpc,
                     metadata: tonic::metadata::MetadataMap::from_headers(headers),
                     timeout: otlp.timeout,
+                    method: if signal == Signal::Metrics {
+                        GRPC_EXPORT_METRICS
+                    } else {
+                        GRPC_EXPORT
+                    },
                 }
             }
         }))
@@ -117,7 +127,8 @@ impl Transport {
                     grpc,
                     metadata,
                     timeout,
-                } => grpc_once(grpc.clone(), metadata, *timeout, body.clone()).await,
+                    method,
+                } => grpc_once(grpc.clone(), metadata, *timeout, method, body.clone()).await,
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -330,6 +341,7 @@ async fn grpc_once(
     mut grpc: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: &tonic::metadata::MetadataMap,
     timeout: Duration,
+    method: &'static str,
     body: bytes::Bytes,
 ) -> Result<(), Failure> {
     use tonic::Code;
@@ -339,7 +351,7 @@ async fn grpc_once(
     let mut request = tonic::Request::new(body);
     *request.metadata_mut() = metadata.clone();
     request.set_timeout(timeout);
-    let path = http::uri::PathAndQuery::from_static(GRPC_EXPORT);
+    let path = http::uri::PathAndQuery::from_static(method);
     match grpc.unary(request, path, codec::Raw).await {
         Ok(_) => Ok(()),
         Err(status) => {
