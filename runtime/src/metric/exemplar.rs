@@ -81,15 +81,27 @@ impl Aligned {
     }
 
     fn offer(&self, e: Exemplar) {
-        let bucket = DURATION_BOUNDS
-            .iter()
-            .position(|b| e.value <= *b)
-            .unwrap_or(BUCKETS - 1);
-        lock(&self.0)[bucket] = Some(e);
+        lock(&self.0)[bucket(e.value)] = Some(e);
     }
 
     fn collect(&self, out: &mut Vec<Exemplar>) {
         out.extend(lock(&self.0).iter().flatten());
+    }
+}
+
+/// The duration bucket of `value`: the first whose bound is not below it.
+fn bucket(value: f64) -> usize {
+    DURATION_BOUNDS.partition_point(|b| *b < value)
+}
+
+/// A site's duration exemplars held for a run of its calls (the collector
+/// takes the lock once for consecutive records of one site).
+#[derive(Debug)]
+pub(crate) struct Durations<'a>(MutexGuard<'a, [Option<Exemplar>; BUCKETS]>);
+
+impl Durations<'_> {
+    pub(crate) fn offer(&mut self, e: Exemplar) {
+        self.0[bucket(e.value)] = Some(e);
     }
 }
 
@@ -197,6 +209,15 @@ impl SiteExemplars {
             None => self.duration.offer(e),
             Some(t) => self.with_failed(t, |f| f.duration.offer(e)),
         }
+    }
+
+    /// The successful calls' durations, held for several offers.
+    pub(crate) fn durations(
+        &'static self,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Durations<'static> {
+        self.list(attributes);
+        Durations(lock(&self.duration.0))
     }
 
     /// A failed call (value 1).
@@ -376,6 +397,10 @@ mod tests {
 
     #[test]
     fn the_aligned_reservoir_keeps_the_last_exemplar_of_each_bucket() {
+        assert_eq!(bucket(0.0005), 0);
+        assert_eq!(bucket(0.00051), 1);
+        assert_eq!(bucket(300.0), BUCKETS - 2);
+        assert_eq!(bucket(301.0), BUCKETS - 1);
         let r = Aligned::new();
         r.offer(ex(0.0001, 1));
         r.offer(ex(0.0002, 2));

@@ -55,8 +55,9 @@ pub(crate) struct SpanSite {
     /// The metric cells of this call site, bound to the meter provider that
     /// `init()` installed (tagged with its generation).
     pub(crate) cells: OnceLock<SiteCells>,
-    /// Exemplars of this site's calls, for the stage metrics.
-    pub(crate) exemplars: SiteExemplars,
+    /// Exemplars of this site's calls, for the stage metrics; allocated
+    /// on the first, so the site stays small.
+    exemplars: OnceLock<&'static SiteExemplars>,
 }
 
 /// Instruments bound to one call site's attribute sets: recording into them
@@ -101,13 +102,21 @@ impl SpanSite {
             span_attributes: OnceLock::new(),
             encoded_span_fields: OnceLock::new(),
             cells: OnceLock::new(),
-            exemplars: SiteExemplars::new(),
+            exemplars: OnceLock::new(),
         }
     }
 
-    /// Offers a call's duration as an exemplar (the filter admitted it).
-    pub(crate) fn duration_exemplar(&'static self, error_type: Option<&str>, exemplar: Exemplar) {
+    /// This site's exemplars.
+    #[inline]
+    pub(crate) fn exemplars(&self) -> &'static SiteExemplars {
+        // One per call site, which lives as long as the program.
         self.exemplars
+            .get_or_init(|| Box::leak(Box::new(SiteExemplars::new())))
+    }
+
+    /// Offers a call's duration as an exemplar (the filter admitted it).
+    pub(crate) fn duration_exemplar(&self, error_type: Option<&str>, exemplar: Exemplar) {
+        self.exemplars()
             .duration(|| self.attributes(None), error_type, exemplar);
     }
 

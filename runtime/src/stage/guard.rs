@@ -234,7 +234,7 @@ impl StageGuard {
         // An exemplar for some calls only: the span id picks them.
         if live.has_span()
             && metric::admits(live.recording(), true)
-            && self.site.span.exemplars.wants_records(live.span.span_id)
+            && self.site.span.exemplars().wants_records(live.span.span_id)
         {
             records_exemplar(self.site, out, n, live.span.trace_id, live.span.span_id);
         }

@@ -159,7 +159,7 @@ fn exemplars(
             ..e
         };
         site.span
-            .exemplars
+            .exemplars()
             .failure(|| site.span.attributes(None), t, one);
     }
 }
@@ -185,7 +185,7 @@ pub(super) fn records_exemplar(
         time,
     };
     site.span
-        .exemplars
+        .exemplars()
         .records(|| site.span.attributes(None), out, e);
 }
 
