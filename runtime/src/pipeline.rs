@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
@@ -17,13 +18,14 @@ use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
-    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
-    Temporality,
+    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, Protocol, SamplerConfig,
+    Signal, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::{Engine, SemtelLayer};
 #[cfg(feature = "__bench")]
 use crate::export::DiscardEncoded;
+use crate::export::self_metrics::{self, Component};
 use crate::export::{
     BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
     Reporter, Sdk, SpanQueueProcessor,
@@ -124,6 +126,7 @@ pub(crate) fn build(
 
     let resource = crate::resource::build(config);
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    let mut components = Vec::new();
     let mut span_queues = Vec::new();
 
     let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
@@ -146,10 +149,23 @@ pub(crate) fn build(
                 batch: config.span_batch,
             });
         }
-        for d in destinations {
+        let types = config
+            .traces
+            .exporters
+            .iter()
+            .map(|k| exporter_type(Signal::Traces, *k, otlp_protocol(config, Signal::Traces)))
+            .chain(std::iter::repeat("span_exporter"));
+        for (d, exporter) in destinations.into_iter().zip(types) {
+            let capacity = d.batch.max_queue_size as u64;
             let processor =
                 SpanQueueProcessor::start(d.exporter, d.name, d.batch).map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Traces,
+                exporter,
+                capacity: Some(capacity),
+            });
             span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
         }
@@ -188,6 +204,12 @@ pub(crate) fn build(
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Logs,
+                exporter: exporter_type(Signal::Logs, *kind, otlp_protocol(config, Signal::Logs)),
+                capacity: Some(config.log_batch.max_queue_size as u64),
+            });
             builder = builder.with_log_processor(processor);
         }
         Some(builder.build())
@@ -233,20 +255,37 @@ pub(crate) fn build(
             ),
             ExporterKind::Prometheus => {
                 let p = &config.prometheus;
-                let reader = PrometheusReader::start(&p.host, p.port, Box::new(|_| {})).map_err(
-                    |source| Error::PrometheusBind {
+                let reader = PrometheusReader::start(&p.host, p.port).map_err(|source| {
+                    Error::PrometheusBind {
                         address: format!("{}:{}", p.host, p.port),
                         source,
-                    },
-                )?;
+                    }
+                })?;
                 prometheus = Some(reader.addr());
                 meter_builder = meter_builder.with_reader(reader);
                 continue;
             }
         };
+        components.push(Component {
+            reporter: Arc::clone(&state),
+            signal: Signal::Metrics,
+            exporter: exporter_type(
+                Signal::Metrics,
+                *kind,
+                otlp_protocol(config, Signal::Metrics),
+            ),
+            capacity: None,
+        });
         reporters.push(state);
     }
     let meter_provider = meter_builder.build();
+    // semtel's own counts go where metrics leave the process (the console
+    // has the shutdown report instead).
+    let leaves = |k: &ExporterKind| matches!(k, ExporterKind::Otlp | ExporterKind::Prometheus);
+    if config.metrics.exporters.iter().any(leaves) {
+        let meter = meter_provider.meter_with_scope(stage_scope());
+        self_metrics::register(&meter, components);
+    }
 
     let engine =
         Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
@@ -268,6 +307,30 @@ pub(crate) fn build(
         engine: Some(engine),
         prometheus,
     })
+}
+
+fn otlp_protocol(config: &Config, signal: Signal) -> Protocol {
+    config.signal(signal).otlp.protocol
+}
+
+/// `otel.component.type` of an exporter (the conventions' names for OTLP).
+fn exporter_type(signal: Signal, kind: ExporterKind, protocol: Protocol) -> &'static str {
+    use Protocol::{Grpc, HttpJson, HttpProtobuf};
+    match (kind, signal, protocol) {
+        (ExporterKind::Otlp, Signal::Traces, Grpc) => "otlp_grpc_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpProtobuf) => "otlp_http_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpJson) => "otlp_http_json_span_exporter",
+        (ExporterKind::Otlp, Signal::Logs, Grpc) => "otlp_grpc_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpProtobuf) => "otlp_http_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpJson) => "otlp_http_json_log_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, Grpc) => "otlp_grpc_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpProtobuf) => "otlp_http_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpJson) => "otlp_http_json_metric_exporter",
+        (ExporterKind::Console, Signal::Traces, _) => "console_span_exporter",
+        (ExporterKind::Console, Signal::Logs, _) => "console_log_exporter",
+        (ExporterKind::Console, Signal::Metrics, _) => "console_metric_exporter",
+        (ExporterKind::Prometheus, _, _) => "prometheus_http_text_metric_exporter",
+    }
 }
 
 /// One traces destination: its exporter, its name in the reports and its

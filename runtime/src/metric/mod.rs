@@ -6,6 +6,7 @@
 //! process.
 
 pub(crate) mod exemplar;
+pub(crate) mod overflow;
 pub(crate) mod prometheus;
 pub(crate) mod text;
 

@@ -18,8 +18,8 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
 
-use super::exemplar;
 use super::text::{Format, render};
+use super::{exemplar, overflow};
 
 /// How long a scraper may take to send its request or read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,13 +41,8 @@ struct Server {
 }
 
 impl PrometheusReader {
-    /// Listens on `host:port` and serves collections of this reader;
-    /// `on_collect` sees each collection first (self-telemetry).
-    pub(crate) fn start(
-        host: &str,
-        port: u16,
-        on_collect: Box<dyn Fn(&ResourceMetrics) + Send + Sync>,
-    ) -> io::Result<Self> {
+    /// Listens on `host:port` and serves collections of this reader.
+    pub(crate) fn start(host: &str, port: u16) -> io::Result<Self> {
         let listener = TcpListener::bind((host, port))?;
         let addr = listener.local_addr()?;
         let reader = Arc::new(ManualReader::builder().build());
@@ -60,7 +55,7 @@ impl PrometheusReader {
         let weak_server = Arc::downgrade(&server);
         let thread = std::thread::Builder::new()
             .name("semtel-prometheus".into())
-            .spawn(move || serve(&listener, &weak_reader, &weak_server, &*on_collect))?;
+            .spawn(move || serve(&listener, &weak_reader, &weak_server))?;
         *lock(&server.thread) = Some(thread);
         Ok(Self { reader, server })
     }
@@ -92,12 +87,7 @@ impl Server {
     }
 }
 
-fn serve(
-    listener: &TcpListener,
-    reader: &Weak<ManualReader>,
-    server: &Weak<Server>,
-    on_collect: &(dyn Fn(&ResourceMetrics) + Send + Sync),
-) {
+fn serve(listener: &TcpListener, reader: &Weak<ManualReader>, server: &Weak<Server>) {
     // What the SDK might log while collecting is not exported again.
     let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
     for stream in listener.incoming() {
@@ -111,16 +101,12 @@ fn serve(
         let Some(reader) = reader.upgrade() else {
             return;
         };
-        let _ = answer(stream, &reader, on_collect);
+        let _ = answer(stream, &reader);
     }
 }
 
 /// Reads one request and answers it; the connection then closes.
-fn answer(
-    mut stream: TcpStream,
-    reader: &ManualReader,
-    on_collect: &(dyn Fn(&ResourceMetrics) + Send + Sync),
-) -> io::Result<()> {
+fn answer(mut stream: TcpStream, reader: &ManualReader) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut head = Vec::with_capacity(1024);
@@ -171,7 +157,7 @@ fn answer(
             &message,
         );
     }
-    on_collect(&rm);
+    overflow::warn(&rm);
     let body = render(&rm, &exemplar::snapshot(), format);
     let body = if method == "HEAD" { "" } else { body.as_str() };
     respond(&mut stream, "200 OK", format.content_type(), body)
