@@ -279,16 +279,17 @@ pub(crate) fn build(
         reporters.push(state);
     }
     let meter_provider = meter_builder.build();
+
+    let engine =
+        Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
     // semtel's own counts go where metrics leave the process (the console
     // has the shutdown report instead).
     let leaves = |k: &ExporterKind| matches!(k, ExporterKind::Otlp | ExporterKind::Prometheus);
     if config.metrics.exporters.iter().any(leaves) {
         let meter = meter_provider.meter_with_scope(stage_scope());
-        self_metrics::register(&meter, components);
+        let rings = Arc::clone(&engine);
+        self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
     }
-
-    let engine =
-        Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
     let dispatch = subscriber(
         config,
         &engine,

@@ -30,9 +30,14 @@ const QUEUE_FULL: &str = "queue_full";
 /// `error.type` of items in exports that failed or timed out.
 const EXPORT_FAILED: &str = "export_failed";
 
+/// Stage spans the threads' rings dropped (each traces destination
+/// misses them, as in the shutdown report).
+pub(crate) type RingDrops = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// Registers the observable instruments on `meter`.
-pub(crate) fn register(meter: &Meter, components: Vec<Component>) {
+pub(crate) fn register(meter: &Meter, components: Vec<Component>, ring_drops: RingDrops) {
     let components: Arc<[Named]> = name(components).into();
+    let ring_drops: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::from(ring_drops);
     for signal in [Signal::Traces, Signal::Logs] {
         let (processed, size, capacity, exported) = match signal {
             Signal::Traces => (
@@ -49,15 +54,18 @@ pub(crate) fn register(meter: &Meter, components: Vec<Component>) {
             ),
         };
         let c = Arc::clone(&components);
+        let rings = Arc::clone(&ring_drops);
         meter
             .u64_observable_counter(processed.name)
             .with_unit(processed.unit)
             .with_callback(move |o| {
+                let in_rings = if signal == Signal::Traces { rings() } else { 0 };
                 for n in c.iter().filter(|n| n.signal == signal) {
                     let r = n.reporter.report();
                     o.observe(r.exported + r.failed, &n.processor);
-                    if r.dropped > 0 {
-                        o.observe(r.dropped, &with_error(&n.processor, QUEUE_FULL));
+                    let dropped = r.dropped + in_rings;
+                    if dropped > 0 {
+                        o.observe(dropped, &with_error(&n.processor, QUEUE_FULL));
                     }
                 }
             })
