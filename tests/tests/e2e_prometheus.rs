@@ -263,7 +263,7 @@ fn prometheus_scrapes_exemplars_dashboards_get_data_and_the_failure_alert_fires_
                     load(valid);
                 }
                 others.record(n);
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     tracing::info!(n, "a batch went through");
                 }
                 // Pacing, not timing: a few hundred calls a second.
