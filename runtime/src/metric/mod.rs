@@ -1,6 +1,7 @@
 //! The stage metrics beyond what the OpenTelemetry SDK aggregates: their
-//! exemplars ([`exemplar`]), and the Prometheus exposition of any
-//! collection ([`text`], served by [`prometheus`]). The SDK keeps
+//! exemplars ([`exemplar`]), the Prometheus exposition of any collection
+//! ([`text`], served by [`prometheus`]), and the warning for a metric at
+//! its cardinality limit ([`overflow`]). The SDK keeps
 //! aggregating every value, so views and readers work as they do
 //! anywhere; semtel adds exemplars to its data points where they leave the
 //! process.
