@@ -52,8 +52,8 @@ pub(crate) struct Pipeline {
     pub propagator: TextMapCompositePropagator,
     /// The stage span engine (none when telemetry is disabled).
     pub engine: Option<Arc<Engine>>,
-    /// Where the Prometheus endpoint listens, when it is on.
-    pub prometheus: Option<std::net::SocketAddr>,
+    /// The Prometheus endpoint, when it is on.
+    pub prometheus: Option<PrometheusReader>,
 }
 
 /// What the builder adds in code beside the configuration.
@@ -261,7 +261,7 @@ pub(crate) fn build(
                         source,
                     }
                 })?;
-                prometheus = Some(reader.addr());
+                prometheus = Some(reader.clone());
                 meter_builder = meter_builder.with_reader(reader);
                 continue;
             }

@@ -13,6 +13,7 @@ use crate::config::{Config, Signal};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::export::{ExportRuntime, Reporter, ShutdownReport, SignalReport};
+use crate::metric::prometheus::PrometheusReader;
 use crate::pipeline::Pipeline;
 use crate::stage;
 
@@ -39,7 +40,7 @@ pub struct Session {
     /// Installed for the whole process by `init()`.
     installed: bool,
     config: Config,
-    prometheus: Option<std::net::SocketAddr>,
+    prometheus: Option<PrometheusReader>,
 }
 
 impl std::fmt::Debug for Session {
@@ -118,7 +119,7 @@ impl Session {
     /// The address the Prometheus endpoint listens on
     /// (`OTEL_METRICS_EXPORTER=prometheus`; with port 0, the port chosen).
     pub fn prometheus_addr(&self) -> Option<std::net::SocketAddr> {
-        self.prometheus
+        self.prometheus.as_ref().map(PrometheusReader::addr)
     }
 
     /// A meter from this telemetry's meter provider.
@@ -180,6 +181,9 @@ impl Session {
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();
+        }
+        if let Some(prometheus) = &self.prometheus {
+            prometheus.stop();
         }
         // The SDK providers' shutdowns wait on timeouts of their own; run them
         // off the caller's thread so the caller waits only until `deadline`.

@@ -295,6 +295,7 @@ fn prometheus_scrapes_exemplars_dashboards_get_data_and_the_failure_alert_fires_
         "{om_type}"
     );
     assert!(om.ends_with("# EOF\n"));
+    assert!(om.starts_with("# TYPE target info\n"), "{om}");
     assert!(om.contains("# TYPE pipeline_stage_duration_seconds histogram\n# UNIT pipeline_stage_duration_seconds seconds\n"), "{om}");
     assert!(om.contains("# TYPE pipeline_records counter\n"), "{om}");
     assert!(
@@ -409,6 +410,13 @@ fn prometheus_scrapes_exemplars_dashboards_get_data_and_the_failure_alert_fires_
         spans[&(trace_id.clone(), span_id.clone())].name(),
         exemplars.len()
     );
+
+    // The resource, as Prometheus's OTLP receiver would keep it.
+    let target_info = prom
+        .query(r#"target_info{job="semtel"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(target_info.len(), 1, "{target_info:?}");
+    assert_eq!(target_info[0]["metric"]["service_name"], "e2e-prometheus");
 
     // A burst of failures: the failure-ratio alert fires.
     assert!(firing(&prom).is_empty(), "firing before the burst");

@@ -64,6 +64,12 @@ impl PrometheusReader {
     pub(crate) fn addr(&self) -> SocketAddr {
         self.server.addr
     }
+
+    /// Stops serving (the session's shutdown begins: the meter provider's
+    /// may come late or not at all when its deadline passes first).
+    pub(crate) fn stop(&self) {
+        self.server.shut_down();
+    }
 }
 
 impl Server {

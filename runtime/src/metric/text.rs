@@ -68,12 +68,13 @@ pub(crate) fn render(rm: &ResourceMetrics, exemplars: &Snapshot, format: Format)
 /// OTLP receiver and the SDK exporters write them.
 fn target_info(out: &mut String, rm: &ResourceMetrics, format: Format) {
     let labels = labels(rm.resource().iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let kind = match format {
-        Format::OpenMetrics => "info",
-        Format::Classic => "gauge",
+    // An OpenMetrics info family is named without `_info`, its sample with.
+    let (family, kind) = match format {
+        Format::OpenMetrics => ("target", "info"),
+        Format::Classic => ("target_info", "gauge"),
     };
-    let _ = writeln!(out, "# TYPE target_info {kind}");
-    let _ = writeln!(out, "# HELP target_info Target metadata");
+    let _ = writeln!(out, "# TYPE {family} {kind}");
+    let _ = writeln!(out, "# HELP {family} Target metadata");
     let _ = writeln!(out, "target_info{labels} 1");
 }
 
