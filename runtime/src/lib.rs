@@ -44,6 +44,17 @@
 //!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
 //!   recorded once [`init`] has installed the meter provider; before that,
 //!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
+//!   Their data points carry exemplars (the trace and span id, value and
+//!   time of sampled calls) over OTLP (protobuf and gRPC) and to
+//!   Prometheus. Metrics go over OTLP, to the console, or are served for
+//!   Prometheus to scrape (`OTEL_METRICS_EXPORTER=prometheus`), with names
+//!   as Prometheus and Mimir give OTLP metrics (`pipeline_stage_duration_seconds`,
+//!   `pipeline_records_total`, `target_info`). Where metrics leave the
+//!   process, semtel's own counts go with them under the `otel.sdk.*`
+//!   names of the semantic conventions (spans and logs processed, dropped,
+//!   queued, exported and failed; metric points exported and failed), and
+//!   a metric that reaches its cardinality limit is said once on standard
+//!   error.
 //! * Across processes: [`propagation`] injects and extracts W3C trace context
 //!   through HTTP headers or Kafka-style header lists.
 //! * Across tasks and threads: [`context`] carries the current trace into
@@ -178,7 +189,10 @@
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS` | `k=v` pairs, e.g. `Authorization=Basic%20…`, each an HTTP header | |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` | milliseconds per export, 0 to 2147483647; `0`: no limit | `10000` |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` | `gzip`, `none` (traces over HTTP are gzipped at level 1: about 7 % larger than at the default level 6, in a quarter of the CPU) | `none` |
-//! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list) | see above |
+//! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list); for metrics also `prometheus` | see above |
+//! | `OTEL_EXPORTER_PROMETHEUS_HOST` | address the `prometheus` metrics exporter listens on for scrapes of `/metrics` (OpenMetrics with exemplars, or the classic text format, by `Accept`); one it cannot listen on is [`Error::PrometheusBind`] | `localhost` |
+//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]) | `9464` |
+//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off` | `trace_based` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | the ratio of the `traceidratio` samplers, 0.0 to 1.0; ignored for the others and when `OTEL_TRACES_SAMPLER` is unset | `1.0` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
@@ -246,6 +260,7 @@ mod export;
 mod filter;
 #[cfg(feature = "integrations")]
 pub mod integrations;
+mod metric;
 mod otlp;
 mod pipeline;
 pub mod propagation;
@@ -257,8 +272,9 @@ mod telemetry;
 
 pub use builder::{Builder, builder, init};
 pub use config::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, OtlpConfig,
+    ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig, Signal, SignalConfig,
+    SpanLimits, Temporality,
 };
 pub use context::{Context, WithContext};
 pub use error::Error;

@@ -3,31 +3,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 
 use crate::Error;
 use crate::config::{
-    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
-    SpanLimits,
+    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, Protocol, SamplerConfig,
+    Signal, SpanLimits, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
 use crate::engine::{Engine, SemtelLayer};
 #[cfg(feature = "__bench")]
 use crate::export::DiscardEncoded;
+use crate::export::self_metrics::{self, Component};
 use crate::export::{
     BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
     Reporter, Sdk, SpanQueueProcessor,
 };
+use crate::metric::prometheus::PrometheusReader;
 use crate::otlp::encode::Encoder;
+use crate::otlp::metrics::OtlpMetrics;
 #[cfg(not(feature = "tls"))]
 use crate::otlp::sdk::no_tls;
 use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
@@ -47,6 +52,8 @@ pub(crate) struct Pipeline {
     pub propagator: TextMapCompositePropagator,
     /// The stage span engine (none when telemetry is disabled).
     pub engine: Option<Arc<Engine>>,
+    /// The Prometheus endpoint, when it is on.
+    pub prometheus: Option<PrometheusReader>,
 }
 
 /// What the builder adds in code beside the configuration.
@@ -96,6 +103,7 @@ pub(crate) fn build(
             dispatch: tracing::Dispatch::none(),
             propagator,
             engine: None,
+            prometheus: None,
         });
     }
 
@@ -118,6 +126,7 @@ pub(crate) fn build(
 
     let resource = crate::resource::build(config);
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    let mut components = Vec::new();
     let mut span_queues = Vec::new();
 
     let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
@@ -141,10 +150,23 @@ pub(crate) fn build(
                 batch: config.span_batch,
             });
         }
-        for d in destinations {
+        let types = config
+            .traces
+            .exporters
+            .iter()
+            .map(|k| exporter_type(Signal::Traces, *k, otlp_protocol(config, Signal::Traces)))
+            .chain(std::iter::repeat("span_exporter"));
+        for (d, exporter) in destinations.into_iter().zip(types) {
+            let capacity = d.batch.max_queue_size as u64;
             let processor =
                 SpanQueueProcessor::start(d.exporter, d.name, d.batch).map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Traces,
+                exporter,
+                capacity: Some(capacity),
+            });
             span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
         }
@@ -178,44 +200,97 @@ pub(crate) fn build(
                     "console".into(),
                     console_batch(config.log_batch),
                 ),
+                // Metrics only (the configuration says so).
+                ExporterKind::Prometheus => continue,
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Logs,
+                exporter: exporter_type(Signal::Logs, *kind, otlp_protocol(config, Signal::Logs)),
+                capacity: Some(config.log_batch.max_queue_size as u64),
+            });
             builder = builder.with_log_processor(processor);
         }
         Some(builder.build())
     };
 
     let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
+    let mut prometheus = None;
     for kind in &config.metrics.exporters {
+        let otlp = &config.metrics.otlp;
         let state = match kind {
             ExporterKind::Otlp => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    otlp_metrics(&config.metrics.otlp, config.temporality)?,
-                    destination(&config.metrics.otlp),
-                    network.clone(),
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+                #[cfg(not(feature = "tls"))]
+                no_tls(Signal::Metrics, otlp)?;
+                let headers = header_map(Signal::Metrics, otlp)?;
+                // semtel's encoder (with exemplars) for protobuf and gRPC;
+                // opentelemetry-otlp's for HTTP/JSON.
+                if otlp.protocol == Protocol::HttpJson {
+                    counted(
+                        &mut meter_builder,
+                        otlp_metrics(otlp, config.temporality)?,
+                        destination(otlp),
+                        &network,
+                        config,
+                    )
+                } else {
+                    let transport = Transport::new(Signal::Metrics, otlp, headers)?;
+                    let exporter = OtlpMetrics::new(transport, sdk_temporality(config));
+                    counted(
+                        &mut meter_builder,
+                        exporter,
+                        destination(otlp),
+                        &network,
+                        config,
+                    )
+                }
             }
-            ExporterKind::Console => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    ConsoleMetricExporter::new(sink.clone()),
-                    "console".into(),
-                    Executor::Local,
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+            ExporterKind::Console => counted(
+                &mut meter_builder,
+                ConsoleMetricExporter::new(sink.clone()),
+                "console".into(),
+                &Executor::Local,
+                config,
+            ),
+            ExporterKind::Prometheus => {
+                let p = &config.prometheus;
+                let reader = PrometheusReader::start(&p.host, p.port).map_err(|source| {
+                    Error::PrometheusBind {
+                        address: format!("{}:{}", p.host, p.port),
+                        source,
+                    }
+                })?;
+                prometheus = Some(reader.clone());
+                meter_builder = meter_builder.with_reader(reader);
+                continue;
             }
         };
+        components.push(Component {
+            reporter: Arc::clone(&state),
+            signal: Signal::Metrics,
+            exporter: exporter_type(
+                Signal::Metrics,
+                *kind,
+                otlp_protocol(config, Signal::Metrics),
+            ),
+            capacity: None,
+        });
         reporters.push(state);
     }
     let meter_provider = meter_builder.build();
 
     let engine =
         Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
+    // semtel's own counts go where metrics leave the process (the console
+    // has the shutdown report instead).
+    let leaves = |k: &ExporterKind| matches!(k, ExporterKind::Otlp | ExporterKind::Prometheus);
+    if config.metrics.exporters.iter().any(leaves) {
+        let meter = meter_provider.meter_with_scope(stage_scope());
+        let rings = Arc::clone(&engine);
+        self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
+    }
     let dispatch = subscriber(
         config,
         &engine,
@@ -232,7 +307,32 @@ pub(crate) fn build(
         dispatch,
         propagator,
         engine: Some(engine),
+        prometheus,
     })
+}
+
+fn otlp_protocol(config: &Config, signal: Signal) -> Protocol {
+    config.signal(signal).otlp.protocol
+}
+
+/// `otel.component.type` of an exporter (the conventions' names for OTLP).
+fn exporter_type(signal: Signal, kind: ExporterKind, protocol: Protocol) -> &'static str {
+    use Protocol::{Grpc, HttpJson, HttpProtobuf};
+    match (kind, signal, protocol) {
+        (ExporterKind::Otlp, Signal::Traces, Grpc) => "otlp_grpc_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpProtobuf) => "otlp_http_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpJson) => "otlp_http_json_span_exporter",
+        (ExporterKind::Otlp, Signal::Logs, Grpc) => "otlp_grpc_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpProtobuf) => "otlp_http_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpJson) => "otlp_http_json_log_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, Grpc) => "otlp_grpc_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpProtobuf) => "otlp_http_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpJson) => "otlp_http_json_metric_exporter",
+        (ExporterKind::Console, Signal::Traces, _) => "console_span_exporter",
+        (ExporterKind::Console, Signal::Logs, _) => "console_log_exporter",
+        (ExporterKind::Console, Signal::Metrics, _) => "console_metric_exporter",
+        (ExporterKind::Prometheus, _, _) => "prometheus_http_text_metric_exporter",
+    }
 }
 
 /// One traces destination: its exporter, its name in the reports and its
@@ -267,6 +367,12 @@ fn span_exporter(
                 batch: console_batch(config.span_batch),
             });
         }
+        ExporterKind::Prometheus => {
+            return Err(Error::Exporter {
+                signal: Signal::Traces,
+                message: "Prometheus exports metrics only".into(),
+            });
+        }
         #[cfg(feature = "__bench")]
         ExporterKind::Otlp if extras.discard_encoded_traces => {
             Box::new(DiscardEncoded::new(encoder(), Gzip::when(otlp.compression)))
@@ -274,7 +380,8 @@ fn span_exporter(
         ExporterKind::Otlp => {
             #[cfg(not(feature = "tls"))]
             no_tls(Signal::Traces, otlp)?;
-            let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
+            let transport =
+                Transport::new(Signal::Traces, otlp, header_map(Signal::Traces, otlp)?)?;
             // (An OTLP exporter always has the runtime: `needs_network`.)
             match network {
                 Executor::Tokio(runtime) => Box::new(OtlpSpans::new(
@@ -313,16 +420,35 @@ fn sdk_span_limits(limits: SpanLimits) -> opentelemetry_sdk::trace::SpanLimits {
     }
 }
 
-fn periodic<E>(
-    exporter: CountingMetricExporter<E>,
+/// Adds a periodic reader that exports with `exporter`, counted as
+/// `destination`; returns its counts.
+fn counted<E: PushMetricExporter>(
+    builder: &mut MeterProviderBuilder,
+    exporter: E,
+    destination: String,
+    executor: &Executor,
     config: &Config,
-) -> PeriodicReader<CountingMetricExporter<E>>
-where
-    E: opentelemetry_sdk::metrics::exporter::PushMetricExporter,
-{
-    PeriodicReader::builder(exporter)
+) -> Arc<dyn Reporter> {
+    let (exporter, state) = CountingMetricExporter::new(
+        exporter,
+        destination,
+        executor.clone(),
+        config.metric_export_timeout,
+    );
+    let reader = PeriodicReader::builder(exporter)
         .with_interval(config.metric_export_interval)
-        .build()
+        .build();
+    *builder = std::mem::take(builder).with_reader(reader);
+    state
+}
+
+fn sdk_temporality(config: &Config) -> opentelemetry_sdk::metrics::Temporality {
+    use opentelemetry_sdk::metrics::Temporality as T;
+    match config.temporality {
+        Temporality::Cumulative => T::Cumulative,
+        Temporality::Delta => T::Delta,
+        Temporality::LowMemory => T::LowMemory,
+    }
 }
 
 /// The console is local and cheap: show spans and logs promptly instead of

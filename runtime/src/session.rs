@@ -13,6 +13,7 @@ use crate::config::{Config, Signal};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::export::{ExportRuntime, Reporter, ShutdownReport, SignalReport};
+use crate::metric::prometheus::PrometheusReader;
 use crate::pipeline::Pipeline;
 use crate::stage;
 
@@ -39,6 +40,7 @@ pub struct Session {
     /// Installed for the whole process by `init()`.
     installed: bool,
     config: Config,
+    prometheus: Option<PrometheusReader>,
 }
 
 impl std::fmt::Debug for Session {
@@ -62,6 +64,7 @@ impl Session {
             dispatch,
             propagator,
             engine,
+            prometheus,
         } = pipeline;
         opentelemetry::global::set_text_map_propagator(propagator);
         Session {
@@ -76,6 +79,7 @@ impl Session {
             report: None,
             installed: false,
             config,
+            prometheus,
         }
     }
 
@@ -88,7 +92,7 @@ impl Session {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
             opentelemetry::global::set_meter_provider(self.meter_provider.clone());
-            stage::meter_provider_changed();
+            stage::meter_provider_changed(self.config.exemplar_filter);
             if let Some(engine) = &self.engine {
                 engine.install();
             }
@@ -110,6 +114,12 @@ impl Session {
     /// The resolved settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The address the Prometheus endpoint listens on
+    /// (`OTEL_METRICS_EXPORTER=prometheus`; with port 0, the port chosen).
+    pub fn prometheus_addr(&self) -> Option<std::net::SocketAddr> {
+        self.prometheus.as_ref().map(PrometheusReader::addr)
     }
 
     /// A meter from this telemetry's meter provider.
@@ -191,6 +201,9 @@ impl Session {
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();
+        }
+        if let Some(prometheus) = &self.prometheus {
+            prometheus.stop();
         }
         // The SDK providers' shutdowns wait on timeouts of their own; run them
         // off the caller's thread so the caller waits only until `deadline`.

@@ -37,6 +37,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "resource",
         "filter",
+        "metric",
     ],
 ];
 

@@ -144,6 +144,43 @@ pub enum ExporterKind {
     Otlp,
     /// Rendered for a person on standard error.
     Console,
+    /// Metrics only: served for Prometheus to scrape
+    /// (`OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`).
+    Prometheus,
+}
+
+/// Which measurements of the stage metrics may become exemplars
+/// (`OTEL_METRICS_EXEMPLAR_FILTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExemplarFilter {
+    /// Those of calls whose span is sampled (the default).
+    #[default]
+    TraceBased,
+    /// Every measurement.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+}
+
+/// Where the Prometheus endpoint listens (`OTEL_EXPORTER_PROMETHEUS_HOST`,
+/// `OTEL_EXPORTER_PROMETHEUS_PORT`), when `OTEL_METRICS_EXPORTER` lists
+/// `prometheus`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrometheusConfig {
+    /// Host name or address to listen on; `localhost` by default.
+    pub host: String,
+    /// Port; 9464 by default (0: any free port).
+    pub port: u16,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 9464,
+        }
+    }
 }
 
 /// Payload compression for OTLP.
@@ -420,6 +457,10 @@ pub struct Config {
     pub temporality: Temporality,
     /// `OTEL_SPAN_*_LIMIT` and `OTEL_ATTRIBUTE_*_LIMIT`.
     pub span_limits: SpanLimits,
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`.
+    pub exemplar_filter: ExemplarFilter,
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`.
+    pub prometheus: PrometheusConfig,
     /// `tracing` filter directives (`RUST_LOG` syntax); default `info`.
     pub log_filter: String,
     /// Whether some signal went to the console only because nothing else was

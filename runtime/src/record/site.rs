@@ -11,6 +11,7 @@ use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::attribute as pattr;
 
 use super::clock;
+use crate::metric::{Exemplar, SiteExemplars};
 
 /// What a stage does in its pipeline (`pipeline.stage.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub(crate) struct SpanSite {
     /// The metric cells of this call site, bound to the meter provider that
     /// `init()` installed (tagged with its generation).
     pub(crate) cells: OnceLock<SiteCells>,
+    /// Exemplars of this site's calls, for the stage metrics; allocated
+    /// on the first, so the site stays small.
+    exemplars: OnceLock<&'static SiteExemplars>,
 }
 
 /// Instruments bound to one call site's attribute sets: recording into them
@@ -98,7 +102,22 @@ impl SpanSite {
             span_attributes: OnceLock::new(),
             encoded_span_fields: OnceLock::new(),
             cells: OnceLock::new(),
+            exemplars: OnceLock::new(),
         }
+    }
+
+    /// This site's exemplars.
+    #[inline]
+    pub(crate) fn exemplars(&self) -> &'static SiteExemplars {
+        // One per call site, which lives as long as the program.
+        self.exemplars
+            .get_or_init(|| Box::leak(Box::new(SiteExemplars::new())))
+    }
+
+    /// Offers a call's duration as an exemplar (the filter admitted it).
+    pub(crate) fn duration_exemplar(&self, error_type: Option<&str>, exemplar: Exemplar) {
+        self.exemplars()
+            .duration(|| self.attributes(None), error_type, exemplar);
     }
 
     /// This site's bound cells, once a call has bound them.

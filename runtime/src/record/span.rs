@@ -12,6 +12,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use super::clock;
 use super::site::{SiteCells, SpanSite};
+use crate::metric::Exemplar;
 
 const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
 
@@ -75,6 +76,18 @@ impl SpanRecord {
 
     pub(crate) fn parent_remote(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.parent_remote)
+    }
+
+    /// This call's duration as an exemplar; `wall` converts its end tick.
+    pub(crate) fn exemplar(&self, wall: &clock::UnixNanos) -> Exemplar {
+        let end = self.end();
+        Exemplar {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            value: clock::seconds_between(self.start, end),
+            integer: false,
+            time: wall.at(end),
+        }
     }
 
     /// The cells to record this call's duration into, when the calling

@@ -12,9 +12,10 @@ use semtel_conventions::attribute as attr;
 use semtel_conventions::value::ValueFor;
 
 use super::args::RecordCount;
-use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics};
+use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics, records_exemplar};
 use super::site::{BoundAttributes, StageSite};
 use crate::engine::{self, Begun, Engine, Instrumented, SpanRef, active};
+use crate::metric;
 use crate::record::{Extra, SiteCells, SpanRecord, clock};
 use crate::telemetry::Telemetry;
 
@@ -245,24 +246,33 @@ impl StageGuard {
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), |c| &c.records_in, |b| &b.records_in);
+        self.add_records(n.as_count(), false, |c| &c.records_in, |b| &b.records_in);
     }
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), |c| &c.records_out, |b| &b.records_out);
+        self.add_records(n.as_count(), true, |c| &c.records_out, |b| &b.records_out);
     }
 
     fn add_records(
         &self,
         n: u64,
+        out: bool,
         cell: impl Fn(&SiteCells) -> &BoundCounter<u64>,
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
-        match (self.live.metrics, self.live.cells) {
+        let live = &self.live;
+        match (live.metrics, live.cells) {
             (true, Some(c)) => cell(c).add(n),
             (true, None) => instruments().records.add(n, attrs(self.site.bound())),
-            (false, _) => {}
+            (false, _) => return,
+        }
+        // An exemplar for some calls only: the span id picks them.
+        if live.has_span()
+            && metric::admits(live.recording(), true)
+            && self.site.span.exemplars().wants_records(live.span.span_id)
+        {
+            records_exemplar(self.site, out, n, live.span.trace_id, live.span.span_id);
         }
     }
 
@@ -344,7 +354,9 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     let deferred = live.cells.filter(|_| live.metrics && recorded && !failed);
     if deferred.is_none() && live.metrics {
         let error_type = live.extra.as_ref().and_then(|e| e.error_type.as_deref());
-        record_metrics(site, live.cells, error_type, start, end);
+        let ids = metric::admits(recorded, live.has_span())
+            .then_some((live.span.trace_id, live.span.span_id));
+        record_metrics(site, live.cells, error_type, (start, end), ids);
     }
     // The record is built before the in-flight gauge's atomic update, which
     // lets its stores drain: copying it into the ring right after writing it
