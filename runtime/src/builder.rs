@@ -202,6 +202,16 @@ impl Builder {
         self
     }
 
+    /// Whether semtel's own counts (`otel.sdk.*`: spans and logs processed,
+    /// dropped, queued, exported, failed) go out with the metrics when
+    /// metrics leave the process (default `true`). With `false`, the
+    /// shutdown report still has them.
+    #[must_use]
+    pub fn self_metrics(mut self, enabled: bool) -> Self {
+        self.extras.no_self_metrics = !enabled;
+        self
+    }
+
     /// The most shutdown may take, for all signals together (default 10 s,
     /// at most 2³¹ − 1 ms).
     #[must_use]

@@ -64,6 +64,8 @@ pub(crate) struct Extras {
     /// `Builder::__discard_encoded_traces`, for benchmarks.
     #[cfg(feature = "__bench")]
     pub discard_encoded_traces: bool,
+    /// [`crate::Builder::self_metrics`]`(false)`.
+    pub no_self_metrics: bool,
 }
 
 /// A span exporter given in code ([`crate::Builder::span_exporter`]), not
@@ -286,7 +288,7 @@ pub(crate) fn build(
     // semtel's own counts go where metrics leave the process (the console
     // has the shutdown report instead).
     let leaves = |k: &ExporterKind| matches!(k, ExporterKind::Otlp | ExporterKind::Prometheus);
-    if config.metrics.exporters.iter().any(leaves) {
+    if !extras.no_self_metrics && config.metrics.exporters.iter().any(leaves) {
         let meter = meter_provider.meter_with_scope(stage_scope());
         let rings = Arc::clone(&engine);
         self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
