@@ -45,7 +45,7 @@
 //!   recorded once [`init`] has installed the meter provider; before that,
 //!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
 //!   Their data points carry exemplars (the trace and span id, value and
-//!   time of sampled calls) over OTLP (protobuf and gRPC) and to
+//!   time of sampled calls) over OTLP (every protocol) and to
 //!   Prometheus. Metrics go over OTLP, to the console, or are served for
 //!   Prometheus to scrape (`OTEL_METRICS_EXPORTER=prometheus`), with names
 //!   as Prometheus and Mimir give OTLP metrics (`pipeline_stage_duration_seconds`,

@@ -35,7 +35,7 @@ use crate::otlp::encode::Encoder;
 use crate::otlp::metrics::OtlpMetrics;
 #[cfg(not(feature = "tls"))]
 use crate::otlp::sdk::no_tls;
-use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
+use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_spans};
 #[cfg(feature = "__bench")]
 use crate::otlp::send::Gzip;
 use crate::otlp::send::Transport;
@@ -227,27 +227,16 @@ pub(crate) fn build(
                 #[cfg(not(feature = "tls"))]
                 no_tls(Signal::Metrics, otlp)?;
                 let headers = header_map(Signal::Metrics, otlp)?;
-                // semtel's encoder (with exemplars) for protobuf and gRPC;
-                // opentelemetry-otlp's for HTTP/JSON.
-                if otlp.protocol == Protocol::HttpJson {
-                    counted(
-                        &mut meter_builder,
-                        otlp_metrics(otlp, config.temporality)?,
-                        destination(otlp),
-                        &network,
-                        config,
-                    )
-                } else {
-                    let transport = Transport::new(Signal::Metrics, otlp, headers)?;
-                    let exporter = OtlpMetrics::new(transport, sdk_temporality(config));
-                    counted(
-                        &mut meter_builder,
-                        exporter,
-                        destination(otlp),
-                        &network,
-                        config,
-                    )
-                }
+                // semtel's encoder and transport, with exemplars.
+                let transport = Transport::new(Signal::Metrics, otlp, headers)?;
+                let exporter = OtlpMetrics::new(transport, sdk_temporality(config));
+                counted(
+                    &mut meter_builder,
+                    exporter,
+                    destination(otlp),
+                    &network,
+                    config,
+                )
             }
             ExporterKind::Console => counted(
                 &mut meter_builder,

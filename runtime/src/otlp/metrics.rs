@@ -1,7 +1,8 @@
 //! OTLP metrics with exemplars: the SDK's collection converted to the
 //! OTLP request (opentelemetry-proto's conversion, as opentelemetry-otlp
 //! does), semtel's exemplars added to its stage metrics' data points, and
-//! the request sent by semtel's transport (HTTP/protobuf or gRPC).
+//! the request sent by semtel's transport (HTTP/protobuf, HTTP/JSON or
+//! gRPC).
 
 use std::sync::Arc;
 
@@ -42,12 +43,17 @@ impl PushMetricExporter for OtlpMetrics {
         let mut request = ExportMetricsServiceRequest::from(metrics);
         attach(&mut request, &exemplar::snapshot());
         let mut body = self.pool.take();
-        request
-            .encode(&mut body.buf)
-            .map_err(|e| OTelSdkError::InternalFailure(format!("encoding: {e}")))?;
+        if self.transport.json() {
+            serde_json::to_writer(&mut body.buf, &request)
+                .map_err(|e| OTelSdkError::InternalFailure(format!("OTLP/JSON: {e}")))?;
+        } else {
+            request
+                .encode(&mut body.buf)
+                .map_err(|e| OTelSdkError::InternalFailure(format!("encoding: {e}")))?;
+        }
         let body = self
             .transport
-            .prepare(body)
+            .prepare_encoded(body)
             .map_err(OTelSdkError::InternalFailure)?;
         let deadline = tokio::time::Instant::now() + self.transport.timeout();
         match self.transport.send(body, deadline).await {

@@ -161,6 +161,20 @@ impl Transport {
         }
     }
 
+    /// Whether requests go as OTLP/JSON.
+    pub(crate) fn json(&self) -> bool {
+        matches!(self.wire, Wire::Http { json: true, .. })
+    }
+
+    /// A request already in the wire's encoding (protobuf, or OTLP/JSON
+    /// when [`Transport::json`]), gzipped for HTTP when configured.
+    pub(crate) fn prepare_encoded(&self, body: Pooled) -> Result<bytes::Bytes, String> {
+        match &self.wire {
+            Wire::Http { gzip, .. } => prepare(gzip.as_deref(), body),
+            Wire::Grpc { .. } => prepare(None, body),
+        }
+    }
+
     /// Sends one request body from [`Transport::prepare`], retrying what
     /// the specification says may be retried, until `deadline`.
     pub(crate) async fn send(
