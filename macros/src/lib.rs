@@ -62,7 +62,12 @@ use errors::Errors;
 ///   error is returned unchanged. `error.type` is the error's
 ///   [`ErrorType`](https://docs.rs/semtel/latest/semtel/trait.ErrorType.html)
 ///   (derive [`Telemetry`](derive@Telemetry) on an error enum) or else its type
-///   name; the error must implement `Display`.
+///   name; the error must implement `Display`;
+/// - when the body panics (sync or `async`, also in a field expression): the
+///   same failure, with `error.type` `panic` and, when the panic's payload is
+///   a string (`panic!`'s message), that message on the `exception` event. The
+///   panic continues unchanged to whatever catches it (a thread pool, a task
+///   runtime), and the in-flight gauge counts the call ended.
 ///
 /// **Arguments are never recorded unless named**, in `fields(..)` or
 /// `record(..)`: unlike `#[tracing::instrument]`, nothing leaks by default.

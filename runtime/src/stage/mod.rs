@@ -9,6 +9,7 @@
 mod args;
 mod guard;
 mod metrics;
+mod panic;
 mod site;
 
 pub use crate::engine::active;
@@ -18,4 +19,5 @@ pub use args::{
 };
 pub use guard::{StageGuard, link_contexts, record_on, set_key};
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};
+pub use panic::CatchPanic;
 pub use site::StageSite;
