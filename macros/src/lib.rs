@@ -177,6 +177,11 @@ use errors::Errors;
 /// Adds all the attributes of arguments that implement
 /// [`Telemetry`](derive@Telemetry).
 ///
+/// A key set more than once on a call (in `fields(..)`, by `record(..)` or
+/// by two `record(..)` arguments) is exported once, as OTLP requires, with
+/// the value set last: `fields(..)` in the order written, then `record(..)`
+/// in the order written, so `record(..)` wins over `fields(..)`.
+///
 /// ```
 /// #[derive(semtel::Telemetry)]
 /// struct Batch {

@@ -18,7 +18,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-use crate::record::{Item, SpanRecord, clock};
+use crate::record::{Item, SpanRecord, clock, unique_attributes};
 
 /// `Span.flags`: the W3C trace flags in bits 0–7, and whether the parent is
 /// remote (bit 9), with bit 8 saying that bit 9 is known.
@@ -284,7 +284,12 @@ impl SpanHead {
 fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord, wall: &clock::UnixNanos) {
     let extra = r.extra.as_deref();
     SpanHead::write(buf, r, wall);
-    buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
+    // A key set twice (a constant field, then `record(..)`) is written once,
+    // so the site's encoded fields cannot be copied as they are.
+    let repeats = extra.is_some_and(|e| e.repeats_a_key(r.site.span_attributes()));
+    if !repeats {
+        buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
+    }
     if let Some(e) = extra {
         if let Some(ts) = e.trace_state.as_ref() {
             let header = ts.header();
@@ -292,8 +297,14 @@ fn stage_span(buf: &mut Vec<u8>, r: &SpanRecord, wall: &clock::UnixNanos) {
                 bytes_field(buf, 3, header.as_bytes());
             }
         }
-        for kv in &e.attributes {
-            key_value(buf, 9, kv.key.as_str(), &kv.value);
+        if repeats {
+            let merged = unique_attributes(r.site.span_attributes(), &e.attributes);
+            let kind = r.site.span_kind();
+            buf.extend_from_slice(&site_span_fields(r.site.stage(), kind.as_ref(), &merged));
+        } else {
+            for kv in &e.attributes {
+                key_value(buf, 9, kv.key.as_str(), &kv.value);
+            }
         }
         for ev in &e.events {
             event(buf, ev);

@@ -1,0 +1,113 @@
+//! What a stage's span and the log records around it carry, over OTLP to the
+//! in-process receiver (and, for spans, to an SDK span exporter given in
+//! code): one value per attribute key, `error.type` of I/O errors.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::Value;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use semtel_tests::Receiver;
+
+/// Keeps every span it is given.
+#[derive(Debug, Clone, Default)]
+struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+impl SpanExporter for Collect {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.lock().unwrap().extend(batch);
+        Ok(())
+    }
+}
+
+/// A session exporting to `rx` over `protocol`, and to `spans`.
+fn session(rx: &Receiver, protocol: &str, spans: &Collect) -> semtel::Session {
+    let endpoint = if protocol == "grpc" {
+        rx.grpc_endpoint()
+    } else {
+        rx.http_endpoint()
+    };
+    common::builder(&[
+        ("OTEL_SERVICE_NAME", "stage-records"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_METRICS_EXPORTER", "none"),
+    ])
+    .span_exporter("collect", spans.clone())
+    .build()
+    .expect("valid configuration")
+}
+
+#[derive(semtel::Telemetry)]
+struct Peer {
+    #[telemetry(name = "server.address")]
+    host: String,
+    #[telemetry(name = "server.port")]
+    port: u16,
+}
+
+/// `server.port` is a literal field (on the call site), `server.address` a
+/// field evaluated per call; `record(peer)` sets both again, and
+/// `unchecked("acme.try")` is set twice in `fields`.
+#[semtel::stage(
+    fields(server.port = 1, server.address = host, unchecked("acme.try") = 1, unchecked("acme.try") = 2),
+    record(peer)
+)]
+fn connect(host: &str, peer: &Peer) {}
+
+#[test]
+fn a_key_set_twice_is_exported_once_with_the_later_value() {
+    for protocol in ["http/protobuf", "grpc"] {
+        let rx = Receiver::start();
+        let collect = Collect::default();
+        let s = session(&rx, protocol, &collect);
+        tracing::dispatcher::with_default(s.dispatch(), || {
+            let peer = Peer {
+                host: "db-2".into(),
+                port: 5433,
+            };
+            connect("db-1", &peer);
+        });
+        let report = s.shutdown();
+        assert_eq!(report.lost(), 0, "{report}");
+        let snap = rx.expect(common::WAIT, "a span", |s| !s.spans().is_empty());
+
+        let span = snap.span("connect").expect("connect");
+        let keys: Vec<&str> = span
+            .span
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "{protocol}: keys {keys:?}");
+        assert_eq!(span.attr_i64("server.port"), Some(5433), "{protocol}");
+        assert_eq!(span.attr_str("server.address"), Some("db-2"), "{protocol}");
+        assert_eq!(span.attr_i64("acme.try"), Some(2), "{protocol}");
+
+        // The SDK exporter's `SpanData` alike.
+        let spans = collect.0.lock().unwrap();
+        let connect = spans.iter().find(|s| s.name == "connect").expect("connect");
+        let values = |key: &str| -> Vec<Value> {
+            connect
+                .attributes
+                .iter()
+                .filter(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.clone())
+                .collect()
+        };
+        assert_eq!(values("server.port"), [Value::I64(5433)]);
+        assert_eq!(values("server.address"), [Value::from("db-2")]);
+        assert_eq!(values("acme.try"), [Value::I64(2)]);
+        assert_eq!(
+            connect.attributes.len(),
+            unique.len(),
+            "{:?}",
+            connect.attributes
+        );
+    }
+}
