@@ -211,6 +211,10 @@ use errors::Errors;
 /// to the `Ok` value of a `Result` (nothing is counted on `Err`), or to the
 /// return value.
 ///
+/// A stage has a `pipeline.records` series for each direction it declares
+/// and none for the others: a stage with neither argument exports no
+/// `pipeline.records`.
+///
 /// ```
 /// #[semtel::stage(records_out = ret.len())]
 /// fn fetch() -> Result<Vec<u32>, std::io::Error> { Ok(vec![1, 2]) }

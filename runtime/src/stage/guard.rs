@@ -220,11 +220,15 @@ impl StageGuard {
     fn add_records(
         &self,
         n: u64,
-        cell: impl Fn(&SiteCells) -> &BoundCounter<u64>,
+        cell: impl Fn(&SiteCells) -> &Option<BoundCounter<u64>>,
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
         match (self.live.metrics, self.live.cells) {
-            (true, Some(c)) => cell(c).add(n),
+            (true, Some(c)) => {
+                if let Some(counter) = cell(c) {
+                    counter.add(n);
+                }
+            }
             (true, None) => instruments().records.add(n, attrs(self.site.bound())),
             (false, _) => {}
         }
