@@ -62,7 +62,10 @@ use errors::Errors;
 ///   error is returned unchanged. `error.type` is the error's
 ///   [`ErrorType`](https://docs.rs/semtel/latest/semtel/trait.ErrorType.html)
 ///   (derive [`Telemetry`](derive@Telemetry) on an error enum) or else its type
-///   name; the error must implement `Display`;
+///   name; a `std::io::Error` (an `io::Result` stage) has its kind in snake
+///   case (`timed_out`, `not_found`). The returned error's own type decides:
+///   one that wraps an I/O error is recorded by its own `ErrorType` or type
+///   name. The error must implement `Display`;
 /// - when the body panics (sync or `async`, also in a field expression): the
 ///   same failure, with `error.type` `panic` and, when the panic's payload is
 ///   a string (`panic!`'s message), that message on the `exception` event. The

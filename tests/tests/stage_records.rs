@@ -111,3 +111,75 @@ fn a_key_set_twice_is_exported_once_with_the_later_value() {
         );
     }
 }
+
+#[semtel::stage]
+fn open(kind: std::io::ErrorKind) -> std::io::Result<()> {
+    Err(std::io::Error::new(kind, "refused by the test"))
+}
+
+/// An error wrapping an I/O error: its own type decides.
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wrapped: {}", self.0)
+    }
+}
+
+#[semtel::stage]
+fn open_wrapped() -> Result<(), Wrapped> {
+    Err(Wrapped(std::io::ErrorKind::NotFound.into()))
+}
+
+#[test]
+fn an_io_error_type_is_its_kind_in_snake_case() {
+    let rx = Receiver::start();
+    let s = session(&rx, "http/protobuf", &Collect::default());
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        use std::io::ErrorKind;
+        for kind in [
+            ErrorKind::TimedOut,
+            ErrorKind::NotFound,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::Other,
+        ] {
+            assert_eq!(open(kind).unwrap_err().kind(), kind);
+        }
+        assert!(open_wrapped().is_err());
+    });
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(common::WAIT, "6 spans", |s| s.spans().len() >= 6);
+    let spans = snap.spans();
+    let mut types: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.name() == "open")
+        .map(|s| s.attr_str("error.type").unwrap_or_default())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "connection_refused",
+            "not_found",
+            "other",
+            "timed_out",
+            "unexpected_eof"
+        ]
+    );
+    let wrapped = snap.span("open_wrapped").expect("open_wrapped");
+    assert_eq!(
+        wrapped.attr_str("error.type"),
+        Some("stage_records::Wrapped")
+    );
+    // The failure's log record says the same.
+    let logged: Vec<_> = snap
+        .logs()
+        .iter()
+        .filter(|l| l.body_str() == Some("stage failed"))
+        .map(|l| l.attr_str("error.type").unwrap_or_default().to_owned())
+        .collect();
+    assert!(logged.iter().any(|t| t == "timed_out"), "{logged:?}");
+}
