@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use opentelemetry::Value;
 use semtel_conventions::value::ValueFor;
 
-use super::guard::StageGuard;
 use crate::telemetry::ErrorType;
 
 /// An `int` attribute's value, converted by the same [`ValueFor`] rules as
@@ -47,15 +46,6 @@ macro_rules! record_counts {
     )*};
 }
 record_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
-
-/// Runs a sync stage's body; a panic in it is recorded on the call and
-/// resumed. A closure called in place would be `FnMut` when rustc infers its
-/// kind from the body, and a body returning a `&mut` borrowed from an
-/// argument could not compile; through this it is `FnOnce`.
-#[inline(always)]
-pub fn run<R>(guard: &mut StageGuard, body: impl FnOnce() -> R) -> R {
-    guard.resume(super::panic::catch(body))
-}
 
 /// The `error.type` of an error, chosen at compile time: its [`ErrorType`]
 /// when it has one, its type name otherwise. Expansions call

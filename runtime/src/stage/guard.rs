@@ -403,6 +403,15 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     }
 }
 
+/// Runs a sync stage's body; a panic in it is recorded on the call and
+/// resumed. A closure called in place would be `FnMut` when rustc infers its
+/// kind from the body, and a body returning a `&mut` borrowed from an
+/// argument could not compile; through this it is `FnOnce`.
+#[inline(always)]
+pub fn run<R>(guard: &mut StageGuard, body: impl FnOnce() -> R) -> R {
+    guard.resume(super::panic::catch(body))
+}
+
 /// Adds every attribute of `value` to the call's span.
 pub fn record_on(guard: &mut StageGuard, value: &(impl Telemetry + ?Sized)) {
     if let Some(live) = guard.recording_live() {
