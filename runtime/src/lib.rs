@@ -39,7 +39,10 @@
 //!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
 //!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
-//!   of the span they happen in; fields become attributes.
+//!   of the span they happen in and the event's time; fields become
+//!   attributes. A record has an event name only when the event is named
+//!   (`tracing::info!(name: "order.rejected", ..)`), not the call-site name
+//!   `tracing` gives the others.
 //! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
 //!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
 //!   recorded once [`init`] has installed the meter provider; before that,

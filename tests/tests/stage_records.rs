@@ -1,10 +1,12 @@
 //! What a stage's span and the log records around it carry, over OTLP to the
 //! in-process receiver (and, for spans, to an SDK span exporter given in
-//! code): one value per attribute key, `error.type` of I/O errors.
+//! code): one value per attribute key, `error.type` of I/O errors, the
+//! time and event name of log records.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::Value;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -182,4 +184,48 @@ fn an_io_error_type_is_its_kind_in_snake_case() {
         .map(|l| l.attr_str("error.type").unwrap_or_default().to_owned())
         .collect();
     assert!(logged.iter().any(|t| t == "timed_out"), "{logged:?}");
+}
+
+#[test]
+fn log_records_carry_their_time_and_an_event_name_only_when_named() {
+    let rx = Receiver::start();
+    let s = session(&rx, "http/protobuf", &Collect::default());
+    let nanos =
+        |t: SystemTime| u64::try_from(t.duration_since(UNIX_EPOCH).unwrap().as_nanos()).unwrap();
+    let before = nanos(SystemTime::now());
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        tracing::info!(records = 3, "unnamed");
+        tracing::info!(name: "order.rejected", reason = "late", "named");
+        // semtel's own record of a failed call.
+        assert!(open(std::io::ErrorKind::TimedOut).is_err());
+    });
+    let after = nanos(SystemTime::now());
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(common::WAIT, "3 log records", |s| s.logs().len() >= 3);
+    let logs = snap.logs();
+    let log = |body: &str| {
+        logs.iter()
+            .find(|l| l.body_str() == Some(body))
+            .unwrap_or_else(|| panic!("a log record {body:?} in {snap}"))
+    };
+    for body in ["unnamed", "named", "stage failed"] {
+        let r = &log(body).record;
+        assert!(
+            (before..=after).contains(&r.time_unix_nano),
+            "{body}: timeUnixNano {} outside {before}..={after}",
+            r.time_unix_nano
+        );
+        assert!(r.observed_time_unix_nano >= r.time_unix_nano, "{body}");
+        // No build path anywhere on the record.
+        assert!(!r.event_name.contains(".rs"), "{body}: {:?}", r.event_name);
+        assert!(
+            r.attributes.iter().all(|kv| !kv.key.starts_with("code.")),
+            "{body}"
+        );
+    }
+    assert_eq!(log("unnamed").record.event_name, "");
+    assert_eq!(log("stage failed").record.event_name, "");
+    assert_eq!(log("named").record.event_name, "order.rejected");
+    assert_eq!(log("named").attr_str("reason"), Some("late"));
 }

@@ -62,6 +62,7 @@ pub(crate) mod current;
 mod ids;
 mod layer;
 pub(crate) mod local;
+mod log_bridge;
 mod sampler;
 mod span;
 #[cfg(test)]
@@ -71,4 +72,5 @@ pub use collector::active;
 pub(crate) use collector::{Engine, activate, deactivate};
 pub use current::Instrumented;
 pub(crate) use layer::SemtelLayer;
+pub(crate) use log_bridge::BridgeProvider;
 pub(crate) use span::{Begun, SpanRef};
