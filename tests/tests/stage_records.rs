@@ -1,7 +1,7 @@
 //! What a stage's span and the log records around it carry, over OTLP to the
 //! in-process receiver (and, for spans, to an SDK span exporter given in
 //! code): one value per attribute key, `error.type` of I/O errors, the
-//! time and event name of log records.
+//! time and event name of log records, the headers injected into messages.
 
 mod common;
 
@@ -228,4 +228,27 @@ fn log_records_carry_their_time_and_an_event_name_only_when_named() {
     assert_eq!(log("stage failed").record.event_name, "");
     assert_eq!(log("named").record.event_name, "order.rejected");
     assert_eq!(log("named").attr_str("reason"), Some("late"));
+}
+
+#[semtel::stage]
+fn send(headers: &mut Vec<(String, String)>, map: &mut http::HeaderMap) {
+    semtel::propagation::inject(headers);
+    semtel::propagation::inject(map);
+}
+
+#[test]
+fn injected_headers_leave_out_an_empty_tracestate() {
+    let rx = Receiver::start();
+    let s = session(&rx, "http/protobuf", &Collect::default());
+    // Headers a message had before: a stale trace state must not stay.
+    let mut headers = vec![("tracestate".to_owned(), "stale=1".to_owned())];
+    let mut map = http::HeaderMap::new();
+    map.insert("tracestate", http::HeaderValue::from_static("stale=1"));
+    tracing::dispatcher::with_default(s.dispatch(), || send(&mut headers, &mut map));
+    let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["traceparent"], "{headers:?}");
+    assert!(headers.iter().all(|(_, v)| !v.is_empty()));
+    let names: Vec<&str> = map.keys().map(http::HeaderName::as_str).collect();
+    assert_eq!(names, ["traceparent"], "{map:?}");
+    drop(s.shutdown());
 }
