@@ -34,7 +34,9 @@
 //!   [`propagation::inject`] see the stage.
 //! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
 //!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
-//!   their parents; they nest under stages and stages under them. The
+//!   their parents; they nest under stages and stages under them. Integer
+//!   fields of any width are ints (`server.port = 5432u16`); a `u64`, `u128`
+//!   or `i128` outside the `i64` range is its decimal string. The
 //!   `integrations` (cargo features, off by default) instrument
 //!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
 //!   conventions.

@@ -252,3 +252,50 @@ fn injected_headers_leave_out_an_empty_tracestate() {
     assert_eq!(names, ["traceparent"], "{map:?}");
     drop(s.shutdown());
 }
+
+#[test]
+fn unsigned_fields_of_tracing_spans_are_exported_as_ints() {
+    let rx = Receiver::start();
+    let s = session(&rx, "http/protobuf", &Collect::default());
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        let span = tracing::info_span!(
+            "query",
+            server.port = 5432_u16,
+            batch = 7_usize,
+            wide = -5_i128,
+            huge = u64::MAX,
+            db.system.name = "postgresql",
+            ratio = 0.5,
+            kind = ?std::io::ErrorKind::NotFound,
+            rows = tracing::field::Empty,
+        );
+        span.record("rows", 3_u32);
+        span.in_scope(|| tracing::info!(port = 5432_u16, "inside"));
+    });
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(common::WAIT, "the span", |s| s.span("query").is_some());
+    let span = snap.span("query").expect("query");
+    assert_eq!(span.attr_i64("server.port"), Some(5432), "{snap}");
+    assert_eq!(span.attr_i64("batch"), Some(7));
+    assert_eq!(span.attr_i64("wide"), Some(-5));
+    assert_eq!(span.attr_i64("rows"), Some(3));
+    // Above i64::MAX: the decimal string, as before.
+    assert_eq!(span.attr_str("huge"), Some("18446744073709551615"));
+    // The other fields as they were.
+    assert_eq!(span.attr_str("db.system.name"), Some("postgresql"));
+    assert_eq!(span.attr_f64("ratio"), Some(0.5));
+    assert_eq!(span.attr_str("kind"), Some("NotFound"));
+    assert_eq!(
+        span.kind(),
+        semtel_tests::proto::tonic::trace::v1::span::SpanKind::Internal
+    );
+    // The event inside still belongs to the span.
+    let log = snap
+        .logs()
+        .into_iter()
+        .find(|l| l.body_str() == Some("inside"))
+        .expect("log");
+    assert!(log.is_in(&span));
+    assert_eq!(log.attr_i64("port"), Some(5432));
+}

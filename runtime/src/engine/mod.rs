@@ -67,6 +67,7 @@ mod sampler;
 mod span;
 #[cfg(test)]
 mod tests;
+mod unsigned;
 
 pub use collector::active;
 pub(crate) use collector::{Engine, activate, deactivate};
