@@ -66,11 +66,13 @@ use errors::Errors;
 ///   case (`timed_out`, `not_found`). The returned error's own type decides:
 ///   one that wraps an I/O error is recorded by its own `ErrorType` or type
 ///   name. The error must implement `Display`;
-/// - when the body panics (sync or `async`, also in a field expression): the
-///   same failure, with `error.type` `panic` and, when the panic's payload is
-///   a string (`panic!`'s message), that message on the `exception` event. The
-///   panic continues unchanged to whatever catches it (a thread pool, a task
-///   runtime), and the in-flight gauge counts the call ended.
+/// - when the body panics (sync or `async`): the same failure, with
+///   `error.type` `panic` and, when the panic's payload is a string
+///   (`panic!`'s message), that message on the `exception` event. The panic
+///   continues unchanged to whatever catches it (a thread pool, a task
+///   runtime), and the in-flight gauge counts the call ended. A panic in a
+///   field expression, and an `async` call dropped by a panic unwinding
+///   around it, end the call the same way, without the message.
 ///
 /// **Arguments are never recorded unless named**, in `fields(..)` or
 /// `record(..)`: unlike `#[tracing::instrument]`, nothing leaks by default.
