@@ -34,12 +34,17 @@
 //!   [`propagation::inject`] see the stage.
 //! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
 //!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
-//!   their parents; they nest under stages and stages under them. The
+//!   their parents; they nest under stages and stages under them. Integer
+//!   fields of any width are ints (`server.port = 5432u16`); a `u64`, `u128`
+//!   or `i128` outside the `i64` range is its decimal string. The
 //!   `integrations` (cargo features, off by default) instrument
 //!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
 //!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
-//!   of the span they happen in; fields become attributes.
+//!   of the span they happen in and the event's time; fields become
+//!   attributes. A record has an event name only when the event is named
+//!   (`tracing::info!(name: "order.rejected", ..)`), not the call-site name
+//!   `tracing` gives the others.
 //! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
 //!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
 //!   recorded once [`init`] has installed the meter provider; before that,

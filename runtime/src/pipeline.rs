@@ -22,7 +22,7 @@ use crate::config::{
     Signal, SpanLimits, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
-use crate::engine::{Engine, SemtelLayer};
+use crate::engine::{BridgeProvider, Engine, SemtelLayer};
 #[cfg(feature = "__bench")]
 use crate::export::DiscardEncoded;
 use crate::export::self_metrics::{self, Component};
@@ -471,7 +471,7 @@ fn subscriber(
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     });
     let logs = logger_provider.map(|lp| {
-        let bridge = OpenTelemetryTracingBridge::new(lp);
+        let bridge = OpenTelemetryTracingBridge::new(&BridgeProvider(lp.clone()));
         #[cfg(feature = "sqlx")]
         let bridge = bridge.with_filter(crate::integrations::sqlx::log_filter(&config.log_filter));
         bridge

@@ -100,7 +100,7 @@ impl Layer<Base> for SemtelLayer {
         ctx: LayerContext<'_, Base>,
     ) {
         with_stage_context(attrs.is_contextual(), || {
-            self.inner.on_new_span(attrs, id, ctx)
+            super::unsigned::new_span(attrs, |attrs| self.inner.on_new_span(attrs, id, ctx));
         });
     }
 
@@ -109,7 +109,12 @@ impl Layer<Base> for SemtelLayer {
     }
 
     fn on_record(&self, span: &span::Id, values: &span::Record<'_>, ctx: LayerContext<'_, Base>) {
-        self.inner.on_record(span, values, ctx);
+        match ctx.metadata(span) {
+            Some(meta) => super::unsigned::record(meta, values, |values| {
+                self.inner.on_record(span, values, ctx);
+            }),
+            None => self.inner.on_record(span, values, ctx),
+        }
     }
 
     fn on_follows_from(&self, span: &span::Id, follows: &span::Id, ctx: LayerContext<'_, Base>) {

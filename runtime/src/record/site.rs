@@ -65,8 +65,9 @@ pub(crate) struct SpanSite {
 pub(crate) struct SiteCells {
     pub(crate) generation: u64,
     pub(crate) duration: BoundHistogram<f64>,
-    pub(crate) records_in: BoundCounter<u64>,
-    pub(crate) records_out: BoundCounter<u64>,
+    /// `None` for a direction the stage does not count.
+    pub(crate) records_in: Option<BoundCounter<u64>>,
+    pub(crate) records_out: Option<BoundCounter<u64>>,
 }
 
 impl SiteCells {

@@ -114,6 +114,33 @@ pub(crate) struct Extra {
     pub(crate) error_type: Option<Cow<'static, str>>,
 }
 
+impl Extra {
+    /// Whether an attribute set on the call repeats a key: one of the site's
+    /// constant attributes (`site`) or one set on the call before it.
+    pub(crate) fn repeats_a_key(&self, site: &[KeyValue]) -> bool {
+        self.attributes.iter().enumerate().any(|(i, kv)| {
+            site.iter()
+                .chain(&self.attributes[..i])
+                .any(|earlier| earlier.key == kv.key)
+        })
+    }
+}
+
+/// A span's attributes with one value per key, as OTLP requires: the site's
+/// constant ones, then those set on the call in order, a key set again
+/// taking the later value (`record(..)` over `fields(..)`, a failure's
+/// `error.type` over both), in the place of its first setting.
+pub(crate) fn unique_attributes(site: &[KeyValue], call: &[KeyValue]) -> Vec<KeyValue> {
+    let mut merged: Vec<KeyValue> = Vec::with_capacity(site.len() + call.len());
+    for kv in site.iter().chain(call) {
+        match merged.iter_mut().find(|m| m.key == kv.key) {
+            Some(m) => m.value = kv.value.clone(),
+            None => merged.push(kv.clone()),
+        }
+    }
+    merged
+}
+
 /// What the span export queue carries: a stage's record or a `tracing`
 /// span the SDK built.
 #[derive(Debug, Clone)]
@@ -152,18 +179,22 @@ pub(crate) fn span_data(
 ) -> SpanData {
     let parent_remote = r.parent_remote();
     let end = r.end();
-    let mut attributes = r.site.span_attributes().to_vec();
+    let site_attributes = r.site.span_attributes();
+    let mut attributes = site_attributes.to_vec();
     let (events, links, status, trace_state) = match r.extra {
         Some(extra) => {
+            if extra.repeats_a_key(site_attributes) {
+                attributes = unique_attributes(site_attributes, &extra.attributes);
+            } else {
+                attributes.extend_from_slice(&extra.attributes);
+            }
             let Extra {
-                attributes: more,
                 events,
                 links,
                 status,
                 trace_state,
                 ..
             } = *extra;
-            attributes.extend(more);
             (events, links, status, trace_state)
         }
         None => (Vec::new(), Vec::new(), Status::Unset, None),

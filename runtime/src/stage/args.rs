@@ -47,14 +47,6 @@ macro_rules! record_counts {
 }
 record_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
-/// Runs a sync stage's body. A closure called in place would be `FnMut`
-/// when rustc infers its kind from the body, and a body returning a `&mut`
-/// borrowed from an argument could not compile; through this it is `FnOnce`.
-#[inline(always)]
-pub fn run<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
 /// The `error.type` of an error, chosen at compile time: its [`ErrorType`]
 /// when it has one, its type name otherwise. Expansions call
 /// `(&ErrorTypeOf(&err)).as_error_type()` with both traits in scope; method

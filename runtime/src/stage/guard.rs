@@ -258,12 +258,16 @@ impl StageGuard {
         &self,
         n: u64,
         out: bool,
-        cell: impl Fn(&SiteCells) -> &BoundCounter<u64>,
+        cell: impl Fn(&SiteCells) -> &Option<BoundCounter<u64>>,
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
         let live = &self.live;
         match (live.metrics, live.cells) {
-            (true, Some(c)) => cell(c).add(n),
+            (true, Some(c)) => {
+                if let Some(counter) = cell(c) {
+                    counter.add(n);
+                }
+            }
             (true, None) => instruments().records.add(n, attrs(self.site.bound())),
             (false, _) => return,
         }
@@ -285,22 +289,36 @@ impl StageGuard {
     /// `error.type` on the span, the metrics and the failures counter, and one
     /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
+        self.fail_as(error_type, Some(message), exception_type);
+    }
+
+    /// [`StageGuard::fail`], the message left out when not known.
+    fn fail_as(
+        &mut self,
+        error_type: Cow<'static, str>,
+        message: Option<&str>,
+        exception_type: &str,
+    ) {
         if let Some(live) = self.recording_live() {
             let extra = live.extra();
             extra.attributes.push(KeyValue::new(
                 attr::ERROR_TYPE.name(),
                 Value::from(error_type.clone().into_owned()),
             ));
+            let mut attributes = vec![KeyValue::new(
+                attr::EXCEPTION_TYPE.name(),
+                exception_type.to_owned(),
+            )];
+            if let Some(m) = message {
+                attributes.push(KeyValue::new(attr::EXCEPTION_MESSAGE.name(), m.to_owned()));
+            }
             extra.events.push(Event::new(
                 "exception",
                 std::time::SystemTime::now(),
-                vec![
-                    KeyValue::new(attr::EXCEPTION_TYPE.name(), exception_type.to_owned()),
-                    KeyValue::new(attr::EXCEPTION_MESSAGE.name(), message.to_owned()),
-                ],
+                attributes,
                 0,
             ));
-            extra.status = Status::error(message.to_owned());
+            extra.status = Status::error(message.unwrap_or(&error_type).to_owned());
         }
         self.in_scope(|| {
             // tracing needs literal field names; the example's end-to-end
@@ -317,6 +335,49 @@ impl StageGuard {
         if self.live.on {
             self.live.extra().error_type = Some(error_type);
         }
+    }
+
+    /// The body's value, or, when it panicked, the panic recorded on the
+    /// call (`error.type` `panic`, the message on the `exception` event when
+    /// it is a string) and resumed with its payload unchanged.
+    #[inline]
+    pub fn resume<T>(&mut self, caught: std::thread::Result<T>) -> T {
+        match caught {
+            Ok(value) => value,
+            Err(payload) => {
+                self.panicked(super::panic::message(&*payload));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Records a panic ending the call, unless the call has failed already.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self, message: Option<&str>) {
+        let failed = self
+            .live
+            .extra
+            .as_ref()
+            .is_some_and(|e| e.error_type.is_some());
+        if self.live.on && !failed {
+            self.fail_as(
+                Cow::Borrowed(super::panic::PANIC),
+                message,
+                super::panic::PANIC,
+            );
+        }
+    }
+
+    /// Ends a call that is on; a panic unwinding through it that the body's
+    /// catch did not see (in a field expression, or an async call's future
+    /// dropped by an unwinding caller) ends it failed.
+    #[inline(never)]
+    fn end(&mut self) {
+        if std::thread::panicking() {
+            self.panicked(None);
+        }
+        finish(self.site, &mut self.live);
     }
 
     /// Marks the call failed with `error`: its message and type name go on
@@ -336,13 +397,13 @@ impl Drop for StageGuard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.live.on {
-            finish(self.site, &mut self.live);
+            self.end();
         }
     }
 }
 
 /// Ends a call, reading its state in place (the guard is being dropped).
-#[inline(never)]
+#[inline(always)]
 fn finish(site: &'static StageSite, live: &mut Live) {
     let end = clock::now();
     let start = live.start;
@@ -388,6 +449,15 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     if let (Some(cells), true) = (deferred, rejected) {
         cells.record_duration(start, end);
     }
+}
+
+/// Runs a sync stage's body; a panic in it is recorded on the call and
+/// resumed. A closure called in place would be `FnMut` when rustc infers its
+/// kind from the body, and a body returning a `&mut` borrowed from an
+/// argument could not compile; through this it is `FnOnce`.
+#[inline(always)]
+pub fn run<R>(guard: &mut StageGuard, body: impl FnOnce() -> R) -> R {
+    guard.resume(super::panic::catch(body))
 }
 
 /// Adds every attribute of `value` to the call's span.

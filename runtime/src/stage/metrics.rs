@@ -208,8 +208,14 @@ impl StageSite {
             SiteCells {
                 generation,
                 duration: i.duration.bind(&b.call),
-                records_in: i.records.bind(&b.records_in),
-                records_out: i.records.bind(&b.records_out),
+                records_in: self
+                    .records
+                    .records_in
+                    .then(|| i.records.bind(&b.records_in)),
+                records_out: self
+                    .records
+                    .records_out
+                    .then(|| i.records.bind(&b.records_out)),
             }
         });
         (cells.generation == generation).then_some(cells)

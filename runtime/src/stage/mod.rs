@@ -9,13 +9,15 @@
 mod args;
 mod guard;
 mod metrics;
+mod panic;
 mod site;
 
 pub use crate::engine::active;
 pub use crate::record::{StageKind, StaticValue};
 pub use args::{
-    AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, any_value, double_value, int_value, run,
+    AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, any_value, double_value, int_value,
 };
-pub use guard::{StageGuard, link_contexts, record_on, set_key};
+pub use guard::{StageGuard, link_contexts, record_on, run, set_key};
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};
+pub use panic::CatchPanic;
 pub use site::StageSite;
