@@ -149,17 +149,7 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     }
 
     let duration = snap.metric("pipeline.stage.duration").expect("durations");
-    let count = |stage: &str, error: Option<&str>| -> u64 {
-        duration
-            .histogram_points()
-            .iter()
-            .filter(|p| {
-                attr_str(&p.attributes, "pipeline.stage.name") == Some(stage)
-                    && attr_str(&p.attributes, "error.type") == error
-            })
-            .map(|p| p.count)
-            .sum()
-    };
+    let count = |stage: &str, error: Option<&str>| duration.stage_count(stage, error);
     assert_eq!(count("ok", None), 5);
     assert_eq!(count("refuse", None), 1);
     assert_eq!(count("refuse", Some("stage_metrics::Refused")), 2);

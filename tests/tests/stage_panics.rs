@@ -161,17 +161,7 @@ fn a_panic_in_a_stage_is_a_failure_and_reaches_the_caller_unchanged() {
     // Stage metrics: each panicked call is a failure with `error.type`
     // `panic`, its duration in the failure series; the others succeeded.
     let duration = snap.metric("pipeline.stage.duration").expect("durations");
-    let count = |stage: &str, error: Option<&str>| -> u64 {
-        duration
-            .histogram_points()
-            .iter()
-            .filter(|p| {
-                attr_str(&p.attributes, "pipeline.stage.name") == Some(stage)
-                    && attr_str(&p.attributes, "error.type") == error
-            })
-            .map(|p| p.count)
-            .sum()
-    };
+    let count = |stage: &str, error: Option<&str>| duration.stage_count(stage, error);
     for (stage, failed, ok) in [
         ("explode", 2, 1),
         ("explode_literal", 1, 0),
