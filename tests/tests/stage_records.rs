@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::Value;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use semtel_tests::Receiver;
+use semtel_tests::{Receiver, attr_str};
 
 /// Keeps every span it is given.
 #[derive(Debug, Clone, Default)]
@@ -171,6 +171,19 @@ fn an_io_error_type_is_its_kind_in_snake_case() {
             "unexpected_eof"
         ]
     );
+    // The exception's type is the public path, not `type_name`'s private one.
+    for span in spans.iter().filter(|s| s.name() == "open") {
+        let exception = span
+            .span
+            .events
+            .iter()
+            .find(|e| e.name == "exception")
+            .expect("an exception event");
+        assert_eq!(
+            attr_str(&exception.attributes, "exception.type"),
+            Some("std::io::Error")
+        );
+    }
     let wrapped = snap.span("open_wrapped").expect("open_wrapped");
     assert_eq!(
         wrapped.attr_str("error.type"),

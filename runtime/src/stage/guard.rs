@@ -11,7 +11,7 @@ use opentelemetry::{KeyValue, Value};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::value::ValueFor;
 
-use super::args::RecordCount;
+use super::args::{RecordCount, public_type_name};
 use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics, records_exemplar};
 use super::site::{BoundAttributes, StageSite};
 use crate::engine::{self, Begun, Engine, Instrumented, SpanRef, active};
@@ -387,7 +387,8 @@ impl StageGuard {
         error_type: Cow<'static, str>,
         error: &E,
     ) {
-        self.fail(error_type, &error.to_string(), std::any::type_name::<E>());
+        let exception_type = public_type_name(std::any::type_name::<E>());
+        self.fail(error_type, &error.to_string(), &exception_type);
     }
 }
 
