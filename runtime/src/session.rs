@@ -142,18 +142,38 @@ impl Session {
     }
 
     /// Exports everything recorded so far (stage spans still in threads'
-    /// buffers included), waiting at most the shutdown timeout.
+    /// buffers included), waiting at most the shutdown timeout: what is not
+    /// exported by then goes on in the background.
     pub fn flush(&self) {
+        let deadline = Instant::now() + self.shutdown_timeout;
         if let Some(engine) = &self.engine {
-            engine.flush(Instant::now() + self.shutdown_timeout);
+            engine.flush(deadline);
         }
-        if let Some(tp) = &self.tracer_provider {
-            let _ = tp.force_flush();
+        // The providers' flushes wait for their exports, each up to the
+        // export timeout (without limit when it is 0): they run on a thread
+        // of their own, waited for until the deadline.
+        let tp = self.tracer_provider.clone();
+        let lp = self.logger_provider.clone();
+        let mp = self.meter_provider.clone();
+        let flush = move || {
+            if let Some(tp) = tp {
+                let _ = tp.force_flush();
+            }
+            if let Some(lp) = lp {
+                let _ = lp.force_flush();
+            }
+            let _ = mp.force_flush();
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("semtel-flush".into())
+            .spawn(move || {
+                flush();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
-        if let Some(lp) = &self.logger_provider {
-            let _ = lp.force_flush();
-        }
-        let _ = self.meter_provider.force_flush();
     }
 
     /// Flushes and shuts every signal down, within the shutdown timeout for
