@@ -255,7 +255,7 @@ mod session;
 mod stage;
 mod telemetry;
 
-pub use builder::{Builder, builder, init};
+pub use builder::{Builder, builder, init, layer};
 pub use config::{
     BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
     Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
