@@ -219,6 +219,25 @@ impl Builder {
         self
     }
 
+    /// The baggage keys whose entries are copied onto `tracing` spans and
+    /// log records as attributes (overrides `SEMTEL_BAGGAGE_ATTRIBUTES`);
+    /// none by default, as baggage may carry secrets. Each must be a W3C
+    /// baggage key (an HTTP token). See [`crate::baggage`].
+    ///
+    /// ```
+    /// let config = semtel::builder().baggage_attributes(["tenant", "run.id"]).config()?;
+    /// assert_eq!(config.baggage_attributes, ["tenant", "run.id"]);
+    /// # Ok::<(), semtel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn baggage_attributes<K: Into<String>>(
+        mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.overrides.baggage_attributes = Some(keys.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The most shutdown may take, for all signals together (default 10 s,
     /// at most 2³¹ − 1 ms).
     #[must_use]

@@ -143,6 +143,12 @@ pub(crate) fn build(
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler))
             .with_span_limits(sdk_span_limits(config.span_limits));
+        // Before the exporters' processors, which take the span as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -170,6 +176,12 @@ pub(crate) fn build(
         None
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+        // Before the exporters' processors, which take the record as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         for kind in &config.logs.exporters {
             let timeout = config.log_batch.export_timeout;
             let processor = match kind {
@@ -231,6 +243,10 @@ pub(crate) fn build(
 
     let engine =
         Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
+    if !config.baggage_attributes.is_empty() {
+        let keys = config.baggage_attributes.iter().cloned().map(Into::into);
+        let _ = engine.baggage_keys.set(keys.collect());
+    }
     let layers = LayerParts {
         log_filter: config.log_filter.clone(),
         engine: Arc::clone(&engine),
