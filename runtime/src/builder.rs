@@ -34,6 +34,16 @@ pub fn init() -> Result<Guard, Error> {
 /// semtel as a `tracing` layer in a subscriber of your own, configured from
 /// the environment: [`Builder::build_layer`] with no settings in code.
 ///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let (guard, semtel_layer) = semtel::layer()?;
+/// let subscriber = tracing_subscriber::registry().with(semtel_layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("exported"));
+/// guard.shutdown();
+/// # Ok::<(), semtel::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// As [`Builder::build_layer`].
