@@ -64,6 +64,16 @@
 //!   through HTTP headers or Kafka-style header lists.
 //! * Across tasks and threads: [`context`] carries the current trace into
 //!   spawned futures, threads and pool jobs (below).
+//! * Baggage: [`baggage`] sets and reads it without the `opentelemetry`
+//!   crate; it crosses processes with [`propagation`] and, for the keys
+//!   listed in `SEMTEL_BAGGAGE_ATTRIBUTES`, becomes attributes of stage
+//!   spans, `tracing` spans and log records.
+//! * With a `tracing` subscriber of your own: [`layer`] (or
+//!   [`Builder::build_layer`]) gives semtel as a layer to add next to yours
+//!   instead of [`init`]'s subscriber:
+//!   `tracing_subscriber::registry().with(fmt::layer().json()).with(semtel_layer).init()`.
+//!   `RUST_LOG` then filters only what semtel exports (a per-layer filter);
+//!   your layers see what their own filters let through.
 //!
 //! ## Async and threads
 //!
@@ -212,6 +222,7 @@
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
 //! | `RUST_LOG` | which `tracing` spans and events are exported (not `#[stage]` spans) | `info` |
+//! | `SEMTEL_BAGGAGE_ATTRIBUTES` | baggage keys (comma list) whose entries become attributes of stage spans, `tracing` spans and log records; never all keys, as baggage may carry secrets | none |
 //!
 //! `[SIGNAL_]` is empty or one of `TRACES_`, `METRICS_`, `LOGS_`; a
 //! signal-specific endpoint is used as the full URL, the generic one gets
@@ -255,6 +266,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod baggage;
 mod builder;
 mod config;
 mod console;
@@ -275,7 +287,7 @@ mod session;
 mod stage;
 mod telemetry;
 
-pub use builder::{Builder, builder, init};
+pub use builder::{Builder, builder, init, layer};
 pub use config::{
     BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, OtlpConfig,
     ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig, Signal, SignalConfig,

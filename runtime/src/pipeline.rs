@@ -14,7 +14,10 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::Error;
 use crate::config::{
@@ -48,12 +51,24 @@ pub(crate) struct Pipeline {
     pub meter_provider: SdkMeterProvider,
     pub reporters: Vec<Arc<dyn Reporter>>,
     pub runtime: Option<ExportRuntime>,
-    pub dispatch: tracing::Dispatch,
     pub propagator: TextMapCompositePropagator,
     /// The stage span engine (none when telemetry is disabled).
     pub engine: Option<Arc<Engine>>,
     /// The Prometheus endpoint, when it is on.
     pub prometheus: Option<PrometheusReader>,
+    /// What the `tracing` layers are made of (none when telemetry is
+    /// disabled).
+    pub layers: Option<LayerParts>,
+}
+
+/// What semtel's `tracing` layers are made of: as `init()`'s subscriber
+/// ([`LayerParts::dispatch`]) or as a layer of the user's ([`LayerParts::layer`]).
+pub(crate) struct LayerParts {
+    log_filter: String,
+    engine: Arc<Engine>,
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    meter_provider: SdkMeterProvider,
 }
 
 /// What the builder adds in code beside the configuration.
@@ -102,10 +117,10 @@ pub(crate) fn build(
             meter_provider: SdkMeterProvider::builder().build(),
             reporters: Vec::new(),
             runtime: None,
-            dispatch: tracing::Dispatch::none(),
             propagator,
             engine: None,
             prometheus: None,
+            layers: None,
         });
     }
 
@@ -139,6 +154,12 @@ pub(crate) fn build(
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler))
             .with_span_limits(sdk_span_limits(config.span_limits));
+        // Before the exporters' processors, which take the span as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -179,6 +200,12 @@ pub(crate) fn build(
         None
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+        // Before the exporters' processors, which take the record as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         for kind in &config.logs.exporters {
             let timeout = config.log_batch.export_timeout;
             let processor = match kind {
@@ -282,23 +309,27 @@ pub(crate) fn build(
         let rings = Arc::clone(&engine);
         self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
     }
-    let dispatch = subscriber(
-        config,
-        &engine,
-        tracer_provider.as_ref(),
-        logger_provider.as_ref(),
-        &meter_provider,
-    );
+    if !config.baggage_attributes.is_empty() {
+        let keys = config.baggage_attributes.iter().cloned().map(Into::into);
+        let _ = engine.baggage_keys.set(keys.collect());
+    }
+    let layers = LayerParts {
+        log_filter: config.log_filter.clone(),
+        engine: Arc::clone(&engine),
+        tracer_provider: tracer_provider.clone(),
+        logger_provider: logger_provider.clone(),
+        meter_provider: meter_provider.clone(),
+    };
     Ok(Pipeline {
         tracer_provider,
         logger_provider,
         meter_provider,
         reporters,
         runtime,
-        dispatch,
         propagator,
         engine: Some(engine),
         prometheus,
+        layers: Some(layers),
     })
 }
 
@@ -449,55 +480,77 @@ fn console_batch(mut batch: BatchConfig) -> BatchConfig {
     batch
 }
 
-fn subscriber(
-    config: &Config,
-    engine: &Arc<Engine>,
-    tracer_provider: Option<&SdkTracerProvider>,
-    logger_provider: Option<&SdkLoggerProvider>,
-    meter_provider: &SdkMeterProvider,
-) -> tracing::Dispatch {
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(&config.log_filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    #[cfg(feature = "sqlx")]
-    let filter = crate::integrations::sqlx::enable_query_events(filter, &config.log_filter);
-    // Spans only: `tracing` events reach the collector as log records
-    // through the bridge below, not again as span events.
-    let spans = tracer_provider.map(|tp| {
-        tracing_opentelemetry::layer()
-            .with_tracked_inactivity(false)
-            .with_target(false)
-            .with_tracer(tp.tracer("semtel"))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
-    });
-    let logs = logger_provider.map(|lp| {
-        let bridge = OpenTelemetryTracingBridge::new(&BridgeProvider(lp.clone()));
+impl LayerParts {
+    /// `init()`'s subscriber: the registry, the filters and semtel's layer.
+    /// The filters are global: what they turn off is never recorded at all.
+    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
+        let subscriber = tracing_subscriber::registry()
+            .with(crate::filter::TransportFilter::new(&self.log_filter))
+            .with(self.env_filter())
+            .with(SemtelLayer::new(Arc::clone(&self.engine), self.inner()));
+        tracing::Dispatch::new(subscriber)
+    }
+
+    /// semtel's layer for a subscriber of the user's. The filters are this
+    /// layer's own (per-layer filters): they decide what semtel records and
+    /// exports, never what the user's other layers see.
+    pub(crate) fn layer<S>(&self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let transport = crate::filter::TransportFilter::new(&self.log_filter);
+        let filter = self
+            .env_filter()
+            .and(filter_fn(move |meta| !transport.is_off(meta.target())));
+        Box::new(SemtelLayer::new(Arc::clone(&self.engine), self.inner()).with_filter(filter))
+    }
+
+    fn env_filter(&self) -> EnvFilter {
+        let filter = EnvFilter::builder()
+            .parse(&self.log_filter)
+            .unwrap_or_else(|_| EnvFilter::new("info"));
         #[cfg(feature = "sqlx")]
-        let bridge = bridge.with_filter(crate::integrations::sqlx::log_filter(&config.log_filter));
-        bridge
-    });
-    #[cfg(feature = "integrations")]
-    let hub = Some(crate::integrations::HubLayer(Arc::new(
-        crate::integrations::Hub::new(
-            &config.log_filter,
-            meter_provider,
-            logger_provider,
-            tracer_provider,
-        ),
-    )));
-    #[cfg(not(feature = "integrations"))]
-    let hub: Option<tracing_subscriber::layer::Identity> = {
-        let _ = meter_provider;
-        None
-    };
-    let subscriber = tracing_subscriber::registry()
-        .with(crate::filter::TransportFilter::new(&config.log_filter))
-        .with(filter)
-        .with(SemtelLayer::new(
-            Arc::clone(engine),
-            Box::new(Layer::and_then(spans, logs).and_then(hub)),
-        ));
-    tracing::Dispatch::new(subscriber)
+        let filter = crate::integrations::sqlx::enable_query_events(filter, &self.log_filter);
+        filter
+    }
+
+    /// The span, log and integrations layers semtel's layer wraps.
+    fn inner<S>(&self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        // Spans only: `tracing` events reach the collector as log records
+        // through the bridge below, not again as span events.
+        let spans = self.tracer_provider.as_ref().map(|tp| {
+            tracing_opentelemetry::layer()
+                .with_tracked_inactivity(false)
+                .with_target(false)
+                .with_tracer(tp.tracer("semtel"))
+                .with_filter(filter_fn(|meta| meta.is_span()))
+        });
+        let logs = self.logger_provider.as_ref().map(|lp| {
+            let bridge = OpenTelemetryTracingBridge::new(&BridgeProvider(lp.clone()));
+            #[cfg(feature = "sqlx")]
+            let bridge =
+                bridge.with_filter(crate::integrations::sqlx::log_filter(&self.log_filter));
+            bridge
+        });
+        #[cfg(feature = "integrations")]
+        let hub = Some(crate::integrations::HubLayer(Arc::new(
+            crate::integrations::Hub::new(
+                &self.log_filter,
+                &self.meter_provider,
+                self.logger_provider.as_ref(),
+                self.tracer_provider.as_ref(),
+            ),
+        )));
+        #[cfg(not(feature = "integrations"))]
+        let hub: Option<tracing_subscriber::layer::Identity> = {
+            let _ = &self.meter_provider;
+            None
+        };
+        Box::new(Layer::and_then(spans, logs).and_then(hub))
+    }
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

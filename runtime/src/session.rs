@@ -8,13 +8,15 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::{Identity, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, Signal};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::export::{ExportRuntime, Reporter, ShutdownReport, SignalReport};
 use crate::metric::prometheus::PrometheusReader;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{LayerParts, Pipeline};
 use crate::stage;
 
 /// How long shutdown may take by default, for all signals together.
@@ -52,19 +54,55 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A session of what `pipeline` built, not installed yet; sets the
-    /// global propagators.
+    /// A session of what `pipeline` built, not installed yet, with its own
+    /// `tracing` dispatcher; sets the global propagators.
     pub(crate) fn new(pipeline: Pipeline, config: Config, shutdown_timeout: Duration) -> Self {
+        let dispatch = pipeline
+            .layers
+            .as_ref()
+            .map_or_else(tracing::Dispatch::none, LayerParts::dispatch);
+        Self::assemble(pipeline, dispatch, config, shutdown_timeout)
+    }
+
+    /// A session of what `pipeline` built, not installed yet, and semtel's
+    /// layer for the user's subscriber; sets the global propagators.
+    pub(crate) fn with_layer<S>(
+        pipeline: Pipeline,
+        config: Config,
+        shutdown_timeout: Duration,
+    ) -> (Self, Box<dyn Layer<S> + Send + Sync>)
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let layer = pipeline
+            .layers
+            .as_ref()
+            .map_or_else(|| Box::new(Identity::new()) as _, LayerParts::layer);
+        let session = Self::assemble(
+            pipeline,
+            tracing::Dispatch::none(),
+            config,
+            shutdown_timeout,
+        );
+        (session, layer)
+    }
+
+    fn assemble(
+        pipeline: Pipeline,
+        dispatch: tracing::Dispatch,
+        config: Config,
+        shutdown_timeout: Duration,
+    ) -> Self {
         let Pipeline {
             tracer_provider,
             logger_provider,
             meter_provider,
             reporters,
             runtime,
-            dispatch,
             propagator,
             engine,
             prometheus,
+            layers: _,
         } = pipeline;
         opentelemetry::global::set_text_map_propagator(propagator);
         Session {
@@ -84,10 +122,19 @@ impl Session {
     }
 
     /// Installs this session for the whole process ([`crate::init`]).
-    pub(crate) fn install(mut self) -> Result<Guard, Error> {
+    pub(crate) fn install(self) -> Result<Guard, Error> {
         if !self.config.disabled {
             tracing::dispatcher::set_global_default(self.dispatch.clone())
                 .map_err(|_| Error::SubscriberAlreadySet)?;
+        }
+        Ok(self.install_globals())
+    }
+
+    /// Installs everything of this session's for the whole process but the
+    /// `tracing` subscriber, which the user's carries semtel's layer
+    /// ([`crate::Builder::build_layer`]).
+    pub(crate) fn install_globals(mut self) -> Guard {
+        if !self.config.disabled {
             if let Some(tp) = &self.tracer_provider {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
@@ -101,12 +148,14 @@ impl Session {
             let _ = crate::integrations::log::install();
             self.installed = true;
         }
-        Ok(Guard {
+        Guard {
             telemetry: Some(self),
-        })
+        }
     }
 
-    /// The `tracing` dispatcher that exports spans and turns events into logs.
+    /// The `tracing` dispatcher that exports spans and turns events into logs;
+    /// a no-op one when semtel's layer is in a subscriber of the user's
+    /// ([`crate::Builder::build_layer`]), which then does that.
     pub fn dispatch(&self) -> &tracing::Dispatch {
         &self.dispatch
     }

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "pipeline",
         "propagation",
         "context",
+        "baggage",
         "integrations",
     ],
     &["stage"],

@@ -476,6 +476,21 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_filter) {
         r.fail("RUST_LOG", &log_filter, format!("filter directives ({e})"));
     }
+    let baggage_attributes = match &o.baggage_attributes {
+        Some(keys) => keys.clone(),
+        None => r
+            .get("SEMTEL_BAGGAGE_ATTRIBUTES")
+            .map(|v| v.split(',').map(|k| k.trim().to_owned()).collect())
+            .unwrap_or_default(),
+    };
+    if let Some(bad) = baggage_attributes.iter().find(|k| !is_baggage_key(k)) {
+        let value = baggage_attributes.join(",");
+        r.fail(
+            "SEMTEL_BAGGAGE_ATTRIBUTES",
+            &value,
+            format!("comma-separated baggage keys (not {bad:?})"),
+        );
+    }
 
     if !r.errors.is_empty() {
         // Generic variables are read once per signal: report each once.
@@ -510,6 +525,15 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
         exemplar_filter,
         prometheus,
         log_filter,
+        baggage_attributes,
         console_fallback,
     })
+}
+
+/// Whether `key` is a W3C baggage key: a non-empty HTTP token.
+fn is_baggage_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"(),/:;<=>?@[\\]{}".contains(&b))
 }

@@ -634,6 +634,21 @@ fn rust_log_filter() {
 }
 
 #[test]
+fn baggage_attributes_are_keys_and_none_by_default() {
+    assert!(ok(&[]).baggage_attributes.is_empty());
+    assert_eq!(
+        ok(&[("SEMTEL_BAGGAGE_ATTRIBUTES", "tenant, run.id")]).baggage_attributes,
+        ["tenant", "run.id"]
+    );
+    rejects(
+        &[("SEMTEL_BAGGAGE_ATTRIBUTES", "tenant,,run id")],
+        "SEMTEL_BAGGAGE_ATTRIBUTES",
+        "tenant,,run id",
+        "comma-separated baggage keys",
+    );
+}
+
+#[test]
 fn empty_values_count_as_unset() {
     let c = ok(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),

@@ -463,6 +463,10 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     /// `tracing` filter directives (`RUST_LOG` syntax); default `info`.
     pub log_filter: String,
+    /// `SEMTEL_BAGGAGE_ATTRIBUTES`: the baggage keys copied onto spans and
+    /// log records as attributes (none by default: baggage may carry
+    /// secrets).
+    pub baggage_attributes: Vec<String>,
     /// Whether some signal went to the console only because nothing else was
     /// configured (semtel then says once how to point at a collector).
     pub console_fallback: bool,
@@ -548,6 +552,7 @@ pub(crate) struct Overrides {
     pub temporality: Option<Temporality>,
     pub log_filter: Option<String>,
     pub shutdown_timeout: Option<Duration>,
+    pub baggage_attributes: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Overrides {
@@ -571,6 +576,7 @@ impl fmt::Debug for Overrides {
             temporality,
             log_filter,
             shutdown_timeout,
+            baggage_attributes,
         } = self;
         f.debug_struct("Overrides")
             .field("service_name", service_name)
@@ -589,6 +595,7 @@ impl fmt::Debug for Overrides {
             .field("temporality", temporality)
             .field("log_filter", log_filter)
             .field("shutdown_timeout", shutdown_timeout)
+            .field("baggage_attributes", baggage_attributes)
             .finish()
     }
 }

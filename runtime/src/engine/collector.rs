@@ -72,6 +72,9 @@ pub(crate) struct Engine {
     pub(super) delivery: Mutex<()>,
     /// Counted in [`SCOPED`].
     pub(super) scoped: AtomicBool,
+    /// The baggage keys whose entries stages copy onto their spans
+    /// (`SEMTEL_BAGGAGE_ATTRIBUTES`); unset: none.
+    pub(crate) baggage_keys: OnceLock<Box<[opentelemetry::Key]>>,
 }
 
 /// Panics the collector survives before it stops for good (a bug that
@@ -130,6 +133,7 @@ impl Engine {
             collector: Mutex::new(None),
             delivery: Mutex::new(()),
             scoped: AtomicBool::new(true),
+            baggage_keys: OnceLock::new(),
         });
         let worker = Arc::clone(&engine);
         let handle = thread::Builder::new()

@@ -107,15 +107,16 @@ impl Transport {
                 }
             }
             Protocol::Grpc => {
-                let mut endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
+                let endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
                     .timeout(otlp.timeout);
                 #[cfg(feature = "tls")]
-                if let Some(tls) = super::tls::grpc_config(signal, otlp)? {
-                    endpoint = endpoint
+                let endpoint = match super::tls::grpc_config(signal, otlp)? {
+                    Some(tls) => endpoint
                         .tls_config(tls)
-                        .map_err(|e| fail(format!("TLS settings: {e}")))?;
-                }
+                        .map_err(|e| fail(format!("TLS settings: {e}")))?,
+                    None => endpoint,
+                };
                 let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy());
                 if gzip {
                     grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);

@@ -77,6 +77,26 @@ impl Live {
     }
 }
 
+/// Adds the allow-listed entries of the current context's baggage (the
+/// parent's) to the span's attributes.
+#[cold]
+#[inline(never)]
+fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
+    use opentelemetry::baggage::BaggageExt as _;
+    if !engine::context::otel_context_live() {
+        return;
+    }
+    opentelemetry::Context::map_current(|cx| {
+        let baggage = cx.baggage();
+        for k in keys {
+            if let Some(v) = baggage.get(k.as_str()) {
+                let kv = KeyValue::new(k.clone(), v.as_str().to_owned());
+                live.extra().attributes.push(kv);
+            }
+        }
+    });
+}
+
 impl fmt::Debug for StageGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StageGuard")
@@ -158,6 +178,11 @@ impl StageGuard {
                     parent_remote: live.span.parent_remote,
                     ..Extra::default()
                 }));
+            }
+            if let Some(keys) = engine.baggage_keys.get()
+                && live.recording()
+            {
+                copy_baggage(keys, live);
             }
         });
         live.on = live.metrics || live.has_span();
