@@ -67,7 +67,17 @@ use errors::Errors;
 ///   error is returned unchanged. `error.type` is the error's
 ///   [`ErrorType`](https://docs.rs/semtel/latest/semtel/trait.ErrorType.html)
 ///   (derive [`Telemetry`](derive@Telemetry) on an error enum) or else its type
-///   name; the error must implement `Display`.
+///   name; a `std::io::Error` (an `io::Result` stage) has its kind in snake
+///   case (`timed_out`, `not_found`). The returned error's own type decides:
+///   one that wraps an I/O error is recorded by its own `ErrorType` or type
+///   name. The error must implement `Display`;
+/// - when the body panics (sync or `async`): the same failure, with
+///   `error.type` `panic` and, when the panic's payload is a string
+///   (`panic!`'s message), that message on the `exception` event. The panic
+///   continues unchanged to whatever catches it (a thread pool, a task
+///   runtime), and the in-flight gauge counts the call ended. A panic in a
+///   field expression, and an `async` call dropped by a panic unwinding
+///   around it, end the call the same way, without the message.
 ///
 /// **Arguments are never recorded unless named**, in `fields(..)` or
 /// `record(..)`: unlike `#[tracing::instrument]`, nothing leaks by default.
@@ -177,6 +187,11 @@ use errors::Errors;
 /// Adds all the attributes of arguments that implement
 /// [`Telemetry`](derive@Telemetry).
 ///
+/// A key set more than once on a call (in `fields(..)`, by `record(..)` or
+/// by two `record(..)` arguments) is exported once, as OTLP requires, with
+/// the value set last: `fields(..)` in the order written, then `record(..)`
+/// in the order written, so `record(..)` wins over `fields(..)`.
+///
 /// ```
 /// #[derive(semtel::Telemetry)]
 /// struct Batch {
@@ -205,6 +220,10 @@ use errors::Errors;
 /// Counts records written, from an expression that may use `ret`: a reference
 /// to the `Ok` value of a `Result` (nothing is counted on `Err`), or to the
 /// return value.
+///
+/// A stage has a `pipeline.records` series for each direction it declares
+/// and none for the others: a stage with neither argument exports no
+/// `pipeline.records`.
 ///
 /// ```
 /// #[semtel::stage(records_out = ret.len())]

@@ -7,9 +7,9 @@ pub use ::tracing;
 
 pub use crate::engine::Instrumented;
 pub use crate::stage::{
-    AsErrorType, AsTypeName, ErrorTypeOf, RecordCount, StageGuard, StageKind, StageSite,
-    StaticValue, active, any_value, double_value, int_value, link_contexts, record_on, run,
-    set_key,
+    AsErrorType, AsTypeName, CatchPanic, ErrorTypeOf, RecordCount, StageGuard, StageKind,
+    StageSite, StaticValue, active, any_value, double_value, int_value, link_contexts, record_on,
+    run, set_key,
 };
 pub use crate::telemetry::{Attributes, ErrorType, Telemetry, TelemetryValue};
 pub use semtel_conventions::model::{AttributeKey, StringEnum};

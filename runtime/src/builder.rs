@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use tracing_subscriber::layer::Layer;
+use tracing_subscriber::registry::LookupSpan;
+
 use crate::config::{
     self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Lookup, Overrides, Protocol,
     SamplerConfig, Signal, Temporality,
@@ -22,9 +25,33 @@ use crate::session::{DEFAULT_SHUTDOWN_TIMEOUT, Guard, Session};
 /// # Errors
 ///
 /// [`Error::Config`] lists every invalid variable; [`Error::SubscriberAlreadySet`]
-/// when another global `tracing` subscriber exists.
+/// when another global `tracing` subscriber exists: to keep yours, add
+/// semtel to it as a layer ([`layer`], [`Builder::build_layer`]).
 pub fn init() -> Result<Guard, Error> {
     builder().init()
+}
+
+/// semtel as a `tracing` layer in a subscriber of your own, configured from
+/// the environment: [`Builder::build_layer`] with no settings in code.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let (guard, semtel_layer) = semtel::layer()?;
+/// let subscriber = tracing_subscriber::registry().with(semtel_layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("exported"));
+/// guard.shutdown();
+/// # Ok::<(), semtel::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`Builder::build_layer`].
+pub fn layer<S>() -> Result<(Guard, Box<dyn Layer<S> + Send + Sync>), Error>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    builder().build_layer()
 }
 
 /// Settings in code. Each setting made here wins over its environment variable.
@@ -202,6 +229,35 @@ impl Builder {
         self
     }
 
+    /// Whether semtel's own counts (`otel.sdk.*`: spans and logs processed,
+    /// dropped, queued, exported, failed) go out with the metrics when
+    /// metrics leave the process (default `true`). With `false`, the
+    /// shutdown report still has them.
+    #[must_use]
+    pub fn self_metrics(mut self, enabled: bool) -> Self {
+        self.extras.no_self_metrics = !enabled;
+        self
+    }
+
+    /// The baggage keys whose entries are copied onto `tracing` spans and
+    /// log records as attributes (overrides `SEMTEL_BAGGAGE_ATTRIBUTES`);
+    /// none by default, as baggage may carry secrets. Each must be a W3C
+    /// baggage key (an HTTP token). See [`crate::baggage`].
+    ///
+    /// ```
+    /// let config = semtel::builder().baggage_attributes(["tenant", "run.id"]).config()?;
+    /// assert_eq!(config.baggage_attributes, ["tenant", "run.id"]);
+    /// # Ok::<(), semtel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn baggage_attributes<K: Into<String>>(
+        mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.overrides.baggage_attributes = Some(keys.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The most shutdown may take, for all signals together (default 10 s,
     /// at most 2³¹ − 1 ms).
     #[must_use]
@@ -252,6 +308,11 @@ impl Builder {
     /// [`Error::Config`] for invalid settings, [`Error::Exporter`] when an
     /// exporter cannot be built, [`Error::Runtime`] when a thread cannot start.
     pub fn build(self) -> Result<Session, Error> {
+        let (config, pipeline, shutdown_timeout) = self.pipeline()?;
+        Ok(Session::new(pipeline, config, shutdown_timeout))
+    }
+
+    fn pipeline(self) -> Result<(Config, pipeline::Pipeline, Duration), Error> {
         let config = self.config()?;
         let sink = self.console.unwrap_or_else(ConsoleSink::stderr);
         let pipeline = pipeline::build(&config, &sink, self.extras)?;
@@ -262,7 +323,68 @@ impl Builder {
             .overrides
             .shutdown_timeout
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
-        Ok(Session::new(pipeline, config, shutdown_timeout))
+        Ok((config, pipeline, shutdown_timeout))
+    }
+
+    /// Builds telemetry as a `tracing` layer for a subscriber of your own,
+    /// next to your layers (a JSON `fmt` layer, say), instead of installing
+    /// semtel's subscriber as [`init`] does. Installs the rest for the whole
+    /// process as `init` does: OpenTelemetry's global tracer and meter
+    /// providers, the propagators, the stage engine and the `log` bridge.
+    ///
+    /// The layer holds what `init`'s subscriber does: stage spans,
+    /// `tracing` spans and events as OTLP spans and log records, the
+    /// integrations. Its filter (`RUST_LOG`, or [`Builder::log_filter`], and
+    /// the exclusion of the exporters' own transport crates) is a per-layer
+    /// filter: it decides what semtel exports, never what your other layers
+    /// see; give those their own filters. Per-layer filters need
+    /// `tracing_subscriber`'s `Registry` under the layers, as
+    /// `tracing_subscriber::registry()` is. `S` is inferred from where the
+    /// layer goes.
+    ///
+    /// Keep the [`Guard`] alive until the program ends; dropping it (or
+    /// [`Guard::shutdown`]) flushes and shuts down. Stages find the session
+    /// without semtel's subscriber, also when your subscriber is a scoped
+    /// default (`tracing::subscriber::set_default`) rather than the global
+    /// one.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// use tracing_subscriber::util::SubscriberInitExt as _;
+    ///
+    /// #[semtel::stage(pipeline = "orders")]
+    /// fn parse(line: &str) -> usize {
+    ///     tracing::info!(len = line.len(), "parsed");
+    ///     line.len()
+    /// }
+    ///
+    /// # use semtel::{ExporterKind::Console, Signal};
+    /// let (guard, semtel_layer) = semtel::builder()
+    ///     .service_name("orders")
+    /// #   .exporters(Signal::Traces, &[Console]).exporters(Signal::Metrics, &[Console])
+    /// #   .exporters(Signal::Logs, &[Console]).console_writer(std::io::sink())
+    ///     .build_layer()?;
+    /// tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+    ///     .with(semtel_layer)
+    ///     .try_init()
+    ///     .expect("no other global subscriber");
+    /// // The event goes to standard error and, in the stage's trace, to OTLP.
+    /// assert_eq!(parse("a,b"), 3);
+    /// guard.shutdown();
+    /// # Ok::<(), semtel::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]; never [`Error::SubscriberAlreadySet`].
+    pub fn build_layer<S>(self) -> Result<(Guard, Box<dyn Layer<S> + Send + Sync>), Error>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let (config, pipeline, shutdown_timeout) = self.pipeline()?;
+        let (session, layer) = Session::with_layer(pipeline, config, shutdown_timeout);
+        Ok((session.install_globals(), layer))
     }
 
     /// Builds and installs for the whole process, like [`init`].

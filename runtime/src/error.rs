@@ -38,6 +38,14 @@ pub enum Error {
     SubscriberAlreadySet,
     /// The background export thread could not be started.
     Runtime(std::io::Error),
+    /// The Prometheus endpoint (`OTEL_METRICS_EXPORTER=prometheus`) cannot
+    /// listen on its address.
+    PrometheusBind {
+        /// `host:port` from `OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`.
+        address: String,
+        /// Why not.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -58,6 +66,11 @@ impl fmt::Display for Error {
                  (or use semtel::builder().build() and compose Session::dispatch() yourself)",
             ),
             Error::Runtime(e) => write!(f, "cannot start the telemetry export thread: {e}"),
+            Error::PrometheusBind { address, source } => write!(
+                f,
+                "cannot serve Prometheus metrics on {address} \
+                 (OTEL_EXPORTER_PROMETHEUS_HOST, OTEL_EXPORTER_PROMETHEUS_PORT): {source}"
+            ),
         }
     }
 }
@@ -72,7 +85,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Config(errors) if errors.len() == 1 => Some(&errors[0]),
-            Error::Runtime(e) => Some(e),
+            Error::Runtime(e) | Error::PrometheusBind { source: e, .. } => Some(e),
             _ => None,
         }
     }

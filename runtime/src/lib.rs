@@ -34,20 +34,46 @@
 //!   [`propagation::inject`] see the stage.
 //! * `tracing` spans (yours and those of libraries such as reqwest-tracing,
 //!   tower-http or the AWS SDK) are exported as OpenTelemetry spans with
-//!   their parents; they nest under stages and stages under them. The
+//!   their parents; they nest under stages and stages under them. Integer
+//!   fields of any width are ints (`server.port = 5432u16`); a `u64`, `u128`
+//!   or `i128` outside the `i64` range is its decimal string. The
 //!   `integrations` (cargo features, off by default) instrument
 //!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
 //!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
-//!   of the span they happen in; fields become attributes.
+//!   of the span they happen in and the event's time; fields become
+//!   attributes. A record has an event name only when the event is named
+//!   (`tracing::info!(name: "order.rejected", ..)`), not the call-site name
+//!   `tracing` gives the others.
 //! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
 //!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
 //!   recorded once [`init`] has installed the meter provider; before that,
 //!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
+//!   Their data points carry exemplars (the trace and span id, value and
+//!   time of sampled calls) over OTLP (every protocol) and to
+//!   Prometheus. Metrics go over OTLP, to the console, or are served for
+//!   Prometheus to scrape (`OTEL_METRICS_EXPORTER=prometheus`), with names
+//!   as Prometheus and Mimir give OTLP metrics (`pipeline_stage_duration_seconds`,
+//!   `pipeline_records_total`, `target_info`). Where metrics leave the
+//!   process, semtel's own counts go with them under the `otel.sdk.*`
+//!   names of the semantic conventions (spans and logs processed, dropped,
+//!   queued, exported and failed; metric points exported and failed), and
+//!   a metric that reaches its cardinality limit is said once on standard
+//!   error.
 //! * Across processes: [`propagation`] injects and extracts W3C trace context
 //!   through HTTP headers or Kafka-style header lists.
 //! * Across tasks and threads: [`context`] carries the current trace into
 //!   spawned futures, threads and pool jobs (below).
+//! * Baggage: [`baggage`] sets and reads it without the `opentelemetry`
+//!   crate; it crosses processes with [`propagation`] and, for the keys
+//!   listed in `SEMTEL_BAGGAGE_ATTRIBUTES`, becomes attributes of stage
+//!   spans, `tracing` spans and log records.
+//! * With a `tracing` subscriber of your own: [`layer`] (or
+//!   [`Builder::build_layer`]) gives semtel as a layer to add next to yours
+//!   instead of [`init`]'s subscriber:
+//!   `tracing_subscriber::registry().with(fmt::layer().json()).with(semtel_layer).init()`.
+//!   `RUST_LOG` then filters only what semtel exports (a per-layer filter);
+//!   your layers see what their own filters let through.
 //!
 //! ## Async and threads
 //!
@@ -178,7 +204,10 @@
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS` | `k=v` pairs, e.g. `Authorization=Basic%20…`, each an HTTP header | |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` | milliseconds per export, 0 to 2147483647; `0`: no limit | `10000` |
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` | `gzip`, `none` (traces over HTTP are gzipped at level 1: about 7 % larger than at the default level 6, in a quarter of the CPU) | `none` |
-//! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list) | see above |
+//! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list); for metrics also `prometheus` | see above |
+//! | `OTEL_EXPORTER_PROMETHEUS_HOST` | address the `prometheus` metrics exporter listens on for scrapes of `/metrics` (OpenMetrics with exemplars, or the classic text format, by `Accept`); one it cannot listen on is [`Error::PrometheusBind`] | `localhost` |
+//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]) | `9464` |
+//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off` | `trace_based` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | the ratio of the `traceidratio` samplers, 0.0 to 1.0; ignored for the others and when `OTEL_TRACES_SAMPLER` is unset | `1.0` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
@@ -193,6 +222,7 @@
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
 //! | `RUST_LOG` | which `tracing` spans and events are exported (not `#[stage]` spans) | `info` |
+//! | `SEMTEL_BAGGAGE_ATTRIBUTES` | baggage keys (comma list) whose entries become attributes of stage spans, `tracing` spans and log records; never all keys, as baggage may carry secrets | none |
 //!
 //! `[SIGNAL_]` is empty or one of `TRACES_`, `METRICS_`, `LOGS_`; a
 //! signal-specific endpoint is used as the full URL, the generic one gets
@@ -236,6 +266,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod baggage;
 mod builder;
 mod config;
 mod console;
@@ -247,6 +278,7 @@ mod filter;
 #[cfg(feature = "integrations")]
 pub mod integrations;
 pub mod lag;
+mod metric;
 mod otlp;
 mod pipeline;
 pub mod propagation;
@@ -256,10 +288,11 @@ mod session;
 pub mod stage;
 mod telemetry;
 
-pub use builder::{Builder, builder, init};
+pub use builder::{Builder, builder, init, layer};
 pub use config::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, OtlpConfig,
+    ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig, Signal, SignalConfig,
+    SpanLimits, Temporality,
 };
 pub use context::{Context, WithContext};
 pub use error::Error;

@@ -3,34 +3,42 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::propagation::text_map_propagator::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::Error;
 use crate::config::{
-    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, SamplerConfig, Signal,
-    SpanLimits,
+    BatchConfig, Config, ExporterKind, ParentBasedRoot, Propagator, Protocol, SamplerConfig,
+    Signal, SpanLimits, Temporality,
 };
 use crate::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSink, ConsoleSpanExporter};
-use crate::engine::{Engine, SemtelLayer};
+use crate::engine::{BridgeProvider, Engine, SemtelLayer};
 #[cfg(feature = "__bench")]
 use crate::export::DiscardEncoded;
+use crate::export::self_metrics::{self, Component};
 use crate::export::{
     BatchExporter, CountingMetricExporter, Executor, ExportRuntime, LogQueueProcessor, OtlpSpans,
     Reporter, Sdk, SpanQueueProcessor,
 };
+use crate::metric::prometheus::PrometheusReader;
 use crate::otlp::encode::Encoder;
+use crate::otlp::metrics::OtlpMetrics;
 #[cfg(not(feature = "tls"))]
 use crate::otlp::sdk::no_tls;
-use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_metrics, otlp_spans};
+use crate::otlp::sdk::{destination, header_map, otlp_logs, otlp_spans};
 #[cfg(feature = "__bench")]
 use crate::otlp::send::Gzip;
 use crate::otlp::send::Transport;
@@ -43,10 +51,24 @@ pub(crate) struct Pipeline {
     pub meter_provider: SdkMeterProvider,
     pub reporters: Vec<Arc<dyn Reporter>>,
     pub runtime: Option<ExportRuntime>,
-    pub dispatch: tracing::Dispatch,
     pub propagator: TextMapCompositePropagator,
     /// The stage span engine (none when telemetry is disabled).
     pub engine: Option<Arc<Engine>>,
+    /// The Prometheus endpoint, when it is on.
+    pub prometheus: Option<PrometheusReader>,
+    /// What the `tracing` layers are made of (none when telemetry is
+    /// disabled).
+    pub layers: Option<LayerParts>,
+}
+
+/// What semtel's `tracing` layers are made of: as `init()`'s subscriber
+/// ([`LayerParts::dispatch`]) or as a layer of the user's ([`LayerParts::layer`]).
+pub(crate) struct LayerParts {
+    log_filter: String,
+    engine: Arc<Engine>,
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    meter_provider: SdkMeterProvider,
 }
 
 /// What the builder adds in code beside the configuration.
@@ -57,6 +79,8 @@ pub(crate) struct Extras {
     /// `Builder::__discard_encoded_traces`, for benchmarks.
     #[cfg(feature = "__bench")]
     pub discard_encoded_traces: bool,
+    /// [`crate::Builder::self_metrics`]`(false)`.
+    pub no_self_metrics: bool,
 }
 
 /// A span exporter given in code ([`crate::Builder::span_exporter`]), not
@@ -93,9 +117,10 @@ pub(crate) fn build(
             meter_provider: SdkMeterProvider::builder().build(),
             reporters: Vec::new(),
             runtime: None,
-            dispatch: tracing::Dispatch::none(),
             propagator,
             engine: None,
+            prometheus: None,
+            layers: None,
         });
     }
 
@@ -118,6 +143,7 @@ pub(crate) fn build(
 
     let resource = crate::resource::build(config);
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
+    let mut components = Vec::new();
     let mut span_queues = Vec::new();
 
     let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
@@ -128,6 +154,12 @@ pub(crate) fn build(
             .with_resource(resource.clone())
             .with_sampler(sampler(config.sampler))
             .with_span_limits(sdk_span_limits(config.span_limits));
+        // Before the exporters' processors, which take the span as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -141,10 +173,23 @@ pub(crate) fn build(
                 batch: config.span_batch,
             });
         }
-        for d in destinations {
+        let types = config
+            .traces
+            .exporters
+            .iter()
+            .map(|k| exporter_type(Signal::Traces, *k, otlp_protocol(config, Signal::Traces)))
+            .chain(std::iter::repeat("span_exporter"));
+        for (d, exporter) in destinations.into_iter().zip(types) {
+            let capacity = d.batch.max_queue_size as u64;
             let processor =
                 SpanQueueProcessor::start(d.exporter, d.name, d.batch).map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Traces,
+                exporter,
+                capacity: Some(capacity),
+            });
             span_queues.push(processor.0.clone());
             builder = builder.with_span_processor(processor);
         }
@@ -155,6 +200,12 @@ pub(crate) fn build(
         None
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+        // Before the exporters' processors, which take the record as it is.
+        if !config.baggage_attributes.is_empty() {
+            builder = builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(
+                &config.baggage_attributes,
+            ));
+        }
         for kind in &config.logs.exporters {
             let timeout = config.log_batch.export_timeout;
             let processor = match kind {
@@ -178,61 +229,132 @@ pub(crate) fn build(
                     "console".into(),
                     console_batch(config.log_batch),
                 ),
+                // Metrics only (the configuration says so).
+                ExporterKind::Prometheus => continue,
             }
             .map_err(Error::Runtime)?;
             reporters.push(processor.0.clone());
+            components.push(Component {
+                reporter: processor.0.clone(),
+                signal: Signal::Logs,
+                exporter: exporter_type(Signal::Logs, *kind, otlp_protocol(config, Signal::Logs)),
+                capacity: Some(config.log_batch.max_queue_size as u64),
+            });
             builder = builder.with_log_processor(processor);
         }
         Some(builder.build())
     };
 
     let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
+    let mut prometheus = None;
     for kind in &config.metrics.exporters {
+        let otlp = &config.metrics.otlp;
         let state = match kind {
             ExporterKind::Otlp => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    otlp_metrics(&config.metrics.otlp, config.temporality)?,
-                    destination(&config.metrics.otlp),
-                    network.clone(),
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+                #[cfg(not(feature = "tls"))]
+                no_tls(Signal::Metrics, otlp)?;
+                let headers = header_map(Signal::Metrics, otlp)?;
+                // semtel's encoder and transport, with exemplars.
+                let transport = Transport::new(Signal::Metrics, otlp, headers)?;
+                let exporter = OtlpMetrics::new(transport, sdk_temporality(config));
+                counted(
+                    &mut meter_builder,
+                    exporter,
+                    destination(otlp),
+                    &network,
+                    config,
+                )
             }
-            ExporterKind::Console => {
-                let (exporter, state) = CountingMetricExporter::new(
-                    ConsoleMetricExporter::new(sink.clone()),
-                    "console".into(),
-                    Executor::Local,
-                    config.metric_export_timeout,
-                );
-                meter_builder = meter_builder.with_reader(periodic(exporter, config));
-                state
+            ExporterKind::Console => counted(
+                &mut meter_builder,
+                ConsoleMetricExporter::new(sink.clone()),
+                "console".into(),
+                &Executor::Local,
+                config,
+            ),
+            ExporterKind::Prometheus => {
+                let p = &config.prometheus;
+                let reader = PrometheusReader::start(&p.host, p.port).map_err(|source| {
+                    Error::PrometheusBind {
+                        address: format!("{}:{}", p.host, p.port),
+                        source,
+                    }
+                })?;
+                prometheus = Some(reader.clone());
+                meter_builder = meter_builder.with_reader(reader);
+                continue;
             }
         };
+        components.push(Component {
+            reporter: Arc::clone(&state),
+            signal: Signal::Metrics,
+            exporter: exporter_type(
+                Signal::Metrics,
+                *kind,
+                otlp_protocol(config, Signal::Metrics),
+            ),
+            capacity: None,
+        });
         reporters.push(state);
     }
     let meter_provider = meter_builder.build();
 
     let engine =
         Engine::start(config.sampler, span_queues, config.span_batch).map_err(Error::Runtime)?;
-    let dispatch = subscriber(
-        config,
-        &engine,
-        tracer_provider.as_ref(),
-        logger_provider.as_ref(),
-        &meter_provider,
-    );
+    // semtel's own counts go where metrics leave the process (the console
+    // has the shutdown report instead).
+    let leaves = |k: &ExporterKind| matches!(k, ExporterKind::Otlp | ExporterKind::Prometheus);
+    if !extras.no_self_metrics && config.metrics.exporters.iter().any(leaves) {
+        let meter = meter_provider.meter_with_scope(stage_scope());
+        let rings = Arc::clone(&engine);
+        self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
+    }
+    if !config.baggage_attributes.is_empty() {
+        let keys = config.baggage_attributes.iter().cloned().map(Into::into);
+        let _ = engine.baggage_keys.set(keys.collect());
+    }
+    let layers = LayerParts {
+        log_filter: config.log_filter.clone(),
+        engine: Arc::clone(&engine),
+        tracer_provider: tracer_provider.clone(),
+        logger_provider: logger_provider.clone(),
+        meter_provider: meter_provider.clone(),
+    };
     Ok(Pipeline {
         tracer_provider,
         logger_provider,
         meter_provider,
         reporters,
         runtime,
-        dispatch,
         propagator,
         engine: Some(engine),
+        prometheus,
+        layers: Some(layers),
     })
+}
+
+fn otlp_protocol(config: &Config, signal: Signal) -> Protocol {
+    config.signal(signal).otlp.protocol
+}
+
+/// `otel.component.type` of an exporter (the conventions' names for OTLP).
+fn exporter_type(signal: Signal, kind: ExporterKind, protocol: Protocol) -> &'static str {
+    use Protocol::{Grpc, HttpJson, HttpProtobuf};
+    match (kind, signal, protocol) {
+        (ExporterKind::Otlp, Signal::Traces, Grpc) => "otlp_grpc_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpProtobuf) => "otlp_http_span_exporter",
+        (ExporterKind::Otlp, Signal::Traces, HttpJson) => "otlp_http_json_span_exporter",
+        (ExporterKind::Otlp, Signal::Logs, Grpc) => "otlp_grpc_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpProtobuf) => "otlp_http_log_exporter",
+        (ExporterKind::Otlp, Signal::Logs, HttpJson) => "otlp_http_json_log_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, Grpc) => "otlp_grpc_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpProtobuf) => "otlp_http_metric_exporter",
+        (ExporterKind::Otlp, Signal::Metrics, HttpJson) => "otlp_http_json_metric_exporter",
+        (ExporterKind::Console, Signal::Traces, _) => "console_span_exporter",
+        (ExporterKind::Console, Signal::Logs, _) => "console_log_exporter",
+        (ExporterKind::Console, Signal::Metrics, _) => "console_metric_exporter",
+        (ExporterKind::Prometheus, _, _) => "prometheus_http_text_metric_exporter",
+    }
 }
 
 /// One traces destination: its exporter, its name in the reports and its
@@ -267,6 +389,12 @@ fn span_exporter(
                 batch: console_batch(config.span_batch),
             });
         }
+        ExporterKind::Prometheus => {
+            return Err(Error::Exporter {
+                signal: Signal::Traces,
+                message: "Prometheus exports metrics only".into(),
+            });
+        }
         #[cfg(feature = "__bench")]
         ExporterKind::Otlp if extras.discard_encoded_traces => {
             Box::new(DiscardEncoded::new(encoder(), Gzip::when(otlp.compression)))
@@ -274,7 +402,8 @@ fn span_exporter(
         ExporterKind::Otlp => {
             #[cfg(not(feature = "tls"))]
             no_tls(Signal::Traces, otlp)?;
-            let transport = Transport::new(otlp, header_map(Signal::Traces, otlp)?)?;
+            let transport =
+                Transport::new(Signal::Traces, otlp, header_map(Signal::Traces, otlp)?)?;
             // (An OTLP exporter always has the runtime: `needs_network`.)
             match network {
                 Executor::Tokio(runtime) => Box::new(OtlpSpans::new(
@@ -313,16 +442,35 @@ fn sdk_span_limits(limits: SpanLimits) -> opentelemetry_sdk::trace::SpanLimits {
     }
 }
 
-fn periodic<E>(
-    exporter: CountingMetricExporter<E>,
+/// Adds a periodic reader that exports with `exporter`, counted as
+/// `destination`; returns its counts.
+fn counted<E: PushMetricExporter>(
+    builder: &mut MeterProviderBuilder,
+    exporter: E,
+    destination: String,
+    executor: &Executor,
     config: &Config,
-) -> PeriodicReader<CountingMetricExporter<E>>
-where
-    E: opentelemetry_sdk::metrics::exporter::PushMetricExporter,
-{
-    PeriodicReader::builder(exporter)
+) -> Arc<dyn Reporter> {
+    let (exporter, state) = CountingMetricExporter::new(
+        exporter,
+        destination,
+        executor.clone(),
+        config.metric_export_timeout,
+    );
+    let reader = PeriodicReader::builder(exporter)
         .with_interval(config.metric_export_interval)
-        .build()
+        .build();
+    *builder = std::mem::take(builder).with_reader(reader);
+    state
+}
+
+fn sdk_temporality(config: &Config) -> opentelemetry_sdk::metrics::Temporality {
+    use opentelemetry_sdk::metrics::Temporality as T;
+    match config.temporality {
+        Temporality::Cumulative => T::Cumulative,
+        Temporality::Delta => T::Delta,
+        Temporality::LowMemory => T::LowMemory,
+    }
 }
 
 /// The console is local and cheap: show spans and logs promptly instead of
@@ -332,55 +480,77 @@ fn console_batch(mut batch: BatchConfig) -> BatchConfig {
     batch
 }
 
-fn subscriber(
-    config: &Config,
-    engine: &Arc<Engine>,
-    tracer_provider: Option<&SdkTracerProvider>,
-    logger_provider: Option<&SdkLoggerProvider>,
-    meter_provider: &SdkMeterProvider,
-) -> tracing::Dispatch {
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(&config.log_filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    #[cfg(feature = "sqlx")]
-    let filter = crate::integrations::sqlx::enable_query_events(filter, &config.log_filter);
-    // Spans only: `tracing` events reach the collector as log records
-    // through the bridge below, not again as span events.
-    let spans = tracer_provider.map(|tp| {
-        tracing_opentelemetry::layer()
-            .with_tracked_inactivity(false)
-            .with_target(false)
-            .with_tracer(tp.tracer("semtel"))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
-    });
-    let logs = logger_provider.map(|lp| {
-        let bridge = OpenTelemetryTracingBridge::new(lp);
+impl LayerParts {
+    /// `init()`'s subscriber: the registry, the filters and semtel's layer.
+    /// The filters are global: what they turn off is never recorded at all.
+    pub(crate) fn dispatch(&self) -> tracing::Dispatch {
+        let subscriber = tracing_subscriber::registry()
+            .with(crate::filter::TransportFilter::new(&self.log_filter))
+            .with(self.env_filter())
+            .with(SemtelLayer::new(Arc::clone(&self.engine), self.inner()));
+        tracing::Dispatch::new(subscriber)
+    }
+
+    /// semtel's layer for a subscriber of the user's. The filters are this
+    /// layer's own (per-layer filters): they decide what semtel records and
+    /// exports, never what the user's other layers see.
+    pub(crate) fn layer<S>(&self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let transport = crate::filter::TransportFilter::new(&self.log_filter);
+        let filter = self
+            .env_filter()
+            .and(filter_fn(move |meta| !transport.is_off(meta.target())));
+        Box::new(SemtelLayer::new(Arc::clone(&self.engine), self.inner()).with_filter(filter))
+    }
+
+    fn env_filter(&self) -> EnvFilter {
+        let filter = EnvFilter::builder()
+            .parse(&self.log_filter)
+            .unwrap_or_else(|_| EnvFilter::new("info"));
         #[cfg(feature = "sqlx")]
-        let bridge = bridge.with_filter(crate::integrations::sqlx::log_filter(&config.log_filter));
-        bridge
-    });
-    #[cfg(feature = "integrations")]
-    let hub = Some(crate::integrations::HubLayer(Arc::new(
-        crate::integrations::Hub::new(
-            &config.log_filter,
-            meter_provider,
-            logger_provider,
-            tracer_provider,
-        ),
-    )));
-    #[cfg(not(feature = "integrations"))]
-    let hub: Option<tracing_subscriber::layer::Identity> = {
-        let _ = meter_provider;
-        None
-    };
-    let subscriber = tracing_subscriber::registry()
-        .with(crate::filter::TransportFilter::new(&config.log_filter))
-        .with(filter)
-        .with(SemtelLayer::new(
-            Arc::clone(engine),
-            Box::new(Layer::and_then(spans, logs).and_then(hub)),
-        ));
-    tracing::Dispatch::new(subscriber)
+        let filter = crate::integrations::sqlx::enable_query_events(filter, &self.log_filter);
+        filter
+    }
+
+    /// The span, log and integrations layers semtel's layer wraps.
+    fn inner<S>(&self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        // Spans only: `tracing` events reach the collector as log records
+        // through the bridge below, not again as span events.
+        let spans = self.tracer_provider.as_ref().map(|tp| {
+            tracing_opentelemetry::layer()
+                .with_tracked_inactivity(false)
+                .with_target(false)
+                .with_tracer(tp.tracer("semtel"))
+                .with_filter(filter_fn(|meta| meta.is_span()))
+        });
+        let logs = self.logger_provider.as_ref().map(|lp| {
+            let bridge = OpenTelemetryTracingBridge::new(&BridgeProvider(lp.clone()));
+            #[cfg(feature = "sqlx")]
+            let bridge =
+                bridge.with_filter(crate::integrations::sqlx::log_filter(&self.log_filter));
+            bridge
+        });
+        #[cfg(feature = "integrations")]
+        let hub = Some(crate::integrations::HubLayer(Arc::new(
+            crate::integrations::Hub::new(
+                &self.log_filter,
+                &self.meter_provider,
+                self.logger_provider.as_ref(),
+                self.tracer_provider.as_ref(),
+            ),
+        )));
+        #[cfg(not(feature = "integrations"))]
+        let hub: Option<tracing_subscriber::layer::Identity> = {
+            let _ = &self.meter_provider;
+            None
+        };
+        Box::new(Layer::and_then(spans, logs).and_then(hub))
+    }
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

@@ -46,6 +46,12 @@ pub trait HeaderCarrier {
     fn set_header(&mut self, key: &str, value: String);
     /// The header names present.
     fn header_keys(&self) -> Vec<&str>;
+    /// Removes a header. Injecting calls it for a header that would be
+    /// empty, so that one injected earlier does not stay behind; the default
+    /// does nothing.
+    fn remove_header(&mut self, key: &str) {
+        let _ = key;
+    }
 }
 
 impl HeaderCarrier for http::HeaderMap {
@@ -64,6 +70,10 @@ impl HeaderCarrier for http::HeaderMap {
 
     fn header_keys(&self) -> Vec<&str> {
         self.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn remove_header(&mut self, key: &str) {
+        self.remove(key);
     }
 }
 
@@ -84,6 +94,10 @@ impl HeaderCarrier for Vec<(String, Vec<u8>)> {
     fn header_keys(&self) -> Vec<&str> {
         self.iter().map(|(k, _)| k.as_str()).collect()
     }
+
+    fn remove_header(&mut self, key: &str) {
+        self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+    }
 }
 
 /// Headers as string pairs.
@@ -103,6 +117,10 @@ impl HeaderCarrier for Vec<(String, String)> {
     fn header_keys(&self) -> Vec<&str> {
         self.iter().map(|(k, _)| k.as_str()).collect()
     }
+
+    fn remove_header(&mut self, key: &str) {
+        self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+    }
 }
 
 impl<S: std::hash::BuildHasher> HeaderCarrier for HashMap<String, String, S> {
@@ -117,14 +135,25 @@ impl<S: std::hash::BuildHasher> HeaderCarrier for HashMap<String, String, S> {
     fn header_keys(&self) -> Vec<&str> {
         self.keys().map(String::as_str).collect()
     }
+
+    fn remove_header(&mut self, key: &str) {
+        self.remove(key);
+    }
 }
 
 struct AsInjector<'a, C: ?Sized>(&'a mut C);
 struct AsExtractor<'a, C: ?Sized>(&'a C);
 
 impl<C: HeaderCarrier + ?Sized> Injector for AsInjector<'_, C> {
+    /// An empty value is left out: the trace-context propagator writes an
+    /// empty `tracestate` for a context without one, which W3C Trace Context
+    /// reads as no trace state anyway.
     fn set(&mut self, key: &str, value: String) {
-        self.0.set_header(key, value);
+        if value.is_empty() {
+            self.0.remove_header(key);
+        } else {
+            self.0.set_header(key, value);
+        }
     }
 }
 
@@ -146,7 +175,8 @@ pub fn current_context() -> Context {
     crate::context::current()
 }
 
-/// Writes the current trace context (and baggage) into `carrier`.
+/// Writes the current trace context (and baggage) into `carrier`; a header
+/// that would be empty (`tracestate` when the context has none) is left out.
 pub fn inject<C: HeaderCarrier + ?Sized>(carrier: &mut C) {
     inject_context(&current_context(), carrier);
 }

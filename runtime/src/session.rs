@@ -8,12 +8,15 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::{Identity, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, Signal};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::export::{ExportRuntime, Reporter, ShutdownReport, SignalReport};
-use crate::pipeline::Pipeline;
+use crate::metric::prometheus::PrometheusReader;
+use crate::pipeline::{LayerParts, Pipeline};
 use crate::stage;
 
 /// How long shutdown may take by default, for all signals together.
@@ -39,6 +42,7 @@ pub struct Session {
     /// Installed for the whole process by `init()`.
     installed: bool,
     config: Config,
+    prometheus: Option<PrometheusReader>,
 }
 
 impl std::fmt::Debug for Session {
@@ -50,18 +54,55 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A session of what `pipeline` built, not installed yet; sets the
-    /// global propagators.
+    /// A session of what `pipeline` built, not installed yet, with its own
+    /// `tracing` dispatcher; sets the global propagators.
     pub(crate) fn new(pipeline: Pipeline, config: Config, shutdown_timeout: Duration) -> Self {
+        let dispatch = pipeline
+            .layers
+            .as_ref()
+            .map_or_else(tracing::Dispatch::none, LayerParts::dispatch);
+        Self::assemble(pipeline, dispatch, config, shutdown_timeout)
+    }
+
+    /// A session of what `pipeline` built, not installed yet, and semtel's
+    /// layer for the user's subscriber; sets the global propagators.
+    pub(crate) fn with_layer<S>(
+        pipeline: Pipeline,
+        config: Config,
+        shutdown_timeout: Duration,
+    ) -> (Self, Box<dyn Layer<S> + Send + Sync>)
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let layer = pipeline
+            .layers
+            .as_ref()
+            .map_or_else(|| Box::new(Identity::new()) as _, LayerParts::layer);
+        let session = Self::assemble(
+            pipeline,
+            tracing::Dispatch::none(),
+            config,
+            shutdown_timeout,
+        );
+        (session, layer)
+    }
+
+    fn assemble(
+        pipeline: Pipeline,
+        dispatch: tracing::Dispatch,
+        config: Config,
+        shutdown_timeout: Duration,
+    ) -> Self {
         let Pipeline {
             tracer_provider,
             logger_provider,
             meter_provider,
             reporters,
             runtime,
-            dispatch,
             propagator,
             engine,
+            prometheus,
+            layers: _,
         } = pipeline;
         opentelemetry::global::set_text_map_propagator(propagator);
         Session {
@@ -76,19 +117,29 @@ impl Session {
             report: None,
             installed: false,
             config,
+            prometheus,
         }
     }
 
     /// Installs this session for the whole process ([`crate::init`]).
-    pub(crate) fn install(mut self) -> Result<Guard, Error> {
+    pub(crate) fn install(self) -> Result<Guard, Error> {
         if !self.config.disabled {
             tracing::dispatcher::set_global_default(self.dispatch.clone())
                 .map_err(|_| Error::SubscriberAlreadySet)?;
+        }
+        Ok(self.install_globals())
+    }
+
+    /// Installs everything of this session's for the whole process but the
+    /// `tracing` subscriber, which the user's carries semtel's layer
+    /// ([`crate::Builder::build_layer`]).
+    pub(crate) fn install_globals(mut self) -> Guard {
+        if !self.config.disabled {
             if let Some(tp) = &self.tracer_provider {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
             opentelemetry::global::set_meter_provider(self.meter_provider.clone());
-            stage::meter_provider_changed();
+            stage::meter_provider_changed(self.config.exemplar_filter);
             if let Some(engine) = &self.engine {
                 engine.install();
             }
@@ -97,12 +148,14 @@ impl Session {
             let _ = crate::integrations::log::install();
             self.installed = true;
         }
-        Ok(Guard {
+        Guard {
             telemetry: Some(self),
-        })
+        }
     }
 
-    /// The `tracing` dispatcher that exports spans and turns events into logs.
+    /// The `tracing` dispatcher that exports spans and turns events into logs;
+    /// a no-op one when semtel's layer is in a subscriber of the user's
+    /// ([`crate::Builder::build_layer`]), which then does that.
     pub fn dispatch(&self) -> &tracing::Dispatch {
         &self.dispatch
     }
@@ -110,6 +163,12 @@ impl Session {
     /// The resolved settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The address the Prometheus endpoint listens on
+    /// (`OTEL_METRICS_EXPORTER=prometheus`; with port 0, the port chosen).
+    pub fn prometheus_addr(&self) -> Option<std::net::SocketAddr> {
+        self.prometheus.as_ref().map(PrometheusReader::addr)
     }
 
     /// A meter from this telemetry's meter provider.
@@ -132,18 +191,38 @@ impl Session {
     }
 
     /// Exports everything recorded so far (stage spans still in threads'
-    /// buffers included), waiting at most the shutdown timeout.
+    /// buffers included), waiting at most the shutdown timeout: what is not
+    /// exported by then goes on in the background.
     pub fn flush(&self) {
+        let deadline = Instant::now() + self.shutdown_timeout;
         if let Some(engine) = &self.engine {
-            engine.flush(Instant::now() + self.shutdown_timeout);
+            engine.flush(deadline);
         }
-        if let Some(tp) = &self.tracer_provider {
-            let _ = tp.force_flush();
+        // The providers' flushes wait for their exports, each up to the
+        // export timeout (without limit when it is 0): they run on a thread
+        // of their own, waited for until the deadline.
+        let tp = self.tracer_provider.clone();
+        let lp = self.logger_provider.clone();
+        let mp = self.meter_provider.clone();
+        let flush = move || {
+            if let Some(tp) = tp {
+                let _ = tp.force_flush();
+            }
+            if let Some(lp) = lp {
+                let _ = lp.force_flush();
+            }
+            let _ = mp.force_flush();
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("semtel-flush".into())
+            .spawn(move || {
+                flush();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
-        if let Some(lp) = &self.logger_provider {
-            let _ = lp.force_flush();
-        }
-        let _ = self.meter_provider.force_flush();
     }
 
     /// Flushes and shuts every signal down, within the shutdown timeout for
@@ -191,6 +270,9 @@ impl Session {
         // Start every queue draining at once, so signals flush in parallel.
         for r in &self.reporters {
             r.begin_shutdown();
+        }
+        if let Some(prometheus) = &self.prometheus {
+            prometheus.stop();
         }
         // The SDK providers' shutdowns wait on timeouts of their own; run them
         // off the caller's thread so the caller waits only until `deadline`.

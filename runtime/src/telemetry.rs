@@ -56,10 +56,68 @@ pub trait TelemetryValue {
 ///
 /// `#[derive(Telemetry)]` on an enum implements it with the variant name in
 /// snake case (override with `#[telemetry(error_type = "…")]` on a variant).
-/// Errors of other types are recorded with their type name.
+/// [`std::io::Error`] has it: its kind in snake case (`timed_out`). Errors of
+/// other types are recorded with their type name.
+///
+/// The type of the error a stage returns decides, not the errors inside
+/// it: an error that wraps an I/O error (an enum variant, `Box<dyn Error>`,
+/// `anyhow::Error`) is recorded by its own `ErrorType`, or else its type
+/// name; give such an enum a variant per failure you want told apart, or
+/// implement `ErrorType` and return the wrapped error's `error_type()`.
 pub trait ErrorType {
     /// The value of `error.type`, e.g. `timeout` or `invalid_record`.
     fn error_type(&self) -> &'static str;
+}
+
+/// An I/O error's `error.type` is its [`ErrorKind`](std::io::ErrorKind) in
+/// snake case: `not_found`, `timed_out`, `connection_refused`, …; a kind
+/// newer than this list (the enum is non-exhaustive) is `other`.
+impl ErrorType for std::io::Error {
+    fn error_type(&self) -> &'static str {
+        use std::io::ErrorKind as K;
+        match self.kind() {
+            K::NotFound => "not_found",
+            K::PermissionDenied => "permission_denied",
+            K::ConnectionRefused => "connection_refused",
+            K::ConnectionReset => "connection_reset",
+            K::HostUnreachable => "host_unreachable",
+            K::NetworkUnreachable => "network_unreachable",
+            K::ConnectionAborted => "connection_aborted",
+            K::NotConnected => "not_connected",
+            K::AddrInUse => "addr_in_use",
+            K::AddrNotAvailable => "addr_not_available",
+            K::NetworkDown => "network_down",
+            K::BrokenPipe => "broken_pipe",
+            K::AlreadyExists => "already_exists",
+            K::WouldBlock => "would_block",
+            K::NotADirectory => "not_a_directory",
+            K::IsADirectory => "is_a_directory",
+            K::DirectoryNotEmpty => "directory_not_empty",
+            K::ReadOnlyFilesystem => "read_only_filesystem",
+            K::StaleNetworkFileHandle => "stale_network_file_handle",
+            K::InvalidInput => "invalid_input",
+            K::InvalidData => "invalid_data",
+            K::TimedOut => "timed_out",
+            K::WriteZero => "write_zero",
+            K::StorageFull => "storage_full",
+            K::NotSeekable => "not_seekable",
+            K::QuotaExceeded => "quota_exceeded",
+            K::FileTooLarge => "file_too_large",
+            K::ResourceBusy => "resource_busy",
+            K::ExecutableFileBusy => "executable_file_busy",
+            K::Deadlock => "deadlock",
+            K::CrossesDevices => "crosses_devices",
+            K::TooManyLinks => "too_many_links",
+            K::InvalidFilename => "invalid_filename",
+            K::ArgumentListTooLong => "argument_list_too_long",
+            K::Interrupted => "interrupted",
+            K::Unsupported => "unsupported",
+            K::UnexpectedEof => "unexpected_eof",
+            K::OutOfMemory => "out_of_memory",
+            K::Other => "other",
+            _ => "other",
+        }
+    }
 }
 
 /// Attributes collected from [`Telemetry`] values.

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "pipeline",
         "propagation",
         "context",
+        "baggage",
         "integrations",
         "lag",
     ],
@@ -38,6 +39,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "resource",
         "filter",
+        "metric",
     ],
 ];
 

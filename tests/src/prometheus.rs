@@ -73,3 +73,139 @@ pub fn promtool(promtool: &Path, args: &[&str], dir: &Path) -> Result<String, St
         Err(format!("promtool {} failed:\n{text}", args.join(" ")))
     }
 }
+
+/// A Prometheus server the test started: loopback only, its storage in a
+/// temporary directory, ended by its PID when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `prometheus` with `config` (prometheus.yml text; relative
+    /// paths in it are from `dir`), exemplar storage on, and waits until it
+    /// is ready.
+    ///
+    /// # Errors
+    /// It cannot be started or is not ready within `wait`; the text has its
+    /// output.
+    pub fn start(
+        prometheus: &Path,
+        dir: &Path,
+        config: &str,
+        wait: std::time::Duration,
+    ) -> Result<Self, String> {
+        std::fs::write(dir.join("prometheus.yml"), config).map_err(|e| e.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let log = std::fs::File::create(dir.join("prometheus.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(prometheus)
+            .current_dir(dir)
+            .args([
+                "--config.file=prometheus.yml".to_owned(),
+                "--storage.tsdb.path=data".to_owned(),
+                format!("--web.listen-address={addr}"),
+                "--enable-feature=exemplar-storage".to_owned(),
+                "--log.level=warn".to_owned(),
+            ])
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", prometheus.display()))?;
+        let mut server = Server {
+            child,
+            addr,
+            dir: dir.to_owned(),
+        };
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let ready =
+                crate::client::http_get(addr, "/-/ready", &[]).is_ok_and(|r| r.status == 200);
+            if ready {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("prometheus exited ({status}):\n{}", server.log()));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "prometheus not ready after {wait:?}:\n{}",
+                    server.log()
+                ));
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Its address.
+    #[must_use]
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// What it logged.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/<endpoint>?<params>` (values URL-encoded here); the
+    /// answer's `data`.
+    ///
+    /// # Errors
+    /// The request failed or the answer's status is not `success`.
+    pub fn api(
+        &self,
+        endpoint: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, String> {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        let path = format!("/api/v1/{endpoint}?{}", query.join("&"));
+        let response = crate::client::http_get(self.addr, &path, &[]).map_err(|e| e.to_string())?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.body).map_err(|e| format!("{path}: {e}"))?;
+        if body["status"] != "success" {
+            return Err(format!("{path}: {body}"));
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// An instant query's result vector.
+    ///
+    /// # Errors
+    /// As [`Server::api`].
+    pub fn query(&self, promql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let data = self.api("query", &[("query", promql)])?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Ends the process this test started, by its PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a query parameter value.
+#[must_use]
+pub fn url_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

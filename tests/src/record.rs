@@ -602,6 +602,20 @@ impl ReceivedMetric {
         }
     }
 
+    /// Calls a stage's duration histogram counted: the points of stage
+    /// `stage` whose `error.type` is `error` (`None`: successful calls).
+    #[must_use]
+    pub fn stage_count(&self, stage: &str, error: Option<&str>) -> u64 {
+        self.histogram_points()
+            .iter()
+            .filter(|p| {
+                attr_str(&p.attributes, "pipeline.stage.name") == Some(stage)
+                    && attr_str(&p.attributes, "error.type") == error
+            })
+            .map(|p| p.count)
+            .sum()
+    }
+
     /// Resource attribute `key` as a string.
     #[must_use]
     pub fn resource_str(&self, key: &str) -> Option<&str> {

@@ -4,7 +4,8 @@
 //! in the spawned code, exported over OTLP to the in-process receiver, on a
 //! multi-thread tokio runtime.
 
-use std::collections::HashMap;
+mod common;
+
 use std::sync::mpsc;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -21,19 +22,7 @@ const _: () = {
 };
 
 fn session(rx: &Receiver, service: &str) -> semtel::Session {
-    let vars: HashMap<String, String> = [
-        ("OTEL_SERVICE_NAME", service),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.http_endpoint().as_str()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    semtel::builder()
-        .env(move |k| vars.get(k).cloned())
-        .build()
-        .expect("valid configuration")
+    common::http_session(rx, service, &[])
 }
 
 /// A multi-thread runtime whose threads (workers and blocking pool) use the

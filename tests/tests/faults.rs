@@ -218,6 +218,40 @@ fn slow_collector(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel:
     (rx, report)
 }
 
+/// `flush` waits at most the shutdown timeout, even when exports may take
+/// forever (`OTEL_EXPORTER_OTLP_TIMEOUT=0`: no limit) and the collector
+/// never answers.
+#[test]
+fn slow_collector_flush_returns_within_its_bound() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let rx = Receiver::start();
+        rx.hold();
+        let endpoint = if protocol == "grpc" {
+            rx.grpc_endpoint()
+        } else {
+            rx.http_endpoint()
+        };
+        let t = builder(&[
+            ("OTEL_SERVICE_NAME", "slow-flush"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
+        ])
+        .shutdown_timeout(BOUND)
+        .build()
+        .expect("valid configuration");
+        run_pipeline(&t);
+        let started = Instant::now();
+        t.flush();
+        let took = started.elapsed();
+        assert!(
+            took < BOUND + SLACK,
+            "{protocol}: flush took {took:?} with a bound of {BOUND:?}"
+        );
+        rx.expect(WAIT, "held export requests", |s| !s.requests.is_empty());
+    }
+}
+
 #[test]
 fn slow_collector_grpc_shutdown_returns_within_its_bound() {
     // Exports would wait 30 s: only the shutdown bound can end them.

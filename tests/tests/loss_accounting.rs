@@ -66,6 +66,9 @@ fn session(rx: &Receiver, protocol: &str, timeout_ms: &str, shutdown: Duration) 
         ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
     ])
     .shutdown_timeout(shutdown)
+    // The workload's metric points only: semtel's own (`otel.sdk.*`)
+    // depend on what the export went through.
+    .self_metrics(false)
     .build()
     .expect("valid configuration")
 }

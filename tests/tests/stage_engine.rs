@@ -3,7 +3,8 @@
 //! spans left on threads that are still alive at shutdown, and full rings
 //! dropping with exact accounting.
 
-use std::collections::HashMap;
+mod common;
+
 use std::time::Duration;
 
 use semtel::Signal;
@@ -13,22 +14,7 @@ use semtel_tests::proto::tonic::trace::v1::status::StatusCode;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn session(rx: &Receiver, service: &str, extra: &[(&str, &str)]) -> semtel::Session {
-    let mut vars: HashMap<String, String> = [
-        ("OTEL_SERVICE_NAME", service),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.http_endpoint().as_str()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    semtel::builder()
-        .env(move |k| vars.get(k).cloned())
-        .build()
-        .expect("valid configuration")
+    common::http_session(rx, service, extra)
 }
 
 #[semtel::stage(pipeline = "engine")]

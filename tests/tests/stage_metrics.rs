@@ -2,11 +2,31 @@
 //! need the global meter provider, so this binary holds a single test): the
 //! in-flight gauge counts a call while it runs and returns to zero, and every
 //! call's duration is counted once, with `error.type` when it failed, whether
-//! the calling thread or the span collector recorded it.
+//! the calling thread or the span collector recorded it; `pipeline.records`
+//! has a series only for the directions a stage declares, over OTLP and in
+//! the console summary (which also renders an export holding an empty
+//! histogram).
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use semtel_tests::{Receiver, attr_str};
+
+/// The console output, shared with the test.
+#[derive(Clone, Default)]
+struct Console(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Console {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 #[derive(Debug)]
 struct Refused;
@@ -33,6 +53,16 @@ fn flush_inside(session: &semtel::Session) {
     session.flush();
 }
 
+#[semtel::stage(pipeline = "metrics", records_in = rows.len())]
+fn read_rows(rows: &[u32]) -> usize {
+    rows.len()
+}
+
+#[semtel::stage(pipeline = "metrics", records_out = *ret)]
+fn write_rows(n: u64) -> u64 {
+    n
+}
+
 #[semtel::stage(pipeline = "metrics")]
 async fn fetch(n: u64) -> u64 {
     tokio::task::yield_now().await;
@@ -54,11 +84,14 @@ fn stage_points(
 fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     let rx = Receiver::start();
     let endpoint = rx.http_endpoint();
+    let console = Console::default();
     let guard = common::builder(&[
         ("OTEL_SERVICE_NAME", "stage-metrics"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_METRICS_EXPORTER", "otlp,console"),
         ("OTEL_LOGS_EXPORTER", "none"),
     ])
+    .console_writer(console.clone())
     .init()
     .expect("first init in this process");
 
@@ -69,6 +102,8 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     assert!(refuse(1).is_err());
     assert!(refuse(2).is_err());
     flush_inside(guard.session());
+    assert_eq!(read_rows(&[1, 2, 3]), 3);
+    assert_eq!(write_rows(2), 2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -114,17 +149,7 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     }
 
     let duration = snap.metric("pipeline.stage.duration").expect("durations");
-    let count = |stage: &str, error: Option<&str>| -> u64 {
-        duration
-            .histogram_points()
-            .iter()
-            .filter(|p| {
-                attr_str(&p.attributes, "pipeline.stage.name") == Some(stage)
-                    && attr_str(&p.attributes, "error.type") == error
-            })
-            .map(|p| p.count)
-            .sum()
-    };
+    let count = |stage: &str, error: Option<&str>| duration.stage_count(stage, error);
     assert_eq!(count("ok", None), 5);
     assert_eq!(count("refuse", None), 1);
     assert_eq!(count("refuse", Some("stage_metrics::Refused")), 2);
@@ -132,4 +157,42 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     assert_eq!(count("fetch", None), 4);
     let failures = snap.metric("pipeline.stage.failures").expect("failures");
     assert_eq!(failures.total(), 2.0);
+
+    // `pipeline.records`: only the directions declared.
+    let records = snap.metric("pipeline.records").expect("record counts");
+    let mut series: Vec<(String, String, f64)> = records
+        .number_points()
+        .iter()
+        .map(|p| {
+            let attr = |k| attr_str(&p.attributes, k).unwrap_or_default().to_owned();
+            (
+                attr("pipeline.stage.name"),
+                attr("pipeline.io.direction"),
+                p.value,
+            )
+        })
+        .collect();
+    series.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    series.dedup();
+    assert_eq!(
+        series,
+        [
+            ("read_rows".to_owned(), "in".to_owned(), 3.0),
+            ("write_rows".to_owned(), "out".to_owned(), 2.0),
+        ]
+    );
+    let console = String::from_utf8(console.0.lock().unwrap().clone()).expect("utf-8");
+    let rows: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("pipeline.io.direction"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{console}");
+    assert!(
+        rows[0].contains("direction=in") && rows[0].contains("stage.name=read_rows"),
+        "{console}"
+    );
+    assert!(
+        rows[1].contains("direction=out") && rows[1].contains("stage.name=write_rows"),
+        "{console}"
+    );
 }

@@ -148,11 +148,13 @@ fn prologue(p: &TokenStream, args: &StageArgs, plan: &StagePlan<'_>) -> TokenStr
         Key::Path(_) => None,
     });
     let warn = warnings(&plan.warnings);
+    let records_in = args.records_in.get().is_some();
+    let records_out = args.records_out.get().is_some();
     quote! {
         #warn
         static __SEMTEL_SITE: #p::StageSite = #p::StageSite::new(
             #pipeline, #name, #kind, #span_kind, &[#(#static_fields),*],
-        );
+        ).records(#records_in, #records_out);
     }
 }
 

@@ -41,7 +41,11 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
         let __semtel_body = async #block;
         match &mut __semtel_slot {
             ::core::option::Option::Some(__semtel_guard) => {
-                let __semtel_ret #ret_ty = __semtel_guard.instrument(__semtel_body).await;
+                // A panic in the body is recorded on the call, then resumed.
+                let __semtel_caught = __semtel_guard
+                    .instrument(#p::CatchPanic::new(__semtel_body))
+                    .await;
+                let __semtel_ret #ret_ty = __semtel_guard.resume(__semtel_caught);
                 #finish
             }
             ::core::option::Option::None => __semtel_body.await,

@@ -27,7 +27,11 @@ pub fn body(parts: &Parts, before: &[Stmt], block: &ExprAsync, boxed: bool) -> T
             let mut __semtel_guard = __semtel_guard;
             __semtel_guard.restart_clock();
             #records_in
-            let __semtel_ret #ret_ty = __semtel_guard.instrument(#block).await;
+            // A panic in the block is recorded on the call, then resumed.
+            let __semtel_caught = __semtel_guard
+                .instrument(#p::CatchPanic::new(#block))
+                .await;
+            let __semtel_ret #ret_ty = __semtel_guard.resume(__semtel_caught);
             #finish
         }
     };

@@ -24,14 +24,15 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
         _ => TokenStream::new(),
     };
     // A closure, so `return` and `?` in the body end the body only; `run`
-    // makes it `FnOnce` (a body may return a borrow it moves).
+    // makes it `FnOnce` (a body may return a borrow it moves) and records a
+    // panic in it before resuming it.
     quote! {
         #prologue
         let mut __semtel_guard = #p::StageGuard::new(&__SEMTEL_SITE);
         #start
         #set_fields
         #records_in
-        let __semtel_ret #ret_ty = #p::run(|| #closure_ret #block);
+        let __semtel_ret #ret_ty = #p::run(&mut __semtel_guard, || #closure_ret #block);
         #finish
     }
 }

@@ -16,7 +16,8 @@ mod types;
 
 pub(crate) use resolve::{executable_name, resolve};
 pub use types::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, OtlpConfig, ParentBasedRoot,
-    Propagator, Protocol, SamplerConfig, Signal, SignalConfig, SpanLimits, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, OtlpConfig,
+    ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig, Signal, SignalConfig,
+    SpanLimits, Temporality,
 };
 pub(crate) use types::{EnvSource, Lookup, Overrides};

@@ -9,8 +9,9 @@ use base64::Engine as _;
 use super::reader::{Reader, Zero, header_problem, one_of, percent_decode};
 use super::redact;
 use super::types::{
-    BatchConfig, Compression, Config, ConfigError, ExporterKind, Lookup, OtlpConfig, Overrides,
-    ParentBasedRoot, Propagator, Protocol, SamplerConfig, Signal, SignalConfig, Temporality,
+    BatchConfig, Compression, Config, ConfigError, ExemplarFilter, ExporterKind, Lookup,
+    OtlpConfig, Overrides, ParentBasedRoot, PrometheusConfig, Propagator, Protocol, SamplerConfig,
+    Signal, SignalConfig, Temporality,
 };
 
 const PROTOCOLS: &[(&str, Protocol)] = &[
@@ -230,9 +231,15 @@ fn read_exporters(r: &mut Reader<'_>, signal: Signal) -> Option<Vec<ExporterKind
         match item.to_ascii_lowercase().as_str() {
             "otlp" => kinds.push(ExporterKind::Otlp),
             "console" => kinds.push(ExporterKind::Console),
+            "prometheus" if signal == Signal::Metrics => kinds.push(ExporterKind::Prometheus),
             "none" => {}
             _ => {
-                r.fail(&name, &value, one_of(&["otlp", "console", "none"]));
+                let names: &[&str] = if signal == Signal::Metrics {
+                    &["otlp", "prometheus", "console", "none"]
+                } else {
+                    &["otlp", "console", "none"]
+                };
+                r.fail(&name, &value, one_of(names));
                 return None;
             }
         }
@@ -388,6 +395,13 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
                 vec![ExporterKind::Console]
             }
         });
+        if signal != Signal::Metrics && exporters.contains(&ExporterKind::Prometheus) {
+            r.fail(
+                &format!("Builder::exporters({signal})"),
+                "Prometheus",
+                "a metrics exporter only",
+            );
+        }
         signals.push(SignalConfig { exporters, otlp });
     }
     let [traces, metrics, logs]: [SignalConfig; 3] = signals
@@ -430,6 +444,30 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
             ("lowmemory", Temporality::LowMemory),
         ],
     );
+    let exemplar_filter = r
+        .choice(
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            &[
+                ("trace_based", ExemplarFilter::TraceBased),
+                ("always_on", ExemplarFilter::AlwaysOn),
+                ("always_off", ExemplarFilter::AlwaysOff),
+            ],
+        )
+        .unwrap_or_default();
+    let mut prometheus = PrometheusConfig::default();
+    if let Some(host) = r.get("OTEL_EXPORTER_PROMETHEUS_HOST") {
+        prometheus.host = host;
+    }
+    if let Some(port) = r.get("OTEL_EXPORTER_PROMETHEUS_PORT") {
+        match port.parse::<u16>() {
+            Ok(p) => prometheus.port = p,
+            Err(_) => r.fail(
+                "OTEL_EXPORTER_PROMETHEUS_PORT",
+                &port,
+                "a port number from 0 to 65535",
+            ),
+        }
+    }
     let log_filter = o
         .log_filter
         .clone()
@@ -437,6 +475,21 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
         .unwrap_or_else(|| "info".to_owned());
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_filter) {
         r.fail("RUST_LOG", &log_filter, format!("filter directives ({e})"));
+    }
+    let baggage_attributes = match &o.baggage_attributes {
+        Some(keys) => keys.clone(),
+        None => r
+            .get("SEMTEL_BAGGAGE_ATTRIBUTES")
+            .map(|v| v.split(',').map(|k| k.trim().to_owned()).collect())
+            .unwrap_or_default(),
+    };
+    if let Some(bad) = baggage_attributes.iter().find(|k| !is_baggage_key(k)) {
+        let value = baggage_attributes.join(",");
+        r.fail(
+            "SEMTEL_BAGGAGE_ATTRIBUTES",
+            &value,
+            format!("comma-separated baggage keys (not {bad:?})"),
+        );
     }
 
     if !r.errors.is_empty() {
@@ -469,7 +522,18 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
             .or(temporality)
             .unwrap_or(Temporality::Cumulative),
         span_limits,
+        exemplar_filter,
+        prometheus,
         log_filter,
+        baggage_attributes,
         console_fallback,
     })
+}
+
+/// Whether `key` is a W3C baggage key: a non-empty HTTP token.
+fn is_baggage_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"(),/:;<=>?@[\\]{}".contains(&b))
 }

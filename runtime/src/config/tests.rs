@@ -386,8 +386,80 @@ fn otel_signal_exporter_variables() {
         ]);
         assert_eq!(c.signal(signal).exporters, vec![ExporterKind::Console]);
         assert!(!c.console_fallback);
-        rejects(&[(var, "jaeger")], var, "jaeger", "otlp, console, none");
+        let accepted = if signal == Signal::Metrics {
+            "otlp, prometheus, console, none"
+        } else {
+            "otlp, console, none"
+        };
+        rejects(&[(var, "jaeger")], var, "jaeger", accepted);
     }
+    // Prometheus pulls metrics only.
+    rejects(
+        &[("OTEL_TRACES_EXPORTER", "prometheus")],
+        "OTEL_TRACES_EXPORTER",
+        "prometheus",
+        "otlp, console, none",
+    );
+}
+
+#[test]
+fn the_prometheus_exporter_and_its_address() {
+    let c = ok(&[("OTEL_METRICS_EXPORTER", "otlp, prometheus")]);
+    assert_eq!(
+        c.metrics.exporters,
+        vec![ExporterKind::Otlp, ExporterKind::Prometheus]
+    );
+    assert_eq!(c.prometheus, PrometheusConfig::default());
+    assert_eq!(
+        (c.prometheus.host.as_str(), c.prometheus.port),
+        ("localhost", 9464)
+    );
+    let c = ok(&[
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+    ]);
+    assert_eq!(c.metrics.exporters, vec![ExporterKind::Prometheus]);
+    assert_eq!(
+        (c.prometheus.host.as_str(), c.prometheus.port),
+        ("0.0.0.0", 9100)
+    );
+    for bad in ["65536", "-1", "http"] {
+        rejects(
+            &[("OTEL_EXPORTER_PROMETHEUS_PORT", bad)],
+            "OTEL_EXPORTER_PROMETHEUS_PORT",
+            bad,
+            "0 to 65535",
+        );
+    }
+    let mut o = Overrides::default();
+    o.exporters[2] = Some(vec![ExporterKind::Prometheus]);
+    let errors = resolve_over(&[], &o).expect_err("prometheus logs");
+    assert!(
+        errors[0].to_string().contains("metrics exporter only"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn otel_metrics_exemplar_filter() {
+    assert_eq!(ok(&[]).exemplar_filter, ExemplarFilter::TraceBased);
+    for (value, filter) in [
+        ("trace_based", ExemplarFilter::TraceBased),
+        ("always_on", ExemplarFilter::AlwaysOn),
+        ("ALWAYS_OFF", ExemplarFilter::AlwaysOff),
+    ] {
+        assert_eq!(
+            ok(&[("OTEL_METRICS_EXEMPLAR_FILTER", value)]).exemplar_filter,
+            filter
+        );
+    }
+    rejects(
+        &[("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes")],
+        "OTEL_METRICS_EXEMPLAR_FILTER",
+        "sometimes",
+        "trace_based, always_on, always_off",
+    );
 }
 
 #[test]
@@ -558,6 +630,21 @@ fn rust_log_filter() {
         "RUST_LOG",
         "orders=loud",
         "filter directives",
+    );
+}
+
+#[test]
+fn baggage_attributes_are_keys_and_none_by_default() {
+    assert!(ok(&[]).baggage_attributes.is_empty());
+    assert_eq!(
+        ok(&[("SEMTEL_BAGGAGE_ATTRIBUTES", "tenant, run.id")]).baggage_attributes,
+        ["tenant", "run.id"]
+    );
+    rejects(
+        &[("SEMTEL_BAGGAGE_ATTRIBUTES", "tenant,,run id")],
+        "SEMTEL_BAGGAGE_ATTRIBUTES",
+        "tenant,,run id",
+        "comma-separated baggage keys",
     );
 }
 

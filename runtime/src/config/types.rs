@@ -144,6 +144,43 @@ pub enum ExporterKind {
     Otlp,
     /// Rendered for a person on standard error.
     Console,
+    /// Metrics only: served for Prometheus to scrape
+    /// (`OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`).
+    Prometheus,
+}
+
+/// Which measurements of the stage metrics may become exemplars
+/// (`OTEL_METRICS_EXEMPLAR_FILTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExemplarFilter {
+    /// Those of calls whose span is sampled (the default).
+    #[default]
+    TraceBased,
+    /// Every measurement.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+}
+
+/// Where the Prometheus endpoint listens (`OTEL_EXPORTER_PROMETHEUS_HOST`,
+/// `OTEL_EXPORTER_PROMETHEUS_PORT`), when `OTEL_METRICS_EXPORTER` lists
+/// `prometheus`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrometheusConfig {
+    /// Host name or address to listen on; `localhost` by default.
+    pub host: String,
+    /// Port; 9464 by default (0: any free port).
+    pub port: u16,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 9464,
+        }
+    }
 }
 
 /// Payload compression for OTLP.
@@ -420,8 +457,16 @@ pub struct Config {
     pub temporality: Temporality,
     /// `OTEL_SPAN_*_LIMIT` and `OTEL_ATTRIBUTE_*_LIMIT`.
     pub span_limits: SpanLimits,
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`.
+    pub exemplar_filter: ExemplarFilter,
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`.
+    pub prometheus: PrometheusConfig,
     /// `tracing` filter directives (`RUST_LOG` syntax); default `info`.
     pub log_filter: String,
+    /// `SEMTEL_BAGGAGE_ATTRIBUTES`: the baggage keys copied onto spans and
+    /// log records as attributes (none by default: baggage may carry
+    /// secrets).
+    pub baggage_attributes: Vec<String>,
     /// Whether some signal went to the console only because nothing else was
     /// configured (semtel then says once how to point at a collector).
     pub console_fallback: bool,
@@ -507,6 +552,7 @@ pub(crate) struct Overrides {
     pub temporality: Option<Temporality>,
     pub log_filter: Option<String>,
     pub shutdown_timeout: Option<Duration>,
+    pub baggage_attributes: Option<Vec<String>>,
 }
 
 impl fmt::Debug for Overrides {
@@ -530,6 +576,7 @@ impl fmt::Debug for Overrides {
             temporality,
             log_filter,
             shutdown_timeout,
+            baggage_attributes,
         } = self;
         f.debug_struct("Overrides")
             .field("service_name", service_name)
@@ -548,6 +595,7 @@ impl fmt::Debug for Overrides {
             .field("temporality", temporality)
             .field("log_filter", log_filter)
             .field("shutdown_timeout", shutdown_timeout)
+            .field("baggage_attributes", baggage_attributes)
             .finish()
     }
 }

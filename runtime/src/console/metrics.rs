@@ -55,9 +55,11 @@ impl Stream {
     /// Records `data` as rendered cells; `f` widens the value type (summary
     /// precision); values in `seconds` are shown as durations (`1.2ms`).
     fn absorb<T: Copy>(&mut self, data: &MetricData<T>, seconds: bool, f: impl Fn(T) -> f64) {
-        let measure = |x: f64| match seconds && x.is_finite() && x >= 0.0 {
-            true => fmt_duration(Duration::from_secs_f64(x)),
-            false => fmt_float(x),
+        // A value no `Duration` holds (an empty histogram's min and max
+        // are the float bounds) is shown as a number.
+        let measure = |x: f64| match Duration::try_from_secs_f64(x) {
+            Ok(d) if seconds => fmt_duration(d),
+            _ => fmt_float(x),
         };
         let num = |v: T| measure(f(v));
         let opt = |label: &str, v: Option<T>| v.map(|v| format!("{label}={}", num(v)));

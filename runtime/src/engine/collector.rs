@@ -14,6 +14,7 @@ use super::context;
 use super::sampler;
 use crate::config::SamplerConfig;
 use crate::export::{BatchQueue, Chunks};
+use crate::metric;
 use crate::record::{Item, SpanRecord, clock};
 
 /// How often the collector drains idle threads' rings when nobody asks.
@@ -71,6 +72,9 @@ pub(crate) struct Engine {
     pub(super) delivery: Mutex<()>,
     /// Counted in [`SCOPED`].
     pub(super) scoped: AtomicBool,
+    /// The baggage keys whose entries stages copy onto their spans
+    /// (`SEMTEL_BAGGAGE_ATTRIBUTES`); unset: none.
+    pub(crate) baggage_keys: OnceLock<Box<[opentelemetry::Key]>>,
 }
 
 /// Panics the collector survives before it stops for good (a bug that
@@ -129,6 +133,7 @@ impl Engine {
             collector: Mutex::new(None),
             delivery: Mutex::new(()),
             scoped: AtomicBool::new(true),
+            baggage_keys: OnceLock::new(),
         });
         let worker = Arc::clone(&engine);
         let handle = thread::Builder::new()
@@ -428,13 +433,33 @@ impl Engine {
         let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             #[cfg(test)]
             Faults::hit(|f| &mut f.in_delivery, self.id);
+            // Exemplars of these sampled calls' durations: the record has
+            // their ids, so the calling thread did nothing for them.
+            let wall = metric::admits(true, true).then(clock::UnixNanos::current);
+            // The exemplars of the site of the last records, locked once
+            // for a run of them.
+            let mut held = None;
             for item in batches.iter().flatten() {
                 if let Item::Stage(r) = item
                     && let Some(cells) = r.duration_cell()
                 {
                     cells.record_duration(r.start, r.end());
+                    if let Some(wall) = &wall {
+                        let exemplars = r.site.exemplars();
+                        let same = held
+                            .as_ref()
+                            .is_some_and(|(s, _)| std::ptr::eq(*s, exemplars));
+                        if !same {
+                            held =
+                                Some((exemplars, exemplars.durations(|| r.site.attributes(None))));
+                        }
+                        if let Some((_, durations)) = &mut held {
+                            durations.offer(r.exemplar(wall));
+                        }
+                    }
                 }
             }
+            drop(held);
             if moved > 0 {
                 self.deliver(batches, flush, deadline);
             }

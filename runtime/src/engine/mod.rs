@@ -62,13 +62,16 @@ pub(crate) mod current;
 mod ids;
 mod layer;
 pub(crate) mod local;
+mod log_bridge;
 mod sampler;
 mod span;
 #[cfg(test)]
 mod tests;
+mod unsigned;
 
 pub use collector::active;
 pub(crate) use collector::{Engine, activate, deactivate};
 pub use current::Instrumented;
 pub(crate) use layer::SemtelLayer;
+pub(crate) use log_bridge::BridgeProvider;
 pub(crate) use span::{Begun, SpanRef};

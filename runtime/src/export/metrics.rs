@@ -91,6 +91,7 @@ pub(crate) fn count_points(metrics: &ResourceMetrics) -> u64 {
 
 impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        crate::metric::overflow::warn(metrics);
         let points = count_points(metrics);
         self.state.in_flight.store(points, Ordering::Relaxed);
         let result = self.executor.run(self.timeout, self.inner.export(metrics));

@@ -20,6 +20,7 @@ mod queue;
 mod report;
 mod runtime;
 mod sdk;
+pub(crate) mod self_metrics;
 mod spans;
 mod sync;
 #[cfg(test)]

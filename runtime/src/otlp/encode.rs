@@ -19,7 +19,7 @@ use opentelemetry_sdk::trace::SpanData;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::config::SpanLimits;
-use crate::record::{Item, SpanRecord, clock};
+use crate::record::{Item, SpanRecord, clock, unique_attributes};
 use limits::Limited;
 #[cfg(test)]
 use limits::cut;
@@ -317,7 +317,12 @@ fn stage_span(
 ) {
     let extra = r.extra.as_deref();
     SpanHead::write(buf, r, wall);
-    buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
+    // A key set twice (a constant field, then `record(..)`) is written once,
+    // so the site's encoded fields cannot be copied as they are.
+    let repeats = extra.is_some_and(|e| e.repeats_a_key(r.site.span_attributes()));
+    if !repeats {
+        buf.extend_from_slice(r.site.encoded_span_fields(site_span_fields));
+    }
     if let Some(e) = extra {
         let limits = *limited.limits;
         if let Some(ts) = e.trace_state.as_ref() {
@@ -326,10 +331,18 @@ fn stage_span(
                 bytes_field(buf, 3, header.as_bytes());
             }
         }
-        let room = limits
-            .attribute_count
-            .saturating_sub(r.site.span_attributes().len());
-        let dropped = limited_attributes(limited, buf, 9, &e.attributes, room);
+        let site = r.site.span_attributes();
+        let room = limits.attribute_count.saturating_sub(site.len());
+        let dropped = if repeats {
+            // The site's keys first (always kept), with the call's values.
+            let merged = unique_attributes(site, &e.attributes);
+            let kind = r.site.span_kind();
+            let (own, call) = merged.split_at(site.len());
+            buf.extend_from_slice(&site_span_fields(r.site.stage(), kind.as_ref(), own));
+            limited_attributes(limited, buf, 9, call, room)
+        } else {
+            limited_attributes(limited, buf, 9, &e.attributes, room)
+        };
         varint_field(buf, 10, dropped);
         for ev in e.events.iter().take(limits.event_count) {
             event(buf, ev, limited);

@@ -6,6 +6,7 @@
 
 mod answer;
 pub(crate) mod encode;
+pub(crate) mod metrics;
 pub(crate) mod sdk;
 pub(crate) mod send;
 #[cfg(feature = "tls")]

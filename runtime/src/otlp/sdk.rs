@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 
 use crate::Error;
-use crate::config::{Compression, OtlpConfig, Protocol, Signal, Temporality};
+use crate::config::{Compression, OtlpConfig, Protocol, Signal};
 
 pub(crate) fn destination(otlp: &OtlpConfig) -> String {
     format!("otlp {} {}", otlp.protocol.as_str(), otlp.endpoint)
@@ -118,22 +118,6 @@ pub(crate) fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExpo
     otlp_exporter!(
         Signal::Logs,
         opentelemetry_otlp::LogExporter::builder(),
-        otlp
-    )
-}
-
-pub(crate) fn otlp_metrics(
-    otlp: &OtlpConfig,
-    temporality: Temporality,
-) -> Result<opentelemetry_otlp::MetricExporter, Error> {
-    let temporality = match temporality {
-        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
-        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
-        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
-    };
-    otlp_exporter!(
-        Signal::Metrics,
-        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
         otlp
     )
 }

@@ -1,4 +1,4 @@
-//! Sends encoded OTLP trace requests over HTTP (protobuf or JSON, reqwest)
+//! Sends encoded OTLP trace and metrics requests over HTTP (protobuf or JSON, reqwest)
 //! or gRPC (tonic), with the settings opentelemetry-otlp would use: headers
 //! or metadata, gzip, the timeout, TLS; and the OTLP specification's
 //! retries: what a collector may answer while starting or overloaded is
@@ -21,6 +21,8 @@ use crate::config::{Compression, OtlpConfig, Protocol, Signal};
 
 /// The gRPC method of the OTLP trace service.
 const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC method of the OTLP metrics service.
+const GRPC_EXPORT_METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 /// Attempts per request at most, within the export timeout.
 const ATTEMPTS: u32 = 5;
 /// The first wait between attempts; it doubles, up to [`MAX_BACKOFF`], and
@@ -51,6 +53,8 @@ enum Wire {
     Grpc {
         grpc: tonic::client::Grpc<tonic::transport::Channel>,
         metadata: tonic::metadata::MetadataMap,
+        /// The service's export method (traces or metrics).
+        method: &'static str,
     },
 }
 
@@ -74,18 +78,19 @@ enum Attempt {
 }
 
 impl Transport {
-    /// The transport for `otlp`. Call inside the export runtime: tonic's
-    /// channel spawns onto it.
-    pub(crate) fn new(otlp: &OtlpConfig, headers: http::HeaderMap) -> Result<Self, Error> {
+    /// The transport of `signal` for `otlp`. Call inside the export
+    /// runtime: tonic's channel spawns onto it.
+    pub(crate) fn new(
+        signal: Signal,
+        otlp: &OtlpConfig,
+        headers: http::HeaderMap,
+    ) -> Result<Self, Error> {
         let gzip = otlp.compression == Compression::Gzip;
-        let fail = |message: String| Error::Exporter {
-            signal: Signal::Traces,
-            message,
-        };
+        let fail = |message: String| Error::Exporter { signal, message };
         let wire = match otlp.protocol {
             Protocol::HttpProtobuf | Protocol::HttpJson => {
                 #[cfg(feature = "tls")]
-                let client = super::tls::http_client(Signal::Traces, otlp)?;
+                let client = super::tls::http_client(signal, otlp)?;
                 #[cfg(not(feature = "tls"))]
                 let client = reqwest::Client::builder()
                     .timeout(otlp.timeout)
@@ -102,15 +107,16 @@ impl Transport {
                 }
             }
             Protocol::Grpc => {
-                let mut endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
+                let endpoint = tonic::transport::Endpoint::from_shared(otlp.endpoint.clone())
                     .map_err(|e| fail(format!("invalid endpoint `{}`: {e}", otlp.endpoint)))?
                     .timeout(otlp.timeout);
                 #[cfg(feature = "tls")]
-                if let Some(tls) = super::tls::grpc_config(Signal::Traces, otlp)? {
-                    endpoint = endpoint
+                let endpoint = match super::tls::grpc_config(signal, otlp)? {
+                    Some(tls) => endpoint
                         .tls_config(tls)
-                        .map_err(|e| fail(format!("TLS settings: {e}")))?;
-                }
+                        .map_err(|e| fail(format!("TLS settings: {e}")))?,
+                    None => endpoint,
+                };
                 let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy());
                 if gzip {
                     grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
@@ -118,6 +124,11 @@ impl Transport {
                 Wire::Grpc {
                     grpc,
                     metadata: tonic::metadata::MetadataMap::from_headers(headers),
+                    method: if signal == Signal::Metrics {
+                        GRPC_EXPORT_METRICS
+                    } else {
+                        GRPC_EXPORT
+                    },
                 }
             }
         };
@@ -146,6 +157,20 @@ impl Transport {
                 out.buf.extend_from_slice(&json);
                 prepare(gzip.as_deref(), out)
             }
+            Wire::Http { gzip, .. } => prepare(gzip.as_deref(), body),
+            Wire::Grpc { .. } => prepare(None, body),
+        }
+    }
+
+    /// Whether requests go as OTLP/JSON.
+    pub(crate) fn json(&self) -> bool {
+        matches!(self.wire, Wire::Http { json: true, .. })
+    }
+
+    /// A request already in the wire's encoding (protobuf, or OTLP/JSON
+    /// when [`Transport::json`]), gzipped for HTTP when configured.
+    pub(crate) fn prepare_encoded(&self, body: Pooled) -> Result<bytes::Bytes, String> {
+        match &self.wire {
             Wire::Http { gzip, .. } => prepare(gzip.as_deref(), body),
             Wire::Grpc { .. } => prepare(None, body),
         }
@@ -184,9 +209,13 @@ impl Transport {
                 }
                 // The channel's own timeout is the whole OTLP timeout: a
                 // retry gets only what is left of it.
-                Wire::Grpc { grpc, metadata } => tokio::time::timeout(
+                Wire::Grpc {
+                    grpc,
+                    metadata,
+                    method,
+                } => tokio::time::timeout(
                     left,
-                    grpc_once(grpc.clone(), metadata, left, body.clone()),
+                    grpc_once(grpc.clone(), metadata, left, method, body.clone()),
                 )
                 .await
                 .unwrap_or_else(|_| {
@@ -464,6 +493,7 @@ async fn grpc_once(
     mut grpc: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: &tonic::metadata::MetadataMap,
     timeout: Duration,
+    method: &'static str,
     body: bytes::Bytes,
 ) -> Result<Accepted, Attempt> {
     use tonic::Code;
@@ -473,7 +503,7 @@ async fn grpc_once(
     let mut request = tonic::Request::new(body);
     *request.metadata_mut() = metadata.clone();
     request.set_timeout(timeout);
-    let path = http::uri::PathAndQuery::from_static(GRPC_EXPORT);
+    let path = http::uri::PathAndQuery::from_static(method);
     let status = match grpc.unary(request, path, codec::Raw).await {
         Ok(response) => return Ok(partial_success(&response.into_inner(), false)),
         Err(status) => status,

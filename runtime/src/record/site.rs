@@ -11,6 +11,7 @@ use semtel_conventions::attribute as attr;
 use semtel_conventions::pipeline::attribute as pattr;
 
 use super::clock;
+use crate::metric::{Exemplar, SiteExemplars};
 
 /// What a stage does in its pipeline (`pipeline.stage.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub(crate) struct SpanSite {
     /// The cells of what a call records from inside (`semtel::stage::current()`),
     /// bound on first use.
     pub(crate) more_cells: OnceLock<MoreCells>,
+    /// Exemplars of this site's calls, for the stage metrics; allocated
+    /// on the first, so the site stays small.
+    exemplars: OnceLock<&'static SiteExemplars>,
 }
 
 /// The bound counters a call records into from inside its body: bytes,
@@ -82,8 +86,9 @@ impl fmt::Debug for MoreCells {
 pub(crate) struct SiteCells {
     pub(crate) generation: u64,
     pub(crate) duration: BoundHistogram<f64>,
-    pub(crate) records_in: BoundCounter<u64>,
-    pub(crate) records_out: BoundCounter<u64>,
+    /// `None` for a direction the stage does not count.
+    pub(crate) records_in: Option<BoundCounter<u64>>,
+    pub(crate) records_out: Option<BoundCounter<u64>>,
 }
 
 impl SiteCells {
@@ -120,7 +125,22 @@ impl SpanSite {
             encoded_span_fields: OnceLock::new(),
             cells: OnceLock::new(),
             more_cells: OnceLock::new(),
+            exemplars: OnceLock::new(),
         }
+    }
+
+    /// This site's exemplars.
+    #[inline]
+    pub(crate) fn exemplars(&self) -> &'static SiteExemplars {
+        // One per call site, which lives as long as the program.
+        self.exemplars
+            .get_or_init(|| Box::leak(Box::new(SiteExemplars::new())))
+    }
+
+    /// Offers a call's duration as an exemplar (the filter admitted it).
+    pub(crate) fn duration_exemplar(&self, error_type: Option<&str>, exemplar: Exemplar) {
+        self.exemplars()
+            .duration(|| self.attributes(None), error_type, exemplar);
     }
 
     /// This site's bound cells, once a call has bound them.

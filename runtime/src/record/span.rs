@@ -12,6 +12,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use super::clock;
 use super::site::{SiteCells, SpanSite};
+use crate::metric::Exemplar;
 
 const _: () = assert!(std::mem::size_of::<SpanRecord>() == 64);
 
@@ -77,6 +78,18 @@ impl SpanRecord {
         self.extra.as_ref().is_some_and(|e| e.parent_remote)
     }
 
+    /// This call's duration as an exemplar; `wall` converts its end tick.
+    pub(crate) fn exemplar(&self, wall: &clock::UnixNanos) -> Exemplar {
+        let end = self.end();
+        Exemplar {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            value: clock::seconds_between(self.start, end),
+            integer: false,
+            time: wall.at(end),
+        }
+    }
+
     /// The cells to record this call's duration into, when the calling
     /// thread left that to the collector.
     pub(crate) fn duration_cell(&self) -> Option<&'static SiteCells> {
@@ -99,6 +112,33 @@ pub(crate) struct Extra {
     /// The call failed with this `error.type` (its metrics, when on, were
     /// recorded by the calling thread).
     pub(crate) error_type: Option<Cow<'static, str>>,
+}
+
+impl Extra {
+    /// Whether an attribute set on the call repeats a key: one of the site's
+    /// constant attributes (`site`) or one set on the call before it.
+    pub(crate) fn repeats_a_key(&self, site: &[KeyValue]) -> bool {
+        self.attributes.iter().enumerate().any(|(i, kv)| {
+            site.iter()
+                .chain(&self.attributes[..i])
+                .any(|earlier| earlier.key == kv.key)
+        })
+    }
+}
+
+/// A span's attributes with one value per key, as OTLP requires: the site's
+/// constant ones, then those set on the call in order, a key set again
+/// taking the later value (`record(..)` over `fields(..)`, a failure's
+/// `error.type` over both), in the place of its first setting.
+pub(crate) fn unique_attributes(site: &[KeyValue], call: &[KeyValue]) -> Vec<KeyValue> {
+    let mut merged: Vec<KeyValue> = Vec::with_capacity(site.len() + call.len());
+    for kv in site.iter().chain(call) {
+        match merged.iter_mut().find(|m| m.key == kv.key) {
+            Some(m) => m.value = kv.value.clone(),
+            None => merged.push(kv.clone()),
+        }
+    }
+    merged
 }
 
 /// What the span export queue carries: a stage's record or a `tracing`
@@ -139,18 +179,22 @@ pub(crate) fn span_data(
 ) -> SpanData {
     let parent_remote = r.parent_remote();
     let end = r.end();
-    let mut attributes = r.site.span_attributes().to_vec();
+    let site_attributes = r.site.span_attributes();
+    let mut attributes = site_attributes.to_vec();
     let (events, links, status, trace_state) = match r.extra {
         Some(extra) => {
+            if extra.repeats_a_key(site_attributes) {
+                attributes = unique_attributes(site_attributes, &extra.attributes);
+            } else {
+                attributes.extend_from_slice(&extra.attributes);
+            }
             let Extra {
-                attributes: more,
                 events,
                 links,
                 status,
                 trace_state,
                 ..
             } = *extra;
-            attributes.extend(more);
             (events, links, status, trace_state)
         }
         None => (Vec::new(), Vec::new(), Status::Unset, None),

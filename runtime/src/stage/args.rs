@@ -47,14 +47,6 @@ macro_rules! record_counts {
 }
 record_counts!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
-/// Runs a sync stage's body. A closure called in place would be `FnMut`
-/// when rustc infers its kind from the body, and a body returning a `&mut`
-/// borrowed from an argument could not compile; through this it is `FnOnce`.
-#[inline(always)]
-pub fn run<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
 /// The `error.type` of an error, chosen at compile time: its [`ErrorType`]
 /// when it has one, its type name otherwise. Expansions call
 /// `(&ErrorTypeOf(&err)).as_error_type()` with both traits in scope; method
@@ -83,6 +75,57 @@ pub trait AsTypeName {
 
 impl<E: ?Sized> AsTypeName for &ErrorTypeOf<'_, E> {
     fn as_error_type(&self) -> Cow<'static, str> {
-        Cow::Borrowed(std::any::type_name::<E>())
+        public_type_name(std::any::type_name::<E>())
+    }
+}
+
+/// A type name as users write it: the standard library's types by the path
+/// `std` exports them at (`std::io::Error`, `std::num::ParseIntError`), not
+/// the private module `type_name` gives (`std::io::error::Error`,
+/// `core::num::error::ParseIntError`). Other names, and generic ones, are
+/// left as they are.
+pub(crate) fn public_type_name(name: &'static str) -> Cow<'static, str> {
+    let Some(rest) = ["std::", "core::", "alloc::"]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix))
+    else {
+        return Cow::Borrowed(name);
+    };
+    if rest.contains('<') || !rest.contains("::") {
+        return Cow::Borrowed(name);
+    }
+    let mut parts = rest.split("::");
+    let (Some(module), Some(last)) = (parts.next(), rest.rsplit("::").next()) else {
+        return Cow::Borrowed(name);
+    };
+    let public = format!("std::{module}::{last}");
+    if public == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(public)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_type_name;
+
+    #[test]
+    fn standard_types_are_named_by_their_public_path() {
+        for (given, public) in [
+            ("std::io::error::Error", "std::io::Error"),
+            ("core::num::error::ParseIntError", "std::num::ParseIntError"),
+            ("alloc::string::FromUtf8Error", "std::string::FromUtf8Error"),
+            ("core::fmt::Error", "std::fmt::Error"),
+            ("std::io::Error", "std::io::Error"),
+            ("my_crate::db::Error", "my_crate::db::Error"),
+            (
+                "alloc::boxed::Box<dyn core::error::Error>",
+                "alloc::boxed::Box<dyn core::error::Error>",
+            ),
+            ("core::Error", "core::Error"),
+        ] {
+            assert_eq!(public_type_name(given), public, "{given}");
+        }
     }
 }

@@ -96,9 +96,19 @@ pub(super) fn add(site: &'static SpanSite, what: Counted, n: u64) {
     match what {
         Counted::RecordsIn | Counted::RecordsOut => {
             let inward = matches!(what, Counted::RecordsIn);
-            match site.bound_cells().filter(|c| c.generation == generation) {
-                Some(c) if inward => c.records_in.add(n),
-                Some(c) => c.records_out.add(n),
+            // A direction the stage does not declare has no bound cell.
+            let cell = site
+                .bound_cells()
+                .filter(|c| c.generation == generation)
+                .and_then(|c| {
+                    if inward {
+                        c.records_in.as_ref()
+                    } else {
+                        c.records_out.as_ref()
+                    }
+                });
+            match cell {
+                Some(counter) => counter.add(n),
                 None => instruments().records.add(n, &labels(site, Some(inward))),
             }
         }

@@ -11,10 +11,11 @@ use opentelemetry::{KeyValue, Value};
 use semtel_conventions::attribute as attr;
 use semtel_conventions::value::ValueFor;
 
-use super::args::RecordCount;
-use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics};
+use super::args::{RecordCount, public_type_name};
+use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics, records_exemplar};
 use super::site::{BoundAttributes, StageSite};
 use crate::engine::{self, Begun, Engine, Instrumented, SpanRef, active};
+use crate::metric;
 use crate::record::{Extra, SiteCells, SpanRecord, clock};
 use crate::telemetry::Telemetry;
 
@@ -74,6 +75,26 @@ impl Live {
     fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
+}
+
+/// Adds the allow-listed entries of the current context's baggage (the
+/// parent's) to the span's attributes.
+#[cold]
+#[inline(never)]
+fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
+    use opentelemetry::baggage::BaggageExt as _;
+    if !engine::context::otel_context_live() {
+        return;
+    }
+    opentelemetry::Context::map_current(|cx| {
+        let baggage = cx.baggage();
+        for k in keys {
+            if let Some(v) = baggage.get(k.as_str()) {
+                let kv = KeyValue::new(k.clone(), v.as_str().to_owned());
+                live.extra().attributes.push(kv);
+            }
+        }
+    });
 }
 
 impl fmt::Debug for StageGuard {
@@ -158,6 +179,11 @@ impl StageGuard {
                     parent_remote: live.span.parent_remote,
                     ..Extra::default()
                 }));
+            }
+            if let Some(keys) = engine.baggage_keys.get()
+                && live.recording()
+            {
+                copy_baggage(keys, live);
             }
         });
         live.on = live.metrics || live.has_span();
@@ -246,12 +272,12 @@ impl StageGuard {
 
     /// Records `n` records read by this call.
     pub fn records_in(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), |c| &c.records_in, |b| &b.records_in);
+        self.add_records(n.as_count(), false, |c| &c.records_in, |b| &b.records_in);
     }
 
     /// Records `n` records written by this call.
     pub fn records_out(&self, n: impl RecordCount) {
-        self.add_records(n.as_count(), |c| &c.records_out, |b| &b.records_out);
+        self.add_records(n.as_count(), true, |c| &c.records_out, |b| &b.records_out);
     }
 
     /// Records `n` bytes read by this call (`bytes_in = ..`).
@@ -279,13 +305,26 @@ impl StageGuard {
     fn add_records(
         &self,
         n: u64,
-        cell: impl Fn(&SiteCells) -> &BoundCounter<u64>,
+        out: bool,
+        cell: impl Fn(&SiteCells) -> &Option<BoundCounter<u64>>,
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
-        match (self.live.metrics, self.live.cells) {
-            (true, Some(c)) => cell(c).add(n),
+        let live = &self.live;
+        match (live.metrics, live.cells) {
+            (true, Some(c)) => {
+                if let Some(counter) = cell(c) {
+                    counter.add(n);
+                }
+            }
             (true, None) => instruments().records.add(n, attrs(self.site.bound())),
-            (false, _) => {}
+            (false, _) => return,
+        }
+        // An exemplar for some calls only: the span id picks them.
+        if live.has_span()
+            && metric::admits(live.recording(), true)
+            && self.site.span.exemplars().wants_records(live.span.span_id)
+        {
+            records_exemplar(self.site, out, n, live.span.trace_id, live.span.span_id);
         }
     }
 
@@ -298,22 +337,36 @@ impl StageGuard {
     /// `error.type` on the span, the metrics and the failures counter, and one
     /// ERROR log record (target `semtel::stage`) in the stage's span.
     pub fn fail(&mut self, error_type: Cow<'static, str>, message: &str, exception_type: &str) {
+        self.fail_as(error_type, Some(message), exception_type);
+    }
+
+    /// [`StageGuard::fail`], the message left out when not known.
+    fn fail_as(
+        &mut self,
+        error_type: Cow<'static, str>,
+        message: Option<&str>,
+        exception_type: &str,
+    ) {
         if let Some(live) = self.recording_live() {
             let extra = live.extra();
             extra.attributes.push(KeyValue::new(
                 attr::ERROR_TYPE.name(),
                 Value::from(error_type.clone().into_owned()),
             ));
+            let mut attributes = vec![KeyValue::new(
+                attr::EXCEPTION_TYPE.name(),
+                exception_type.to_owned(),
+            )];
+            if let Some(m) = message {
+                attributes.push(KeyValue::new(attr::EXCEPTION_MESSAGE.name(), m.to_owned()));
+            }
             extra.events.push(Event::new(
                 "exception",
                 std::time::SystemTime::now(),
-                vec![
-                    KeyValue::new(attr::EXCEPTION_TYPE.name(), exception_type.to_owned()),
-                    KeyValue::new(attr::EXCEPTION_MESSAGE.name(), message.to_owned()),
-                ],
+                attributes,
                 0,
             ));
-            extra.status = Status::error(message.to_owned());
+            extra.status = Status::error(message.unwrap_or(&error_type).to_owned());
         }
         self.in_scope(|| {
             // tracing needs literal field names; the example's end-to-end
@@ -332,6 +385,49 @@ impl StageGuard {
         }
     }
 
+    /// The body's value, or, when it panicked, the panic recorded on the
+    /// call (`error.type` `panic`, the message on the `exception` event when
+    /// it is a string) and resumed with its payload unchanged.
+    #[inline]
+    pub fn resume<T>(&mut self, caught: std::thread::Result<T>) -> T {
+        match caught {
+            Ok(value) => value,
+            Err(payload) => {
+                self.panicked(super::panic::message(&*payload));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Records a panic ending the call, unless the call has failed already.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self, message: Option<&str>) {
+        let failed = self
+            .live
+            .extra
+            .as_ref()
+            .is_some_and(|e| e.error_type.is_some());
+        if self.live.on && !failed {
+            self.fail_as(
+                Cow::Borrowed(super::panic::PANIC),
+                message,
+                super::panic::PANIC,
+            );
+        }
+    }
+
+    /// Ends a call that is on; a panic unwinding through it that the body's
+    /// catch did not see (in a field expression, or an async call's future
+    /// dropped by an unwinding caller) ends it failed.
+    #[inline(never)]
+    fn end(&mut self) {
+        if std::thread::panicking() {
+            self.panicked(None);
+        }
+        finish(self.site, &mut self.live);
+    }
+
     /// Marks the call failed with `error`: its message and type name go on
     /// the `exception` event, `error_type` on the span and metrics.
     pub fn fail_with<E: fmt::Display + ?Sized>(
@@ -339,7 +435,8 @@ impl StageGuard {
         error_type: Cow<'static, str>,
         error: &E,
     ) {
-        self.fail(error_type, &error.to_string(), std::any::type_name::<E>());
+        let exception_type = public_type_name(std::any::type_name::<E>());
+        self.fail(error_type, &error.to_string(), &exception_type);
     }
 }
 
@@ -349,13 +446,13 @@ impl Drop for StageGuard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.live.on {
-            finish(self.site, &mut self.live);
+            self.end();
         }
     }
 }
 
 /// Ends a call, reading its state in place (the guard is being dropped).
-#[inline(never)]
+#[inline(always)]
 fn finish(site: &'static StageSite, live: &mut Live) {
     let end = clock::now();
     let start = live.start;
@@ -372,7 +469,9 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     let deferred = live.cells.filter(|_| live.metrics && recorded && !failed);
     if deferred.is_none() && live.metrics {
         let error_type = live.extra.as_ref().and_then(|e| e.error_type.as_deref());
-        record_metrics(site, live.cells, error_type, start, end);
+        let ids = metric::admits(recorded, live.has_span())
+            .then_some((live.span.trace_id, live.span.span_id));
+        record_metrics(site, live.cells, error_type, (start, end), ids);
     }
     // The record is built before the in-flight gauge's atomic update, which
     // lets its stores drain: copying it into the ring right after writing it
@@ -404,6 +503,15 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     if let (Some(cells), true) = (deferred, rejected) {
         cells.record_duration(start, end);
     }
+}
+
+/// Runs a sync stage's body; a panic in it is recorded on the call and
+/// resumed. A closure called in place would be `FnMut` when rustc infers its
+/// kind from the body, and a body returning a `&mut` borrowed from an
+/// argument could not compile; through this it is `FnOnce`.
+#[inline(always)]
+pub fn run<R>(guard: &mut StageGuard, body: impl FnOnce() -> R) -> R {
+    guard.resume(super::panic::catch(body))
 }
 
 /// Adds every attribute of `value` to the call's span.

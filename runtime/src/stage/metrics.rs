@@ -9,7 +9,10 @@ use opentelemetry::metrics::{Counter, Histogram, ObservableUpDownCounter};
 use semtel_conventions::pipeline::metric as pmetric;
 
 use super::site::StageSite;
+use crate::config::ExemplarFilter;
 use crate::engine::{activate, deactivate};
+use crate::metric::Exemplar;
+use crate::metric::exemplar::DURATION_BOUNDS;
 use crate::record::{SiteCells, clock};
 
 /// The stage instruments, from the global meter provider. Rebuilt when
@@ -33,8 +36,10 @@ pub(super) static METRICS_ON: AtomicBool = AtomicBool::new(false);
 #[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
 static INSTRUMENTS: RwLock<Option<(u64, Arc<Instruments>)>> = RwLock::new(None);
 
-/// Called when `init()` installs the global meter provider.
-pub(crate) fn meter_provider_changed() {
+/// Called when `init()` installs the global meter provider, whose stage
+/// metrics get exemplars as `filter` says.
+pub(crate) fn meter_provider_changed(filter: ExemplarFilter) {
+    crate::metric::exemplar::set_filter(filter);
     GENERATION.fetch_add(1, Ordering::Release);
     if !METRICS_ON.swap(true, Ordering::AcqRel) {
         activate();
@@ -72,10 +77,7 @@ pub(super) fn instruments() -> Arc<Instruments> {
             .f64_histogram(d.name)
             .with_unit(d.unit)
             .with_description("Duration of one stage call")
-            .with_boundaries(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 30.0, 60.0, 300.0,
-            ])
+            .with_boundaries(DURATION_BOUNDS.to_vec())
             .build(),
         records: meter
             .u64_counter(r.name)
@@ -105,13 +107,14 @@ pub(super) fn instruments() -> Arc<Instruments> {
 
 /// Records a call's metrics on the calling thread: into its bound cells, or
 /// through the instruments when the cells are from an earlier provider or the
-/// call failed (`error.type` selects among a few attribute sets).
+/// call failed (`error.type` selects among a few attribute sets). `ids`:
+/// the call's trace and span id when the exemplar filter admits it.
 pub(super) fn record_metrics(
-    site: &StageSite,
+    site: &'static StageSite,
     cells: Option<&SiteCells>,
     error_type: Option<&str>,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
+    ids: Option<(u128, u64)>,
 ) {
     site.active.fetch_sub(1, Ordering::Relaxed);
     let elapsed = clock::seconds_between(start, end);
@@ -125,6 +128,65 @@ pub(super) fn record_metrics(
             i.failures.add(1, &attrs);
         }
     }
+    if let Some((trace_id, span_id)) = ids {
+        exemplars(site, error_type, end, elapsed, trace_id, span_id);
+    }
+}
+
+/// The exemplars of a call whose metrics the calling thread recorded (a
+/// failed call, or one whose span is not deferred to the collector).
+#[cold]
+fn exemplars(
+    site: &'static StageSite,
+    error_type: Option<&str>,
+    end: u64,
+    elapsed: f64,
+    trace_id: u128,
+    span_id: u64,
+) {
+    let e = Exemplar {
+        trace_id,
+        span_id,
+        value: elapsed,
+        integer: false,
+        time: clock::UnixNanos::current().at(end),
+    };
+    site.span.duration_exemplar(error_type, e);
+    if let Some(t) = error_type {
+        let one = Exemplar {
+            value: 1.0,
+            integer: true,
+            ..e
+        };
+        site.span
+            .exemplars()
+            .failure(|| site.span.attributes(None), t, one);
+    }
+}
+
+/// Offers a records count as an exemplar.
+#[cold]
+pub(super) fn records_exemplar(
+    site: &'static StageSite,
+    out: bool,
+    n: u64,
+    trace_id: u128,
+    span_id: u64,
+) {
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    #[allow(clippy::cast_precision_loss)] // an exemplar's value, as the SDK's f64
+    let e = Exemplar {
+        trace_id,
+        span_id,
+        value: n as f64,
+        integer: true,
+        time,
+    };
+    site.span
+        .exemplars()
+        .records(|| site.span.attributes(None), out, e);
 }
 
 impl StageSite {
@@ -146,8 +208,14 @@ impl StageSite {
             SiteCells {
                 generation,
                 duration: i.duration.bind(&b.call),
-                records_in: i.records.bind(&b.records_in),
-                records_out: i.records.bind(&b.records_out),
+                records_in: self
+                    .records
+                    .records_in
+                    .then(|| i.records.bind(&b.records_in)),
+                records_out: self
+                    .records
+                    .records_out
+                    .then(|| i.records.bind(&b.records_out)),
             }
         });
         (cells.generation == generation).then_some(cells)

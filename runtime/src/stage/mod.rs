@@ -32,6 +32,7 @@ mod counters;
 mod guard;
 mod handle;
 mod metrics;
+mod panic;
 mod site;
 
 #[doc(hidden)]
@@ -41,10 +42,12 @@ pub use crate::record::StageKind;
 pub use crate::record::StaticValue;
 pub use args::RecordCount;
 #[doc(hidden)]
-pub use args::{AsErrorType, AsTypeName, ErrorTypeOf, any_value, double_value, int_value, run};
+pub use args::{AsErrorType, AsTypeName, ErrorTypeOf, any_value, double_value, int_value};
 #[doc(hidden)]
-pub use guard::{StageGuard, link_contexts, record_on, set_key};
+pub use guard::{StageGuard, link_contexts, record_on, run, set_key};
 pub use handle::{StageHandle, current};
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};
+#[doc(hidden)]
+pub use panic::CatchPanic;
 #[doc(hidden)]
 pub use site::StageSite;

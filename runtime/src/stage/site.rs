@@ -22,6 +22,17 @@ pub struct StageSite {
     pub(super) active: AtomicI64,
     /// Whether this site is in [`SITES`](super::metrics::SITES).
     pub(super) listed: AtomicBool,
+    /// The `pipeline.records` directions the stage declares (`records_in`,
+    /// `records_out`): only those are bound, so a direction it does not
+    /// count is not exported as a zero.
+    pub(super) records: Directions,
+}
+
+/// The `pipeline.records` directions a stage counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Directions {
+    pub(super) records_in: bool,
+    pub(super) records_out: bool,
 }
 
 /// Attribute sets a call site records with, built once instead of per call.
@@ -46,7 +57,22 @@ impl StageSite {
             active: AtomicI64::new(0),
             listed: AtomicBool::new(false),
             bound: OnceLock::new(),
+            records: Directions {
+                records_in: false,
+                records_out: false,
+            },
         }
+    }
+
+    /// This call site, counting the `pipeline.records` directions its stage
+    /// declares.
+    #[must_use]
+    pub const fn records(mut self, records_in: bool, records_out: bool) -> Self {
+        self.records = Directions {
+            records_in,
+            records_out,
+        };
+        self
     }
 
     pub(super) fn bound(&self) -> &BoundAttributes {

@@ -25,6 +25,25 @@ pub fn builder(vars: &[(&str, &str)]) -> semtel::Builder {
     semtel::builder().env(move |key| vars.get(key).cloned())
 }
 
+/// A session exporting to `rx` over OTLP/HTTP protobuf as `service`,
+/// spans and log records sent 50 ms after they end, with `extra`
+/// variables on top.
+pub fn http_session(
+    rx: &semtel_tests::Receiver,
+    service: &str,
+    extra: &[(&str, &str)],
+) -> semtel::Session {
+    let endpoint = rx.http_endpoint();
+    let mut vars = vec![
+        ("OTEL_SERVICE_NAME", service),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
+    ];
+    vars.extend_from_slice(extra);
+    builder(&vars).build().expect("valid configuration")
+}
+
 /// Ids of what [`run_pipeline`] emitted, hex, read from inside the spans.
 #[derive(Debug, Clone)]
 pub struct Emitted {
