@@ -278,7 +278,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     };
     assert_eq!(failed("load", "partial_write"), 1.0);
     assert_eq!(failed("fetch", "stale"), 3.0);
-    assert_eq!(failed("both_failures", "core::fmt::Error"), 1.0);
+    assert_eq!(failed("both_failures", "std::fmt::Error"), 1.0);
     assert_eq!(failed("both_failures", "handled_first"), 0.0);
 
     // The spans carry the attribute, the event and the failure.
@@ -300,7 +300,7 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
         assert_eq!(f.attr_str("error.type"), Some("stale"));
     }
     let both = snap.span("both_failures").expect("both_failures span");
-    assert_eq!(both.attr_str("error.type"), Some("core::fmt::Error"));
+    assert_eq!(both.attr_str("error.type"), Some("std::fmt::Error"));
     assert_eq!(both.event_names(), ["exception"]);
     let extremes_span = snap.span("extremes").expect("extremes span");
     assert_eq!(extremes_span.status_code(), StatusCode::Unset);
