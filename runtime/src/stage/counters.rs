@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use opentelemetry::InstrumentationScope;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundCounter, Counter, Gauge};
 use semtel_conventions::pipeline::attribute as pattr;
@@ -33,11 +32,7 @@ fn more_instruments() -> Arc<MoreInstruments> {
     {
         return Arc::clone(i);
     }
-    let scope = InstrumentationScope::builder("semtel")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(semtel_conventions::SCHEMA_URL)
-        .build();
-    let meter = opentelemetry::global::meter_with_scope(scope);
+    let meter = opentelemetry::global::meter_with_scope(crate::record::stage_scope());
     let counter = |m: semtel_conventions::model::MetricDescriptor, description: &'static str| {
         meter
             .u64_counter(m.name)

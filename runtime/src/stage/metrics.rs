@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::{Counter, Histogram, ObservableUpDownCounter};
 use semtel_conventions::pipeline::metric as pmetric;
 
@@ -63,11 +62,7 @@ pub(super) fn instruments() -> Arc<Instruments> {
     {
         return Arc::clone(i);
     }
-    let scope = InstrumentationScope::builder("semtel")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(semtel_conventions::SCHEMA_URL)
-        .build();
-    let meter = opentelemetry::global::meter_with_scope(scope);
+    let meter = opentelemetry::global::meter_with_scope(crate::record::stage_scope());
     let d = pmetric::PIPELINE_STAGE_DURATION;
     let r = pmetric::PIPELINE_RECORDS;
     let f = pmetric::PIPELINE_STAGE_FAILURES;
