@@ -151,6 +151,12 @@ use errors::Errors;
 /// - `unchecked("acme.priority") = expr`: a custom name outside every
 ///   registry, explicitly.
 ///
+/// A literal `db.system.name`, `db.collection.name`, `messaging.system` or
+/// `messaging.destination.name` also goes on the stage's metrics
+/// (`pipeline.stage.duration`, `pipeline.records`, …), as semtel's registry
+/// asks of database and messaging stages; a value computed at run time
+/// stays on the span only, so the metrics keep a bounded set of series.
+///
 /// ```
 /// # mod my_registry { pub const ORDER_ID: semtel::conventions::model::AttributeKey<String> =
 /// #     semtel::conventions::model::AttributeKey::new("acme.order.id"); }

@@ -63,6 +63,16 @@ fn write_rows(n: u64) -> u64 {
     n
 }
 
+/// A database stage: the registry's stage-metric attributes it gives as
+/// literals go on its metrics too; others (`server.port`) stay on the span.
+#[semtel::stage(
+    pipeline = "metrics",
+    fields(db.system.name = "postgresql", db.collection.name = "orders", server.port = 5432)
+)]
+fn store(n: u64) -> u64 {
+    n
+}
+
 #[semtel::stage(pipeline = "metrics")]
 async fn fetch(n: u64) -> u64 {
     tokio::task::yield_now().await;
@@ -103,6 +113,7 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     assert!(refuse(2).is_err());
     flush_inside(guard.session());
     assert_eq!(read_rows(&[1, 2, 3]), 3);
+    assert_eq!(store(1), 1);
     assert_eq!(write_rows(2), 2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -151,6 +162,27 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     let duration = snap.metric("pipeline.stage.duration").expect("durations");
     let count = |stage: &str, error: Option<&str>| duration.stage_count(stage, error);
     assert_eq!(count("ok", None), 5);
+    let store_point = duration
+        .histogram_points()
+        .iter()
+        .find(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some("store"))
+        .expect("the store stage's durations");
+    assert_eq!(
+        attr_str(&store_point.attributes, "db.system.name"),
+        Some("postgresql")
+    );
+    assert_eq!(
+        attr_str(&store_point.attributes, "db.collection.name"),
+        Some("orders")
+    );
+    assert!(
+        !store_point
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "server.port"),
+        "{:?}",
+        store_point.attributes
+    );
     assert_eq!(count("refuse", None), 1);
     assert_eq!(count("refuse", Some("stage_metrics::Refused")), 2);
     assert_eq!(count("flush_inside", None), 1);

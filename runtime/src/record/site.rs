@@ -170,7 +170,7 @@ impl SpanSite {
     /// The attributes every span of this site starts with.
     pub(crate) fn span_attributes(&self) -> &[KeyValue] {
         self.span_attributes.get_or_init(|| {
-            let mut attrs = self.attributes(None);
+            let mut attrs = self.common_attributes(None);
             attrs.extend(
                 self.fields
                     .iter()
@@ -180,7 +180,23 @@ impl SpanSite {
         })
     }
 
+    /// The attributes of the stage's metrics: the pipeline, stage and kind,
+    /// the literal `fields(...)` the registry puts on stage metrics
+    /// ([`METRIC_FIELDS`]: fixed at compile time, so low-cardinality), and
+    /// `error_type`.
     pub(crate) fn attributes(&self, error_type: Option<&str>) -> Vec<KeyValue> {
+        let mut attrs = self.common_attributes(error_type);
+        attrs.extend(
+            self.fields
+                .iter()
+                .filter(|(k, _)| METRIC_FIELDS.contains(k))
+                .map(|(k, v)| KeyValue::new(*k, v.value())),
+        );
+        attrs
+    }
+
+    /// What a stage's spans and metrics both carry.
+    fn common_attributes(&self, error_type: Option<&str>) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(4);
         if let Some(p) = self.pipeline {
             attrs.push(KeyValue::new(pattr::PIPELINE_NAME.name(), p));
@@ -195,6 +211,17 @@ impl SpanSite {
         attrs
     }
 }
+
+/// Attributes of semtel's registry group `attributes.pipeline.stage`
+/// (every stage metric) that a stage gives in `fields(...)`: conditionally
+/// required or recommended there, so a literal value of one goes on the
+/// stage's metrics as well as its span.
+const METRIC_FIELDS: [&str; 4] = [
+    attr::DB_SYSTEM_NAME.name(),
+    attr::DB_COLLECTION_NAME.name(),
+    attr::MESSAGING_SYSTEM.name(),
+    attr::MESSAGING_DESTINATION_NAME.name(),
+];
 
 /// A `fields(...)` value known at compile time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,5 +244,29 @@ impl StaticValue {
             StaticValue::Double(d) => Value::F64(d),
             StaticValue::Bool(b) => Value::Bool(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use semtel_conventions::model::RequirementLevel;
+
+    /// [`super::METRIC_FIELDS`] are what the registry puts on every stage
+    /// metric besides semtel's own `pipeline.*` and `error.type`, opt-in
+    /// ones left out.
+    #[test]
+    fn metric_fields_are_the_registrys_stage_metric_attributes() {
+        let def = semtel_conventions::metric("pipeline.stage.duration").expect("in the registry");
+        let mut registry: Vec<&str> = def
+            .attributes
+            .iter()
+            .filter(|a| a.requirement != RequirementLevel::OptIn)
+            .map(|a| a.name)
+            .filter(|n| !n.starts_with("pipeline.") && *n != "error.type")
+            .collect();
+        registry.sort_unstable();
+        let mut ours = super::METRIC_FIELDS.to_vec();
+        ours.sort_unstable();
+        assert_eq!(ours, registry);
     }
 }
