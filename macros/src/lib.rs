@@ -102,7 +102,9 @@ use errors::Errors;
 ///
 /// # `pipeline = "..."`
 ///
-/// `pipeline.name`, on the span and the stage metrics.
+/// `pipeline.name`, on the span and the stage metrics. The registry requires
+/// it on the stage metrics: without it, a stage's pipeline is the name of the
+/// crate it is in (`CARGO_PKG_NAME`).
 ///
 /// ```
 /// #[semtel::stage(pipeline = "orders")]

@@ -133,7 +133,9 @@ fn prologue(p: &TokenStream, args: &StageArgs, plan: &StagePlan<'_>) -> TokenStr
     };
     let pipeline = match args.pipeline.get() {
         Some(pl) => quote!(::core::option::Option::Some(#pl)),
-        None => quote!(::core::option::Option::None),
+        // `pipeline.name` is required on the stage metrics: the crate's
+        // name when the stage names no pipeline.
+        None => quote!(::core::option::Option::Some(::core::env!("CARGO_PKG_NAME"))),
     };
     let kind = match &plan.kind {
         Some(k) => quote!(::core::option::Option::Some(#p::StageKind::#k)),
