@@ -73,6 +73,10 @@ fn store(n: u64) -> u64 {
     n
 }
 
+/// No `pipeline = ..`: the crate's name is its pipeline.
+#[semtel::stage]
+fn unnamed() {}
+
 #[semtel::stage(pipeline = "metrics")]
 async fn fetch(n: u64) -> u64 {
     tokio::task::yield_now().await;
@@ -114,6 +118,7 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     flush_inside(guard.session());
     assert_eq!(read_rows(&[1, 2, 3]), 3);
     assert_eq!(store(1), 1);
+    unnamed();
     assert_eq!(write_rows(2), 2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -162,6 +167,15 @@ fn the_in_flight_gauge_returns_to_zero_and_every_duration_is_counted_once() {
     let duration = snap.metric("pipeline.stage.duration").expect("durations");
     let count = |stage: &str, error: Option<&str>| duration.stage_count(stage, error);
     assert_eq!(count("ok", None), 5);
+    let unnamed_point = duration
+        .histogram_points()
+        .iter()
+        .find(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some("unnamed"))
+        .expect("the unnamed stage's durations");
+    assert_eq!(
+        attr_str(&unnamed_point.attributes, "pipeline.name"),
+        Some("semtel-tests")
+    );
     let store_point = duration
         .histogram_points()
         .iter()
