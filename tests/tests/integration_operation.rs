@@ -1,7 +1,8 @@
 //! The integrations' shared `Operation` on its own, over OTLP to the loopback
 //! receiver: a span turned off by `RUST_LOG` puts none of its attributes on
 //! the span around it and still records its duration; without a semtel
-//! session it does nothing and does not panic; absurd values pass through.
+//! session it does nothing and does not panic; absurd values pass through;
+//! the metric takes the attributes the registry lists for it, last values.
 
 mod common;
 
@@ -91,4 +92,46 @@ fn without_a_session_an_operation_does_nothing_and_absurd_values_pass() {
     let span = snap.span("huge").expect("span");
     assert_eq!(span.attr_str("db.query.text").map(str::len), Some(1 << 20));
     assert_eq!(span.attr_str("error.type"), Some(""));
+}
+
+#[test]
+fn the_metric_takes_the_registrys_attributes_with_the_last_value_of_each() {
+    use opentelemetry::Value;
+    let rx = Receiver::start();
+    let s = common::telemetry(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.http_endpoint())]);
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        let mut op = operation("SELECT items");
+        // Opt-in on the metric: the span's only.
+        op.set(attribute::DB_QUERY_TEXT, "SELECT 1")
+            .set(attribute::DB_COLLECTION_NAME, "first")
+            .set(attribute::DB_COLLECTION_NAME, "items");
+        op.set_metric_value("db.namespace", Value::from("metric only"))
+            .set_metric_value("server.address", Value::from("replaced"))
+            .set_value("server.address", Value::from("db.internal"))
+            .set_metric_value("db.operation.name", Value::from("metric SELECT"));
+        op.finish();
+    });
+    assert_eq!(s.shutdown().lost(), 0);
+    let snap = rx.expect(WAIT, "the span and the metric", |s| {
+        s.span("SELECT items").is_some() && s.metric("db.client.operation.duration").is_some()
+    });
+    let span = snap.span("SELECT items").expect("span");
+    assert_eq!(span.attr_str("db.query.text"), Some("SELECT 1"));
+    assert_eq!(span.attr_str("db.collection.name"), Some("items"));
+    assert_eq!(span.attr_str("server.address"), Some("db.internal"));
+    assert_eq!(span.attr_str("db.operation.name"), Some("SELECT"));
+    assert!(span.attr("db.namespace").is_none());
+    let metric = snap.metric("db.client.operation.duration").expect("metric");
+    let points = metric.histogram_points();
+    assert_eq!(points.len(), 1);
+    let a = &points[0].attributes;
+    let text = |k| semtel_tests::attr_str(a, k);
+    assert_eq!(text("db.query.text"), None);
+    assert_eq!(text("db.system.name"), Some("postgresql"));
+    assert_eq!(text("db.collection.name"), Some("items"));
+    assert_eq!(text("db.namespace"), Some("metric only"));
+    assert_eq!(text("server.address"), Some("db.internal"));
+    assert_eq!(text("db.operation.name"), Some("metric SELECT"));
+    assert_eq!(semtel_tests::attr_i64(a, "server.port"), Some(i64::MAX));
+    assert_eq!(a.len(), 6, "{a:?}");
 }

@@ -1,9 +1,80 @@
 //! Attributes by convention key, and which of them go on a family's
 //! duration metric.
 
+use std::cell::RefCell;
+
 use opentelemetry::{Key, KeyValue};
 use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor, RequirementLevel};
 use semtel_conventions::value::ValueFor;
+
+/// Answers of the registry memoised by the addresses of the static names
+/// asked about: an operation asks them for every attribute of every call,
+/// and a pointer comparison is a fraction of a binary search over names.
+/// Names are compared by address and length; the same name at another
+/// address is only a second entry.
+#[derive(Default)]
+struct Memo {
+    /// Metric name → definition.
+    metrics: Vec<((usize, usize), Option<&'static MetricDef>)>,
+    /// (definition, attribute key) → whether the metric takes the key.
+    attributes: Vec<((usize, usize, usize), bool)>,
+}
+
+/// Entries a memo holds before it starts again (callers use a few dozen
+/// static names).
+const MEMO_CAP: usize = 256;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::default();
+}
+
+fn address(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// [`semtel_conventions::metric`], memoised per thread.
+pub(crate) fn metric_def(name: &'static str) -> Option<&'static MetricDef> {
+    let key = address(name);
+    MEMO.try_with(|memo| {
+        let mut memo = memo.try_borrow_mut().ok()?;
+        if let Some((_, def)) = memo.metrics.iter().find(|(k, _)| *k == key) {
+            return Some(*def);
+        }
+        let def = semtel_conventions::metric(name);
+        if memo.metrics.len() >= MEMO_CAP {
+            memo.metrics.clear();
+        }
+        memo.metrics.push((key, def));
+        Some(def)
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| semtel_conventions::metric(name))
+}
+
+/// [`is_metric_attribute`] for a static key, memoised per thread.
+pub(crate) fn is_metric_key(metric: Option<&'static MetricDef>, key: &'static str) -> bool {
+    let Some(def) = metric else {
+        return false;
+    };
+    let (ptr, len) = address(key);
+    let memo_key = (std::ptr::from_ref(def) as usize, ptr, len);
+    MEMO.try_with(|memo| {
+        let mut memo = memo.try_borrow_mut().ok()?;
+        if let Some((_, yes)) = memo.attributes.iter().find(|(k, _)| *k == memo_key) {
+            return Some(*yes);
+        }
+        let yes = is_metric_attribute(metric, key);
+        if memo.attributes.len() >= MEMO_CAP {
+            memo.attributes.clear();
+        }
+        memo.attributes.push((memo_key, yes));
+        Some(yes)
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| is_metric_attribute(metric, key))
+}
 
 /// Whether the registry lists `key` for `metric`, and not as opt-in.
 pub(crate) fn is_metric_attribute(metric: Option<&MetricDef>, key: &str) -> bool {

@@ -5,7 +5,6 @@
 //! same way a stage finds its engine: through the current dispatcher, under
 //! `init()` as under a test's `set_default`.
 
-use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use opentelemetry::KeyValue;
@@ -16,7 +15,10 @@ use semtel_conventions::model::MetricDescriptor;
 /// The session's handles for integrations.
 pub(crate) struct Hub {
     meter: Meter,
-    histograms: RwLock<HashMap<&'static str, Histogram<f64>>>,
+    /// The families' histograms by metric name: a few, found by the
+    /// name's address first (a query records one value, hashing the name
+    /// cost more than the scan).
+    histograms: RwLock<Vec<(&'static str, Histogram<f64>)>>,
     #[cfg(feature = "log")]
     pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
     #[cfg(feature = "log")]
@@ -68,26 +70,40 @@ impl Hub {
         seconds: f64,
         attributes: &[KeyValue],
     ) {
-        let found = self
+        let same = |name: &&'static str| std::ptr::eq(*name, metric.name);
+        {
+            let list = self
+                .histograms
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, h)) = list.iter().find(|(name, _)| same(name)) {
+                h.record(seconds, attributes);
+                return;
+            }
+        }
+        let mut list = self
             .histograms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(metric.name)
-            .cloned();
-        let histogram = found.unwrap_or_else(|| {
-            self.histograms
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(metric.name)
-                .or_insert_with(|| {
-                    let mut builder = self.meter.f64_histogram(metric.name).with_unit(metric.unit);
-                    if let Some(b) = super::buckets::boundaries(metric.name) {
-                        builder = builder.with_boundaries(b.to_vec());
-                    }
-                    builder.build()
-                })
-                .clone()
-        });
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The same name at another address shares the histogram, and gets
+        // an entry of its own for the fast path above.
+        let histogram = match list
+            .iter()
+            .find(|(name, _)| same(name) || *name == metric.name)
+        {
+            Some((_, h)) => h.clone(),
+            None => {
+                let mut builder = self.meter.f64_histogram(metric.name).with_unit(metric.unit);
+                if let Some(b) = super::buckets::boundaries(metric.name) {
+                    builder = builder.with_boundaries(b.to_vec());
+                }
+                builder.build()
+            }
+        };
+        if !list.iter().any(|(name, _)| same(name)) {
+            list.push((metric.name, histogram.clone()));
+        }
+        drop(list);
         histogram.record(seconds, attributes);
     }
 }

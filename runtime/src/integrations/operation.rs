@@ -11,7 +11,7 @@ use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor};
 use semtel_conventions::value::ValueFor;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::attrs::is_metric_attribute;
+use super::attrs::is_metric_key;
 use super::hub::Hub;
 
 /// A client operation in progress: a `tracing` span plus the duration
@@ -55,11 +55,16 @@ pub struct Operation {
     metric: Option<&'static MetricDef>,
     hub: Option<std::sync::Arc<Hub>>,
     descriptor: MetricDescriptor,
-    metric_attributes: Vec<KeyValue>,
     /// Attributes and status not yet on the OpenTelemetry span: set in one
     /// call when the operation ends (one `set_attribute` each would look
-    /// the span up in the registry each time).
+    /// the span up in the registry each time). Those the metric takes too
+    /// come first (`pending[..metric_len]`), so that the histogram reads
+    /// them in place, without a copy of each value.
     pending: Vec<KeyValue>,
+    metric_len: usize,
+    /// Values of the metric only ([`set_metric_value`](Self::set_metric_value)),
+    /// over those of `pending`.
+    metric_only: Vec<KeyValue>,
     status: Option<Status>,
     finished: bool,
 }
@@ -72,11 +77,12 @@ impl Operation {
         Self {
             span,
             start: Instant::now(),
-            metric: semtel_conventions::metric(duration.name),
+            metric: super::attrs::metric_def(duration.name),
             hub: super::layer::current(),
             descriptor: duration,
-            metric_attributes: Vec::new(),
             pending: Vec::with_capacity(12),
+            metric_len: 0,
+            metric_only: Vec::new(),
             status: None,
             finished: false,
         }
@@ -100,8 +106,25 @@ impl Operation {
     /// Sets an attribute whose key is only known at run time (e.g. a
     /// template attribute such as `db.query.parameter.<key>`), unchecked.
     pub fn set_value(&mut self, key: &'static str, value: Value) -> &mut Self {
-        self.set_metric_value(key, value.clone());
-        upsert(&mut self.pending, key, value);
+        let metric = self.is_metric_attribute(key);
+        if metric && !self.metric_only.is_empty() {
+            // This later value replaces a metric-only one.
+            self.metric_only.retain(|kv| kv.key.as_str() != key);
+        }
+        match self.pending.iter_mut().find(|kv| kv.key.as_str() == key) {
+            // Whether a key goes on the metric depends on the key alone, so
+            // it is already on the right side.
+            Some(kv) => kv.value = value,
+            None => {
+                let kv = KeyValue::new(Key::from_static_str(key), value);
+                if metric {
+                    self.pending.insert(self.metric_len, kv);
+                    self.metric_len += 1;
+                } else {
+                    self.pending.push(kv);
+                }
+            }
+        }
         self
     }
 
@@ -110,9 +133,26 @@ impl Operation {
     /// a convention whose span and metric differ.
     pub fn set_metric_value(&mut self, key: &'static str, value: Value) -> &mut Self {
         if self.is_metric_attribute(key) {
-            upsert(&mut self.metric_attributes, key, value);
+            upsert(&mut self.metric_only, key, value);
         }
         self
+    }
+
+    /// Records `seconds` in the family's histogram with the metric's
+    /// attributes.
+    fn record_metric(&self, hub: &Hub, seconds: f64) {
+        let shared = &self.pending[..self.metric_len];
+        if self.metric_only.is_empty() {
+            hub.record_duration(self.descriptor, seconds, shared);
+            return;
+        }
+        let mut attributes: Vec<KeyValue> = shared
+            .iter()
+            .filter(|kv| !self.metric_only.iter().any(|m| m.key == kv.key))
+            .cloned()
+            .collect();
+        attributes.extend(self.metric_only.iter().cloned());
+        hub.record_duration(self.descriptor, seconds, &attributes);
     }
 
     /// Puts the pending attributes and status on the OpenTelemetry span
@@ -131,8 +171,8 @@ impl Operation {
         }
     }
 
-    fn is_metric_attribute(&self, key: &str) -> bool {
-        is_metric_attribute(self.metric, key)
+    fn is_metric_attribute(&self, key: &'static str) -> bool {
+        is_metric_key(self.metric, key)
     }
 
     /// Marks the operation failed: `error.type` (low cardinality: an
@@ -180,10 +220,13 @@ impl Operation {
             return;
         }
         let seconds = self.elapsed();
-        self.flush();
+        // Before the flush, which hands the span the attributes the
+        // histogram reads.
         if let Some(hub) = &self.hub {
-            hub.record_duration(self.descriptor, seconds, &self.metric_attributes);
+            self.record_metric(hub, seconds);
         }
+        self.flush();
+        self.metric_len = 0;
     }
 }
 

@@ -33,10 +33,10 @@
 //! statement with every literal replaced by `?`; bound values are never
 //! recorded.
 
-use std::sync::Arc;
-
+use opentelemetry::{StringValue, Value};
 use semtel_conventions::attribute::{self, DbSystemName};
 use semtel_conventions::metric;
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, GenericClient, Row, SimpleQueryMessage};
 use tracing::Instrument as _;
@@ -47,8 +47,10 @@ use super::sql;
 /// What every span of a connection says about the server.
 #[derive(Debug, Clone, Default)]
 struct Server {
-    namespace: Option<String>,
-    address: Option<String>,
+    /// `db.namespace` and `server.address` as shared strings: a query's
+    /// span and metric take a reference each, not a copy.
+    namespace: Option<Value>,
+    address: Option<Value>,
     port: Option<i64>,
 }
 
@@ -59,9 +61,10 @@ impl Server {
             #[cfg(unix)]
             tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         });
+        let shared = |s: &str| Value::String(StringValue::from(Arc::<str>::from(s)));
         Self {
-            namespace: config.get_dbname().map(str::to_owned),
-            address,
+            namespace: config.get_dbname().map(shared),
+            address: address.as_deref().map(shared),
             port: config.get_ports().first().map(|p| i64::from(*p)),
         }
     }
@@ -393,13 +396,20 @@ fn start(server: &Server, statement: &sql::Statement) -> Operation {
         otel.kind = "client"
     );
     let mut op = Operation::start(span, metric::DB_CLIENT_OPERATION_DURATION);
-    op.set(attribute::DB_SYSTEM_NAME, &DbSystemName::Postgresql)
-        .set(attribute::DB_NAMESPACE, &server.namespace)
-        .set(attribute::DB_OPERATION_NAME, &statement.operation)
+    op.set_value(
+        attribute::DB_SYSTEM_NAME.name(),
+        Value::from(DbSystemName::Postgresql.as_str()),
+    );
+    if let Some(namespace) = &server.namespace {
+        op.set_value(attribute::DB_NAMESPACE.name(), namespace.clone());
+    }
+    op.set(attribute::DB_OPERATION_NAME, &statement.operation)
         .set(attribute::DB_COLLECTION_NAME, &statement.collection)
-        .set(attribute::DB_QUERY_TEXT, &statement.text)
-        .set(attribute::SERVER_ADDRESS, &server.address)
-        .set(attribute::SERVER_PORT, &server.port);
+        .set(attribute::DB_QUERY_TEXT, &statement.text);
+    if let Some(address) = &server.address {
+        op.set_value(attribute::SERVER_ADDRESS.name(), address.clone());
+    }
+    op.set(attribute::SERVER_PORT, &server.port);
     op
 }
 
