@@ -311,9 +311,11 @@ pub(crate) fn build(
         let rings = Arc::clone(&engine);
         self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
     }
-    let _ = engine
-        .baggage_keys
-        .set(baggage_keys.iter().cloned().map(Into::into).collect());
+    // Unset, a stage copies only a run's id, and only once a run started.
+    if !config.baggage_attributes.is_empty() {
+        let keys = baggage_keys.iter().cloned().map(Into::into);
+        let _ = engine.baggage_keys.set(keys.collect());
+    }
     let layers = LayerParts {
         log_filter: config.log_filter.clone(),
         engine: Arc::clone(&engine),

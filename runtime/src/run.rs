@@ -50,7 +50,7 @@ use crate::context::Context;
 use crate::engine::current::Attached;
 
 /// The attribute (and baggage key) of a run's id.
-pub const RUN_ID_KEY: &str = "pipeline.run.id";
+pub const RUN_ID_KEY: &str = semtel_conventions::pipeline::attribute::PIPELINE_RUN_ID.name();
 
 /// How a run ended, given to [`Run::finish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,7 @@ impl Run {
     /// ```
     pub fn start(pipeline: &str, id: Option<String>) -> Self {
         let id = id.unwrap_or_else(random_id);
+        crate::engine::context::note_run();
         let name = format!("run {pipeline}");
         let parent = crate::context::current();
         let span = tracing::info_span!(

@@ -180,10 +180,12 @@ impl StageGuard {
                     ..Extra::default()
                 }));
             }
-            if let Some(keys) = engine.baggage_keys.get()
-                && live.recording()
-            {
-                copy_baggage(keys, live);
+            if live.recording() {
+                if let Some(keys) = engine.baggage_keys.get() {
+                    copy_baggage(keys, live);
+                } else if engine::context::runs_started() {
+                    copy_baggage(&engine::context::RUN_ID_KEYS, live);
+                }
             }
         });
         live.on = live.metrics || live.has_span();
