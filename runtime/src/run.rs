@@ -104,7 +104,9 @@ impl Run {
         let id = id.unwrap_or_else(random_id);
         crate::engine::context::note_run();
         let name = format!("run {pipeline}");
-        let parent = crate::context::current();
+        // A run started inside another has its own id, not the outer one's
+        // copied from the baggage.
+        let parent = without_run_id(&crate::context::current());
         let span = tracing::info_span!(
             target: "semtel::run",
             "run",
@@ -184,6 +186,19 @@ pub struct RunScope {
     _attached: Attached,
     // The context is attached to this thread.
     _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// `cx` without a run id in its baggage.
+fn without_run_id(cx: &Context) -> Context {
+    use opentelemetry::baggage::{Baggage, BaggageExt as _};
+    if cx.baggage().get(RUN_ID_KEY).is_none() {
+        return cx.clone();
+    }
+    let baggage: Baggage = (cx.baggage().iter())
+        .filter(|(k, _)| k.as_str() != RUN_ID_KEY)
+        .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
+        .collect();
+    cx.with_baggage(baggage)
 }
 
 /// 128 random bits as 32 hexadecimal digits, from the standard library's

@@ -101,12 +101,15 @@ fn a_run_is_on_its_stages_spans_and_logs_and_not_on_metrics() {
         "{failed_id}"
     );
     failed.in_scope(extract);
+    // A run inside a run: its own id, under the outer run's span.
+    failed
+        .in_scope(|| semtel::Run::start("inner", Some("inner-1".into())).finish(Outcome::Success));
     failed.finish(Outcome::failure("timeout"));
 
     let report = guard.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
     let snap = rx.expect(WAIT, "the spans, logs and stage metrics", |snap| {
-        snap.spans().len() >= 7
+        snap.spans().len() >= 8
             && snap.logs().len() >= 4
             && snap.metric("pipeline.stage.duration").is_some()
     });
@@ -163,6 +166,13 @@ fn assert_failed_run(snap: &Snapshot, id: &str) {
     assert_eq!(inside.len(), 1, "{inside:#?}");
     assert!(inside[0].is_child_of(&run));
     assert_eq!(inside[0].attr_str(KEY), Some(id));
+    let inner = one(snap, "run inner");
+    assert!(inner.is_child_of(&run));
+    let ids: Vec<_> = (inner.span.attributes.iter())
+        .filter(|kv| kv.key == KEY)
+        .collect();
+    assert_eq!(ids.len(), 1, "only the inner run's id: {inner:#?}");
+    assert_eq!(inner.attr_str(KEY), Some("inner-1"));
 }
 
 /// High cardinality: never a metric label, nor an exemplar's attribute.
