@@ -12,7 +12,9 @@
 //!
 //! [`Run::finish`] ends the run span with the outcome: a failed run's span
 //! has status error and `error.type`; a run dropped without `finish` ends
-//! with its status unset. The span's start and end are the run's.
+//! with its status unset. The span's start and end are the run's, and it
+//! counts the stage calls recorded (sampled) inside that ended before the
+//! run: `pipeline.run.stages` and, of those, `pipeline.run.failures`.
 //!
 //! ```
 //! use semtel::WithContext as _;
@@ -43,14 +45,19 @@
 //! unrecorded, while their id still reaches what is inside.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use semtel_conventions::pipeline::attribute as attr;
 
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::context::Context;
 use crate::engine::current::Attached;
+use crate::record::RunTally;
 
 /// The attribute (and baggage key) of a run's id.
-pub const RUN_ID_KEY: &str = semtel_conventions::pipeline::attribute::PIPELINE_RUN_ID.name();
+pub const RUN_ID_KEY: &str = attr::PIPELINE_RUN_ID.name();
 
 /// How a run ended, given to [`Run::finish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +88,7 @@ pub struct Run {
     id: String,
     span: tracing::Span,
     cx: Context,
+    tally: Arc<RunTally>,
 }
 
 impl fmt::Debug for Run {
@@ -117,8 +125,15 @@ impl Run {
         );
         // Explicitly: a stage around the run is not `tracing`'s current span.
         let _ = span.set_parent(parent);
-        let cx = crate::baggage::set_in(&span.context(), [(RUN_ID_KEY, id.as_str())]);
-        Self { id, span, cx }
+        let tally = Arc::new(RunTally::default());
+        let cx = crate::baggage::set_in(&span.context(), [(RUN_ID_KEY, id.as_str())])
+            .with_value(Arc::clone(&tally));
+        Self {
+            id,
+            span,
+            cx,
+            tally,
+        }
     }
 
     /// The run's id (`pipeline.run.id`).
@@ -176,6 +191,19 @@ impl Run {
             }
         }
         // Dropping `self` ends the span.
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        // Stages still running inside (a task not awaited) are not counted.
+        let stages = self.tally.stages.load(Ordering::Relaxed);
+        let failures = self.tally.failures.load(Ordering::Relaxed);
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.span
+            .set_attribute(attr::PIPELINE_RUN_STAGES.name(), int(stages));
+        self.span
+            .set_attribute(attr::PIPELINE_RUN_FAILURES.name(), int(failures));
     }
 }
 

@@ -3,7 +3,8 @@
 //! `tracing` spans and log records inside a run are in its trace, under its
 //! root span, and carry `pipeline.run.id` with no baggage allow-list; no
 //! metric point and no resource has the run id; the run span has the
-//! outcome, and a failed run's has status error.
+//! outcome and counts the stage calls and failures inside, and a failed
+//! run's has status error.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -68,6 +69,11 @@ async fn load(orders: Vec<u64>) -> usize {
     orders.len()
 }
 
+#[semtel::stage(pipeline = "runs")]
+fn reject() -> Result<(), std::fmt::Error> {
+    Err(std::fmt::Error)
+}
+
 #[test]
 fn a_run_is_on_its_stages_spans_and_logs_and_not_on_metrics() {
     let rx = Receiver::start();
@@ -101,6 +107,7 @@ fn a_run_is_on_its_stages_spans_and_logs_and_not_on_metrics() {
         "{failed_id}"
     );
     failed.in_scope(extract);
+    assert!(failed.in_scope(reject).is_err());
     // A run inside a run: its own id, under the outer run's span.
     failed
         .in_scope(|| semtel::Run::start("inner", Some("inner-1".into())).finish(Outcome::Success));
@@ -109,7 +116,7 @@ fn a_run_is_on_its_stages_spans_and_logs_and_not_on_metrics() {
     let report = guard.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
     let snap = rx.expect(WAIT, "the spans, logs and stage metrics", |snap| {
-        snap.spans().len() >= 8
+        snap.spans().len() >= 9
             && snap.logs().len() >= 4
             && snap.metric("pipeline.stage.duration").is_some()
     });
@@ -128,6 +135,8 @@ fn assert_ok_run(snap: &Snapshot) {
     assert_eq!(run.attr_str(KEY), Some("run-42"));
     assert_eq!(run.attr_str("pipeline.name"), Some("runs"));
     assert_eq!(run.status_code(), StatusCode::Ok, "the outcome: {run:#?}");
+    assert_eq!(run.attr_i64("pipeline.run.stages"), Some(2), "{run:#?}");
+    assert_eq!(run.attr_i64("pipeline.run.failures"), Some(0), "{run:#?}");
     let by_name = |name: &str| {
         let found: Vec<_> = spans.iter().filter(|s| s.name() == name).collect();
         assert_eq!(found.len(), 1, "one {name:?} in the run: {spans:#?}");
@@ -159,6 +168,9 @@ fn assert_failed_run(snap: &Snapshot, id: &str) {
     assert_eq!(run.status_code(), StatusCode::Error, "{run:#?}");
     assert_eq!(run.status_message(), "timeout");
     assert_eq!(run.attr_str("error.type"), Some("timeout"));
+    // `extract` and the failed `reject`; the inner run is not a stage.
+    assert_eq!(run.attr_i64("pipeline.run.stages"), Some(2), "{run:#?}");
+    assert_eq!(run.attr_i64("pipeline.run.failures"), Some(1), "{run:#?}");
     assert_eq!(run.attr_str(KEY), Some(id));
     let inside: Vec<_> = (snap.spans().into_iter())
         .filter(|s| s.trace_id() == run.trace_id() && s.name() == "extract")
@@ -173,6 +185,7 @@ fn assert_failed_run(snap: &Snapshot, id: &str) {
         .collect();
     assert_eq!(ids.len(), 1, "only the inner run's id: {inner:#?}");
     assert_eq!(inner.attr_str(KEY), Some("inner-1"));
+    assert_eq!(inner.attr_i64("pipeline.run.stages"), Some(0));
 }
 
 /// High cardinality: never a metric label, nor an exemplar's attribute.
