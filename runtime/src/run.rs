@@ -181,6 +181,22 @@ impl Run {
     }
 
     /// Ends the run with `outcome` on its span.
+    ///
+    /// ```
+    /// use semtel::run::Outcome;
+    ///
+    /// #[semtel::stage(pipeline = "orders")]
+    /// fn load() -> Result<usize, std::io::Error> {
+    ///     Err(std::io::Error::other("disk full"))
+    /// }
+    ///
+    /// let run = semtel::Run::start("orders", None);
+    /// let outcome = match run.in_scope(load) {
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(_) => Outcome::failure("std::io::Error"),
+    /// };
+    /// run.finish(outcome);
+    /// ```
     pub fn finish(self, outcome: Outcome) {
         match outcome {
             Outcome::Success => self.span.set_status(opentelemetry::trace::Status::Ok),
