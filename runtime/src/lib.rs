@@ -68,6 +68,10 @@
 //!   crate; it crosses processes with [`propagation`] and, for the keys
 //!   listed in `SEMTEL_BAGGAGE_ATTRIBUTES`, becomes attributes of stage
 //!   spans, `tracing` spans and log records.
+//! * Runs: [`Run`] starts a pipeline run, a root span `run {pipeline}`
+//!   whose id (`pipeline.run.id`) every stage span, `tracing` span and log
+//!   record inside carries, never a metric label; it ends with the run's
+//!   outcome.
 //! * With a `tracing` subscriber of your own: [`layer`] (or
 //!   [`Builder::build_layer`]) gives semtel as a layer to add next to yours
 //!   instead of [`init`]'s subscriber:
@@ -284,6 +288,7 @@ mod pipeline;
 pub mod propagation;
 mod record;
 mod resource;
+pub mod run;
 mod session;
 pub mod stage;
 mod telemetry;
@@ -298,6 +303,7 @@ pub use context::{Context, WithContext};
 pub use error::Error;
 pub use export::{ShutdownReport, SignalReport};
 pub use resource::SCHEMA_URL;
+pub use run::Run;
 pub use semtel_macros::{Telemetry, stage};
 pub use session::{DEFAULT_SHUTDOWN_TIMEOUT, Guard, Session, meter};
 pub use stage::StageKind;

@@ -146,6 +146,14 @@ pub(crate) fn build(
     let mut components = Vec::new();
     let mut span_queues = Vec::new();
 
+    // A run's id is always copied (see `crate::run`); the user's keys only
+    // when listed.
+    let mut baggage_keys = vec![crate::run::RUN_ID_KEY.to_owned()];
+    baggage_keys.extend(
+        (config.baggage_attributes.iter())
+            .filter(|k| k.as_str() != crate::run::RUN_ID_KEY)
+            .cloned(),
+    );
     let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
     {
         None
@@ -155,11 +163,8 @@ pub(crate) fn build(
             .with_sampler(sampler(config.sampler))
             .with_span_limits(sdk_span_limits(config.span_limits));
         // Before the exporters' processors, which take the span as it is.
-        if !config.baggage_attributes.is_empty() {
-            builder = builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(
-                &config.baggage_attributes,
-            ));
-        }
+        builder =
+            builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(&baggage_keys));
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -201,11 +206,8 @@ pub(crate) fn build(
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
         // Before the exporters' processors, which take the record as it is.
-        if !config.baggage_attributes.is_empty() {
-            builder = builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(
-                &config.baggage_attributes,
-            ));
-        }
+        builder =
+            builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(&baggage_keys));
         for kind in &config.logs.exporters {
             let timeout = config.log_batch.export_timeout;
             let processor = match kind {
@@ -309,8 +311,9 @@ pub(crate) fn build(
         let rings = Arc::clone(&engine);
         self_metrics::register(&meter, components, Box::new(move || rings.dropped()));
     }
+    // Unset, a stage copies only a run's id, and only once a run started.
     if !config.baggage_attributes.is_empty() {
-        let keys = config.baggage_attributes.iter().cloned().map(Into::into);
+        let keys = baggage_keys.iter().cloned().map(Into::into);
         let _ = engine.baggage_keys.set(keys.collect());
     }
     let layers = LayerParts {

@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "propagation",
         "context",
         "baggage",
+        "run",
         "integrations",
         "lag",
     ],

@@ -63,10 +63,20 @@ pub mod attribute {
     /// `pipeline.partition`: `string`, development.
     pub const PIPELINE_PARTITION: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("pipeline.partition");
 
+    /// The stage calls recorded inside a run that failed, on the run's span.
+    ///
+    /// `pipeline.run.failures`: `int`, development.
+    pub const PIPELINE_RUN_FAILURES: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.failures");
+
     /// The identifier of one run of the pipeline.
     ///
     /// `pipeline.run.id`: `string`, development.
     pub const PIPELINE_RUN_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("pipeline.run.id");
+
+    /// The stage calls recorded inside a run, on the run's span.
+    ///
+    /// `pipeline.run.stages`: `int`, development.
+    pub const PIPELINE_RUN_STAGES: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.stages");
 
     /// The role of the stage in the pipeline.
     ///
@@ -183,7 +193,7 @@ mod __tables {
 
     const O: Source = Source::Pipeline;
 
-    pub static ATTRIBUTES: [A; 7] = [
+    pub static ATTRIBUTES: [A; 9] = [
         A { name: "pipeline.batch.size", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.io.direction", ty: T::Enum(&[
             M { id: "in", value: E::Str("in"), stability: S::Development, deprecated: None },
@@ -191,7 +201,9 @@ mod __tables {
         ]), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.name", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.partition", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.failures", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.id", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.stages", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.stage.kind", ty: T::Enum(&[
             M { id: "source", value: E::Str("source"), stability: S::Development, deprecated: None },
             M { id: "transform", value: E::Str("transform"), stability: S::Development, deprecated: None },

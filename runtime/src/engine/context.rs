@@ -36,6 +36,26 @@ impl Drop for Sentinel {
     }
 }
 
+/// Whether a run has started in this process: until one has, a stage does
+/// not look for a run id in the current context (the stage's own cost).
+static RUNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The baggage key of a run's id, copied onto every stage span.
+pub(crate) const RUN_ID_KEYS: [opentelemetry::Key; 1] = [opentelemetry::Key::from_static_str(
+    semtel_conventions::pipeline::attribute::PIPELINE_RUN_ID.name(),
+)];
+
+/// Notes that a run has started (see [`runs_started`]).
+pub(crate) fn note_run() {
+    RUNS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a run has started in this process.
+#[inline]
+pub(crate) fn runs_started() -> bool {
+    RUNS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reads this thread's OpenTelemetry context; `None` once the thread is
 /// exiting and the context's thread-local is gone, where reading it would
 /// panic (and, from another thread-local's destructor, abort the process):

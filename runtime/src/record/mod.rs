@@ -10,4 +10,4 @@ mod span;
 
 pub(crate) use site::{MoreCells, SiteCells, SpanSite};
 pub use site::{StageKind, StaticValue};
-pub(crate) use span::{Extra, Item, SpanRecord, stage_scope, unique_attributes};
+pub(crate) use span::{Extra, Item, RunTally, SpanRecord, stage_scope, unique_attributes};

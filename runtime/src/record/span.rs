@@ -112,6 +112,28 @@ pub(crate) struct Extra {
     /// The call failed with this `error.type` (its metrics, when on, were
     /// recorded by the calling thread).
     pub(crate) error_type: Option<Cow<'static, str>>,
+    /// The run the call is inside, which counts it when it ends (taken
+    /// before the record is built).
+    pub(crate) run: Option<Arc<RunTally>>,
+}
+
+/// The stage calls of one run, counted as they end: the run's span gets the
+/// counts when the run ends.
+#[derive(Debug, Default)]
+pub(crate) struct RunTally {
+    pub(crate) stages: std::sync::atomic::AtomicU64,
+    pub(crate) failures: std::sync::atomic::AtomicU64,
+}
+
+impl RunTally {
+    /// Counts a call that ended, failed or not.
+    pub(crate) fn count(&self, failed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stages.fetch_add(1, Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl Extra {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::metrics::BoundCounter;
@@ -16,7 +17,7 @@ use super::metrics::{GENERATION, METRICS_ON, instruments, record_metrics, record
 use super::site::{BoundAttributes, StageSite};
 use crate::engine::{self, Begun, Engine, Instrumented, SpanRef, active};
 use crate::metric;
-use crate::record::{Extra, SiteCells, SpanRecord, clock};
+use crate::record::{Extra, RunTally, SiteCells, SpanRecord, clock};
 use crate::telemetry::Telemetry;
 
 /// One stage call: started by the expansion, finished when dropped. Records
@@ -87,6 +88,9 @@ fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
         return;
     }
     opentelemetry::Context::map_current(|cx| {
+        if let Some(run) = cx.get::<Arc<RunTally>>() {
+            live.extra().run = Some(Arc::clone(run));
+        }
         let baggage = cx.baggage();
         for k in keys {
             if let Some(v) = baggage.get(k.as_str()) {
@@ -180,10 +184,12 @@ impl StageGuard {
                     ..Extra::default()
                 }));
             }
-            if let Some(keys) = engine.baggage_keys.get()
-                && live.recording()
-            {
-                copy_baggage(keys, live);
+            if live.recording() {
+                if let Some(keys) = engine.baggage_keys.get() {
+                    copy_baggage(keys, live);
+                } else if engine::context::runs_started() {
+                    copy_baggage(&engine::context::RUN_ID_KEYS, live);
+                }
             }
         });
         live.on = live.metrics || live.has_span();
@@ -476,6 +482,9 @@ fn finish(site: &'static StageSite, live: &mut Live) {
     // The record is built before the in-flight gauge's atomic update, which
     // lets its stores drain: copying it into the ring right after writing it
     // field by field would stall store forwarding.
+    if let Some(run) = live.extra.as_mut().and_then(|e| e.run.take()) {
+        run.count(failed);
+    }
     let span = &live.span;
     let record = recorded.then(|| {
         SpanRecord::new(

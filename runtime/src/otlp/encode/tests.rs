@@ -134,6 +134,7 @@ fn a_stage_record_decodes_with_every_field() {
             )),
             parent_remote: true,
             error_type: Some("timeout".into()),
+            run: None,
         })),
     );
     let encoder = Encoder::new(
