@@ -209,6 +209,21 @@ impl Snapshot {
         self.spans().into_iter().find(|s| s.name() == name)
     }
 
+    /// The one span named `name`.
+    ///
+    /// # Panics
+    /// When there is none, or more than one.
+    #[must_use]
+    pub fn only_span(&self, name: &str) -> ReceivedSpan {
+        let mut spans: Vec<_> = self
+            .spans()
+            .into_iter()
+            .filter(|s| s.name() == name)
+            .collect();
+        assert_eq!(spans.len(), 1, "one {name:?} span: {spans:#?}");
+        spans.remove(0)
+    }
+
     /// The last export of the metric named `name` (the most recent cumulative value).
     #[must_use]
     pub fn metric(&self, name: &str) -> Option<ReceivedMetric> {

@@ -38,13 +38,7 @@ fn finish(s: semtel::Session, rx: &Receiver, spans: usize, logs: usize) -> Snaps
 }
 
 fn one(snap: &Snapshot, name: &str) -> ReceivedSpan {
-    let spans: Vec<_> = snap
-        .spans()
-        .into_iter()
-        .filter(|s| s.name() == name)
-        .collect();
-    assert_eq!(spans.len(), 1, "one {name:?} span: {spans:#?}");
-    spans.into_iter().next().unwrap()
+    snap.only_span(name)
 }
 
 #[semtel::stage(pipeline = "baggage")]

@@ -181,7 +181,9 @@ fn collector_killed_mid_run_then_restarted_http_later_telemetry_arrives() {
     collector_killed_then_restarted("http/protobuf");
 }
 
-fn slow_collector(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel::ShutdownReport) {
+/// A session exporting over `protocol` to a receiver that holds every
+/// request without answering.
+fn held(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel::Session) {
     let rx = Receiver::start();
     rx.hold();
     let endpoint = if protocol == "grpc" {
@@ -198,6 +200,11 @@ fn slow_collector(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel:
     .shutdown_timeout(BOUND)
     .build()
     .expect("valid configuration");
+    (rx, t)
+}
+
+fn slow_collector(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel::ShutdownReport) {
+    let (rx, t) = held(protocol, export_timeout_ms);
 
     let started = Instant::now();
     run_pipeline(&t);
@@ -224,22 +231,7 @@ fn slow_collector(protocol: &str, export_timeout_ms: &str) -> (Receiver, semtel:
 #[test]
 fn slow_collector_flush_returns_within_its_bound() {
     for protocol in ["grpc", "http/protobuf"] {
-        let rx = Receiver::start();
-        rx.hold();
-        let endpoint = if protocol == "grpc" {
-            rx.grpc_endpoint()
-        } else {
-            rx.http_endpoint()
-        };
-        let t = builder(&[
-            ("OTEL_SERVICE_NAME", "slow-flush"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
-        ])
-        .shutdown_timeout(BOUND)
-        .build()
-        .expect("valid configuration");
+        let (rx, t) = held(protocol, "0");
         run_pipeline(&t);
         let started = Instant::now();
         t.flush();

@@ -33,13 +33,7 @@ fn init(rx: &Receiver) -> semtel::Guard {
 }
 
 fn one(snap: &Snapshot, name: &str) -> ReceivedSpan {
-    let spans: Vec<_> = snap
-        .spans()
-        .into_iter()
-        .filter(|s| s.name() == name)
-        .collect();
-    assert_eq!(spans.len(), 1, "one {name:?} span: {spans:#?}");
-    spans.into_iter().next().unwrap()
+    snap.only_span(name)
 }
 
 /// Whether `span` is below `ancestor`, following parents among `spans`.

@@ -60,13 +60,7 @@ fn load(rows: u64) -> u64 {
 }
 
 fn one(snap: &Snapshot, name: &str) -> ReceivedSpan {
-    let spans: Vec<_> = snap
-        .spans()
-        .into_iter()
-        .filter(|s| s.name() == name)
-        .collect();
-    assert_eq!(spans.len(), 1, "one {name:?} span: {spans:#?}");
-    spans.into_iter().next().unwrap()
+    snap.only_span(name)
 }
 
 #[test]
