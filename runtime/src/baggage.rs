@@ -132,18 +132,30 @@ pub fn entries_in(cx: &Context) -> Vec<(String, String)> {
     all
 }
 
-/// Copies the allow-listed baggage entries of a span's parent context onto
-/// the span (`tracing` spans, through the SDK).
+/// Copies allow-listed baggage entries onto `tracing` spans (from the
+/// span's parent context, through the SDK) and log records (from the
+/// current context: semtel's layer attaches the innermost stage's context
+/// while a `tracing` event becomes a record, so a stage's baggage is seen).
+/// A run's id is always among the keys; until a run has started and with
+/// no key of the user's listed, there is nothing to look for.
 #[derive(Debug)]
-pub(crate) struct BaggageSpanProcessor {
+pub(crate) struct BaggageCopy {
     keys: Vec<opentelemetry::Key>,
+    /// Whether the user listed keys of their own.
+    listed: bool,
 }
 
-impl BaggageSpanProcessor {
-    pub(crate) fn new(keys: &[String]) -> Self {
+impl BaggageCopy {
+    /// Copies `keys`, the user's `listed` ones and a run's id.
+    pub(crate) fn new(keys: &[String], listed: bool) -> Self {
         Self {
             keys: keys.iter().map(|k| k.clone().into()).collect(),
+            listed,
         }
+    }
+
+    fn wanted(&self) -> bool {
+        self.listed || crate::engine::context::runs_started()
     }
 }
 
@@ -160,9 +172,12 @@ fn allowed<'a>(
     })
 }
 
-impl opentelemetry_sdk::trace::SpanProcessor for BaggageSpanProcessor {
+impl opentelemetry_sdk::trace::SpanProcessor for BaggageCopy {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
+        if !self.wanted() {
+            return;
+        }
         for kv in allowed(&self.keys, cx) {
             span.set_attribute(kv);
         }
@@ -182,29 +197,16 @@ impl opentelemetry_sdk::trace::SpanProcessor for BaggageSpanProcessor {
     }
 }
 
-/// Copies the allow-listed baggage entries of the current context onto log
-/// records: semtel's layer attaches the innermost stage's context while a
-/// `tracing` event becomes a record, so a stage's baggage is seen.
-#[derive(Debug)]
-pub(crate) struct BaggageLogProcessor {
-    keys: Vec<opentelemetry::Key>,
-}
-
-impl BaggageLogProcessor {
-    pub(crate) fn new(keys: &[String]) -> Self {
-        Self {
-            keys: keys.iter().map(|k| k.clone().into()).collect(),
-        }
-    }
-}
-
-impl opentelemetry_sdk::logs::LogProcessor for BaggageLogProcessor {
+impl opentelemetry_sdk::logs::LogProcessor for BaggageCopy {
     fn emit(
         &self,
         record: &mut opentelemetry_sdk::logs::SdkLogRecord,
         _scope: &opentelemetry::InstrumentationScope,
     ) {
         use opentelemetry::logs::LogRecord as _;
+        if !self.wanted() {
+            return;
+        }
         Context::map_current(|cx| {
             for kv in allowed(&self.keys, cx) {
                 record.add_attribute(kv.key, kv.value.as_str().into_owned());

@@ -148,6 +148,7 @@ pub(crate) fn build(
 
     // A run's id is always copied (see `crate::run`); the user's keys only
     // when listed.
+    let listed = !config.baggage_attributes.is_empty();
     let mut baggage_keys = vec![crate::run::RUN_ID_KEY.to_owned()];
     baggage_keys.extend(
         (config.baggage_attributes.iter())
@@ -164,7 +165,7 @@ pub(crate) fn build(
             .with_span_limits(sdk_span_limits(config.span_limits));
         // Before the exporters' processors, which take the span as it is.
         builder =
-            builder.with_span_processor(crate::baggage::BaggageSpanProcessor::new(&baggage_keys));
+            builder.with_span_processor(crate::baggage::BaggageCopy::new(&baggage_keys, listed));
         let mut destinations = Vec::new();
         for kind in &config.traces.exporters {
             let d = span_exporter(*kind, config, &resource, sink, &network, &extras)?;
@@ -207,7 +208,7 @@ pub(crate) fn build(
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
         // Before the exporters' processors, which take the record as it is.
         builder =
-            builder.with_log_processor(crate::baggage::BaggageLogProcessor::new(&baggage_keys));
+            builder.with_log_processor(crate::baggage::BaggageCopy::new(&baggage_keys, listed));
         for kind in &config.logs.exporters {
             let timeout = config.log_batch.export_timeout;
             let processor = match kind {

@@ -121,7 +121,7 @@ impl Session {
         }
     }
 
-    /// Installs this session for the whole process ([`crate::init`]).
+    /// Installs this `Session` for the whole process ([`crate::init`]).
     pub(crate) fn install(self) -> Result<Guard, Error> {
         if !self.config.disabled {
             tracing::dispatcher::set_global_default(self.dispatch.clone())
@@ -130,7 +130,7 @@ impl Session {
         Ok(self.install_globals())
     }
 
-    /// Installs everything of this session's for the whole process but the
+    /// Installs everything of this `Session` for the whole process but the
     /// `tracing` subscriber, which the user's carries semtel's layer
     /// ([`crate::Builder::build_layer`]).
     pub(crate) fn install_globals(mut self) -> Guard {

@@ -245,7 +245,7 @@ impl Thread {
     }
 
     /// Gives this thread a ring of engine `engine_id` when it has none for
-    /// it (its first span under this session, or one that started on
+    /// it (its first span under this engine, or one that started on
     /// another thread); `false` when the span cannot be pushed: the engine
     /// is closed or gone, or its ring cannot be allocated (counted as
     /// dropped; this thread's stages then run untraced under that engine).
