@@ -3,66 +3,13 @@
 //! letters with the stage's labels, bound per call site.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundCounter, Counter, Gauge};
+use opentelemetry::metrics::BoundCounter;
 use semtel_conventions::pipeline::attribute as pattr;
-use semtel_conventions::pipeline::metric as pmetric;
 
 use super::metrics::{GENERATION, METRICS_ON, instruments};
 use crate::record::{MoreCells, SpanSite};
-
-/// The instruments beside the stage call's own ([`super::metrics`]).
-struct MoreInstruments {
-    bytes: Counter<u64>,
-    retries: Counter<u64>,
-    dead_letters: Counter<u64>,
-    lag: Gauge<f64>,
-    backlog: Gauge<u64>,
-}
-
-#[allow(clippy::type_complexity)] // a cache slot: (generation, instruments)
-static MORE: RwLock<Option<(u64, Arc<MoreInstruments>)>> = RwLock::new(None);
-
-fn more_instruments() -> Arc<MoreInstruments> {
-    let generation = GENERATION.load(Ordering::Acquire);
-    if let Some((g, i)) = MORE.read().unwrap_or_else(PoisonError::into_inner).as_ref()
-        && *g == generation
-    {
-        return Arc::clone(i);
-    }
-    let meter = opentelemetry::global::meter_with_scope(crate::record::stage_scope());
-    let counter = |m: semtel_conventions::model::MetricDescriptor, description: &'static str| {
-        meter
-            .u64_counter(m.name)
-            .with_unit(m.unit)
-            .with_description(description)
-            .build()
-    };
-    let lag = pmetric::PIPELINE_LAG;
-    let backlog = pmetric::PIPELINE_BACKLOG;
-    let built = Arc::new(MoreInstruments {
-        bytes: counter(pmetric::PIPELINE_BYTES, "Bytes a stage read or wrote"),
-        retries: counter(pmetric::PIPELINE_RETRIES, "Operations a stage retried"),
-        dead_letters: counter(
-            pmetric::PIPELINE_DEAD_LETTERS,
-            "Records a stage sent to a dead-letter destination",
-        ),
-        lag: meter
-            .f64_gauge(lag.name)
-            .with_unit(lag.unit)
-            .with_description("How far a stage trails its input")
-            .build(),
-        backlog: meter
-            .u64_gauge(backlog.name)
-            .with_unit(backlog.unit)
-            .with_description("Records of its input a stage has yet to process")
-            .build(),
-    });
-    *MORE.write().unwrap_or_else(PoisonError::into_inner) = Some((generation, Arc::clone(&built)));
-    built
-}
 
 /// What a call counts from inside its body.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +59,7 @@ pub(super) fn add(site: &'static SpanSite, what: Counted, n: u64) {
             if cells.generation == generation {
                 cell(cells, what).add(n);
             } else {
-                let i = more_instruments();
+                let i = instruments();
                 match what {
                     Counted::BytesIn => i.bytes.add(n, &labels(site, Some(true))),
                     Counted::BytesOut => i.bytes.add(n, &labels(site, Some(false))),
@@ -134,7 +81,7 @@ fn cell(cells: &MoreCells, what: Counted) -> &BoundCounter<u64> {
 }
 
 fn bind(site: &SpanSite, generation: u64) -> MoreCells {
-    let i = more_instruments();
+    let i = instruments();
     MoreCells {
         generation,
         bytes_in: i.bytes.bind(&labels(site, Some(true))),
@@ -176,7 +123,7 @@ pub(super) fn lag(site: &SpanSite, partition: &str, lag: Lag) {
         pattr::PIPELINE_PARTITION.name(),
         partition.to_owned(),
     ));
-    let i = more_instruments();
+    let i = instruments();
     match lag {
         Lag::Seconds(s) => i.lag.record(s, &attrs),
         Lag::Records(n) => i.backlog.record(n.min(MAX_INCREMENT), &attrs),

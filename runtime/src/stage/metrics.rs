@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use opentelemetry::metrics::{Counter, Histogram, ObservableUpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, ObservableUpDownCounter};
 use semtel_conventions::pipeline::metric as pmetric;
 
 use super::site::StageSite;
@@ -21,6 +21,13 @@ pub(super) struct Instruments {
     pub(super) duration: Histogram<f64>,
     pub(super) records: Counter<u64>,
     pub(super) failures: Counter<u64>,
+    /// What a body counts through its handle ([`super::counters`]).
+    pub(super) bytes: Counter<u64>,
+    pub(super) retries: Counter<u64>,
+    pub(super) dead_letters: Counter<u64>,
+    /// The lag gauges ([`crate::lag`]).
+    pub(super) lag: Gauge<f64>,
+    pub(super) backlog: Gauge<u64>,
     /// Observes every call site's [`StageSite::active`] at collection.
     _active: ObservableUpDownCounter<i64>,
 }
@@ -67,6 +74,13 @@ pub(super) fn instruments() -> Arc<Instruments> {
     let r = pmetric::PIPELINE_RECORDS;
     let f = pmetric::PIPELINE_STAGE_FAILURES;
     let a = pmetric::PIPELINE_STAGE_ACTIVE;
+    let counter = |m: semtel_conventions::model::MetricDescriptor, description: &'static str| {
+        meter
+            .u64_counter(m.name)
+            .with_unit(m.unit)
+            .with_description(description)
+            .build()
+    };
     let built = Arc::new(Instruments {
         duration: meter
             .f64_histogram(d.name)
@@ -83,6 +97,22 @@ pub(super) fn instruments() -> Arc<Instruments> {
             .u64_counter(f.name)
             .with_unit(f.unit)
             .with_description("Stage calls that failed, by error.type")
+            .build(),
+        bytes: counter(pmetric::PIPELINE_BYTES, "Bytes a stage read or wrote"),
+        retries: counter(pmetric::PIPELINE_RETRIES, "Operations a stage retried"),
+        dead_letters: counter(
+            pmetric::PIPELINE_DEAD_LETTERS,
+            "Records a stage sent to a dead-letter destination",
+        ),
+        lag: meter
+            .f64_gauge(pmetric::PIPELINE_LAG.name)
+            .with_unit(pmetric::PIPELINE_LAG.unit)
+            .with_description("How far a stage trails its input")
+            .build(),
+        backlog: meter
+            .u64_gauge(pmetric::PIPELINE_BACKLOG.name)
+            .with_unit(pmetric::PIPELINE_BACKLOG.unit)
+            .with_description("Records of its input a stage has yet to process")
             .build(),
         _active: meter
             .i64_observable_up_down_counter(a.name)
