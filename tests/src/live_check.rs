@@ -98,6 +98,23 @@ impl LiveCheck {
             .any(|i| key == i || (i.ends_with('.') && key.starts_with(i.as_str())))
     }
 
+    /// [`LiveCheck::run`], asserting that nothing differs.
+    ///
+    /// # Panics
+    /// When something does, with every finding on a line of its own.
+    pub fn assert_clean(&mut self, snapshot: &Snapshot) {
+        let findings = self.run(snapshot);
+        assert!(
+            findings.is_empty(),
+            "not in the registries:\n{}",
+            findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     /// Checks every resource, span, event, link, log and metric attribute
     /// and every metric in `snapshot`. Returns what differs, sorted and
     /// without repeats.
