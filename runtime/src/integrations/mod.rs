@@ -47,6 +47,8 @@
 //! the global one).
 
 mod attrs;
+#[cfg(feature = "aws-sdk")]
+pub mod aws;
 mod buckets;
 mod hub;
 mod layer;
