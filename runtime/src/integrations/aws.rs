@@ -105,19 +105,46 @@ const AWS_API: &str = "aws-api";
 /// serves any number of clients and concurrent calls.
 ///
 /// ```
+/// use aws_sdk_s3::config::{BehaviorVersion, Region};
 /// use semtel::integrations::aws::Interceptor;
 ///
 /// let interceptor = Interceptor::new();
-/// # let _ = interceptor;
-/// // aws_sdk_s3::Config::builder().interceptor(interceptor) …
+/// let s3 = aws_sdk_s3::Config::builder()
+///     .behavior_version(BehaviorVersion::latest())
+///     .region(Region::new("eu-west-1"))
+///     .interceptor(interceptor.clone())
+///     .build();
+/// let another = aws_sdk_s3::Config::builder() // any client, any service
+///     .behavior_version(BehaviorVersion::latest())
+///     .interceptor(interceptor)
+///     .build();
+/// assert_eq!(s3.interceptors().count(), 1);
+/// # let _ = another;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Interceptor {
-    _private: (),
+    /// The input members to capture, made once: a call whose client asks
+    /// for none (the usual case) gets a clone (reference counts only).
+    requested: RequestedTelemetryAttributes,
+}
+
+impl Default for Interceptor {
+    fn default() -> Self {
+        let mut requested = RequestedTelemetryAttributes::default();
+        requested.capture_only(input::MEMBERS);
+        Self { requested }
+    }
 }
 
 impl Interceptor {
-    /// The interceptor.
+    /// The interceptor, capturing the input members the conventions name.
+    ///
+    /// ```
+    /// let config = aws_sdk_s3::Config::builder()
+    ///     .interceptor(semtel::integrations::aws::Interceptor::new())
+    ///     .build();
+    /// assert_eq!(config.interceptors().count(), 1);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -190,18 +217,22 @@ impl Intercept for Interceptor {
         // get them. (A per-call override that requests members of its own
         // is below this layer and loses to it; the client's requests are
         // kept.)
-        let mut requested = cfg
-            .load::<RequestedTelemetryAttributes>()
-            .cloned()
-            .unwrap_or_default();
-        let missing: Vec<&str> = input::MEMBERS
-            .iter()
-            .copied()
-            .filter(|m| !requested.should_capture(m))
-            .collect();
-        if !missing.is_empty() {
-            requested.capture_only(missing);
-            cfg.interceptor_state().store_put(requested);
+        match cfg.load::<RequestedTelemetryAttributes>() {
+            None => {
+                cfg.interceptor_state().store_put(self.requested.clone());
+            }
+            Some(theirs) => {
+                let missing: Vec<&str> = input::MEMBERS
+                    .iter()
+                    .copied()
+                    .filter(|m| !theirs.should_capture(m))
+                    .collect();
+                if !missing.is_empty() {
+                    let mut requested = theirs.clone();
+                    requested.capture_only(missing);
+                    cfg.interceptor_state().store_put(requested);
+                }
+            }
         }
         let op = Operation::start(call_span(), metric::RPC_CLIENT_CALL_DURATION);
         cfg.interceptor_state().store_put(Call {
