@@ -77,8 +77,6 @@
 //! when that one is on (else of the caller's span or stage), beside
 //! `try_op`, never under a short-lived orchestrator span.
 
-use std::sync::Arc;
-
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -484,11 +482,6 @@ fn error_code(display: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     valid.then_some(code)
-}
-
-/// Captured values are shared strings: the span takes a reference.
-fn shared(value: &str) -> Value {
-    Value::String(opentelemetry::StringValue::from(Arc::<str>::from(value)))
 }
 
 #[cfg(test)]

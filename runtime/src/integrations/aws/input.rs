@@ -2,9 +2,10 @@
 //! captured (`CapturedTelemetryAttributes`), by the AWS conventions.
 
 use aws_smithy_types::telemetry::CapturedTelemetryAttributes;
+use opentelemetry::Value;
 use semtel_conventions::attribute;
 
-use super::{Operation, shared};
+use crate::integrations::Operation;
 
 /// What a captured member becomes.
 #[derive(Clone, Copy)]
@@ -108,10 +109,10 @@ pub(super) fn set_attributes(
         };
         match *target {
             Target::Str(key) => {
-                op.set_value(key, shared(value));
+                op.set_value(key, Value::from(value.to_owned()));
             }
             Target::Arn(key) if value.starts_with("arn:") => {
-                op.set_value(key, shared(value));
+                op.set_value(key, Value::from(value.to_owned()));
             }
             Target::Arn(_) => {}
             Target::TableNames => {
