@@ -184,6 +184,7 @@ pub struct FlakyProxy {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     refused: Arc<AtomicU32>,
+    heads: Arc<Mutex<Vec<String>>>,
     accept: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -199,9 +200,11 @@ impl FlakyProxy {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicU32::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
         let accept = {
             let stop = Arc::clone(&stop);
             let refused = Arc::clone(&refused);
+            let heads = Arc::clone(&heads);
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::Acquire) {
@@ -213,9 +216,10 @@ impl FlakyProxy {
                             (n < failures).then_some(n + 1)
                         })
                         .is_ok();
+                    let heads = Arc::clone(&heads);
                     std::thread::spawn(move || {
                         let _ = if fail {
-                            answer_slow_down(stream)
+                            answer_slow_down(stream, &heads)
                         } else {
                             pipe(stream, target)
                         };
@@ -227,6 +231,7 @@ impl FlakyProxy {
             addr,
             stop,
             refused,
+            heads,
             accept: Some(accept),
         })
     }
@@ -248,6 +253,16 @@ impl FlakyProxy {
     pub fn refused(&self) -> u32 {
         self.refused.load(Ordering::Acquire)
     }
+
+    /// The heads (request line and headers) of the requests answered with
+    /// a 503, as they arrived.
+    #[must_use]
+    pub fn refused_heads(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Drop for FlakyProxy {
@@ -261,8 +276,9 @@ impl Drop for FlakyProxy {
     }
 }
 
-/// Reads one request head (requests sent here have no body) and answers 503.
-fn answer_slow_down(mut stream: TcpStream) -> std::io::Result<()> {
+/// Reads one request head (requests sent here have no body), keeps it in
+/// `heads` and answers 503.
+fn answer_slow_down(mut stream: TcpStream, heads: &Mutex<Vec<String>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = Vec::new();
     let mut byte = [0_u8; 1];
@@ -272,6 +288,10 @@ fn answer_slow_down(mut stream: TcpStream) -> std::io::Result<()> {
         }
         head.push(byte[0]);
     }
+    heads
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(String::from_utf8_lossy(&head).into_owned());
     let answer = format!(
         "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{SLOW_DOWN}",
         SLOW_DOWN.len()

@@ -235,9 +235,25 @@ fn s3_calls_are_client_spans_with_aws_attributes_retries_errors_and_the_call_dur
     assert!(direct.attr("http.request.resend_count").is_none());
     assert_eq!(direct.attr_str("aws.s3.key"), Some(KEY));
 
-    // No W3C context injected into AWS requests: nothing to assert on the
-    // wire here beyond the signature, which moto checked; the secret key
-    // itself never leaves.
+    // No W3C context injected into AWS requests (the conventions ask for
+    // none): the request the proxy refused, as it arrived.
+    let heads = proxy.refused_heads();
+    assert_eq!(heads.len(), 1);
+    assert!(
+        heads[0].starts_with("GET /orders-archive/2024/06/01.csv"),
+        "{}",
+        heads[0]
+    );
+    let lower = heads[0].to_ascii_lowercase();
+    assert!(
+        lower.contains("\r\nauthorization: aws4-hmac-sha256"),
+        "{lower}"
+    );
+    assert!(
+        !lower.contains("traceparent") && !lower.contains("baggage"),
+        "{lower}"
+    );
+    // The secret key never leaves.
     assert!(!format!("{snap:?}").contains(SECRET));
 
     // rpc.client.call.duration: the current RPC metric convention.
