@@ -504,6 +504,40 @@ mod tests {
         assert_eq!(error_code(""), None);
     }
 
+    /// Runs the first hook on a bag whose client asked for `emit`.
+    fn requested_after_first_hook(emit: &[&str]) -> RequestedTelemetryAttributes {
+        use aws_smithy_runtime_api::client::interceptors::context::{Input, InterceptorContext};
+        use aws_smithy_types::config_bag::Layer;
+        let mut client = Layer::new("client");
+        if !emit.is_empty() {
+            client.store_put(RequestedTelemetryAttributes::new(emit.iter().copied()));
+        }
+        let mut cfg = ConfigBag::of_layers(vec![client]);
+        let ctx = InterceptorContext::new(Input::erase("an input"));
+        Interceptor::new()
+            .read_before_execution(&(&ctx).into(), &mut cfg)
+            .expect("the hook never fails");
+        assert!(cfg.load::<Call>().is_some(), "the call is in the bag");
+        cfg.load::<RequestedTelemetryAttributes>()
+            .cloned()
+            .expect("members requested")
+    }
+
+    #[test]
+    fn members_are_captured_only_and_the_clients_requests_are_kept() {
+        let requested = requested_after_first_hook(&[]);
+        for member in input::MEMBERS {
+            assert!(requested.should_capture(member), "{member}");
+            assert!(
+                !requested.should_emit(member),
+                "{member} not on the SDK's metrics"
+            );
+        }
+        let requested = requested_after_first_hook(&["Bucket", "VersionId"]);
+        assert!(requested.should_emit("Bucket") && requested.should_emit("VersionId"));
+        assert!(requested.should_capture("Key") && !requested.should_emit("Key"));
+    }
+
     #[test]
     fn the_signing_region_comes_from_the_endpoint() {
         use aws_smithy_types::Document;
