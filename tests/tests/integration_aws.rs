@@ -107,10 +107,13 @@ async fn archive(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client) -> (i32, S
         .code()
         .unwrap_or_default()
         .to_owned();
+    // The interceptor also in a per-call override: still one span.
     flaky
         .get_object()
         .bucket(BUCKET)
         .key(KEY)
+        .customize()
+        .config_override(aws_sdk_s3::Config::builder().interceptor(Interceptor::new()))
         .send()
         .await
         .expect("the retried get succeeds");
@@ -218,7 +221,8 @@ fn s3_calls_are_client_spans_with_aws_attributes_retries_errors_and_the_call_dur
         .expect("the list");
     assert_eq!(listed.status_code(), StatusCode::Unset);
 
-    // The retried call: one span over both attempts, sent once again.
+    // The retried call: one span over both attempts, sent once again (with
+    // the interceptor in the client and in the call's override).
     let gets = named(&spans, "S3.GetObject");
     let port = |s: &&&ReceivedSpan| s.attr_i64("server.port");
     let retried = gets

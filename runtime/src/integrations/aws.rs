@@ -84,6 +84,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::telemetry::{CapturedTelemetryAttributes, RequestedTelemetryAttributes};
@@ -153,8 +154,6 @@ impl Interceptor {
 #[derive(Debug)]
 struct Call {
     op: Option<Operation>,
-    /// Attempts started so far.
-    attempts: u32,
     /// Whether the span has its `{Service}.{Operation}` name yet.
     named: bool,
     /// Whether `cloud.region` was looked for.
@@ -232,10 +231,14 @@ impl Intercept for Interceptor {
                 }
             }
         }
+        if cfg.load::<Call>().is_some() {
+            // Added twice (the client's config and a per-call override):
+            // one span for the call.
+            return Ok(());
+        }
         let op = Operation::start(call_span(), metric::RPC_CLIENT_CALL_DURATION);
         cfg.interceptor_state().store_put(Call {
             op: Some(op),
-            attempts: 0,
             named: false,
             region_read: false,
         });
@@ -252,18 +255,6 @@ impl Intercept for Interceptor {
         if let Some(mut call) = take_call(cfg) {
             call.name(cfg);
             cfg.interceptor_state().store_put(call);
-        }
-        Ok(())
-    }
-
-    fn read_before_attempt(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() {
-            call.attempts = call.attempts.saturating_add(1);
         }
         Ok(())
     }
@@ -344,10 +335,14 @@ impl Intercept for Interceptor {
         let Some(mut op) = call.op.take() else {
             return Ok(());
         };
-        if call.attempts > 1 {
+        // The SDK's own count, which each attempt sets.
+        let attempts = cfg
+            .load::<RequestAttempts>()
+            .map_or(0, RequestAttempts::attempts);
+        if attempts > 1 {
             op.set(
                 attribute::HTTP_REQUEST_RESEND_COUNT,
-                &i64::from(call.attempts - 1),
+                &i64::from(attempts - 1),
             );
         }
         if let Some(Err(error)) = context.output_or_error() {
@@ -364,7 +359,6 @@ fn take_call(cfg: &mut ConfigBag) -> Option<Call> {
     let call = cfg.get_mut_from_interceptor_state::<Call>()?;
     let taken = Call {
         op: call.op.take(),
-        attempts: call.attempts,
         named: call.named,
         region_read: call.region_read,
     };
