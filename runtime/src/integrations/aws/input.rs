@@ -102,7 +102,6 @@ pub(super) fn set_attributes(
     service: &str,
     captured: &CapturedTelemetryAttributes,
 ) {
-    let mut dynamodb = false;
     for (_, member, target) in MAP.iter().filter(|(s, _, _)| *s == service) {
         let Some(value) = captured.get(member) else {
             continue;
@@ -116,12 +115,12 @@ pub(super) fn set_attributes(
             }
             Target::Arn(_) => {}
             Target::TableNames => {
-                dynamodb = true;
                 op.set(attribute::AWS_DYNAMODB_TABLE_NAMES, &[value]);
             }
         }
     }
-    if dynamodb || service == "DynamoDB" {
+    // The DynamoDB span conventions ask for it on every call.
+    if service == "DynamoDB" {
         op.set(
             attribute::DB_SYSTEM_NAME,
             &attribute::DbSystemName::AwsDynamodb,
