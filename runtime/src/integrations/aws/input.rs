@@ -18,7 +18,8 @@ enum Target {
     Arn(&'static str),
 }
 
-/// (service as the SDK names it, input member, attribute).
+/// (service as the SDK names it in `Metadata`, e.g. `Secrets Manager`,
+/// input member, attribute).
 const MAP: &[(&str, &str, Target)] = &[
     ("S3", "Bucket", Target::Str(attribute::AWS_S3_BUCKET.name())),
     ("S3", "Key", Target::Str(attribute::AWS_S3_KEY.name())),
@@ -74,7 +75,7 @@ const MAP: &[(&str, &str, Target)] = &[
         Target::Str(attribute::AWS_STEP_FUNCTIONS_ACTIVITY_ARN.name()),
     ),
     (
-        "SecretsManager",
+        "Secrets Manager",
         "SecretId",
         Target::Arn(attribute::AWS_SECRETSMANAGER_SECRET_ARN.name()),
     ),
