@@ -12,6 +12,7 @@
 //! | `sqlx` | `sqlx` | sqlx's own query events, turned into spans |
 //! | `reqwest-middleware` | `reqwest` | a middleware for `reqwest_middleware::ClientBuilder` |
 //! | `log` | `log` | records of the `log` crate, as OTLP log records |
+//! | `rdkafka` | `kafka` | a send function and producer context, a consumer context |
 //!
 //! ```toml
 //! semtel = { version = "0.1", features = ["tokio-postgres", "reqwest-middleware", "log"] }
@@ -49,6 +50,8 @@
 mod attrs;
 mod buckets;
 mod hub;
+#[cfg(feature = "rdkafka")]
+pub mod kafka;
 mod layer;
 #[cfg(feature = "log")]
 pub mod log;
