@@ -2,10 +2,13 @@
 //! consumer's lag as `pipeline.backlog`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{KeyValue, Value};
-use rdkafka::consumer::ConsumerContext;
+
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Message};
 use semtel_conventions::attribute::{self, MessagingOperationType, MessagingSystem};
@@ -106,19 +109,68 @@ impl TracingConsumerContext {
                 let (Ok(_), Ok(lag)) = (u32::try_from(*id), u64::try_from(p.consumer_lag)) else {
                     continue;
                 };
-                let mut attributes = Vec::with_capacity(labels.len() + 2);
-                attributes.extend(labels.iter().cloned());
-                attributes.push(KeyValue::new(
-                    pattr::PIPELINE_PARTITION.name(),
-                    id.to_string(),
-                ));
-                attributes.push(KeyValue::new(
-                    attribute::MESSAGING_DESTINATION_NAME.name(),
-                    topic.clone(),
-                ));
-                hub.record_backlog(lag, &attributes);
+                record(&hub, labels, topic, *id, lag);
             }
         }
+    }
+
+    /// Records the lag of every partition assigned to `consumer` from the
+    /// brokers' answers: each partition's high watermark (a ListOffsets
+    /// request) minus the group's committed offset (one OffsetFetch), when
+    /// [`lag`](Self::lag) was given. Unlike the statistics, whose high
+    /// watermark librdkafka only learns from fetch responses, this sees
+    /// records arrive on a partition the consumer has paused. It blocks for
+    /// up to `timeout` per request: call it from a thread or task of its
+    /// own (every few seconds), not between messages, and leave
+    /// `statistics.interval.ms` unset so that one source sets the gauge.
+    ///
+    /// ```no_run
+    /// # fn run(consumer: std::sync::Arc<rdkafka::consumer::BaseConsumer<semtel::integrations::kafka::TracingConsumerContext>>) {
+    /// use rdkafka::consumer::Consumer as _;
+    ///
+    /// std::thread::spawn(move || loop {
+    ///     if let Err(e) = consumer.context().record_lag_of(&*consumer, std::time::Duration::from_secs(5)) {
+    ///         eprintln!("lag not read: {e}");
+    ///     }
+    ///     std::thread::park_timeout(std::time::Duration::from_secs(15));
+    /// });
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first request that fails (no broker, timeout); the partitions
+    /// read before it are recorded.
+    pub fn record_lag_of<X, K>(&self, consumer: &K, timeout: Duration) -> KafkaResult<()>
+    where
+        X: ConsumerContext,
+        K: Consumer<X>,
+    {
+        let Some(labels) = &self.lag else {
+            return Ok(());
+        };
+        let Some(hub) = self
+            .hub
+            .clone()
+            .or_else(crate::integrations::layer::current)
+        else {
+            return Ok(());
+        };
+        let assignment = consumer.assignment()?;
+        if assignment.count() == 0 {
+            return Ok(());
+        }
+        let committed = consumer.committed_offsets(assignment, timeout)?;
+        for elem in committed.elements() {
+            // No committed offset yet: no lag to speak of.
+            let Some(committed) = elem.offset().to_raw().filter(|o| *o >= 0) else {
+                continue;
+            };
+            let (_, high) = consumer.fetch_watermarks(elem.topic(), elem.partition(), timeout)?;
+            let lag = u64::try_from(high.saturating_sub(committed)).unwrap_or(0);
+            record(&hub, labels, elem.topic(), elem.partition(), lag);
+        }
+        Ok(())
     }
 
     /// Starts the CONSUMER span `process {topic}` of one message, continuing
@@ -163,6 +215,21 @@ impl TracingConsumerContext {
     pub fn process_batch<M: Message>(&self, messages: &[M]) -> Processing {
         Processing::start_batch(messages, self.group.as_ref())
     }
+}
+
+/// Sets `pipeline.backlog` of one partition.
+fn record(hub: &Hub, labels: &[KeyValue], topic: &str, partition: i32, lag: u64) {
+    let mut attributes = Vec::with_capacity(labels.len() + 2);
+    attributes.extend(labels.iter().cloned());
+    attributes.push(KeyValue::new(
+        pattr::PIPELINE_PARTITION.name(),
+        partition.to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        attribute::MESSAGING_DESTINATION_NAME.name(),
+        topic.to_owned(),
+    ));
+    hub.record_backlog(lag, &attributes);
 }
 
 impl ClientContext for TracingConsumerContext {

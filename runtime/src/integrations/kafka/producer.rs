@@ -59,19 +59,20 @@ fn start<K: ToBytes + ?Sized>(
     op
 }
 
-/// Ends a send with its delivery report: where the record went, or why
-/// it did not.
-fn delivered(mut op: Operation, report: Result<(i32, i64), &KafkaError>) {
+/// Ends a send with its delivery report: the partition the record went
+/// (or was going) to, and its offset or why it was not delivered.
+fn delivered(mut op: Operation, partition: i32, report: Result<i64, &KafkaError>) {
+    if partition >= 0 {
+        op.set(
+            attribute::MESSAGING_DESTINATION_PARTITION_ID,
+            &partition.to_string(),
+        );
+    }
     match report {
-        Ok((partition, offset)) => {
-            op.set(
-                attribute::MESSAGING_DESTINATION_PARTITION_ID,
-                &partition.to_string(),
-            );
-            if offset >= 0 {
-                op.set(attribute::MESSAGING_KAFKA_OFFSET, &offset);
-            }
+        Ok(offset) if offset >= 0 => {
+            op.set(attribute::MESSAGING_KAFKA_OFFSET, &offset);
         }
+        Ok(_) => {}
         Err(e) => op.fail(&super::error_type(e), None),
     }
     op.finish();
@@ -123,13 +124,10 @@ where
         .send(record, queue_timeout)
         .instrument(op.span().clone())
         .await;
-    delivered(
-        op,
-        result
-            .as_ref()
-            .map(|d| (d.partition, d.offset))
-            .map_err(|(e, _)| e),
-    );
+    match &result {
+        Ok(d) => delivered(op, d.partition, Ok(d.offset)),
+        Err((e, message)) => delivered(op, message.partition(), Err(e)),
+    }
     result
 }
 
@@ -241,13 +239,10 @@ where
     fn delivery(&self, result: &DeliveryResult<'_>, sending: Self::DeliveryOpaque) {
         let Sending { op, opaque } = *sending;
         if let Some(op) = op {
-            delivered(
-                op,
-                result
-                    .as_ref()
-                    .map(|m| (m.partition(), m.offset()))
-                    .map_err(|(e, _)| e),
-            );
+            match result {
+                Ok(m) => delivered(op, m.partition(), Ok(m.offset())),
+                Err((e, m)) => delivered(op, m.partition(), Err(e)),
+            }
         }
         self.inner.delivery(result, opaque);
     }
@@ -333,7 +328,7 @@ where
 {
     let Sending { op, opaque } = *record.delivery_opaque;
     if let Some(op) = op {
-        delivered(op, Err(&error));
+        delivered(op, record.partition.unwrap_or(-1), Err(&error));
     }
     let record = BaseRecord {
         topic: record.topic,
