@@ -331,7 +331,7 @@ impl Processing {
     fn start_message<M: Message>(message: &M, group: Option<&Value>) -> Self {
         let topic = message.topic();
         let span = span(&format!("process {topic}"));
-        let parent = super::extract(message);
+        let parent = super::headers::extract(message);
         if parent.span().span_context().is_valid() {
             crate::propagation::set_parent(&span, parent);
         }
@@ -364,7 +364,7 @@ impl Processing {
         // The SDK keeps as many links as its limit and counts the rest as
         // dropped.
         for message in messages {
-            let cx = super::extract(message);
+            let cx = super::headers::extract(message);
             let linked = cx.span().span_context().clone();
             if linked.is_valid() {
                 span.add_link(linked);

@@ -73,7 +73,7 @@ fn delivered(mut op: Operation, partition: i32, report: Result<i64, &KafkaError>
             op.set(attribute::MESSAGING_KAFKA_OFFSET, &offset);
         }
         Ok(_) => {}
-        Err(e) => op.fail(&super::error_type(e), None),
+        Err(e) => op.fail(&super::error::error_type(e), None),
     }
     op.finish();
 }
@@ -119,7 +119,7 @@ where
         record.key,
         record.payload.is_none(),
     );
-    record.headers = Some(super::inject(&op.context(), record.headers.take()));
+    record.headers = Some(super::headers::inject(&op.context(), record.headers.take()));
     let result = producer
         .send(record, queue_timeout)
         .instrument(op.span().clone())
@@ -302,7 +302,7 @@ where
         record.key,
         record.payload.is_none(),
     );
-    let headers = super::inject(&op.context(), record.headers);
+    let headers = super::headers::inject(&op.context(), record.headers);
     BaseRecord {
         topic: record.topic,
         partition: record.partition,
