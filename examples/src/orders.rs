@@ -34,6 +34,9 @@ pub struct RunConfig {
     /// A PostgreSQL connection string (`host=… user=… dbname=…` or a
     /// `postgres://` URL) to load the orders into, instead of SQLite.
     pub postgres: Option<String>,
+    /// Kafka brokers (`host:port,…`) to hand the orders over through,
+    /// instead of the in-memory queue ([`crate::kafka`]).
+    pub kafka: Option<String>,
 }
 
 impl RunConfig {
@@ -43,6 +46,7 @@ impl RunConfig {
             dir: dir.to_owned(),
             orders: 12,
             postgres: None,
+            kafka: None,
         }
     }
 }
@@ -178,7 +182,10 @@ pub fn run(config: &RunConfig) -> Result<Summary, PipelineError> {
     let read = rows.len();
     let valid = transform(rows);
     let rejected = read - valid.len();
-    let messages = publish(TOPIC, valid);
+    let messages = match &config.kafka {
+        Some(brokers) => crate::kafka::exchange(brokers, TOPIC, valid)?,
+        None => publish(TOPIC, valid),
+    };
     let mut db = match &config.postgres {
         Some(conn) => Warehouse::postgres(conn)?,
         None => Warehouse::Sqlite(Connection::open(config.dir.join("warehouse.sqlite3"))?),
