@@ -58,8 +58,10 @@ impl TracingConsumerContext {
 
     /// Also records the consumer's lag per partition as the gauge
     /// `pipeline.backlog` of stage `stage` of pipeline `pipeline` (kind
-    /// `source`), every `statistics.interval.ms` (which the consumer's
-    /// configuration must set; librdkafka sends no statistics without it).
+    /// `source`): every `statistics.interval.ms` when the consumer's
+    /// configuration sets it (librdkafka sends no statistics without it),
+    /// or at each [`record_lag_of`](Self::record_lag_of) (see the
+    /// [module docs](super) for which to choose).
     ///
     /// ```
     /// use semtel::integrations::kafka::TracingConsumerContext;

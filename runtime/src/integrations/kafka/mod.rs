@@ -72,11 +72,17 @@
 //! gauge `pipeline.backlog` of that pipeline and stage, with
 //! `pipeline.partition`, `messaging.system` and
 //! `messaging.destination.name`, so the stage lag alerts cover the consumer.
-//! It comes from librdkafka's statistics (`consumer_lag` of each partition,
-//! every `statistics.interval.ms`): librdkafka already tracks both offsets
-//! (it queries the watermarks itself for a paused partition) and hands them
-//! to the thread that polls, so reading the lag costs no request and no
-//! blocking call on the consumer's path.
+//! It comes from one of two sources:
+//!
+//! * librdkafka's statistics (`consumer_lag` of each partition, every
+//!   `statistics.interval.ms`), which cost no request and run on the thread
+//!   that polls; but librdkafka learns the high watermark from fetch
+//!   responses only, so the lag of a paused partition (or of a consumer
+//!   that stopped polling) stays where it was;
+//! * [`TracingConsumerContext::record_lag_of`], which asks the brokers
+//!   (ListOffsets and OffsetFetch) and so sees records pile up behind a
+//!   paused or stuck consumer; it blocks, so call it from a thread or task
+//!   of its own every few seconds.
 //!
 //! [rdkafka]: https://docs.rs/rdkafka
 
