@@ -111,15 +111,22 @@ fn assert_live_check(snap: &Snapshot, metrics: &[&str]) {
     }
 }
 
-/// Sends `n` records with a key and a header of the application's own.
+/// Sends `n` records with a key and headers of the application's own.
 #[semtel::stage(pipeline = "orders", kind = source)]
 async fn publish(producer: &FutureProducer, n: usize) -> Result<usize, KafkaError> {
     for i in 0..n {
         let key = format!("order-{i}");
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "tenant",
-            value: Some("acme"),
-        });
+        // A stale `traceparent` (copied from an incoming record, say) is
+        // replaced by the send's, not doubled.
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "tenant",
+                value: Some("acme"),
+            })
+            .insert(Header {
+                key: "traceparent",
+                value: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            });
         let record = FutureRecord::to(TOPIC)
             .key(&key)
             .payload("{\"amount\":12}")
