@@ -27,6 +27,9 @@ use semtel::integrations::kafka::{
 use semtel_tests::proto::tonic::trace::v1::span::SpanKind;
 use semtel_tests::proto::tonic::trace::v1::status::StatusCode;
 use semtel_tests::{LiveCheck, ReceivedSpan, Receiver, Snapshot, attr_str};
+// Imported where async stages are defined: their expansion must not pick
+// its `instrument` method.
+use tracing::Instrument as _;
 
 const WAIT: Duration = common::WAIT;
 const TOPIC: &str = "orders";
@@ -191,7 +194,7 @@ fn produced_and_consumed_messages_are_one_trace_across_a_spawned_handler() {
                 // The handler runs on another task, maybe another thread.
                 handlers.push(tokio::spawn(async move {
                     let span = processing.span().clone();
-                    let n = tracing::Instrument::instrument(handle(payload), span).await;
+                    let n = handle(payload).instrument(span).await;
                     processing.finish();
                     n
                 }));
