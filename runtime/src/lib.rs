@@ -292,6 +292,8 @@ pub mod run;
 mod session;
 pub mod stage;
 mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use builder::{Builder, builder, init, layer};
 pub use config::{
