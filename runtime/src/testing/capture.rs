@@ -204,18 +204,23 @@ fn since(
                         let Some(Data::Sum(b)) = old(&name, &p.attributes) else {
                             return true;
                         };
-                        let b = b.data_points.iter().find(|b| key(&b.attributes) == key(&p.attributes));
+                        let b = b
+                            .data_points
+                            .iter()
+                            .find(|b| key(&b.attributes) == key(&p.attributes));
                         let Some(b) = b else { return true };
                         if !sum.is_monotonic {
                             return b.value != p.value;
                         }
                         p.value = match (p.value, b.value) {
-                            (Some(number_data_point::Value::AsInt(n)), Some(number_data_point::Value::AsInt(o))) => {
-                                Some(number_data_point::Value::AsInt(n - o))
-                            }
-                            (Some(number_data_point::Value::AsDouble(n)), Some(number_data_point::Value::AsDouble(o))) => {
-                                Some(number_data_point::Value::AsDouble(n - o))
-                            }
+                            (
+                                Some(number_data_point::Value::AsInt(n)),
+                                Some(number_data_point::Value::AsInt(o)),
+                            ) => Some(number_data_point::Value::AsInt(n - o)),
+                            (
+                                Some(number_data_point::Value::AsDouble(n)),
+                                Some(number_data_point::Value::AsDouble(o)),
+                            ) => Some(number_data_point::Value::AsDouble(n - o)),
                             (v, _) => v,
                         };
                         b.value != p.value || p.value.is_none()
@@ -234,7 +239,10 @@ fn since(
                         let Some(Data::Histogram(b)) = old(&name, &p.attributes) else {
                             return true;
                         };
-                        let b = b.data_points.iter().find(|b| key(&b.attributes) == key(&p.attributes));
+                        let b = b
+                            .data_points
+                            .iter()
+                            .find(|b| key(&b.attributes) == key(&p.attributes));
                         let Some(b) = b else { return true };
                         p.count -= b.count.min(p.count);
                         p.sum = p.sum.zip(b.sum).map(|(n, o)| n - o);
@@ -249,7 +257,8 @@ fn since(
                     _ => {}
                 }
             }
-            sm.metrics.retain(|m| !matches!(&m.data, Some(d) if point_keys(d).is_empty()));
+            sm.metrics
+                .retain(|m| !matches!(&m.data, Some(d) if point_keys(d).is_empty()));
         }
         rm.scope_metrics.retain(|s| !s.metrics.is_empty());
     }
@@ -269,7 +278,10 @@ fn point_keys(data: &Data) -> Vec<String> {
 
 /// An attribute set, whatever its order.
 fn key(attrs: &[KeyValue]) -> String {
-    let mut pairs: Vec<String> = attrs.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect();
+    let mut pairs: Vec<String> = attrs
+        .iter()
+        .map(|kv| format!("{}={:?}", kv.key, kv.value))
+        .collect();
     pairs.sort_unstable();
     pairs.join("\u{1f}")
 }

@@ -85,15 +85,20 @@ pub struct LiveCheck<'a> {
     ignored: Vec<String>,
 }
 
-impl<'a> LiveCheck<'a> {
-    pub(super) fn new(snapshot: &'a Snapshot) -> Self {
-        Self {
-            snapshot,
+impl Snapshot {
+    /// A check of everything in this snapshot against the semantic
+    /// conventions (see [`LiveCheck`]).
+    #[must_use]
+    pub fn live_check(&self) -> LiveCheck<'_> {
+        LiveCheck {
+            snapshot: self,
             registries: Vec::new(),
             ignored: Vec::new(),
         }
     }
+}
 
+impl<'a> LiveCheck<'a> {
     /// Also accepts the names of `registry`: your own conventions, the
     /// `REGISTRY` that `semtel_conventions::codegen` generates.
     #[must_use]
@@ -168,8 +173,11 @@ impl<'a> LiveCheck<'a> {
     }
 
     fn attribute(&self, key: &str) -> Option<&'static AttributeDef> {
-        semtel_conventions::attribute_for_key(key)
-            .or_else(|| self.registries.iter().find_map(|r| r.attribute_for_key(key)))
+        semtel_conventions::attribute_for_key(key).or_else(|| {
+            self.registries
+                .iter()
+                .find_map(|r| r.attribute_for_key(key))
+        })
     }
 
     fn metric_def(&self, name: &str) -> Option<&'static MetricDef> {

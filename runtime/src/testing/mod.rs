@@ -99,4 +99,4 @@ pub use snapshot::{Event, Link, Log, Metric, Point, Snapshot, Span};
 /// An attribute value, as OpenTelemetry's API gives it.
 pub use opentelemetry::Value;
 /// The OTLP protobuf types a [`Snapshot`] holds.
-pub use opentelemetry_proto as proto;
+pub use opentelemetry_proto::tonic as proto;

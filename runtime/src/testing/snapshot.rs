@@ -14,8 +14,6 @@ use opentelemetry_proto::tonic::metrics::v1::{self as pm, metric::Data, number_d
 use opentelemetry_proto::tonic::trace::v1::{self as pt, span::SpanKind, status::StatusCode};
 use semtel_conventions::model::Instrument;
 
-use super::live_check::LiveCheck;
-
 /// Spans, metrics and log records as OTLP requests, with lookups for tests.
 ///
 /// [`Capture::snapshot`](super::Capture::snapshot) makes one; so can
@@ -148,13 +146,6 @@ impl Snapshot {
         self.find_metric(name)
             .unwrap_or_else(|| panic!("no metric named {name:?} in {self}"))
     }
-
-    /// A check of everything in this snapshot against the semantic
-    /// conventions (see [`LiveCheck`]).
-    #[must_use]
-    pub fn live_check(&self) -> LiveCheck<'_> {
-        LiveCheck::new(self)
-    }
 }
 
 impl fmt::Display for Snapshot {
@@ -268,7 +259,11 @@ impl<'a> Span<'a> {
     /// Its events, in order.
     #[must_use]
     pub fn events(&self) -> Vec<Event<'a>> {
-        self.span.events.iter().map(|event| Event { event }).collect()
+        self.span
+            .events
+            .iter()
+            .map(|event| Event { event })
+            .collect()
     }
 
     /// Its first event named `name`, if any.
@@ -580,14 +575,23 @@ impl Point<'_> {
             PointData::Number(p) => &p.exemplars,
             PointData::Histogram(h) => &h.exemplars,
         };
-        exemplars.iter().filter_map(|e| id_hex(&e.trace_id)).collect()
+        exemplars
+            .iter()
+            .filter_map(|e| id_hex(&e.trace_id))
+            .collect()
     }
 
     fn labels(&self) -> String {
         let pairs: Vec<String> = self
             .attributes
             .iter()
-            .map(|kv| format!("{}={}", kv.key, kv.value.as_ref().map(value).unwrap_or(Value::from(""))))
+            .map(|kv| {
+                format!(
+                    "{}={}",
+                    kv.key,
+                    kv.value.as_ref().map(value).unwrap_or(Value::from(""))
+                )
+            })
             .collect();
         pairs.join(", ")
     }
