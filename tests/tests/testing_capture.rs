@@ -1,9 +1,9 @@
 //! `semtel::testing`: a capture holds what the in-process OTLP receiver
 //! decodes for the same stages; captures of tests running at once in one
-//! binary hold only their own spans and logs; an async test on a
-//! current-thread runtime sees its tasks; the live check finds a wrong
-//! type, unit, instrument, an unknown name and a missing required
-//! attribute, and passes on what stages emit.
+//! binary hold only their own spans and logs, and metrics from their start;
+//! an async test on a current-thread runtime sees its tasks; the live check
+//! finds a wrong type, unit, instrument, an unknown name and a missing
+//! required attribute, and passes on what stages emit.
 
 mod common;
 
@@ -123,23 +123,19 @@ fn a_capture_holds_what_the_receiver_decodes() {
 
     // The stage metrics of the calls, with the stages' labels.
     let labels = |stage| [("pipeline.name", "capture"), ("pipeline.stage.name", stage)];
+    let io = |stage, direction| {
+        [
+            ("pipeline.stage.name", stage),
+            ("pipeline.io.direction", direction),
+        ]
+    };
     let records = captured.metric("pipeline.records");
-    assert_eq!(records.point(&labels("extract")).value(), 3.0);
-    assert_eq!(records.point(&labels("load")).value(), 3.0);
-    assert_eq!(
-        captured
-            .metric("pipeline.retries")
-            .point(&labels("load"))
-            .value(),
-        1.0
-    );
-    assert_eq!(
-        captured
-            .metric("pipeline.bytes")
-            .point(&labels("load"))
-            .value(),
-        24.0
-    );
+    assert_eq!(records.point(&io("extract", "out")).value(), 3.0);
+    assert_eq!(records.point(&io("load", "in")).value(), 3.0);
+    let retries = captured.metric("pipeline.retries");
+    assert_eq!(retries.point(&labels("load")).value(), 1.0);
+    let bytes = captured.metric("pipeline.bytes");
+    assert_eq!(bytes.point(&io("load", "out")).value(), 24.0);
     let failed = [
         ("pipeline.stage.name", "load"),
         ("error.type", "testing_capture::Rejected"),
@@ -370,4 +366,25 @@ fn the_live_check_takes_the_users_registry() {
     snap.live_check()
         .registry(&semtel_examples::conventions::REGISTRY)
         .assert_clean();
+}
+
+#[semtel::stage(pipeline = "capture")]
+fn counted() {}
+
+#[test]
+fn a_capture_counts_metrics_from_its_start() {
+    let calls = |snap: &Snapshot| {
+        let duration = snap.metric("pipeline.stage.duration");
+        duration
+            .point(&[("pipeline.stage.name", "counted")])
+            .count()
+    };
+    let first = Capture::start();
+    counted();
+    counted();
+    assert_eq!(calls(&first.snapshot()), 2);
+    drop(first);
+    let second = Capture::start();
+    counted();
+    assert_eq!(calls(&second.snapshot()), 1);
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{Exemplar, metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+use opentelemetry_proto::tonic::metrics::v1::{
+    Exemplar, HistogramDataPoint, NumberDataPoint, metric::Data,
+};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -182,98 +185,86 @@ fn since(
     mut now: ExportMetricsServiceRequest,
     started: u64,
 ) -> ExportMetricsServiceRequest {
-    let mut before: HashMap<(String, String), Data> = HashMap::new();
+    let mut numbers: HashMap<(&str, String), &NumberDataPoint> = HashMap::new();
+    let mut histograms: HashMap<(&str, String), &HistogramDataPoint> = HashMap::new();
     for rm in &baseline.resource_metrics {
         for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-            if let Some(data) = &metric.data {
-                for key in point_keys(data) {
-                    before.insert((metric.name.clone(), key), data.clone());
+            let name = metric.name.as_str();
+            let points = match &metric.data {
+                Some(Data::Sum(s)) => &s.data_points,
+                Some(Data::Gauge(g)) => &g.data_points,
+                Some(Data::Histogram(h)) => {
+                    for p in &h.data_points {
+                        histograms.insert((name, key(&p.attributes)), p);
+                    }
+                    continue;
                 }
+                _ => continue,
+            };
+            for p in points {
+                numbers.insert((name, key(&p.attributes)), p);
             }
         }
     }
-    let old = |name: &str, attrs: &[KeyValue]| before.get(&(name.to_owned(), key(attrs)));
     let fresh = |e: &mut Vec<Exemplar>| e.retain(|e| e.time_unix_nano >= started);
     for rm in &mut now.resource_metrics {
         for sm in &mut rm.scope_metrics {
             for metric in &mut sm.metrics {
-                let name = metric.name.clone();
-                match &mut metric.data {
-                    Some(Data::Sum(sum)) => sum.data_points.retain_mut(|p| {
-                        fresh(&mut p.exemplars);
-                        let Some(Data::Sum(b)) = old(&name, &p.attributes) else {
-                            return true;
-                        };
-                        let b = b
-                            .data_points
-                            .iter()
-                            .find(|b| key(&b.attributes) == key(&p.attributes));
-                        let Some(b) = b else { return true };
-                        if !sum.is_monotonic {
-                            return b.value != p.value;
+                let name = metric.name.as_str();
+                let (points, monotonic) = match &mut metric.data {
+                    Some(Data::Sum(sum)) => (&mut sum.data_points, sum.is_monotonic),
+                    Some(Data::Gauge(gauge)) => (&mut gauge.data_points, false),
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.retain_mut(|p| {
+                            fresh(&mut p.exemplars);
+                            let Some(b) = histograms.get(&(name, key(&p.attributes))) else {
+                                return true;
+                            };
+                            p.count -= b.count.min(p.count);
+                            p.sum = p.sum.zip(b.sum).map(|(n, o)| n - o);
+                            for (n, o) in p.bucket_counts.iter_mut().zip(&b.bucket_counts) {
+                                *n -= (*o).min(*n);
+                            }
+                            // The extremes of the calls since cannot be told.
+                            p.min = None;
+                            p.max = None;
+                            p.count > 0
+                        });
+                        continue;
+                    }
+                    _ => continue,
+                };
+                points.retain_mut(|p| {
+                    fresh(&mut p.exemplars);
+                    let Some(b) = numbers.get(&(name, key(&p.attributes))) else {
+                        return true;
+                    };
+                    if !monotonic {
+                        return b.value != p.value;
+                    }
+                    p.value = match (p.value, b.value) {
+                        (Some(Number::AsInt(n)), Some(Number::AsInt(o))) => {
+                            Some(Number::AsInt(n - o))
                         }
-                        p.value = match (p.value, b.value) {
-                            (
-                                Some(number_data_point::Value::AsInt(n)),
-                                Some(number_data_point::Value::AsInt(o)),
-                            ) => Some(number_data_point::Value::AsInt(n - o)),
-                            (
-                                Some(number_data_point::Value::AsDouble(n)),
-                                Some(number_data_point::Value::AsDouble(o)),
-                            ) => Some(number_data_point::Value::AsDouble(n - o)),
-                            (v, _) => v,
-                        };
-                        b.value != p.value || p.value.is_none()
-                    }),
-                    Some(Data::Gauge(gauge)) => gauge.data_points.retain_mut(|p| {
-                        fresh(&mut p.exemplars);
-                        let Some(Data::Gauge(b)) = old(&name, &p.attributes) else {
-                            return true;
-                        };
-                        !b.data_points
-                            .iter()
-                            .any(|b| key(&b.attributes) == key(&p.attributes) && b.value == p.value)
-                    }),
-                    Some(Data::Histogram(h)) => h.data_points.retain_mut(|p| {
-                        fresh(&mut p.exemplars);
-                        let Some(Data::Histogram(b)) = old(&name, &p.attributes) else {
-                            return true;
-                        };
-                        let b = b
-                            .data_points
-                            .iter()
-                            .find(|b| key(&b.attributes) == key(&p.attributes));
-                        let Some(b) = b else { return true };
-                        p.count -= b.count.min(p.count);
-                        p.sum = p.sum.zip(b.sum).map(|(n, o)| n - o);
-                        for (n, o) in p.bucket_counts.iter_mut().zip(&b.bucket_counts) {
-                            *n -= (*o).min(*n);
+                        (Some(Number::AsDouble(n)), Some(Number::AsDouble(o))) => {
+                            Some(Number::AsDouble(n - o))
                         }
-                        // The extremes of the calls since cannot be told.
-                        p.min = None;
-                        p.max = None;
-                        p.count > 0
-                    }),
-                    _ => {}
-                }
+                        (v, _) => v,
+                    };
+                    b.value != p.value
+                });
             }
-            sm.metrics
-                .retain(|m| !matches!(&m.data, Some(d) if point_keys(d).is_empty()));
+            sm.metrics.retain(|m| match &m.data {
+                Some(Data::Sum(s)) => !s.data_points.is_empty(),
+                Some(Data::Gauge(g)) => !g.data_points.is_empty(),
+                Some(Data::Histogram(h)) => !h.data_points.is_empty(),
+                _ => true,
+            });
         }
         rm.scope_metrics.retain(|s| !s.metrics.is_empty());
     }
     now.resource_metrics.retain(|r| !r.scope_metrics.is_empty());
     now
-}
-
-fn point_keys(data: &Data) -> Vec<String> {
-    match data {
-        Data::Sum(s) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-        Data::Gauge(g) => g.data_points.iter().map(|p| key(&p.attributes)).collect(),
-        Data::Histogram(h) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-        Data::ExponentialHistogram(h) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-        Data::Summary(s) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-    }
 }
 
 /// An attribute set, whatever its order.
