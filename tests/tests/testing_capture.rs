@@ -168,7 +168,13 @@ fn a_capture_holds_what_the_receiver_decodes() {
 }
 
 #[semtel::stage(pipeline = "capture")]
-fn tagged(tag: &str) -> usize {
+fn tagged_a(tag: &str) -> usize {
+    tracing::info!(tag, "tagged");
+    tag.len()
+}
+
+#[semtel::stage(pipeline = "capture")]
+fn tagged_b(tag: &str) -> usize {
     tracing::info!(tag, "tagged");
     tag.len()
 }
@@ -176,24 +182,25 @@ fn tagged(tag: &str) -> usize {
 #[test]
 fn captures_at_the_same_time_hold_only_their_own() {
     let barrier = Barrier::new(2);
-    let run = |tag: &'static str| {
+    let run = |tag: &'static str, stage: fn(&str) -> usize| {
         let capture = Capture::start();
         // Both captures are running while both tests emit.
         barrier.wait();
         for _ in 0..5 {
-            tagged(tag);
+            stage(tag);
             tracing::info_span!("own", code.function.name = tag).in_scope(|| {});
         }
         barrier.wait();
         capture.snapshot()
     };
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| run("a"));
-        let b = s.spawn(|| run("bb"));
+        let a = s.spawn(|| run("a", tagged_a));
+        let b = s.spawn(|| run("bb", tagged_b));
         (a.join().expect("a"), b.join().expect("b"))
     });
-    for (snapshot, tag) in [(&a, "a"), (&b, "bb")] {
+    for (snapshot, tag, stage) in [(&a, "a", "tagged_a"), (&b, "bb", "tagged_b")] {
         assert_eq!(snapshot.spans().len(), 10, "{snapshot}");
+        assert_eq!(snapshot.spans_named(stage).len(), 5, "{snapshot}");
         let own = |v: Option<semtel::testing::Value>| v == Some(tag.into());
         assert!(
             snapshot
@@ -203,6 +210,12 @@ fn captures_at_the_same_time_hold_only_their_own() {
         );
         assert_eq!(snapshot.logs().len(), 5);
         assert!(snapshot.logs().iter().all(|l| own(l.attr("tag"))));
+        // The stage metrics of its own stage only.
+        let duration = snapshot.metric("pipeline.stage.duration");
+        let points = duration.points();
+        assert_eq!(points.len(), 1, "{snapshot}");
+        assert_eq!(points[0].attr("pipeline.stage.name"), Some(stage.into()));
+        assert_eq!(points[0].count(), 5);
     }
 }
 

@@ -1,13 +1,13 @@
 //! [`Capture`]: a session whose spans and log records stay in memory, and
 //! the process's stage metrics read from an in-memory reader.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
 use opentelemetry_proto::tonic::metrics::v1::{
     Exemplar, HistogramDataPoint, NumberDataPoint, metric::Data,
@@ -91,12 +91,23 @@ impl Capture {
     pub fn snapshot(&self) -> Snapshot {
         self.session.flush();
         let stored = self.sink.stored();
-        let traces = (stored.traces.iter())
+        let traces: Vec<ExportTraceServiceRequest> = (stored.traces.iter())
             .filter_map(|bytes| ExportTraceServiceRequest::decode(bytes.as_slice()).ok())
             .collect();
+        // Stage metrics are the process's: keep those of the stages this
+        // capture saw run.
+        let mut stages = HashSet::new();
+        for rs in traces.iter().flat_map(|r| &r.resource_spans) {
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                if let Some(stage) = stage_of(&span.attributes) {
+                    stages.insert(stage);
+                }
+            }
+        }
+        let own = |attrs: &[KeyValue]| stage_of(attrs).is_none_or(|s| stages.contains(&s));
         let metrics = self
             .metrics
-            .map(|m| since(&self.baseline, m.collect(), self.started))
+            .map(|m| since(&self.baseline, m.collect(), self.started, own))
             .filter(|r| !r.resource_metrics.is_empty());
         Snapshot::from_otlp(traces, metrics.into_iter().collect(), stored.logs)
     }
@@ -177,13 +188,31 @@ impl MetricReader for SharedReader {
     }
 }
 
-/// What changed from `baseline` to `now`: counters and histograms less
-/// their baseline, other points only when new or changed, exemplars only
-/// from `started` on; series that did not change are left out.
+/// The pipeline and stage a span or metric point belongs to, if any.
+fn stage_of(attrs: &[KeyValue]) -> Option<(String, String)> {
+    let text = |key: &str| {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| match &kv.value {
+                Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(s)),
+                }) => Some(s.clone()),
+                _ => None,
+            })
+    };
+    Some((text("pipeline.name")?, text("pipeline.stage.name")?))
+}
+
+/// What changed from `baseline` to `now` in the points `own` accepts:
+/// counters and histograms less their baseline, other points only when new
+/// or changed, exemplars only from `started` on; series that did not
+/// change are left out.
 fn since(
     baseline: &ExportMetricsServiceRequest,
     mut now: ExportMetricsServiceRequest,
     started: u64,
+    own: impl Fn(&[KeyValue]) -> bool,
 ) -> ExportMetricsServiceRequest {
     let mut numbers: HashMap<(&str, String), &NumberDataPoint> = HashMap::new();
     let mut histograms: HashMap<(&str, String), &HistogramDataPoint> = HashMap::new();
@@ -216,6 +245,9 @@ fn since(
                     Some(Data::Gauge(gauge)) => (&mut gauge.data_points, false),
                     Some(Data::Histogram(h)) => {
                         h.data_points.retain_mut(|p| {
+                            if !own(&p.attributes) {
+                                return false;
+                            }
                             fresh(&mut p.exemplars);
                             let Some(b) = histograms.get(&(name, key(&p.attributes))) else {
                                 return true;
@@ -235,6 +267,9 @@ fn since(
                     _ => continue,
                 };
                 points.retain_mut(|p| {
+                    if !own(&p.attributes) {
+                        return false;
+                    }
                     fresh(&mut p.exemplars);
                     let Some(b) = numbers.get(&(name, key(&p.attributes))) else {
                         return true;

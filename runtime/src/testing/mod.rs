@@ -72,10 +72,13 @@
 //! - Metrics: stage metrics and [`crate::meter`]'s come from the global
 //!   meter provider, which the first capture of a process installs and
 //!   every capture reads. A snapshot holds what changed since its capture
-//!   started: counts and histograms less what they were then, gauges set
-//!   to a new value. Tests running at the same time that record the same
-//!   series (the same stage, labels alike) count into each other's; give
-//!   such tests stages of their own, or run them one at a time.
+//!   started (counts and histograms less what they were then, gauges set
+//!   to a new value), and of the stage metrics only those of the stages
+//!   whose spans it captured (by `pipeline.name` and
+//!   `pipeline.stage.name`). Tests running at the same time that run the
+//!   same stage count into each other's series, as do those recording the
+//!   same metric of their own; give such tests stages or metrics of their
+//!   own, or run them one at a time.
 //! - A capture cannot run beside [`crate::init`] or
 //!   [`crate::Builder::build_layer`] in the same process, which install
 //!   global telemetry of their own.
