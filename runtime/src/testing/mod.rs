@@ -94,6 +94,7 @@
 mod capture;
 mod live_check;
 mod snapshot;
+mod value;
 
 pub use capture::Capture;
 pub use live_check::{Finding, LiveCheck, LiveReport};
