@@ -1,9 +1,9 @@
 //! `semtel::testing`: a capture holds what the in-process OTLP receiver
 //! decodes for the same stages; captures of tests running at once in one
 //! binary hold only their own spans and logs, and metrics from their start;
-//! an async test on a current-thread runtime sees its tasks; the live check
-//! finds a wrong type, unit, instrument, an unknown name and a missing
-//! required attribute, and passes on what stages emit.
+//! an async test on a current-thread runtime sees its tasks; a link points to
+//! its span; the live check finds a wrong type, unit, instrument, an unknown
+//! name and a missing required attribute, and passes on what stages emit.
 
 mod common;
 
@@ -400,4 +400,28 @@ fn a_capture_counts_metrics_from_its_start() {
     let second = Capture::start();
     counted();
     assert_eq!(calls(&second.snapshot()), 1);
+}
+
+#[semtel::stage(pipeline = "capture", span_kind = producer)]
+fn produce() -> semtel::Context {
+    semtel::context::current()
+}
+
+#[semtel::stage(pipeline = "capture", span_kind = consumer, links = parents.iter().cloned())]
+fn receive(parents: &[semtel::Context]) -> usize {
+    parents.len()
+}
+
+#[test]
+fn a_link_points_to_its_span() {
+    let capture = Capture::start();
+    let producer = produce();
+    receive(&[producer]);
+    let snap = capture.snapshot();
+    let links = snap.span("receive").links();
+    assert_eq!(links.len(), 1);
+    let produce = snap.span("produce");
+    assert!(links[0].points_to(&produce));
+    assert_eq!(links[0].span_id(), produce.span_id());
+    assert!(snap.span("receive").parent().is_none());
 }
