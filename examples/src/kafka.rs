@@ -1,131 +1,278 @@
 //! The orders' hand-off through a real Kafka broker, with semtel's rdkafka
-//! integration: each order is sent with a PRODUCER span `send orders` (its
-//! context in the record's headers) and received by a consumer group with a
-//! CONSUMER span `process orders` that continues it; the consumer's lag is
-//! the `pipeline.backlog` of the `receive` stage. The received messages
-//! keep their Kafka headers, so the batch consumer downstream links to the
-//! send spans.
+//! integration: a [`Broker`] whose sends are PRODUCER spans `send {topic}`
+//! (under the stage that sends, their context in the record's headers) and
+//! whose polls receive each message in a CONSUMER span `process {topic}`
+//! that continues its send, as consumer group `orders-loader`. The
+//! received messages keep their Kafka headers, so the batch consumer
+//! downstream links to the send spans.
 
-use std::io;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{Headers as _, Message as _};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use semtel::integrations::kafka::{self, TracingConsumerContext};
-use semtel::stage;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::{ClientConfig, ClientContext};
+use semtel::integrations::kafka::{
+    TracedSend as _, TracingConsumerContext, TracingProducerContext,
+};
+use tracing::warn;
 
-use crate::orders::{Message, Order};
+use crate::queue::{Batch, Broker, Message, SendError};
 
-/// How long the consumer waits for each order before the run gives up.
+/// How long librdkafka keeps trying to deliver a record before it reports
+/// it timed out (a transient error here).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a send waits for its delivery report: past the delivery
+/// timeout, so the report always comes first.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a poll waits for the messages this broker sent.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends `orders` to `topic` on `brokers` and reads them back as consumer
-/// group `orders-loader`.
-///
-/// # Errors
-///
-/// When a record is not delivered or not received in time (as an
-/// [`io::Error`] carrying the Kafka error).
-pub fn exchange(brokers: &str, topic: &str, orders: Vec<Order>) -> io::Result<Vec<Message>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let sent = publish(brokers, topic, &orders).await?;
-        receive(brokers, topic, sent).await
-    })
+/// Broker requests made to read the consumer's position.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The consumer group the orders are loaded by.
+pub const GROUP: &str = "orders-loader";
+
+/// Kafka as the orders' [`Broker`]: a producer whose [`send`](Broker::send)
+/// returns once the record is delivered (or not), and a consumer in group
+/// [`GROUP`] whose [`poll`](Broker::poll) commits what it takes and
+/// reports what still waits, from the partitions' high watermarks.
+pub struct KafkaBroker {
+    producer: BaseProducer<TracingProducerContext<Deliveries>>,
+    consumer: BaseConsumer<TracingConsumerContext>,
+    subscribed: Option<String>,
+    /// Records delivered and taken, per topic: what a poll waits for.
+    delivered: BTreeMap<String, u64>,
+    taken: BTreeMap<String, u64>,
 }
 
-/// Sends each order, keyed by its id, and awaits its delivery.
-#[stage(pipeline = "orders", kind = transform, records_in = orders.len(), records_out = *ret)]
-async fn publish(brokers: &str, topic: &str, orders: &[Order]) -> io::Result<usize> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .create()
-        .map_err(io::Error::other)?;
-    for order in orders {
-        let key = order.id.to_string();
-        let payload = encode(order);
-        let record = FutureRecord::to(topic).key(&key).payload(&payload);
-        kafka::send(&producer, record, Duration::from_secs(5))
-            .await
-            .map_err(|(e, _)| io::Error::other(e))?;
+impl std::fmt::Debug for KafkaBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBroker")
+            .field("subscribed", &self.subscribed)
+            .field("delivered", &self.delivered)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
     }
-    Ok(orders.len())
 }
 
-/// Reads `count` orders as group `orders-loader`, each in its processing
-/// span, and commits them.
-#[stage(pipeline = "orders", kind = source, records_out = ret.len())]
-async fn receive(brokers: &str, topic: &str, count: usize) -> io::Result<Vec<Message>> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "orders-loader")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false");
-    let context = TracingConsumerContext::new(&config).lag("orders", "receive");
-    let consumer: StreamConsumer<TracingConsumerContext> = config
-        .create_with_context(context)
-        .map_err(io::Error::other)?;
-    consumer.subscribe(&[topic]).map_err(io::Error::other)?;
-    let mut messages = Vec::with_capacity(count);
-    while messages.len() < count {
-        let received = tokio::time::timeout(RECEIVE_TIMEOUT, consumer.recv())
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no order from Kafka in time"))?
-            .map_err(io::Error::other)?;
-        let mut processing = consumer.context().process(&received);
-        let headers: Vec<(String, Vec<u8>)> = received
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        match received.payload().and_then(decode) {
-            Some(order) => messages.push(Message { headers, order }),
-            None => processing.fail("malformed_order"),
+impl KafkaBroker {
+    /// A producer and a consumer for `brokers` (`host:port,…`).
+    ///
+    /// # Errors
+    ///
+    /// When librdkafka rejects the configuration.
+    pub fn connect(brokers: &str) -> std::io::Result<Self> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", "0")
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            )
+            .create_with_context(TracingProducerContext::wrap(Deliveries::default()))
+            .map_err(std::io::Error::other)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("group.id", GROUP)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false");
+        let consumer = config
+            .create_with_context(TracingConsumerContext::new(&config))
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
+            producer,
+            consumer,
+            subscribed: None,
+            delivered: BTreeMap::new(),
+            taken: BTreeMap::new(),
+        })
+    }
+
+    /// Subscribes to `topic` unless it already is.
+    fn subscribe(&mut self, topic: &str) -> Result<(), KafkaError> {
+        if self.subscribed.as_deref() != Some(topic) {
+            self.consumer.subscribe(&[topic])?;
+            self.subscribed = Some(topic.to_owned());
         }
-        processing.finish();
-        consumer
-            .commit_message(&received, CommitMode::Sync)
-            .map_err(io::Error::other)?;
+        Ok(())
     }
-    // What is left on the topic for this group, as `pipeline.backlog`.
-    consumer
-        .context()
-        .record_lag_of(&consumer, Duration::from_secs(5))
-        .map_err(io::Error::other)?;
-    Ok(messages)
+
+    /// Records still waiting on each of `partitions` of `topic` for this
+    /// group: the high watermark minus the consumer's position.
+    fn waiting(&self, topic: &str) -> Result<(u64, BTreeSet<i32>), KafkaError> {
+        let position = self.consumer.position()?;
+        let mut waiting = 0;
+        let mut partitions = BTreeSet::new();
+        for elem in position.elements_for_topic(topic) {
+            let (low, high) =
+                self.consumer
+                    .fetch_watermarks(topic, elem.partition(), REQUEST_TIMEOUT)?;
+            // Nothing read from the partition yet: all of it waits.
+            let next = elem.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
+            waiting += u64::try_from(high.saturating_sub(next)).unwrap_or(0);
+            partitions.insert(elem.partition());
+        }
+        Ok((waiting, partitions))
+    }
 }
 
-/// An order as the record's payload: its CSV row.
-fn encode(order: &Order) -> String {
-    format!(
-        "{},{},{},{},{},{}",
-        order.id, order.customer, order.email, order.amount, order.currency, order.note
-    )
+impl Broker for KafkaBroker {
+    /// Sends `message` with its headers (its `traceparent` replaced by the
+    /// send span's) and waits for the delivery report.
+    fn send(&mut self, topic: &str, message: Message) -> Result<(), SendError> {
+        let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
+        for (key, value) in &message.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .payload(&message.payload[..])
+            .headers(headers);
+        if !message.key.is_empty() {
+            record = record.key(&message.key[..]);
+        }
+        self.producer
+            .send_traced(record)
+            .map_err(|(e, _record)| send_error(&e))?;
+        // Serves the delivery callback, which ends the send span.
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(|e| send_error(&e))?;
+        let report = (self.producer.context().inner().last)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match report {
+            Some(Ok(())) => {
+                *self.delivered.entry(topic.to_owned()).or_default() += 1;
+                Ok(())
+            }
+            Some(Err(e)) => Err(send_error(&e)),
+            None => Err(SendError::Transient("no delivery report".into())),
+        }
+    }
+
+    /// Takes up to `max` messages, waiting (up to a bound) for those this
+    /// broker delivered to `topic` and has not handed out yet, each
+    /// received in its `process {topic}` span; commits them and reports
+    /// what still waits. A failure is logged and ends the poll with what
+    /// it has.
+    fn poll(&mut self, topic: &str, max: usize) -> Batch {
+        if let Err(e) = self.subscribe(topic) {
+            warn!(error = %e, "not subscribed to {topic}");
+            return Batch::default();
+        }
+        let delivered = self.delivered.get(topic).copied().unwrap_or(0);
+        let taken = self.taken.get(topic).copied().unwrap_or(0);
+        let expected = usize::try_from(delivered - taken).map_or(max, |n| n.min(max));
+        let deadline = Instant::now() + RECEIVE_TIMEOUT;
+        let mut messages = Vec::with_capacity(expected);
+        let mut partitions = BTreeSet::new();
+        while messages.len() < expected && Instant::now() < deadline {
+            let received = match self.consumer.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Err(e)) => {
+                    warn!(error = %e, "poll failed");
+                    continue;
+                }
+                Some(Ok(received)) => received,
+            };
+            let processing = self.consumer.context().process(&received);
+            let headers = received
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            partitions.insert(received.partition());
+            messages.push(Message {
+                headers,
+                key: received.key().unwrap_or_default().to_vec(),
+                payload: received.payload().unwrap_or_default().to_vec(),
+            });
+            processing.finish();
+        }
+        *self.taken.entry(topic.to_owned()).or_default() += messages.len() as u64;
+        if !messages.is_empty()
+            && let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync)
+        {
+            warn!(error = %e, "offsets not committed");
+        }
+        let waiting = match self.waiting(topic) {
+            Ok((waiting, assigned)) => {
+                if partitions.is_empty() {
+                    partitions = assigned;
+                }
+                waiting
+            }
+            Err(e) => {
+                warn!(error = %e, "backlog not read");
+                0
+            }
+        };
+        let partition = partitions
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Batch {
+            partition,
+            messages,
+            waiting,
+        }
+    }
 }
 
-fn decode(payload: &[u8]) -> Option<Order> {
-    let row = std::str::from_utf8(payload).ok()?;
-    let cols: Vec<&str> = row.splitn(6, ',').collect();
-    let [id, customer, email, amount, currency, note] = cols[..] else {
-        return None;
-    };
-    Some(Order {
-        id: id.parse().ok()?,
-        customer: customer.to_owned(),
-        email: email.to_owned(),
-        amount: amount.parse().ok()?,
-        currency: currency.to_owned(),
-        note: note.to_owned(),
-    })
+/// A send error: transient when Kafka says trying again may work.
+fn send_error(error: &KafkaError) -> SendError {
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code() {
+        Some(
+            C::QueueFull
+            | C::MessageTimedOut
+            | C::RequestTimedOut
+            | C::OperationTimedOut
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::NetworkException
+            | C::BrokerNotAvailable
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown,
+        ) => SendError::Transient(error.to_string()),
+        _ => SendError::Refused(error.to_string()),
+    }
+}
+
+/// The application's producer context under semtel's: keeps the last
+/// delivery report, for a send to wait on.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    last: Mutex<Option<Result<(), KafkaError>>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        let report = result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone());
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+    }
 }
 
 #[cfg(test)]
@@ -133,16 +280,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_order_survives_its_payload() {
-        let order = Order {
-            id: 7,
-            customer: "customer-2".into(),
-            email: "c2@example.com".into(),
-            amount: 91.07,
-            currency: "USD".into(),
-            note: "gift wrap, twice".into(),
-        };
-        let back = decode(encode(&order).as_bytes()).expect("decodes");
-        assert_eq!((back.id, back.amount, back.note), (7, 91.07, order.note));
+    fn retriable_kafka_errors_are_transient() {
+        let full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+        assert!(send_error(&full).is_transient());
+        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(!send_error(&too_large).is_transient());
     }
 }
