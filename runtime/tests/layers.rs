@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
         "run",
         "integrations",
         "lag",
+        "testing",
     ],
     &["stage"],
     &["engine"],

@@ -46,6 +46,8 @@ pub use args::{AsErrorType, AsTypeName, ErrorTypeOf, any_value, double_value, in
 #[doc(hidden)]
 pub use guard::{StageGuard, link_contexts, record_on, run, set_key};
 pub use handle::{StageHandle, current};
+#[cfg(feature = "rdkafka")]
+pub(crate) use metrics::BACKLOG_DESCRIPTION;
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};
 #[doc(hidden)]
 pub use panic::CatchPanic;
