@@ -62,11 +62,7 @@ fn kafka(c: &mut Criterion) {
     });
     group.bench_function("semtel", |b| {
         b.iter(|| {
-            let d = rt.block_on(sender.send(
-                &producer,
-                record("order-17"),
-                Duration::ZERO,
-            ));
+            let d = rt.block_on(sender.send(&producer, record("order-17"), Duration::ZERO));
             black_box(d.map(|d| d.offset).ok())
         });
     });
@@ -86,11 +82,7 @@ fn kafka(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let cpu = cpu_time::ProcessTime::now();
             for _ in 0..iters {
-                let d = rt.block_on(sender.send(
-                    &producer,
-                    record("order-17"),
-                    Duration::ZERO,
-                ));
+                let d = rt.block_on(sender.send(&producer, record("order-17"), Duration::ZERO));
                 black_box(d.map(|d| d.offset).ok());
             }
             // Spans still queued are encoded now, inside the measurement.

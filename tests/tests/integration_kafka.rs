@@ -404,7 +404,7 @@ fn a_delivery_the_broker_refuses_has_its_error_type() {
                     Duration::from_secs(5),
                 )
                 .await
-            .map_err(|(e, _message)| e)
+                .map_err(|(e, _message)| e)
         })
     });
     let report = s.shutdown();
@@ -704,7 +704,10 @@ fn spans_name_the_broker_and_the_client_id_and_metrics_the_broker() {
     for span in sends.iter().chain(&named(&snap, "process orders")) {
         assert_eq!(span.attr_str("server.address"), Some(host.as_str()));
         assert_eq!(span.attr_i64("server.port"), Some(port));
-        assert_eq!(span.attr_str("messaging.kafka.message.key"), Some("order-9"));
+        assert_eq!(
+            span.attr_str("messaging.kafka.message.key"),
+            Some("order-9")
+        );
         assert!(span.attr_i64("messaging.kafka.offset").is_some());
     }
     for process in named(&snap, "process orders") {

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
+use opentelemetry::InstrumentationScope;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider as _, ObservableGauge};
-use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use semtel_conventions::attribute;
 use semtel_conventions::pipeline::attribute as pattr;
@@ -101,7 +101,8 @@ impl BacklogGauge {
                     series.retain(|s| s.strong_count() > 0);
                     for backlogs in series.iter().filter_map(Weak::upgrade) {
                         for ((topic, partition), lag) in backlogs.values().iter() {
-                            observer.observe(*lag, &attributes(&backlogs.labels, topic, *partition));
+                            observer
+                                .observe(*lag, &attributes(&backlogs.labels, topic, *partition));
                         }
                     }
                 })

@@ -1,7 +1,6 @@
 //! Producer spans: `send {topic}` from the send to the delivery report.
 
 use rdkafka::client::OAuthToken;
-use rdkafka::{ClientConfig, ClientContext};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message as _, ToBytes};
@@ -13,6 +12,7 @@ use rdkafka::producer::{
 use rdkafka::statistics::Statistics;
 use rdkafka::util::AsyncRuntime;
 use rdkafka::util::IntoOpaque;
+use rdkafka::{ClientConfig, ClientContext};
 use semtel_conventions::attribute::{self, MessagingOperationType, MessagingSystem};
 use semtel_conventions::metric;
 use tracing::Instrument as _;
