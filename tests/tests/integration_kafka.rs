@@ -727,7 +727,7 @@ fn spans_name_the_broker_and_the_client_id_and_metrics_the_broker() {
         let attributes: Vec<_> = if metric.kind() == "histogram" {
             metric
                 .histogram_points()
-                .into_iter()
+                .iter()
                 .map(|p| p.attributes.clone())
                 .collect()
         } else {
