@@ -4,8 +4,11 @@
 //! handlers run in `tokio::spawn` (one trace from the producing stage to the
 //! handling stage), a `ThreadedProducer` and a `BaseConsumer` in a thread
 //! processing a batch (links, up to the link limit), a delivery the broker
-//! refuses (`error.type`), and the consumer's lag growing while it is
-//! paused (`pipeline.backlog`). Names, types and units pass the live check.
+//! refuses (`error.type`), the consumer's lag growing while it is paused
+//! (`pipeline.backlog`) and leaving the export with a partition revoked by a
+//! rebalance or left out of an `assign`, a plain `BaseProducer`, the broker
+//! and `client.id` of every client, and keys kept out on request. Names,
+//! types and units pass the live check.
 
 mod common;
 
@@ -851,6 +854,60 @@ fn a_partition_revoked_by_a_rebalance_leaves_the_backlog() {
     });
     assert!(both, "both partitions reported first: {}", rx.snapshot());
     assert_eq!(after.len(), 1, "the revoked partition reported: {after:?}");
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+}
+
+#[test]
+fn a_partition_left_out_of_a_new_assignment_leaves_the_backlog() {
+    let cluster = cluster(TOPIC);
+    let rx = Receiver::start();
+    let s = session(&rx, &[("OTEL_METRIC_EXPORT_INTERVAL", "100")]);
+    let mut config = consumer_config(&cluster, "reassigned");
+    config.set("statistics.interval.ms", "100");
+    let producer = producer_config(&cluster);
+    let (both, after) = tracing::dispatcher::with_default(s.dispatch(), || {
+        produce_to(&producer, 0, 3);
+        produce_to(&producer, 1, 3);
+        let context = TracingConsumerContext::new(&config).lag("orders", "consume");
+        let consumer: BaseConsumer<TracingConsumerContext> =
+            config.create_with_context(context).expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        for partition in [0, 1] {
+            assignment
+                .add_partition_offset(TOPIC, partition, rdkafka::Offset::Beginning)
+                .expect("offset");
+        }
+        consumer.assign(&assignment).expect("assigned");
+        let mut committed = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + WAIT;
+        let mut both = false;
+        while !both && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                let m = m.expect("a message");
+                if committed.insert(m.partition()) {
+                    consumer
+                        .commit_message(&m, CommitMode::Sync)
+                        .expect("committed");
+                }
+            }
+            both = backlog_partitions(&rx.snapshot()) == ["0", "1"];
+        }
+        // No rebalance: only the statistics tell partition 1 is gone.
+        let mut only = TopicPartitionList::new();
+        only.add_partition_offset(TOPIC, 0, rdkafka::Offset::Stored)
+            .expect("offset");
+        consumer.assign(&only).expect("reassigned");
+        let deadline = Instant::now() + WAIT;
+        let mut after = Vec::new();
+        while after != ["0"] && Instant::now() < deadline {
+            consumer.poll(Duration::from_millis(100));
+            after = backlog_partitions(&rx.snapshot());
+        }
+        (both, after)
+    });
+    assert!(both, "both partitions reported first: {}", rx.snapshot());
+    assert_eq!(after, ["0"], "the unassigned partition reported");
     let report = s.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
 }
