@@ -143,7 +143,8 @@ impl TracingConsumerContext {
 
     /// Records the lag of every partition in `statistics` whose lag
     /// librdkafka knows (a partition the group has committed an offset
-    /// for), when [`lag`](Self::lag) was given.
+    /// for), when [`lag`](Self::lag) was given, and stops reporting the
+    /// partitions the consumer no longer fetches (unassigned).
     ///
     /// ```
     /// # use rdkafka::statistics::Statistics;
