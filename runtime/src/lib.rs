@@ -226,6 +226,7 @@
 //! | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest string attribute value of a span, in characters (cut on a character boundary), 0 to 2147483647 | no limit |
 //! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span, 0 to 65536 | `128` |
 //! | `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | events, links per span, 0 to 65536 | `128` |
+//! | `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, each else `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span event, per span link, 0 to 65536 (what an event or link loses is its `dropped_attributes_count`) | `128` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric exports, 1 to 2147483647 | `60000` |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |

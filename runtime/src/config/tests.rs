@@ -1335,6 +1335,8 @@ fn span_limits_default_to_the_specification_and_span_variables_win() {
             attribute_count: 10,
             event_count: 0,
             link_count: 65536,
+            event_attribute_count: 10,
+            link_attribute_count: 10,
         }
     );
     let c = ok(&[
@@ -1345,6 +1347,21 @@ fn span_limits_default_to_the_specification_and_span_variables_win() {
     ]);
     assert_eq!(c.span_limits.attribute_value_length, Some(7));
     assert_eq!(c.span_limits.attribute_count, 3);
+    // The span's own variable is no fallback for its events' and links'.
+    assert_eq!(c.span_limits.event_attribute_count, 10);
+    assert_eq!(c.span_limits.link_attribute_count, 10);
+    let c = ok(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "2"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "0"),
+    ]);
+    assert_eq!(c.span_limits.attribute_count, 10);
+    assert_eq!(c.span_limits.event_attribute_count, 2);
+    assert_eq!(c.span_limits.link_attribute_count, 0);
+    let c = ok(&[("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "5")]);
+    assert_eq!(c.span_limits.event_attribute_count, 5);
+    assert_eq!(c.span_limits.link_attribute_count, 128);
+    assert_eq!(c.span_limits.attribute_count, 128);
 }
 
 #[test]
@@ -1372,6 +1389,12 @@ fn span_limits_out_of_range_are_rejected() {
             "18446744073709551616",
             "from 0 to 65536",
         ),
+        (
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+            "65537",
+            "from 0 to 65536",
+        ),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "-3", "from 0 to 65536"),
     ] {
         rejects(&[(var, bad)], var, bad, says);
     }

@@ -491,6 +491,14 @@ pub struct SpanLimits {
     pub event_count: usize,
     /// Links per span (default 128), `OTEL_SPAN_LINK_COUNT_LIMIT`.
     pub link_count: usize,
+    /// Attributes per span event (default 128), `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`,
+    /// else `OTEL_ATTRIBUTE_COUNT_LIMIT`; an event's `dropped_attributes_count`
+    /// says how many it lost.
+    pub event_attribute_count: usize,
+    /// Attributes per span link (default 128), `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`,
+    /// else `OTEL_ATTRIBUTE_COUNT_LIMIT`; a link's `dropped_attributes_count`
+    /// says how many it lost.
+    pub link_attribute_count: usize,
 }
 
 impl SpanLimits {
@@ -500,6 +508,8 @@ impl SpanLimits {
         attribute_count: 128,
         event_count: 128,
         link_count: 128,
+        event_attribute_count: 128,
+        link_attribute_count: 128,
     };
 }
 
