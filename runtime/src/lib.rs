@@ -214,8 +214,8 @@
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` | `gzip`, `none` (traces over HTTP are gzipped at level 1: about 7 % larger than at the default level 6, in a quarter of the CPU) | `none` |
 //! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list); for metrics also `prometheus` | see above |
 //! | `OTEL_EXPORTER_PROMETHEUS_HOST` | address the `prometheus` metrics exporter listens on for scrapes of `/metrics` (OpenMetrics with exemplars, or the classic text format, by `Accept`); one it cannot listen on is [`Error::PrometheusBind`] | `localhost` |
-//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]) | `9464` |
-//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off` | `trace_based` |
+//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]); in code, both with [`Builder::prometheus_addr`] | `9464` |
+//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off`; in code [`Builder::exemplar_filter`] | `trace_based` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | the ratio of the `traceidratio` samplers, 0.0 to 1.0; ignored for the others and when `OTEL_TRACES_SAMPLER` is unset | `1.0` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |

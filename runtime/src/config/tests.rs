@@ -149,6 +149,59 @@ fn code_settings_win_over_the_environment() {
 }
 
 #[test]
+fn prometheus_address_and_exemplar_filter_in_code_win_and_the_variables_are_still_checked() {
+    let env = [
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9000"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
+    ];
+    let c = ok(&env);
+    assert_eq!(
+        (c.prometheus.host.as_str(), c.prometheus.port),
+        ("0.0.0.0", 9000)
+    );
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOn);
+    let mut prometheus = PrometheusConfig::default();
+    prometheus.host = "127.0.0.1".into();
+    prometheus.port = 0;
+    let o = Overrides {
+        prometheus: Some(prometheus.clone()),
+        exemplar_filter: Some(ExemplarFilter::AlwaysOff),
+        ..Overrides::default()
+    };
+    let c = resolve_over(&env, &o).unwrap();
+    assert_eq!(c.prometheus, prometheus);
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOff);
+    // As with the other settings made in code, a bad variable is still an
+    // error: it says the environment is wrong.
+    let errors = resolve_over(
+        &[
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "http"),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes"),
+        ],
+        &o,
+    )
+    .unwrap_err();
+    let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            "OTEL_EXPORTER_PROMETHEUS_PORT"
+        ]
+    );
+    prometheus.host = String::new();
+    code_rejects(
+        &Overrides {
+            prometheus: Some(prometheus),
+            ..Overrides::default()
+        },
+        "Builder::prometheus_addr",
+        "a host name or address",
+    );
+}
+
+#[test]
 fn otel_exporter_otlp_endpoint_generic_and_per_signal() {
     let c = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]);
     for s in Signal::ALL {

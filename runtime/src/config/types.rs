@@ -560,6 +560,8 @@ pub(crate) struct Overrides {
     pub log_batch: Option<BatchConfig>,
     pub metric_export_interval: Option<Duration>,
     pub temporality: Option<Temporality>,
+    pub exemplar_filter: Option<ExemplarFilter>,
+    pub prometheus: Option<PrometheusConfig>,
     pub log_filter: Option<String>,
     pub shutdown_timeout: Option<Duration>,
     pub baggage_attributes: Option<Vec<String>>,
@@ -584,6 +586,8 @@ impl fmt::Debug for Overrides {
             log_batch,
             metric_export_interval,
             temporality,
+            exemplar_filter,
+            prometheus,
             log_filter,
             shutdown_timeout,
             baggage_attributes,
@@ -603,6 +607,8 @@ impl fmt::Debug for Overrides {
             .field("log_batch", log_batch)
             .field("metric_export_interval", metric_export_interval)
             .field("temporality", temporality)
+            .field("exemplar_filter", exemplar_filter)
+            .field("prometheus", prometheus)
             .field("log_filter", log_filter)
             .field("shutdown_timeout", shutdown_timeout)
             .field("baggage_attributes", baggage_attributes)
