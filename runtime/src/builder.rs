@@ -271,10 +271,10 @@ impl Builder {
     /// ```
     #[must_use]
     pub fn prometheus_addr(mut self, host: impl Into<String>, port: u16) -> Self {
-        let mut p = PrometheusConfig::default();
-        p.host = host.into();
-        p.port = port;
-        self.overrides.prometheus = Some(p);
+        self.overrides.prometheus = Some(PrometheusConfig {
+            host: host.into(),
+            port,
+        });
         self
     }
 

@@ -269,8 +269,12 @@
 //! batch the collector finds too large (HTTP 413, RESOURCE_EXHAUSTED
 //! without `RetryInfo`) is sent again in halves, and only a span too large
 //! on its own is lost; `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` keeps such
-//! spans, their values cut. Logs and metrics are sent by opentelemetry-otlp,
-//! which retries the same answers.
+//! spans, their values cut. Metrics go through the same transport; a
+//! partial success fails that export (counted, with the collector's
+//! message). Logs are sent by opentelemetry-otlp, which retries the same
+//! answers but reports a partial success only in an internal warning and
+//! returns success: log records a collector rejects that way count as
+//! exported.
 #![warn(missing_docs)]
 
 #[doc(hidden)]

@@ -161,9 +161,10 @@ fn prometheus_address_and_exemplar_filter_in_code_win_and_the_variables_are_stil
         ("0.0.0.0", 9000)
     );
     assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOn);
-    let mut prometheus = PrometheusConfig::default();
-    prometheus.host = "127.0.0.1".into();
-    prometheus.port = 0;
+    let mut prometheus = PrometheusConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
     let o = Overrides {
         prometheus: Some(prometheus.clone()),
         exemplar_filter: Some(ExemplarFilter::AlwaysOff),
