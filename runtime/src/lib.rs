@@ -279,6 +279,7 @@ mod engine;
 mod error;
 mod export;
 mod filter;
+pub mod instrument;
 #[cfg(feature = "integrations")]
 pub mod integrations;
 pub mod lag;

@@ -299,9 +299,12 @@ pub(crate) fn on_event(hub: &Hub, event: &tracing::Event<'_>) {
     .flatten()
     .collect();
     hub.record_duration(
-        metric::DB_CLIENT_OPERATION_DURATION,
+        metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
         elapsed,
-        &metric_attributes(metric::DB_CLIENT_OPERATION_DURATION, &attributes),
+        &metric_attributes(
+            metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
+            &attributes,
+        ),
     );
     let Some(tracer) = &hub.tracer else {
         return;

@@ -70,7 +70,7 @@ pub fn current() -> StageHandle {
 
 /// The running stage: (span id, sampled, call site).
 #[inline]
-fn running() -> Option<(u64, bool, &'static SpanSite)> {
+pub(super) fn running() -> Option<(u64, bool, &'static SpanSite)> {
     if active() { running_stage() } else { None }
 }
 
