@@ -153,8 +153,9 @@ mod sealed {
 }
 
 macro_rules! value_trait {
-    ($(#[$doc:meta])* $trait:ident, $instrument:ident, $($ty:ty),+) => {
+    ($(#[$doc:meta])* $trait:ident, $instrument:ident, $message:literal, $label:literal, $($ty:ty),+) => {
         $(#[$doc])*
+        #[diagnostic::on_unimplemented(message = $message, label = $label)]
         pub trait $trait: sealed::Sealed + Copy + Send + Sync + 'static {
             /// Not public API: the SDK instrument.
             #[doc(hidden)]
@@ -168,19 +169,27 @@ macro_rules! value_trait {
 
 value_trait!(
     /// What a [`Counter`] records: `u64` or `f64`.
-    CounterValue, Counter, u64, f64
+    CounterValue, Counter,
+    "a counter does not record `{Self}`", "a counter records `u64` or `f64`",
+    u64, f64
 );
 value_trait!(
     /// What an [`UpDownCounter`] records: `i64` or `f64`.
-    UpDownCounterValue, UpDownCounter, i64, f64
+    UpDownCounterValue, UpDownCounter,
+    "an up-down counter does not record `{Self}`", "an up-down counter records `i64` or `f64`",
+    i64, f64
 );
 value_trait!(
     /// What a [`Gauge`] records: `u64`, `i64` or `f64`.
-    GaugeValue, Gauge, u64, i64, f64
+    GaugeValue, Gauge,
+    "a gauge does not record `{Self}`", "a gauge records `u64`, `i64` or `f64`",
+    u64, i64, f64
 );
 value_trait!(
     /// What a [`Histogram`] records: `u64` or `f64`.
-    HistogramValue, Histogram, u64, f64
+    HistogramValue, Histogram,
+    "a histogram does not record `{Self}`", "a histogram records `u64` or `f64`",
+    u64, f64
 );
 
 /// A counter of a registry (a monotonic sum), recording `T`; see the

@@ -73,6 +73,16 @@ pub mod attribute {
     /// `pipeline.run.id`: `string`, development.
     pub const PIPELINE_RUN_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("pipeline.run.id");
 
+    /// The records the stage calls recorded inside a run read, summed, on the run's span.
+    ///
+    /// `pipeline.run.records_in`: `int`, development.
+    pub const PIPELINE_RUN_RECORDS_IN: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.records_in");
+
+    /// The records the stage calls recorded inside a run wrote, summed, on the run's span.
+    ///
+    /// `pipeline.run.records_out`: `int`, development.
+    pub const PIPELINE_RUN_RECORDS_OUT: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.records_out");
+
     /// The stage calls recorded inside a run, on the run's span.
     ///
     /// `pipeline.run.stages`: `int`, development.
@@ -198,7 +208,7 @@ mod __tables {
 
     const O: Source = Source::Pipeline;
 
-    pub static ATTRIBUTES: [A; 9] = [
+    pub static ATTRIBUTES: [A; 11] = [
         A { name: "pipeline.batch.size", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.io.direction", ty: T::Enum(&[
             M { id: "in", value: E::Str("in"), stability: S::Development, deprecated: None },
@@ -208,6 +218,8 @@ mod __tables {
         A { name: "pipeline.partition", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.failures", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.id", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.records_in", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.records_out", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.stages", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.stage.kind", ty: T::Enum(&[
             M { id: "source", value: E::Str("source"), stability: S::Development, deprecated: None },

@@ -140,6 +140,20 @@ pub(crate) fn reseat(span: &mut Begun) {
     }
 }
 
+/// Notes in `span` (and its frame, when entered) that the call is inside a
+/// run that tallies it ([`SpanRef::in_run`]).
+pub(crate) fn mark_in_run(span: &mut Begun) {
+    span.in_run = true;
+    if span.entered {
+        let id = span.span_id;
+        let _ = super::local::with(|t| {
+            if let Some(Frame::Stage(r)) = t.stack.iter_mut().rev().find(|f| is_stage(id)(f)) {
+                r.in_run = true;
+            }
+        });
+    }
+}
+
 /// Runs `f` with `frame` as the innermost span of this thread.
 #[inline]
 pub(crate) fn in_frame<R>(frame: Option<&SpanRef>, f: impl FnOnce() -> R) -> R {
@@ -192,15 +206,31 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-/// The innermost stage running on this thread, as (span id, sampled, call
-/// site), looking past `tracing` spans entered inside it; `None` outside a
-/// stage or under a context carried in since ([`Attached`]), whose stage,
-/// if any, runs elsewhere.
-pub(crate) fn running_stage() -> Option<(u64, bool, &'static crate::record::SpanSite)> {
+/// A stage call running on this thread ([`running_stage`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    /// [`SpanRef::in_run`].
+    pub(crate) in_run: bool,
+    pub(crate) site: &'static crate::record::SpanSite,
+}
+
+/// The innermost stage running on this thread, looking past `tracing`
+/// spans entered inside it; `None` outside a stage or under a context
+/// carried in since ([`Attached`]), whose stage, if any, runs elsewhere.
+pub(crate) fn running_stage() -> Option<Running> {
     super::local::with(|t| {
         for frame in t.stack.iter().rev() {
             match frame {
-                Frame::Stage(r) => return r.site.map(|s| (r.span_id, r.sampled, s)),
+                Frame::Stage(r) => {
+                    return r.site.map(|site| Running {
+                        span_id: r.span_id,
+                        sampled: r.sampled,
+                        in_run: r.in_run,
+                        site,
+                    });
+                }
                 Frame::Attached => return None,
                 Frame::Tracing => {}
             }

@@ -117,12 +117,14 @@ pub(crate) struct Extra {
     pub(crate) run: Option<Arc<RunTally>>,
 }
 
-/// The stage calls of one run, counted as they end: the run's span gets the
-/// counts when the run ends.
+/// The stage calls of one run, counted as they end, and the records they
+/// counted: the run's span gets the counts when the run ends.
 #[derive(Debug, Default)]
 pub(crate) struct RunTally {
     pub(crate) stages: std::sync::atomic::AtomicU64,
     pub(crate) failures: std::sync::atomic::AtomicU64,
+    pub(crate) records_in: std::sync::atomic::AtomicU64,
+    pub(crate) records_out: std::sync::atomic::AtomicU64,
 }
 
 impl RunTally {
@@ -133,6 +135,20 @@ impl RunTally {
         if failed {
             self.failures.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts `n` records a call read (`out`: wrote).
+    pub(crate) fn records(&self, out: bool, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n == 0 {
+            return;
+        }
+        let total = if out {
+            &self.records_out
+        } else {
+            &self.records_in
+        };
+        total.fetch_add(n, Relaxed);
     }
 }
 

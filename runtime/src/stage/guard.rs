@@ -90,6 +90,7 @@ fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
     opentelemetry::Context::map_current(|cx| {
         if let Some(run) = cx.get::<Arc<RunTally>>() {
             live.extra().run = Some(Arc::clone(run));
+            engine::current::mark_in_run(&mut live.span);
         }
         let baggage = cx.baggage();
         for k in keys {
@@ -316,6 +317,9 @@ impl StageGuard {
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
         let live = &self.live;
+        if let Some(run) = live.extra.as_ref().and_then(|e| e.run.as_ref()) {
+            run.records(out, n);
+        }
         match (live.metrics, live.cells) {
             (true, Some(c)) => {
                 if let Some(counter) = cell(c) {

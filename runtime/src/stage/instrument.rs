@@ -160,7 +160,7 @@ impl<I: Kind> Cells<I> {
         let Some(value) = I::admit(value) else {
             return;
         };
-        let site = running().map(|(_, _, site)| site);
+        let site = running().map(|r| r.site);
         let generation = GENERATION.load(Ordering::Acquire);
         if attributes.clone().next().is_none() {
             let key = site.map_or(0, |s| std::ptr::from_ref(s) as usize);
