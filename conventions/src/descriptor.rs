@@ -17,6 +17,14 @@ use crate::model::{Instrument, MetricDescriptor, NumberType};
 
 /// The number types of the registry (`annotations.code_generation.metric_value_type`)
 /// as types: the parameter of a typed descriptor.
+///
+/// ```
+/// use semtel_conventions::model::{HistogramDescriptor, number::Double};
+/// use semtel_conventions::pipeline::metric::PIPELINE_STAGE_DURATION;
+///
+/// // `metric_value_type: double` in semtel's registry.
+/// let _: HistogramDescriptor<Double> = PIPELINE_STAGE_DURATION;
+/// ```
 pub mod number {
     use crate::model::NumberType;
 
@@ -34,6 +42,14 @@ pub mod number {
     pub enum Unspecified {}
 
     /// One of [`Int`], [`Double`], [`Unspecified`].
+    ///
+    /// ```
+    /// use semtel_conventions::model::NumberType;
+    /// use semtel_conventions::model::number::{Int, Number, Unspecified};
+    ///
+    /// assert_eq!(Int::NUMBER, Some(NumberType::Int));
+    /// assert_eq!(Unspecified::NUMBER, None);
+    /// ```
     pub trait Number: sealed::Sealed + 'static {
         /// The number type a descriptor of this marker has.
         const NUMBER: Option<NumberType>;
@@ -61,6 +77,17 @@ use number::Number;
 
 /// A [`MetricDescriptor`] whose instrument or number type is not the one
 /// asked for.
+///
+/// ```
+/// use semtel_conventions::model::{CounterDescriptor, number::Int};
+/// use semtel_conventions::pipeline::metric::PIPELINE_STAGE_DURATION;
+///
+/// let err = CounterDescriptor::<Int>::try_from(PIPELINE_STAGE_DURATION.descriptor()).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "metric `pipeline.stage.duration` is a histogram of double, not a counter of int"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongKind {
     /// The descriptor's metric.
@@ -115,8 +142,16 @@ const fn is_kind(d: &MetricDescriptor, instrument: Instrument, number: Option<Nu
 }
 
 macro_rules! typed_descriptor {
-    ($(#[$doc:meta])* $name:ident, $instrument:ident, $example:literal) => {
+    ($(#[$doc:meta])* $name:ident, $instrument:ident, $example:literal, $constant:ident) => {
         $(#[$doc])*
+        ///
+        /// ```
+        #[doc = concat!("use semtel_conventions::model::{", stringify!($name), ", Instrument};")]
+        #[doc = concat!("use semtel_conventions::pipeline::metric::", stringify!($constant), ";")]
+        ///
+        #[doc = concat!("let typed: ", stringify!($name), "<_> = ", stringify!($constant), ";")]
+        #[doc = concat!("assert_eq!(typed.instrument, Instrument::", stringify!($instrument), ");")]
+        /// ```
         pub struct $name<N> {
             descriptor: MetricDescriptor,
             _number: PhantomData<fn() -> N>,
@@ -172,6 +207,13 @@ macro_rules! typed_descriptor {
 
         impl<N> $name<N> {
             /// The untyped descriptor.
+            ///
+            /// ```
+            #[doc = concat!("use semtel_conventions::pipeline::metric::", stringify!($constant), ";")]
+            ///
+            #[doc = concat!("let d = ", stringify!($constant), ".descriptor();")]
+            #[doc = concat!("assert_eq!(d.name, ", stringify!($constant), ".name);")]
+            /// ```
             #[must_use]
             pub const fn descriptor(self) -> MetricDescriptor {
                 self.descriptor
@@ -234,26 +276,30 @@ typed_descriptor!(
     /// A `counter` of a registry (a monotonic sum), of number type `N`.
     CounterDescriptor,
     Counter,
-    "counter"
+    "counter",
+    PIPELINE_RECORDS
 );
 typed_descriptor!(
     /// An `updowncounter` of a registry (a sum that goes up and down), of
     /// number type `N`.
     UpDownCounterDescriptor,
     UpDownCounter,
-    "up-down counter"
+    "up-down counter",
+    PIPELINE_STAGE_ACTIVE
 );
 typed_descriptor!(
     /// A `gauge` of a registry (the last value), of number type `N`.
     GaugeDescriptor,
     Gauge,
-    "gauge"
+    "gauge",
+    PIPELINE_LAG
 );
 typed_descriptor!(
     /// A `histogram` of a registry (a distribution), of number type `N`.
     HistogramDescriptor,
     Histogram,
-    "histogram"
+    "histogram",
+    PIPELINE_STAGE_DURATION
 );
 
 #[cfg(test)]

@@ -110,6 +110,21 @@ pub struct Attribute(Option<KeyValue>);
 impl Attribute {
     /// The attribute `key` = `value`; compiles only when the value's type
     /// fits the key's, and is left out when the value gives none (`None`).
+    ///
+    /// ```
+    /// use semtel::conventions::attribute::{DB_SYSTEM_NAME, DbSystemName, SERVER_PORT};
+    /// use semtel::instrument::Attribute;
+    ///
+    /// let system = Attribute::new(DB_SYSTEM_NAME, &DbSystemName::Postgresql);
+    /// let also = Attribute::new(DB_SYSTEM_NAME, "postgresql"); // enums are open
+    /// let port = Attribute::new(SERVER_PORT, &5432_i64);
+    /// # let _ = (system, also, port);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// // `server.port` is an `int`.
+    /// let port = semtel::instrument::Attribute::new(semtel::conventions::attribute::SERVER_PORT, "5432");
+    /// ```
     pub fn new<T: ?Sized, V: ValueFor<T> + ?Sized>(key: AttributeKey<T>, value: &V) -> Self {
         Self(key.value(value).map(|v| {
             KeyValue::new(
@@ -132,6 +147,19 @@ impl fmt::Debug for Attribute {
 /// The Rust number types a metric of number type `N` records: `u64` and
 /// `i64` for [`Int`], `f64` for [`Double`], any for [`Unspecified`]
 /// (the registry does not say).
+///
+/// ```
+/// use semtel::conventions::pipeline::metric::PIPELINE_BACKLOG; // a gauge of int
+/// use semtel::instrument::Gauge;
+///
+/// static UNSIGNED: Gauge<u64> = Gauge::new(PIPELINE_BACKLOG);
+/// static SIGNED: Gauge<i64> = Gauge::new(PIPELINE_BACKLOG);
+/// ```
+///
+/// ```compile_fail
+/// use semtel::conventions::pipeline::metric::PIPELINE_BACKLOG;
+/// static FRACTIONAL: semtel::instrument::Gauge<f64> = semtel::instrument::Gauge::new(PIPELINE_BACKLOG);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a metric of number type `{N}` does not record `{Self}`",
     label = "the registry's `metric_value_type` decides the number type"
@@ -155,6 +183,11 @@ mod sealed {
 macro_rules! value_trait {
     ($(#[$doc:meta])* $trait:ident, $instrument:ident, $message:literal, $label:literal, $($ty:ty),+) => {
         $(#[$doc])*
+        ///
+        /// ```
+        #[doc = concat!("fn records<T: semtel::instrument::", stringify!($trait), ">() {}")]
+        $(#[doc = concat!("records::<", stringify!($ty), ">();")])+
+        /// ```
         #[diagnostic::on_unimplemented(message = $message, label = $label)]
         pub trait $trait: sealed::Sealed + Copy + Send + Sync + 'static {
             /// Not public API: the SDK instrument.
@@ -300,11 +333,18 @@ pub struct Histogram<T: HistogramValue> {
 }
 
 macro_rules! instrument {
-    ($name:ident, $value:ident, $descriptor:ident, $what:literal) => {
+    ($name:ident, $value:ident, $descriptor:ident, $what:literal, $example:literal, $value_type:literal) => {
         impl<T: $value> $name<T> {
             #[doc = concat!(
                 "The ", $what, " of `descriptor`, a generated constant of the same kind whose ",
-                "number type `T` fits; `const`, for a `static`."
+                "number type `T` fits; `const`, for a `static`.\n\n",
+                "```\n",
+                "use semtel::conventions::pipeline::metric::", $example, ";\n",
+                "use semtel::instrument::", stringify!($name), ";\n\n",
+                "static M: ", stringify!($name), "<", $value_type, "> = ", stringify!($name), "::new(", $example, ");\n",
+                "let local = ", stringify!($name), "::<", $value_type, ">::new(", $example, ");\n",
+                "assert_eq!(M.descriptor(), local.descriptor());\n",
+                "```"
             )]
             #[must_use]
             pub const fn new<N>(descriptor: $descriptor<N>) -> Self
@@ -316,7 +356,15 @@ macro_rules! instrument {
                 }
             }
 
-            /// The metric's descriptor: name, instrument, unit, attributes.
+            #[doc = concat!(
+                "The metric's descriptor: name, instrument, unit, attributes.\n\n",
+                "```\n",
+                "use semtel::conventions::pipeline::metric::", $example, ";\n",
+                "use semtel::instrument::", stringify!($name), ";\n\n",
+                "static M: ", stringify!($name), "<", $value_type, "> = ", stringify!($name), "::new(", $example, ");\n",
+                "assert_eq!(M.descriptor().name, ", $example, ".name);\n",
+                "```"
+            )]
             #[must_use]
             pub fn descriptor(&self) -> MetricDescriptor {
                 self.cells.descriptor()
@@ -333,15 +381,38 @@ macro_rules! instrument {
     };
 }
 
-instrument!(Counter, CounterValue, CounterDescriptor, "counter");
+instrument!(
+    Counter,
+    CounterValue,
+    CounterDescriptor,
+    "counter",
+    "PIPELINE_RETRIES",
+    "u64"
+);
 instrument!(
     UpDownCounter,
     UpDownCounterValue,
     UpDownCounterDescriptor,
-    "up-down counter"
+    "up-down counter",
+    "PIPELINE_STAGE_ACTIVE",
+    "i64"
 );
-instrument!(Gauge, GaugeValue, GaugeDescriptor, "gauge");
-instrument!(Histogram, HistogramValue, HistogramDescriptor, "histogram");
+instrument!(
+    Gauge,
+    GaugeValue,
+    GaugeDescriptor,
+    "gauge",
+    "PIPELINE_LAG",
+    "f64"
+);
+instrument!(
+    Histogram,
+    HistogramValue,
+    HistogramDescriptor,
+    "histogram",
+    "PIPELINE_STAGE_DURATION",
+    "f64"
+);
 
 impl<T: CounterValue> Counter<T> {
     /// Adds `value` (see the [module docs](self) for the labels and values

@@ -54,6 +54,33 @@ async fn commit(seconds: f64) {
     COMMIT.record(f64::NAN, &[]); // not recorded
 }
 
+/// More stages than an instrument binds without a lock (8): each gets its
+/// own labels.
+macro_rules! many_stages {
+    ($($name:ident = $n:literal),+) => {
+        $(
+            #[semtel::stage(pipeline = "orders")]
+            fn $name() {
+                VALIDATED.add($n, &[]);
+            }
+        )+
+        const MANY: &[(fn(), &str, f64)] = &[$(($name, stringify!($name), $n as f64)),+];
+    };
+}
+
+many_stages!(
+    many_1 = 1,
+    many_2 = 2,
+    many_3 = 3,
+    many_4 = 4,
+    many_5 = 5,
+    many_6 = 6,
+    many_7 = 7,
+    many_8 = 8,
+    many_9 = 9,
+    many_10 = 10
+);
+
 /// Every instrument, with values that are not recorded among them.
 fn record_everything() {
     VALIDATED.add(u64::MAX, &[]);
@@ -92,6 +119,10 @@ fn typed_instruments_record_the_registrys_metrics_with_the_stages_labels() {
     .expect("first init in this process");
 
     assert_eq!(validate(&[10.0, -1.0, 3.5]), 2);
+    for (stage, _, _) in MANY {
+        stage();
+        stage();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -140,7 +171,21 @@ fn typed_instruments_record_the_registrys_metrics_with_the_stages_labels() {
         );
     }
 
-    let validated = points(&snap, "orders.validated");
+    let all_validated = points(&snap, "orders.validated");
+    for (_, name, n) in MANY {
+        let found: Vec<_> = (all_validated.iter())
+            .filter(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some(name))
+            .map(|p| p.value)
+            .collect();
+        assert_eq!(found, [2.0 * n], "{name}");
+    }
+    let validated: Vec<_> = (all_validated.into_iter())
+        .filter(|p| {
+            !MANY
+                .iter()
+                .any(|(_, name, _)| attr_str(&p.attributes, "pipeline.stage.name") == Some(name))
+        })
+        .collect();
     let stage = ["pipeline.name", "pipeline.stage.name"];
     let plain: Vec<_> = validated
         .iter()

@@ -164,7 +164,10 @@ impl Thread {
     }
 
     #[inline]
-    #[allow(clippy::too_many_arguments, reason = "a frame's fields, written one by one")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a frame's fields, written one by one"
+    )]
     fn push_stage(
         &mut self,
         trace_id: u128,

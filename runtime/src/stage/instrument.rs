@@ -4,7 +4,7 @@
 //! instrument with that stage's labels.
 
 use std::sync::atomic::Ordering;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{
@@ -118,19 +118,33 @@ kind!(Histogram, BoundHistogram, f64, f64_histogram, record, |v| v
     .is_finite()
     .then_some(v));
 
+/// Bound instruments read without a lock: an instrument is mostly recorded
+/// in a few stages. More go to [`Built::sites`].
+const SLOTS: usize = 8;
+
 /// One typed instrument: its descriptor, and its SDK instrument with the
 /// bound instruments of the call sites it was recorded in, for the meter
 /// provider of one generation.
 pub(crate) struct Cells<I: Kind> {
     descriptor: MetricDescriptor,
+    /// Filled in order under `built`'s write lock, never emptied: a slot of
+    /// an earlier meter provider stays, unused.
+    slots: [OnceLock<Slot<I::Bound>>; SLOTS],
     built: RwLock<Option<Built<I>>>,
+}
+
+struct Slot<B> {
+    generation: u64,
+    /// A call site's address (0: outside a stage, no labels).
+    key: usize,
+    bound: B,
 }
 
 struct Built<I: Kind> {
     generation: u64,
     instrument: I,
-    /// Bound to a call site's labels, by the site's address (0: outside a
-    /// stage, no labels).
+    /// Bound to a call site's labels, by the site's address, beyond the
+    /// slots.
     sites: Vec<(usize, I::Bound)>,
 }
 
@@ -138,6 +152,7 @@ impl<I: Kind> Cells<I> {
     pub(crate) const fn new(descriptor: MetricDescriptor) -> Self {
         Self {
             descriptor,
+            slots: [const { OnceLock::new() }; SLOTS],
             built: RwLock::new(None),
         }
     }
@@ -164,21 +179,74 @@ impl<I: Kind> Cells<I> {
         let generation = GENERATION.load(Ordering::Acquire);
         if attributes.clone().next().is_none() {
             let key = site.map_or(0, |s| std::ptr::from_ref(s) as usize);
-            {
-                let built = self.built.read().unwrap_or_else(PoisonError::into_inner);
-                if let Some(b) = built.as_ref().filter(|b| b.generation == generation)
-                    && let Some((_, bound)) = b.sites.iter().find(|(k, _)| *k == key)
-                {
-                    I::measure_bound(bound, value);
-                    return;
-                }
+            match self.slot(generation, key) {
+                Some(bound) => I::measure_bound(bound, value),
+                None => self.bind_and_record(generation, key, site, value),
             }
-            self.bind_and_record(generation, key, site, value);
         } else {
             let mut labels = site.map_or_else(Vec::new, |s| self.labels(s));
             labels.retain(|kv| !attributes.clone().any(|a| a.key == kv.key));
             labels.extend(attributes.cloned());
             self.with_instrument(generation, |i| i.measure(value, &labels));
+        }
+    }
+
+    /// The bound instrument of `key` in a slot, if one is there.
+    #[inline]
+    fn slot(&self, generation: u64, key: usize) -> Option<&I::Bound> {
+        for slot in &self.slots {
+            let s = slot.get()?;
+            if s.key == key && s.generation == generation {
+                return Some(&s.bound);
+            }
+        }
+        None
+    }
+
+    #[cold]
+    fn bind_and_record(
+        &self,
+        generation: u64,
+        key: usize,
+        site: Option<&'static SpanSite>,
+        value: I::Value,
+    ) {
+        {
+            let built = self.built.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(b) = built.as_ref().filter(|b| b.generation == generation)
+                && let Some((_, bound)) = b.sites.iter().find(|(k, _)| *k == key)
+            {
+                I::measure_bound(bound, value);
+                return;
+            }
+        }
+        let mut built = self.current(generation);
+        // Bound by another thread meanwhile.
+        if let Some(bound) = self.slot(generation, key) {
+            I::measure_bound(bound, value);
+            return;
+        }
+        let Some(b) = built.as_mut() else {
+            return;
+        };
+        if let Some((_, bound)) = b.sites.iter().find(|(k, _)| *k == key) {
+            I::measure_bound(bound, value);
+            return;
+        }
+        let labels = site.map_or_else(Vec::new, |s| self.labels(s));
+        let bound = b.instrument.bind_to(&labels);
+        I::measure_bound(&bound, value);
+        let free = self.slots.iter().find(|s| s.get().is_none());
+        match free {
+            // Under the write lock: no other thread fills it.
+            Some(slot) => {
+                let _ = slot.set(Slot {
+                    generation,
+                    key,
+                    bound,
+                });
+            }
+            None => b.sites.push((key, bound)),
         }
     }
 
@@ -194,29 +262,6 @@ impl<I: Kind> Cells<I> {
         if let Some(b) = self.current(generation).as_ref() {
             f(&b.instrument);
         }
-    }
-
-    #[cold]
-    fn bind_and_record(
-        &self,
-        generation: u64,
-        key: usize,
-        site: Option<&'static SpanSite>,
-        value: I::Value,
-    ) {
-        let mut built = self.current(generation);
-        let Some(b) = built.as_mut() else {
-            return;
-        };
-        let bound = match b.sites.iter().position(|(k, _)| *k == key) {
-            Some(i) => &b.sites[i].1,
-            None => {
-                let labels = site.map_or_else(Vec::new, |s| self.labels(s));
-                b.sites.push((key, b.instrument.bind_to(&labels)));
-                &b.sites[b.sites.len() - 1].1
-            }
-        };
-        I::measure_bound(bound, value);
     }
 
     /// The instrument of the meter provider of `generation`, built when the
