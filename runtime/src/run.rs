@@ -129,7 +129,7 @@ impl Run {
         );
         // Explicitly: a stage around the run is not `tracing`'s current span.
         let _ = span.set_parent(parent);
-        let tally = Arc::new(RunTally::default());
+        let tally = Arc::new(RunTally::new(&id));
         let cx = crate::baggage::set_in(&span.context(), [(RUN_ID_KEY, id.as_str())])
             .with_value(Arc::clone(&tally));
         Self {
