@@ -24,8 +24,12 @@
 //! the stage metrics do: before it, after its shutdown and with
 //! `OTEL_SDK_DISABLED=true` recording does nothing. Each instrument is
 //! built once per meter provider, and bound once per stage call site, so
-//! recording without attributes inside a stage costs a lock read and an
-//! atomic add. A `u64` above `i64::MAX` (OTLP's integer points are signed)
+//! recording without attributes inside a stage costs about what a count
+//! through [`stage::current()`](crate::stage::current) does (finding the
+//! running stage, a look-up without a lock for the first 8 call sites, one
+//! atomic add); a value given attributes of its own is recorded unbound,
+//! its attribute set built for the call. Points carry no exemplars (the
+//! stage metrics' do). A `u64` above `i64::MAX` (OTLP's integer points are signed)
 //! is recorded as `i64::MAX`; a NaN or infinite `f64`, or a negative one
 //! added to a counter, is not recorded. Histograms in seconds get the
 //! buckets of `pipeline.stage.duration` (0.5 ms to 300 s).
