@@ -29,15 +29,40 @@ pub mod number {
     use crate::model::NumberType;
 
     /// A metric of integers (`metric_value_type: int`).
+    ///
+    /// ```
+    /// use semtel_conventions::model::{CounterDescriptor, number::Int};
+    /// let _: CounterDescriptor<Int> = semtel_conventions::pipeline::metric::PIPELINE_RECORDS;
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Int {}
 
     /// A metric of floating-point numbers (`metric_value_type: double`).
+    ///
+    /// ```
+    /// use semtel_conventions::model::{GaugeDescriptor, number::Double};
+    /// let _: GaugeDescriptor<Double> = semtel_conventions::pipeline::metric::PIPELINE_LAG;
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Double {}
 
     /// A metric whose registry entry does not say its number type: either
     /// fits.
+    ///
+    /// ```
+    /// use semtel_conventions::model::{CounterDescriptor, MetricDescriptor, number::Unspecified};
+    /// use semtel_conventions::model::{Instrument, Stability};
+    ///
+    /// let d = MetricDescriptor {
+    ///     name: "shop.visits",
+    ///     instrument: Instrument::Counter,
+    ///     unit: "{visit}",
+    ///     number: None,
+    ///     stability: Stability::Development,
+    ///     attributes: &[],
+    /// };
+    /// assert!(CounterDescriptor::<Unspecified>::new(d).is_ok());
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Unspecified {}
 
