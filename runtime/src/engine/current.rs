@@ -140,20 +140,6 @@ pub(crate) fn reseat(span: &mut Begun) {
     }
 }
 
-/// Notes in `span` (and its frame, when entered) that the call is inside a
-/// run that tallies it ([`SpanRef::in_run`]).
-pub(crate) fn mark_in_run(span: &mut Begun) {
-    span.in_run = true;
-    if span.entered {
-        let id = span.span_id;
-        let _ = super::local::with(|t| {
-            if let Some(Frame::Stage(r)) = t.stack.iter_mut().rev().find(|f| is_stage(id)(f)) {
-                r.in_run = true;
-            }
-        });
-    }
-}
-
 /// Runs `f` with `frame` as the innermost span of this thread.
 #[inline]
 pub(crate) fn in_frame<R>(frame: Option<&SpanRef>, f: impl FnOnce() -> R) -> R {
@@ -211,8 +197,6 @@ impl<F: Future> Future for Instrumented<F> {
 pub(crate) struct Running {
     pub(crate) span_id: u64,
     pub(crate) sampled: bool,
-    /// [`SpanRef::in_run`].
-    pub(crate) in_run: bool,
     pub(crate) site: &'static crate::record::SpanSite,
 }
 
@@ -227,7 +211,6 @@ pub(crate) fn running_stage() -> Option<Running> {
                     return r.site.map(|site| Running {
                         span_id: r.span_id,
                         sampled: r.sampled,
-                        in_run: r.in_run,
                         site,
                     });
                 }

@@ -144,7 +144,6 @@ impl Thread {
             span.seen,
             trace_state,
             span.site,
-            span.in_run,
         );
     }
 
@@ -159,15 +158,10 @@ impl Thread {
             frame.seen,
             &frame.trace_state,
             frame.site,
-            frame.in_run,
         );
     }
 
     #[inline]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "a frame's fields, written one by one"
-    )]
     fn push_stage(
         &mut self,
         trace_id: u128,
@@ -176,7 +170,6 @@ impl Thread {
         seen: u64,
         trace_state: &Option<Arc<TraceState>>,
         site: Option<&'static SpanSite>,
-        in_run: bool,
     ) {
         self.stack.push(Frame::Stage(SpanRef {
             trace_id: 0,
@@ -185,7 +178,6 @@ impl Thread {
             trace_state: None,
             seen: 0,
             site: None,
-            in_run: false,
         }));
         if let Some(Frame::Stage(f)) = self.stack.last_mut() {
             f.trace_id = trace_id;
@@ -194,7 +186,6 @@ impl Thread {
             f.seen = seen;
             f.trace_state.clone_from(trace_state);
             f.site = site;
-            f.in_run = in_run;
         }
     }
 

@@ -23,9 +23,6 @@ pub(crate) struct SpanRef {
     /// The stage's call site, for what is recorded from inside the call
     /// (`semtel::stage::current()`) with the stage's labels.
     pub(crate) site: Option<&'static SpanSite>,
-    /// Whether the call is inside a run that tallies it (`semtel::Run`):
-    /// records counted from inside then go to the run too.
-    pub(crate) in_run: bool,
 }
 
 /// One entry of the current-span stack.
@@ -59,8 +56,6 @@ pub(crate) struct Begun {
     pub(crate) entered: bool,
     /// The stage's call site ([`SpanRef::site`]).
     pub(crate) site: Option<&'static SpanSite>,
-    /// [`SpanRef::in_run`].
-    pub(crate) in_run: bool,
 }
 
 impl Begun {
@@ -73,7 +68,6 @@ impl Begun {
         parent_remote: false,
         entered: false,
         site: None,
-        in_run: false,
     };
 
     /// The span as a frame of the current-span stack.
@@ -85,7 +79,6 @@ impl Begun {
             trace_state,
             seen: self.seen,
             site: self.site,
-            in_run: self.in_run,
         }
     }
 }

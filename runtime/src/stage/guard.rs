@@ -94,7 +94,6 @@ fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
             let extra = live.extra();
             extra.attributes.push(run.id.clone());
             extra.run = Some(Arc::clone(run));
-            engine::current::mark_in_run(&mut live.span);
         }
         let run_id = &engine::context::RUN_ID_KEYS[0];
         let mut keys = keys.iter().filter(|k| run.is_none() || *k != run_id);

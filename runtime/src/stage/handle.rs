@@ -330,9 +330,10 @@ fn count(what: Counted, n: u64) {
         return;
     };
     counters::add(r.site, what, n);
-    // Records go to the run's tally too, which the call's end adds them to
-    // (the body cannot reach it).
-    if r.in_run {
+    // Records go to the tally of the run the call is in, if any, which the
+    // call's end adds them to (the body cannot reach it). Only a recorded
+    // call has one, and only once a run has started in the process.
+    if r.sampled && crate::engine::context::runs_started() {
         match what {
             Counted::RecordsIn => pend(r.span_id, |p| p.records_in += n),
             Counted::RecordsOut => pend(r.span_id, |p| p.records_out += n),
