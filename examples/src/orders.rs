@@ -1,13 +1,27 @@
 //! An orders pipeline, instrumented with one attribute per stage.
 //!
 //! ```text
-//! extract (CSV file)  →  transform  →  publish ─ Kafka-style headers ─→  consume  →  load (SQLite or PostgreSQL)
-//!                         └ validate (per row, some fail)                           (client spans, db.*)
+//! run orders (pipeline.run.id)
+//! extract (CSV file)  →  transform  →  publish ─ topic, Kafka-style headers ─→  consume  →  load (SQLite or PostgreSQL)
+//!                         ├ validate (per row, some fail)                                      (client spans, db.*)
+//!                         └ invalid rows → dead-letter topic
 //! ```
 //!
-//! Every stage gets a span, the `pipeline.stage.duration` histogram, record
-//! counters and `error.type` on failure; the consumer links to the producer's
-//! trace through the messages' `traceparent` headers. With a PostgreSQL
+//! Each execution is a pipeline run ([`semtel::Run`]): every stage span and
+//! log record carries its `pipeline.run.id`. Every stage gets a span, the
+//! `pipeline.stage.duration` histogram, record counters and `error.type` on
+//! failure; the consumer links to the producer's trace through the
+//! messages' `traceparent` headers. What a data engineer watches is
+//! recorded where it happens: the bytes read from the file, published and
+//! consumed (`pipeline.bytes`), how old the source file is (`pipeline.lag`)
+//! and how many messages wait for the consumer (`pipeline.backlog`), the
+//! send the broker refused transiently and that was retried
+//! (`pipeline.retries`), and the invalid rows sent to the dead-letter topic
+//! (`pipeline.dead_letters`). The broker is in memory ([`MemoryBroker`],
+//! which refuses its first send once); any [`Broker`] can take its place,
+//! as Kafka does when [`RunConfig::kafka`] names brokers
+//! ([`KafkaBroker`](crate::kafka::KafkaBroker)).
+//! With a PostgreSQL
 //! connection string ([`RunConfig::postgres`]) the orders are loaded there
 //! through semtel's tokio-postgres integration, which makes every statement
 //! a client span and records `db.client.operation.duration`; otherwise into
@@ -18,10 +32,12 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
+use semtel::run::Outcome;
 use semtel::{ErrorType as _, Telemetry, stage};
 use tracing::{info, info_span, warn};
 
 use crate::conventions::attribute as orders;
+use crate::queue::{Batch, Broker, MemoryBroker, Message, SendError};
 
 /// Where the run keeps its files, and how many orders the source file holds.
 #[derive(Debug, Clone)]
@@ -34,6 +50,10 @@ pub struct RunConfig {
     /// A PostgreSQL connection string (`host=… user=… dbname=…` or a
     /// `postgres://` URL) to load the orders into, instead of SQLite.
     pub postgres: Option<String>,
+    /// Kafka brokers (`host:port,…`) to hand the orders over through
+    /// ([`KafkaBroker`](crate::kafka::KafkaBroker)), instead of the
+    /// in-memory broker.
+    pub kafka: Option<String>,
 }
 
 impl RunConfig {
@@ -43,6 +63,7 @@ impl RunConfig {
             dir: dir.to_owned(),
             orders: 12,
             postgres: None,
+            kafka: None,
         }
     }
 }
@@ -71,6 +92,40 @@ pub struct Order {
     pub note: String,
 }
 
+impl Order {
+    /// The order as a line of the source file.
+    pub fn to_csv(&self) -> String {
+        let Order {
+            id,
+            customer,
+            email,
+            amount,
+            currency,
+            note,
+        } = self;
+        format!("{id},{customer},{email},{amount},{currency},{note}")
+    }
+
+    /// Parses a line of the source file.
+    ///
+    /// # Errors
+    /// When a column is missing or does not parse.
+    pub fn from_csv(row: &str) -> Result<Order, InvalidOrder> {
+        let cols: Vec<&str> = row.split(',').collect();
+        let [id, customer, email, amount, currency, note] = cols[..] else {
+            return Err(InvalidOrder::Malformed);
+        };
+        Ok(Order {
+            id: id.parse().map_err(|_| InvalidOrder::Malformed)?,
+            customer: customer.to_owned(),
+            email: email.to_owned(),
+            amount: amount.parse().map_err(|_| InvalidOrder::Malformed)?,
+            currency: currency.to_owned(),
+            note: note.to_owned(),
+        })
+    }
+}
+
 /// Why a row was rejected. `error.type` is the variant name in snake case.
 #[derive(Debug, Clone, PartialEq, Eq, Telemetry)]
 pub enum InvalidOrder {
@@ -91,21 +146,12 @@ impl fmt::Display for InvalidOrder {
 
 impl std::error::Error for InvalidOrder {}
 
-/// A message on the hand-off queue: Kafka-style byte headers and a payload.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// Headers; `traceparent` carries the producer's trace context.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The order.
-    pub order: Order,
-}
-
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// Rows read from the file.
     pub read: usize,
-    /// Rows rejected by validation.
+    /// Rows rejected by validation (and sent to the dead-letter topic).
     pub rejected: usize,
     /// Orders stored in the database.
     pub loaded: usize,
@@ -130,6 +176,10 @@ pub enum PipelineError {
     Db(rusqlite::Error),
     /// The PostgreSQL database.
     Postgres(tokio_postgres::Error),
+    /// The broker did not take a message.
+    Send(SendError),
+    /// A consumed message is not an order.
+    Invalid(InvalidOrder),
 }
 
 impl fmt::Display for PipelineError {
@@ -138,6 +188,8 @@ impl fmt::Display for PipelineError {
             PipelineError::Io(e) => write!(f, "i/o: {e}"),
             PipelineError::Db(e) => write!(f, "database: {e}"),
             PipelineError::Postgres(e) => write!(f, "postgresql: {e}"),
+            PipelineError::Send(e) => write!(f, "broker: {e}"),
+            PipelineError::Invalid(e) => write!(f, "message: {e}"),
         }
     }
 }
@@ -156,6 +208,18 @@ impl From<tokio_postgres::Error> for PipelineError {
     }
 }
 
+impl From<SendError> for PipelineError {
+    fn from(e: SendError) -> Self {
+        PipelineError::Send(e)
+    }
+}
+
+impl From<InvalidOrder> for PipelineError {
+    fn from(e: InvalidOrder) -> Self {
+        PipelineError::Invalid(e)
+    }
+}
+
 impl From<rusqlite::Error> for PipelineError {
     fn from(e: rusqlite::Error) -> Self {
         PipelineError::Db(e)
@@ -165,25 +229,52 @@ impl From<rusqlite::Error> for PipelineError {
 /// The topic orders are handed over on.
 pub const TOPIC: &str = "orders";
 
-/// Runs the whole pipeline once.
+/// The topic rejected rows go to, for someone to fix and replay.
+pub const DEAD_LETTER_TOPIC: &str = "orders.dead-letter";
+
+/// Runs the whole pipeline once, through Kafka when the config names
+/// brokers ([`RunConfig::kafka`]), else through an in-memory broker that
+/// refuses its first send of an order once.
 ///
 /// # Errors
 ///
-/// When the files or the database cannot be written.
-#[stage(pipeline = "orders", name = "orders run")]
+/// When the files, the Kafka clients or the database fail.
 pub fn run(config: &RunConfig) -> Result<Summary, PipelineError> {
+    match &config.kafka {
+        Some(brokers) => run_with(config, &mut crate::kafka::KafkaBroker::connect(brokers)?),
+        None => run_with(config, &mut MemoryBroker::new().hiccup_on(TOPIC)),
+    }
+}
+
+/// Runs the whole pipeline once, as one pipeline run, handing the orders
+/// over through `broker`.
+///
+/// # Errors
+///
+/// When the files, the broker or the database fail.
+pub fn run_with(config: &RunConfig, broker: &mut dyn Broker) -> Result<Summary, PipelineError> {
+    let run = semtel::Run::start("orders", None);
+    let result = run.in_scope(|| stages(config, broker));
+    run.finish(match &result {
+        Ok(_) => Outcome::Success,
+        Err(e) => Outcome::failure(e.error_type()),
+    });
+    result
+}
+
+fn stages(config: &RunConfig, broker: &mut dyn Broker) -> Result<Summary, PipelineError> {
     std::fs::create_dir_all(&config.dir)?;
     let csv = write_source(&config.dir, config.orders)?;
     let rows = extract(&csv)?;
     let read = rows.len();
-    let valid = transform(rows);
+    let valid = transform(rows, broker)?;
     let rejected = read - valid.len();
-    let messages = publish(TOPIC, valid);
+    publish(broker, TOPIC, &valid)?;
     let mut db = match &config.postgres {
         Some(conn) => Warehouse::postgres(conn)?,
         None => Warehouse::Sqlite(Connection::open(config.dir.join("warehouse.sqlite3"))?),
     };
-    let loaded = consume(&mut db, messages)?;
+    let loaded = consume(&mut db, broker.poll(TOPIC, 1_000))?;
     info!(pipeline.batch.size = loaded, "pipeline finished");
     Ok(Summary {
         read,
@@ -222,6 +313,14 @@ fn write_source(dir: &Path, orders: u32) -> io::Result<PathBuf> {
 )]
 fn extract(path: &Path) -> io::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)?;
+    stage::current().bytes_in(text.len());
+    // Freshness: how long ago the file landed, per file.
+    let age = std::fs::metadata(path)?
+        .modified()?
+        .elapsed()
+        .unwrap_or_default();
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    semtel::lag::seconds(&file, age.as_secs_f64());
     Ok(text.lines().skip(1).map(str::to_owned).collect())
 }
 
@@ -231,43 +330,43 @@ fn extract(path: &Path) -> io::Result<Vec<String>> {
     records_in = rows.len(),
     records_out = ret.len()
 )]
-fn transform(rows: Vec<String>) -> Vec<Order> {
+fn transform(rows: Vec<String>, dead_letters: &mut dyn Broker) -> Result<Vec<Order>, SendError> {
     let mut valid = Vec::with_capacity(rows.len());
-    for row in &rows {
-        match validate(row) {
+    for row in rows {
+        match validate(&row) {
             Ok(order) => valid.push(order),
-            Err(e) => warn!(error.type = e.error_type(), "order rejected"),
+            Err(e) => {
+                warn!(error.type = e.error_type(), "order rejected");
+                let why = ("error.type".to_owned(), e.error_type().as_bytes().to_vec());
+                let message = Message {
+                    headers: vec![why],
+                    key: Vec::new(),
+                    payload: row.into_bytes(),
+                };
+                dead_letters.send(DEAD_LETTER_TOPIC, message)?;
+                stage::current().dead_letter();
+            }
         }
     }
-    valid
+    Ok(valid)
 }
 
 /// A stage nested in `transform`: one span per row, failures with `error.type`.
 #[stage(pipeline = "orders", kind = transform)]
 fn validate(row: &str) -> Result<Order, InvalidOrder> {
-    let cols: Vec<&str> = row.split(',').collect();
-    let [id, customer, email, amount, currency, note] = cols[..] else {
-        return Err(InvalidOrder::Malformed);
-    };
-    let amount: f64 = {
+    let order = {
         // A plain `tracing` span inside a stage is the stage's child.
-        let _parse = info_span!("parse amount").entered();
-        amount.parse().map_err(|_| InvalidOrder::Malformed)?
+        let _parse = info_span!("parse row").entered();
+        Order::from_csv(row)?
     };
-    if amount <= 0.0 {
+    if order.amount <= 0.0 {
         return Err(InvalidOrder::NotPositive);
     }
-    Ok(Order {
-        id: id.parse().map_err(|_| InvalidOrder::Malformed)?,
-        customer: customer.to_owned(),
-        email: email.to_owned(),
-        amount,
-        currency: currency.to_owned(),
-        note: note.to_owned(),
-    })
+    Ok(order)
 }
 
-/// Publishes each order with the current trace context in its headers.
+/// Publishes each order with the current trace context in its headers;
+/// returns the payload bytes sent.
 #[stage(
     pipeline = "orders",
     span_kind = producer,
@@ -277,35 +376,58 @@ fn validate(row: &str) -> Result<Order, InvalidOrder> {
         messaging.operation.type = "send",
         messaging.batch.message_count = orders.len(),
     ),
-    records_in = orders.len()
+    records_in = orders.len(),
+    bytes_out = *ret
 )]
-fn publish(topic: &str, orders: Vec<Order>) -> Vec<Message> {
-    orders
-        .into_iter()
-        .map(|order| {
-            let mut headers = vec![("key".to_owned(), order.id.to_string().into_bytes())];
-            semtel::propagation::inject(&mut headers);
-            Message { headers, order }
-        })
-        .collect()
+fn publish(broker: &mut dyn Broker, topic: &str, orders: &[Order]) -> Result<usize, SendError> {
+    let mut sent = 0;
+    for order in orders {
+        let mut headers = Vec::new();
+        semtel::propagation::inject(&mut headers);
+        let message = Message {
+            headers,
+            key: order.id.to_string().into_bytes(),
+            payload: order.to_csv().into_bytes(),
+        };
+        sent += message.payload.len();
+        send_retrying(broker, topic, message)?;
+    }
+    Ok(sent)
 }
 
-/// A batch consumer: its span links to the producer's context of every message.
+/// Sends `message`, once more when the broker asks to try again.
+fn send_retrying(broker: &mut dyn Broker, topic: &str, message: Message) -> Result<(), SendError> {
+    match broker.send(topic, message.clone()) {
+        Err(e) if e.is_transient() => {
+            warn!(error.type = e.error_type(), "send failed, retrying");
+            stage::current().retry();
+            broker.send(topic, message)
+        }
+        sent => sent,
+    }
+}
+
+/// A batch consumer: its span links to the producer's context of every
+/// message, and it reports how many messages still wait on its partition.
 #[stage(
     pipeline = "orders",
     kind = sink,
     span_kind = consumer,
-    links = messages.iter().map(|m| semtel::propagation::extract(&m.headers)),
+    links = batch.messages.iter().map(|m| semtel::propagation::extract(&m.headers)),
     fields(
         messaging.system = "kafka",
         messaging.destination.name = "orders",
         messaging.operation.type = "process",
-        messaging.batch.message_count = messages.len(),
+        messaging.batch.message_count = batch.messages.len(),
     ),
-    records_in = messages.len()
+    records_in = batch.messages.len(),
+    bytes_in = batch.bytes()
 )]
-fn consume(db: &mut Warehouse, messages: Vec<Message>) -> Result<usize, PipelineError> {
-    let orders: Vec<Order> = messages.into_iter().map(|m| m.order).collect();
+fn consume(db: &mut Warehouse, batch: Batch) -> Result<usize, PipelineError> {
+    semtel::lag::records(&batch.partition, batch.waiting);
+    let orders = (batch.messages.iter())
+        .map(|m| Order::from_csv(&String::from_utf8_lossy(&m.payload)))
+        .collect::<Result<Vec<Order>, InvalidOrder>>()?;
     match db {
         Warehouse::Sqlite(conn) => Ok(load(conn, &orders)?),
         Warehouse::Postgres { client, runtime } => {

@@ -31,17 +31,27 @@ fn orders_pipeline_renders_to_the_console_without_a_collector() {
     );
     assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
 
-    // The span tree: the run at the root, stages nested, a tracing span in a
-    // nested stage, errors with their error.type.
-    let root = line(&err, "orders run pipeline.name=orders");
+    // The run at the root, with its id and tally; the stages in it, each
+    // with the run's id; a nested stage with a tracing span inside, errors
+    // with their error.type.
+    let root = line(&err, "run orders pipeline.name=orders pipeline.run.id=");
+    assert!(root.contains("pipeline.run.failures=4"), "{root}");
     let trace = &root[root.find("[trace=").expect("trace id on the root") + 7..][..8];
-    assert!(line(&err, "├─ extract").contains("pipeline.stage.kind=source"));
-    assert!(err.contains("│  ├─ validate pipeline.name=orders"), "{err}");
-    assert!(err.contains("│  │  └─ parse amount"), "{err}");
+    let run_id = &root[root.find("pipeline.run.id=").expect("run id") + 16..][..32];
+    let extract = line(&err, "extract pipeline.name=orders");
+    assert!(extract.contains("pipeline.stage.kind=source"), "{extract}");
+    assert!(
+        extract.contains(&format!("pipeline.run.id={run_id}")),
+        "{extract}"
+    );
+    assert!(err.contains("├─ validate pipeline.name=orders"), "{err}");
+    assert!(err.contains("│  └─ parse row"), "{err}");
     let failed = line(&err, "validate ✗ error: the row is malformed");
     assert!(failed.contains("error.type=malformed"), "{failed}");
     assert_eq!(failed.matches("error.type=").count(), 1, "{failed}");
-    assert!(line(&err, "└─ consume consumer").contains("messaging.batch.message_count=8"));
+    assert!(line(&err, "consume consumer").contains("messaging.batch.message_count=8"));
+    let retried = line(&err, "send failed, retrying");
+    assert!(retried.contains("error.type=transient"), "{retried}");
 
     // The client span carries the order's attributes, redacted where asked.
     let store = line(&err, "store client");
@@ -91,8 +101,56 @@ fn orders_pipeline_renders_to_the_console_without_a_collector() {
         "error.type=not_positive pipeline.name=orders pipeline.stage.kind=transform pipeline.stage.name=validate  total=",
     );
     assert!(failures.ends_with("total=3"), "{failures}");
-    let extract = line(summary, "pipeline.stage.name=extract ");
+
+    // What the stages recorded as they went: bytes, a retry, dead letters
+    // and lag; the run id is no metric label.
+    let after = |header: &str| {
+        &summary[summary
+            .find(header)
+            .unwrap_or_else(|| panic!("{header} in {summary}"))..]
+    };
+    let records = after("pipeline.records ({record}) counter");
+    let extract = line(records, "pipeline.stage.name=extract ");
     assert!(extract.ends_with("total=12"), "{summary}");
+    let bytes = after("pipeline.bytes (By) counter");
+    let read = line(
+        bytes,
+        "pipeline.io.direction=in pipeline.name=orders pipeline.stage.kind=source pipeline.stage.name=extract",
+    );
+    assert!(!read.ends_with("total=0"), "{read}");
+    let sent = line(
+        bytes,
+        "pipeline.io.direction=out pipeline.name=orders pipeline.stage.name=publish",
+    );
+    assert!(!sent.ends_with("total=0"), "{sent}");
+    let retries = line(
+        after("pipeline.retries ({retry}) counter"),
+        "pipeline.stage.name=publish",
+    );
+    assert!(retries.ends_with("total=1"), "{retries}");
+    let dead = line(
+        after("pipeline.dead_letters ({record}) counter"),
+        "pipeline.stage.name=transform",
+    );
+    assert!(dead.ends_with("total=4"), "{dead}");
+    let lag = line(
+        after("pipeline.lag (s) gauge"),
+        "pipeline.partition=orders.csv",
+    );
+    assert!(lag.contains("pipeline.stage.name=extract"), "{lag}");
+    let backlog = line(
+        after("pipeline.backlog ({record}) gauge"),
+        "pipeline.stage.name=consume",
+    );
+    assert!(backlog.ends_with("last=0"), "{backlog}");
+    // Metric lines, up to the first span line (which starts with a duration).
+    let series = (summary.lines().skip(1))
+        .take_while(|l| l.starts_with("  ") && l.trim_start().starts_with(char::is_alphabetic));
+    assert!(series.clone().count() > 20, "{summary}");
+    assert!(
+        series.clone().all(|l| !l.contains("pipeline.run.id")),
+        "{summary}"
+    );
 
     // Nothing was lost, so no loss report.
     assert!(!err.contains("lost"), "{err}");

@@ -185,6 +185,13 @@ impl Builder {
         self
     }
 
+    /// `semtel::testing`'s capture: spans and log records also go to `sink`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn memory(mut self, sink: crate::export::MemorySink) -> Self {
+        self.extras.memory = Some(sink);
+        self
+    }
+
     /// The trace sampler (a ratio from 0.0 to 1.0).
     #[must_use]
     pub fn sampler(mut self, sampler: SamplerConfig) -> Self {

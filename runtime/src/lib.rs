@@ -38,7 +38,7 @@
 //!   fields of any width are ints (`server.port = 5432u16`); a `u64`, `u128`
 //!   or `i128` outside the `i64` range is its decimal string. The
 //!   `integrations` (cargo features, off by default) instrument
-//!   tokio-postgres, sqlx, reqwest and the `log` crate by the semantic
+//!   tokio-postgres, sqlx, reqwest, rdkafka and the `log` crate by the semantic
 //!   conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
 //!   of the span they happen in and the event's time; fields become
@@ -81,6 +81,10 @@
 //!   whose id (`pipeline.run.id`) every stage span, `tracing` span and log
 //!   record inside carries, never a metric label; it ends with the run's
 //!   outcome.
+//! * Tests: the `testing` feature adds `semtel::testing`, an in-memory
+//!   capture of what stages and `tracing` emit, as it would be exported,
+//!   with lookups to assert on, and a live check of it against the
+//!   official, `pipeline.` and your own registries.
 //! * With a `tracing` subscriber of your own: [`layer`] (or
 //!   [`Builder::build_layer`]) gives semtel as a layer to add next to yours
 //!   instead of [`init`]'s subscriber:
@@ -302,6 +306,8 @@ pub mod run;
 mod session;
 pub mod stage;
 mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use builder::{Builder, builder, init, layer};
 pub use config::{

@@ -81,6 +81,9 @@ pub(crate) struct Extras {
     pub discard_encoded_traces: bool,
     /// [`crate::Builder::self_metrics`]`(false)`.
     pub no_self_metrics: bool,
+    /// `semtel::testing`'s capture: spans and logs kept in memory.
+    #[cfg(feature = "testing")]
+    pub memory: Option<crate::export::MemorySink>,
 }
 
 /// A span exporter given in code ([`crate::Builder::span_exporter`]), not
@@ -125,6 +128,10 @@ pub(crate) fn build(
     }
 
     // Exporters given in code may need the runtime too (async clients).
+    #[cfg(feature = "testing")]
+    let memory = extras.memory.clone();
+    #[cfg(not(feature = "testing"))]
+    let memory: Option<std::convert::Infallible> = None;
     let needs_network = !extras.span_exporters.is_empty()
         || Signal::ALL
             .iter()
@@ -155,7 +162,9 @@ pub(crate) fn build(
             .filter(|k| k.as_str() != crate::run::RUN_ID_KEY)
             .cloned(),
     );
-    let tracer_provider = if config.traces.exporters.is_empty() && extras.span_exporters.is_empty()
+    let tracer_provider = if config.traces.exporters.is_empty()
+        && extras.span_exporters.is_empty()
+        && memory.is_none()
     {
         None
     } else {
@@ -176,6 +185,15 @@ pub(crate) fn build(
             destinations.push(Destination {
                 exporter: (extra.start)(&resource, network.clone(), timeout),
                 name: extra.name,
+                batch: config.span_batch,
+            });
+        }
+        #[cfg(feature = "testing")]
+        if let Some(sink) = &memory {
+            let encoder = Encoder::new(&resource, stage_scope()).with_limits(config.span_limits);
+            destinations.push(Destination {
+                exporter: Box::new(crate::export::MemorySpans::new(encoder, sink.clone())),
+                name: "memory".into(),
                 batch: config.span_batch,
             });
         }
@@ -202,7 +220,7 @@ pub(crate) fn build(
         Some(builder.build())
     };
 
-    let logger_provider = if config.logs.exporters.is_empty() {
+    let logger_provider = if config.logs.exporters.is_empty() && memory.is_none() {
         None
     } else {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
@@ -243,6 +261,16 @@ pub(crate) fn build(
                 exporter: exporter_type(Signal::Logs, *kind, otlp_protocol(config, Signal::Logs)),
                 capacity: Some(config.log_batch.max_queue_size as u64),
             });
+            builder = builder.with_log_processor(processor);
+        }
+        #[cfg(feature = "testing")]
+        if let Some(sink) = &memory {
+            let exporter = crate::export::MemoryLogs::new(sink.clone());
+            let timeout = config.log_batch.export_timeout;
+            let exporter = Sdk::logs(exporter, &resource, Executor::Local, timeout);
+            let processor = LogQueueProcessor::start(exporter, "memory".into(), config.log_batch)
+                .map_err(Error::Runtime)?;
+            reporters.push(processor.0.clone());
             builder = builder.with_log_processor(processor);
         }
         Some(builder.build())

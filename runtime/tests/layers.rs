@@ -29,6 +29,7 @@ const LAYERS: &[&[&str]] = &[
         "integrations",
         "lag",
         "instrument",
+        "testing",
     ],
     &["stage"],
     &["engine"],

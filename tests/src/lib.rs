@@ -1,5 +1,6 @@
 //! Test support for semtel: an in-process OTLP receiver, a harness for the
 //! out-of-process collector `rotel-agent`, small OTLP clients and fixtures,
+//! a harness for moto (a real S3 API server),
 //! and readers for what `deploy/` holds (Grafana dashboards, Alloy
 //! configuration, Prometheus's tools).
 //!
@@ -28,6 +29,7 @@ pub mod client;
 pub mod fixtures;
 pub mod grafana;
 pub mod live_check;
+pub mod moto;
 pub mod postgres;
 pub mod prometheus;
 mod receiver;

@@ -1,47 +1,24 @@
-//! An in-process live check: every attribute and metric that arrived must be
-//! in the semantic-convention tables (official 1.42.0 or `pipeline.`) with
-//! the type, instrument and unit that arrived.
-//!
-//! Like Weaver's `live-check`, but over what the loopback [`Receiver`]
-//! decoded, so a test can fail on a name that drifted from the registry.
+//! `semtel::testing`'s live check over what the loopback [`Receiver`]
+//! decoded: every attribute and metric that arrived must be in the
+//! semantic-convention registries (official, `pipeline.`, and those added)
+//! with the type, unit, instrument and required attributes they say.
 //!
 //! [`Receiver`]: crate::Receiver
 
 use std::collections::BTreeSet;
-use std::fmt;
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use semtel_conventions::model::{
-    AttributeDef, AttributeType, Instrument, MetricDef, Registry, ValueType,
-};
+pub use semtel::testing::Finding;
+use semtel::testing::LiveReport;
+use semtel_conventions::model::Registry;
 
-use crate::record::{Payload, Snapshot};
+use crate::record::Snapshot;
 
-/// One way something that arrived differs from the registry.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Finding {
-    /// Where it was seen: `span "load"`, `metric pipeline.records`, `resource`.
-    pub place: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.place, self.problem)
-    }
-}
-
-/// What to leave out of the check: attribute keys that are not telemetry
-/// names (e.g. a log record's free-form fields), by exact key or prefix
-/// ending in `.`.
+/// The check's settings, and what its last run checked.
 #[derive(Debug, Clone, Default)]
 pub struct LiveCheck {
     registries: Vec<&'static Registry>,
     ignored: Vec<String>,
-    checked_attributes: BTreeSet<String>,
-    checked_metrics: BTreeSet<String>,
+    report: LiveReport,
 }
 
 impl LiveCheck {
@@ -59,19 +36,6 @@ impl LiveCheck {
         self
     }
 
-    fn attribute(&self, key: &str) -> Option<&'static AttributeDef> {
-        semtel_conventions::attribute_for_key(key).or_else(|| {
-            self.registries
-                .iter()
-                .find_map(|r| r.attribute_for_key(key))
-        })
-    }
-
-    fn metric_def(&self, name: &str) -> Option<&'static MetricDef> {
-        semtel_conventions::metric(name)
-            .or_else(|| self.registries.iter().find_map(|r| r.metric(name)))
-    }
-
     /// Leaves `key` (or every key under `prefix.`) out of the check.
     #[must_use]
     pub fn ignore(mut self, key: &str) -> Self {
@@ -79,23 +43,16 @@ impl LiveCheck {
         self
     }
 
-    /// The attribute names that were checked and found, for a test to assert
-    /// that the check saw what it should.
+    /// The attribute names the last run checked and found.
     #[must_use]
     pub fn checked_attributes(&self) -> &BTreeSet<String> {
-        &self.checked_attributes
+        &self.report.checked_attributes
     }
 
-    /// The metric names that were checked and found.
+    /// The metric names the last run checked and found.
     #[must_use]
     pub fn checked_metrics(&self) -> &BTreeSet<String> {
-        &self.checked_metrics
-    }
-
-    fn is_ignored(&self, key: &str) -> bool {
-        self.ignored
-            .iter()
-            .any(|i| key == i || (i.ends_with('.') && key.starts_with(i.as_str())))
+        &self.report.checked_metrics
     }
 
     /// [`LiveCheck::run`], asserting that nothing differs.
@@ -104,14 +61,11 @@ impl LiveCheck {
     /// When something does, with every finding on a line of its own.
     pub fn assert_clean(&mut self, snapshot: &Snapshot) {
         let findings = self.run(snapshot);
+        let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
         assert!(
             findings.is_empty(),
             "not in the registries:\n{}",
-            findings
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
+            lines.join("\n")
         );
     }
 
@@ -119,188 +73,15 @@ impl LiveCheck {
     /// and every metric in `snapshot`. Returns what differs, sorted and
     /// without repeats.
     pub fn run(&mut self, snapshot: &Snapshot) -> Vec<Finding> {
-        let mut findings = BTreeSet::new();
-        for request in &snapshot.requests {
-            match &request.payload {
-                Payload::Traces(r) => {
-                    for rs in &r.resource_spans {
-                        if let Some(res) = &rs.resource {
-                            self.attrs("resource", &res.attributes, &mut findings);
-                        }
-                        for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                            let place = format!("span {:?}", span.name);
-                            self.attrs(&place, &span.attributes, &mut findings);
-                            for event in &span.events {
-                                let place =
-                                    format!("event {:?} of span {:?}", event.name, span.name);
-                                self.attrs(&place, &event.attributes, &mut findings);
-                            }
-                        }
-                    }
-                }
-                Payload::Logs(r) => {
-                    for rl in &r.resource_logs {
-                        if let Some(res) = &rl.resource {
-                            self.attrs("resource", &res.attributes, &mut findings);
-                        }
-                        for log in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                            self.attrs("log record", &log.attributes, &mut findings);
-                        }
-                    }
-                }
-                Payload::Metrics(r) => {
-                    for rm in &r.resource_metrics {
-                        if let Some(res) = &rm.resource {
-                            self.attrs("resource", &res.attributes, &mut findings);
-                        }
-                        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-                            self.metric(metric, &mut findings);
-                        }
-                    }
-                }
-            }
+        let otlp = snapshot.otlp();
+        let mut check = otlp.live_check();
+        for registry in &self.registries {
+            check = check.registry(registry);
         }
-        findings.into_iter().collect()
+        for key in &self.ignored {
+            check = check.ignore(key);
+        }
+        self.report = check.run();
+        self.report.findings.clone()
     }
-
-    fn metric(
-        &mut self,
-        metric: &opentelemetry_proto::tonic::metrics::v1::Metric,
-        findings: &mut BTreeSet<Finding>,
-    ) {
-        let place = format!("metric {}", metric.name);
-        let Some(def) = self.metric_def(&metric.name) else {
-            let hint = semtel_conventions::suggest_metric(&metric.name)
-                .map(|s| format!(", did you mean `{s}`?"))
-                .unwrap_or_default();
-            findings.insert(Finding {
-                place,
-                problem: format!("not in the registry{hint}"),
-            });
-            return;
-        };
-        self.checked_metrics.insert(metric.name.clone());
-        if def.unit != metric.unit {
-            findings.insert(Finding {
-                place: place.clone(),
-                problem: format!("unit `{}`, the registry says `{}`", metric.unit, def.unit),
-            });
-        }
-        let (arrived, points): (Instrument, Vec<&[KeyValue]>) = match &metric.data {
-            Some(Data::Histogram(h)) => (
-                Instrument::Histogram,
-                h.data_points
-                    .iter()
-                    .map(|p| p.attributes.as_slice())
-                    .collect(),
-            ),
-            Some(Data::Sum(s)) if s.is_monotonic => (
-                Instrument::Counter,
-                s.data_points
-                    .iter()
-                    .map(|p| p.attributes.as_slice())
-                    .collect(),
-            ),
-            Some(Data::Sum(s)) => (
-                Instrument::UpDownCounter,
-                s.data_points
-                    .iter()
-                    .map(|p| p.attributes.as_slice())
-                    .collect(),
-            ),
-            Some(Data::Gauge(g)) => (
-                Instrument::Gauge,
-                g.data_points
-                    .iter()
-                    .map(|p| p.attributes.as_slice())
-                    .collect(),
-            ),
-            other => {
-                findings.insert(Finding {
-                    place,
-                    problem: format!("unexpected data {other:?}"),
-                });
-                return;
-            }
-        };
-        if arrived != def.instrument {
-            findings.insert(Finding {
-                place: place.clone(),
-                problem: format!(
-                    "arrived as a {arrived}, the registry says {}",
-                    def.instrument
-                ),
-            });
-        }
-        for attrs in points {
-            self.attrs(&place, attrs, findings);
-            for kv in attrs {
-                if def.attribute(&kv.key).is_none() && !self.is_ignored(&kv.key) {
-                    findings.insert(Finding {
-                        place: place.clone(),
-                        problem: format!("attribute `{}` is not one of this metric's", kv.key),
-                    });
-                }
-            }
-        }
-    }
-
-    fn attrs(&mut self, place: &str, attrs: &[KeyValue], findings: &mut BTreeSet<Finding>) {
-        for kv in attrs {
-            if self.is_ignored(&kv.key) {
-                continue;
-            }
-            let Some(def) = self.attribute(&kv.key) else {
-                let hint = semtel_conventions::suggest_attribute(&kv.key)
-                    .map(|s| format!(", did you mean `{s}`?"))
-                    .unwrap_or_default();
-                findings.insert(Finding {
-                    place: place.to_owned(),
-                    problem: format!("attribute `{}` is not in the registry{hint}", kv.key),
-                });
-                continue;
-            };
-            self.checked_attributes.insert(kv.key.clone());
-            let expected = match def.ty {
-                AttributeType::Value(t) | AttributeType::Template(t) => t,
-                AttributeType::Enum(members) => {
-                    let string_enum = members
-                        .iter()
-                        .all(|m| matches!(m.value, semtel_conventions::model::EnumValue::Str(_)));
-                    if string_enum {
-                        ValueType::String
-                    } else {
-                        ValueType::Int
-                    }
-                }
-            };
-            let arrived = value_type(kv.value.as_ref());
-            if expected != ValueType::Any && arrived != Some(expected) {
-                findings.insert(Finding {
-                    place: place.to_owned(),
-                    problem: format!(
-                        "attribute `{}` arrived as {}, the registry says {expected}",
-                        kv.key,
-                        arrived.map_or("nothing", ValueType::as_str)
-                    ),
-                });
-            }
-        }
-    }
-}
-
-fn value_type(value: Option<&AnyValue>) -> Option<ValueType> {
-    Some(match value?.value.as_ref()? {
-        Value::StringValue(_) => ValueType::String,
-        Value::IntValue(_) => ValueType::Int,
-        Value::DoubleValue(_) => ValueType::Double,
-        Value::BoolValue(_) => ValueType::Boolean,
-        Value::ArrayValue(a) => match a.values.first().and_then(|v| v.value.as_ref()) {
-            Some(Value::IntValue(_)) => ValueType::IntArray,
-            Some(Value::DoubleValue(_)) => ValueType::DoubleArray,
-            Some(Value::BoolValue(_)) => ValueType::BooleanArray,
-            _ => ValueType::StringArray,
-        },
-        _ => return None,
-    })
 }

@@ -248,6 +248,21 @@ impl Snapshot {
             .count()
     }
 
+    /// The decoded requests as `semtel::testing`'s snapshot, for its
+    /// lookups and live check.
+    #[must_use]
+    pub fn otlp(&self) -> semtel::testing::Snapshot {
+        let (mut traces, mut metrics, mut logs) = (Vec::new(), Vec::new(), Vec::new());
+        for request in &self.requests {
+            match &request.payload {
+                Payload::Traces(r) => traces.push(r.clone()),
+                Payload::Metrics(r) => metrics.push(r.clone()),
+                Payload::Logs(r) => logs.push(r.clone()),
+            }
+        }
+        semtel::testing::Snapshot::from_otlp(traces, metrics, logs)
+    }
+
     /// Requests that carried `signal`.
     pub fn requests_for(&self, signal: Signal) -> impl Iterator<Item = &ReceivedRequest> {
         self.requests.iter().filter(move |r| r.signal() == signal)

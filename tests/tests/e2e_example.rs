@@ -2,8 +2,11 @@
 //! `#[derive(Telemetry)]`, exported over OTLP/gRPC to the loopback receiver:
 //! span names, kinds, parentage (stage → nested stage → `tracing` span),
 //! attributes and their types, error status and `error.type`, links, metric
-//! names, units and data points, log–trace correlation, and a live check of
-//! every name against the registries.
+//! names, units and data points (bytes, a retry, dead letters, lag and
+//! backlog with the stages' labels), log–trace correlation, the run id on
+//! every stage span and log record and on no metric, and `semtel::testing`'s
+//! live check of every name against the official, pipeline and example
+//! registries.
 //!
 //! One test in its own binary: `init` installs process-wide providers.
 
@@ -14,7 +17,7 @@ use semtel_examples::orders::{RunConfig, run};
 use semtel_tests::proto::tonic::common::v1::any_value::Value;
 use semtel_tests::proto::tonic::trace::v1::span::SpanKind;
 use semtel_tests::proto::tonic::trace::v1::status::StatusCode;
-use semtel_tests::{LiveCheck, ReceivedSpan, Receiver};
+use semtel_tests::{ReceivedSpan, Receiver};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -46,7 +49,7 @@ fn orders_pipeline_exports_stages_over_otlp() {
     assert_eq!(report.lost(), 0, "{report}");
 
     let s = rx.expect(WAIT, "spans, logs and stage metrics", |s| {
-        s.span("orders run").is_some()
+        s.span("run orders").is_some()
             && s.metric("pipeline.stage.duration").is_some()
             && s.logs()
                 .iter()
@@ -55,7 +58,7 @@ fn orders_pipeline_exports_stages_over_otlp() {
     let spans = s.spans();
 
     // Parentage: run → stages; transform → validate (nested stage) → tracing span.
-    let root = one(&spans, "orders run");
+    let root = one(&spans, "run orders");
     assert_eq!(root.parent_span_id(), None);
     for name in ["extract", "transform", "publish", "consume"] {
         assert!(one(&spans, name).is_child_of(root), "{name} under the run");
@@ -64,10 +67,7 @@ fn orders_pipeline_exports_stages_over_otlp() {
     let validates: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name() == "validate").collect();
     assert_eq!(validates.len(), 12);
     assert!(validates.iter().all(|v| v.is_child_of(transform)));
-    let parses: Vec<&ReceivedSpan> = spans
-        .iter()
-        .filter(|s| s.name() == "parse amount")
-        .collect();
+    let parses: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name() == "parse row").collect();
     assert!(!parses.is_empty());
     assert!(
         parses
@@ -213,20 +213,105 @@ fn orders_pipeline_exports_stages_over_otlp() {
     assert_eq!(failures.total(), 4.0);
     assert!(s.metric("pipeline.stage.active").is_some());
 
-    // Every name that arrived is in a registry, with the type and unit that arrived.
-    let mut check = LiveCheck::new().registry(&semtel_examples::conventions::REGISTRY);
-    check.assert_clean(&s);
+    // What the stages recorded as they went, with their labels.
+    let otlp = s.otlp();
+    let stage = |name| [("pipeline.name", "orders"), ("pipeline.stage.name", name)];
+    let io = |name, direction| {
+        [
+            ("pipeline.name", "orders"),
+            ("pipeline.stage.name", name),
+            ("pipeline.io.direction", direction),
+        ]
+    };
+    let bytes = otlp.metric("pipeline.bytes");
+    assert_eq!(bytes.unit(), "By");
+    let read = bytes.point(&io("extract", "in")).value();
+    let sent = bytes.point(&io("publish", "out")).value();
+    let consumed = bytes.point(&io("consume", "in")).value();
+    assert!(read > sent && sent > 0.0, "read {read}, sent {sent}");
+    assert_eq!(consumed, sent, "the consumer reads what the producer sent");
+    let retries = otlp.metric("pipeline.retries");
+    assert_eq!(retries.point(&stage("publish")).value(), 1.0);
+    let retried = logs
+        .iter()
+        .find(|l| l.body_text() == "send failed, retrying")
+        .expect("the retry is logged");
+    assert_eq!(retried.span_id(), Some(publish.span_id()));
+    assert_eq!(retried.attr_str("error.type"), Some("transient"));
+    let dead = otlp.metric("pipeline.dead_letters");
+    assert_eq!(dead.point(&stage("transform")).value(), 4.0);
+    assert_eq!(
+        dead.point(&stage("transform")).attr("pipeline.stage.kind"),
+        Some("transform".into())
+    );
+    let lag = otlp.metric("pipeline.lag");
+    assert_eq!(lag.unit(), "s");
+    let source = lag.point(&[
+        ("pipeline.stage.name", "extract"),
+        ("pipeline.partition", "orders.csv"),
+    ]);
+    assert!((0.0..60.0).contains(&source.value()), "{}", source.value());
+    let backlog = otlp.metric("pipeline.backlog");
+    let waiting = backlog.point(&[
+        ("pipeline.stage.name", "consume"),
+        ("pipeline.partition", "0"),
+    ]);
+    assert_eq!(waiting.value(), 0.0, "the consumer took every message");
+
+    // The run: its id on the root, on every stage span and log record, on
+    // no metric point.
+    let run_id = root.attr_str("pipeline.run.id").expect("the run's id");
+    assert_eq!(root.attr_str("pipeline.name"), Some("orders"));
+    assert_eq!(root.attr_i64("pipeline.run.failures"), Some(4));
+    let stage_spans: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.attr_str("pipeline.stage.name").is_some())
+        .collect();
+    assert_eq!(stage_spans.len(), 1 + 1 + 12 + 1 + 1 + 1 + 8);
+    assert!(
+        stage_spans
+            .iter()
+            .all(|s| s.attr_str("pipeline.run.id") == Some(run_id))
+    );
+    assert!(!logs.is_empty());
+    assert!(
+        logs.iter()
+            .all(|l| l.attr_str("pipeline.run.id") == Some(run_id))
+    );
+    for metric in otlp.metrics() {
+        for point in metric.points() {
+            assert_eq!(point.attr("pipeline.run.id"), None, "{}", metric.name());
+        }
+    }
+
+    // Every name that arrived is in a registry, with the type, unit,
+    // instrument and required attributes the registry says.
+    let report = otlp
+        .live_check()
+        .registry(&semtel_examples::conventions::REGISTRY)
+        .assert_clean();
     for name in [
         "pipeline.name",
+        "pipeline.run.id",
+        "pipeline.partition",
         "db.system.name",
         "messaging.batch.message_count",
         "orders.order.amount",
         "error.type",
     ] {
         assert!(
-            check.checked_attributes().contains(name),
+            report.checked_attributes.contains(name),
             "{name} was checked"
         );
     }
-    assert!(check.checked_metrics().contains("pipeline.stage.duration"));
+    for name in [
+        "pipeline.stage.duration",
+        "pipeline.bytes",
+        "pipeline.retries",
+        "pipeline.dead_letters",
+        "pipeline.lag",
+        "pipeline.backlog",
+    ] {
+        assert!(report.checked_metrics.contains(name), "{name} was checked");
+    }
 }

@@ -51,7 +51,7 @@ fn orders_pipeline_loads_into_postgres_with_client_spans_under_the_load_stage() 
     assert_eq!(rows, 8);
 
     let snap = rx.expect(WAIT, "the run and its statements", |s| {
-        s.span("orders run").is_some()
+        s.span("run orders").is_some()
             && s.span("COMMIT").is_some()
             && s.metric("db.client.operation.duration").is_some()
     });

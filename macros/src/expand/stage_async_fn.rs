@@ -42,9 +42,12 @@ pub fn body(parts: &Parts, f: &StageFn<'_>) -> TokenStream {
         match &mut __semtel_slot {
             ::core::option::Option::Some(__semtel_guard) => {
                 // A panic in the body is recorded on the call, then resumed.
-                let __semtel_caught = __semtel_guard
-                    .instrument(#p::CatchPanic::new(__semtel_body))
-                    .await;
+                // Called by path: a method call would find a trait
+                // method first (`tracing::Instrument`, implemented for every
+                // type, is often imported where async stages are written).
+                let __semtel_caught =
+                    #p::StageGuard::instrument(__semtel_guard, #p::CatchPanic::new(__semtel_body))
+                        .await;
                 let __semtel_ret #ret_ty = __semtel_guard.resume(__semtel_caught);
                 #finish
             }

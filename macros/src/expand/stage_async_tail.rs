@@ -28,9 +28,9 @@ pub fn body(parts: &Parts, before: &[Stmt], block: &ExprAsync, boxed: bool) -> T
             __semtel_guard.restart_clock();
             #records_in
             // A panic in the block is recorded on the call, then resumed.
-            let __semtel_caught = __semtel_guard
-                .instrument(#p::CatchPanic::new(#block))
-                .await;
+            // By path, as in an `async fn` stage.
+            let __semtel_caught =
+                #p::StageGuard::instrument(&__semtel_guard, #p::CatchPanic::new(#block)).await;
             let __semtel_ret #ret_ty = __semtel_guard.resume(__semtel_caught);
             #finish
         }

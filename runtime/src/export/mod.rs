@@ -14,6 +14,8 @@ mod chunks;
 mod exporter;
 mod handoff;
 mod logs;
+#[cfg(feature = "testing")]
+mod memory;
 mod metrics;
 mod otlp_spans;
 mod queue;
@@ -29,6 +31,8 @@ pub(crate) mod tests;
 pub(crate) use chunks::Chunks;
 pub(crate) use exporter::BatchExporter;
 pub(crate) use logs::LogQueueProcessor;
+#[cfg(feature = "testing")]
+pub(crate) use memory::{MemoryLogs, MemorySink, MemorySpans};
 pub(crate) use metrics::CountingMetricExporter;
 #[cfg(feature = "__bench")]
 pub(crate) use otlp_spans::DiscardEncoded;

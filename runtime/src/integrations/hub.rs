@@ -8,7 +8,7 @@
 use std::sync::{PoisonError, RwLock};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, MeterProvider as _};
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use semtel_conventions::model::MetricDescriptor;
 
@@ -19,6 +19,12 @@ pub(crate) struct Hub {
     /// name's address first (a query records one value, hashing the name
     /// cost more than the scan).
     histograms: RwLock<Vec<(&'static str, Histogram<f64>)>>,
+    /// The families' message counters (`messaging.client.sent.messages`, …),
+    /// found the same way.
+    counters: RwLock<Vec<(&'static str, Counter<u64>)>>,
+    /// `pipeline.backlog`, for consumer lag an integration reads.
+    #[cfg(feature = "rdkafka")]
+    backlog: std::sync::OnceLock<opentelemetry::metrics::Gauge<u64>>,
     #[cfg(feature = "log")]
     pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
     #[cfg(feature = "log")]
@@ -47,6 +53,9 @@ impl Hub {
         Self {
             meter: meter_provider.meter_with_scope(crate::record::stage_scope()),
             histograms: RwLock::default(),
+            counters: RwLock::default(),
+            #[cfg(feature = "rdkafka")]
+            backlog: std::sync::OnceLock::new(),
             #[cfg(feature = "log")]
             logger: logger_provider.map(|lp| {
                 use opentelemetry::logs::LoggerProvider as _;
@@ -105,5 +114,53 @@ impl Hub {
         }
         drop(list);
         histogram.record(seconds, attributes);
+    }
+
+    /// Adds `n` to the counter `metric`, creating it on first use.
+    pub(crate) fn add_count(&self, metric: MetricDescriptor, n: u64, attributes: &[KeyValue]) {
+        let same = |name: &&'static str| std::ptr::eq(*name, metric.name);
+        {
+            let list = self.counters.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, c)) = list.iter().find(|(name, _)| same(name)) {
+                c.add(n, attributes);
+                return;
+            }
+        }
+        let mut list = self
+            .counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counter = match list
+            .iter()
+            .find(|(name, _)| same(name) || *name == metric.name)
+        {
+            Some((_, c)) => c.clone(),
+            None => self
+                .meter
+                .u64_counter(metric.name)
+                .with_unit(metric.unit)
+                .build(),
+        };
+        if !list.iter().any(|(name, _)| same(name)) {
+            list.push((metric.name, counter.clone()));
+        }
+        drop(list);
+        counter.add(n, attributes);
+    }
+
+    /// Sets `pipeline.backlog` to `records` for `attributes` (a stage's
+    /// labels and a partition): the same instrument as the stages' gauge.
+    #[cfg(feature = "rdkafka")]
+    pub(crate) fn record_backlog(&self, records: u64, attributes: &[KeyValue]) {
+        use semtel_conventions::pipeline::metric::PIPELINE_BACKLOG;
+        self.backlog
+            .get_or_init(|| {
+                self.meter
+                    .u64_gauge(PIPELINE_BACKLOG.name)
+                    .with_unit(PIPELINE_BACKLOG.unit)
+                    .with_description(crate::stage::BACKLOG_DESCRIPTION)
+                    .build()
+            })
+            .record(records.min(i64::MAX as u64), attributes);
     }
 }

@@ -12,9 +12,11 @@
 //! | `sqlx` | `sqlx` | sqlx's own query events, turned into spans |
 //! | `reqwest-middleware` | `reqwest` | a middleware for `reqwest_middleware::ClientBuilder` |
 //! | `log` | `log` | records of the `log` crate, as OTLP log records |
+//! | `aws-sdk` | `aws` | an interceptor for any AWS SDK client's config |
+//! | `rdkafka` | `kafka` | a send function and producer context, a consumer context |
 //!
 //! ```toml
-//! semtel = { version = "0.1", features = ["tokio-postgres", "reqwest-middleware", "log"] }
+//! semtel = { version = "0.1", features = ["tokio-postgres", "reqwest-middleware", "log", "rdkafka", "aws-sdk"] }
 //! ```
 //!
 //! # What each library emits alone, and with semtel
@@ -25,6 +27,8 @@
 //! | sqlx | one DEBUG *event* per statement once it is done (`summary`, the retired `db.statement`, empty for a short statement, `rows_affected`, `rows_returned`, `elapsed`, `elapsed_secs`): no span, no `db.system.name`, no parent for the time it took | a CLIENT span per statement from its start to its end, under the span or stage that ran it, with the `db.*` and `server.*` attributes above (system, database and server from a pool given to `sqlx::register`); `db.client.operation.duration`; the event is not also exported as a log |
 //! | reqwest | nothing (with reqwest-tracing: an INFO span with `http.request.method`, `url.scheme`, `server.address`, `server.port` as a string, `user_agent.original`, `error.message`; no duration metric; its context injection needs an OpenTelemetry version other than 0.33) | a CLIENT span per attempt named `GET`, with `http.request.method` (`_OTHER` and `http.request.method_original` for other methods), `url.full` without credentials or signature values, `server.address`, `server.port`, `http.response.status_code`, `network.protocol.version`, `http.request.resend_count` on retries, `error.type` (`404`, `timeout`, `connection_refused`, …) and an error status for a status of 400 or more or no response; the W3C `traceparent` (and `baggage`) injected into the request; `http.client.request.duration` |
 //! | log | records to whichever logger is set, without trace context | OTLP log records with severity, target, body, `code.file.path`, `code.line.number`, and the trace and span ids of the innermost stage or span; filtered by the `RUST_LOG` directives like `tracing` events |
+//! | AWS SDK | DEBUG `tracing` spans per call, named `S3.PutObject` with `rpc.service`, `rpc.method`, `rpc.system` and an `sdk_invocation_id`, then the orchestrator's `apply_configuration`, `try_op`, `try_attempt`, … (none a CLIENT span, no `cloud.region`, request id, bucket or error code); OpenTelemetry metrics only through the separate `aws-smithy-observability-otel` crate, built on an older OpenTelemetry version | a CLIENT span per call (retries included) named `S3.PutObject`, with `rpc.system=aws-api`, `rpc.service`, `rpc.method`, `cloud.region`, `aws.request_id`, `aws.extended_request_id`, per-service attributes from the input (`aws.s3.bucket`, `aws.s3.key`, `aws.dynamodb.table_names`, `aws.sqs.queue.url`, …), `server.address`, `server.port`, `http.response.status_code`, `http.request.resend_count`; on failure an error status and `error.type` set to the service's error code (`NoSuchBucket`); `rpc.client.call.duration`; the SDK's DEBUG spans still pass semtel's filter |
+//! | rdkafka | no spans, no metrics, no context propagation (librdkafka's statistics as a JSON callback, `log` records) | a PRODUCER span `send orders` per record from the send to its delivery report, with `messaging.system=kafka`, `messaging.operation.type=send`, `messaging.operation.name`, `messaging.destination.name`, `messaging.destination.partition.id` and `messaging.kafka.offset` from the report, `messaging.kafka.message.key` (UTF-8 keys), `messaging.kafka.message.tombstone`, `error.type` (`topic_authorization_failed`, `message_timed_out`, …) and an error status when not delivered; the W3C `traceparent` (and `baggage`) added to the record's own headers; a CONSUMER span `process orders` per message that continues the producer's trace, or per batch linking every message's context (up to the link limit), with `messaging.consumer.group.name`, partition, offset, `messaging.batch.message_count`; `messaging.client.sent.messages`, `messaging.client.operation.duration`, `messaging.client.consumed.messages`, `messaging.process.duration`; consumer lag per partition as `pipeline.backlog` of a stage you name |
 //!
 //! # Library spans and the default filter
 //!
@@ -34,6 +38,11 @@
 //! (`opentelemetry*`, `tonic`, `tower`, `h2`, `hyper`, `hyper_util`,
 //! `reqwest`), matched by crate name exactly: `tower` is off, `tower_http`
 //! is not. A `RUST_LOG` directive that names one of them turns it back on.
+//! Libraries keep their own levels: the AWS SDK's spans are DEBUG, so
+//! `RUST_LOG=info,aws_sdk_s3=debug,aws_smithy_runtime=debug` exports them,
+//! the SDK's operation span enclosing the interceptor's (module `aws`,
+//! feature `aws-sdk`); at `info`, the interceptor's span alone stands for
+//! the call.
 //!
 //! # Your own clients
 //!
@@ -47,8 +56,12 @@
 //! the global one).
 
 mod attrs;
+#[cfg(feature = "aws-sdk")]
+pub mod aws;
 mod buckets;
 mod hub;
+#[cfg(feature = "rdkafka")]
+pub mod kafka;
 mod layer;
 #[cfg(feature = "log")]
 pub mod log;

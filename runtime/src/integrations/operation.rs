@@ -66,6 +66,9 @@ pub struct Operation {
     /// over those of `pending`.
     metric_only: Vec<KeyValue>,
     status: Option<Status>,
+    /// A counter of the family to add to when the operation ends
+    /// ([`count`](Self::count)).
+    count: Option<(MetricDescriptor, u64)>,
     finished: bool,
 }
 
@@ -86,6 +89,7 @@ impl Operation {
             metric_len: 0,
             metric_only: Vec::new(),
             status: None,
+            count: None,
             finished: false,
         }
     }
@@ -138,6 +142,42 @@ impl Operation {
             upsert(&mut self.metric_only, key, value);
         }
         self
+    }
+
+    /// When the operation ends, also adds `n` to the counter `metric` (a
+    /// descriptor such as `messaging.client.sent.messages`), with the
+    /// operation's attributes that the registry lists for that metric.
+    ///
+    /// ```
+    /// use semtel::conventions::{attribute, metric};
+    ///
+    /// let span = tracing::info_span!("send", otel.name = "send orders", otel.kind = "producer");
+    /// let mut op = semtel::integrations::Operation::start(span, metric::MESSAGING_CLIENT_OPERATION_DURATION);
+    /// op.set(attribute::MESSAGING_DESTINATION_NAME, "orders")
+    ///     .count(metric::MESSAGING_CLIENT_SENT_MESSAGES, 1);
+    /// op.finish();
+    /// ```
+    pub fn count(&mut self, metric: MetricDescriptor, n: u64) -> &mut Self {
+        self.count = Some((metric, n));
+        self
+    }
+
+    /// Adds to the counter of [`count`](Self::count).
+    fn record_count(&self, hub: &Hub) {
+        let Some((metric, n)) = self.count else {
+            return;
+        };
+        let def = super::attrs::metric_def(metric.name);
+        let takes = |kv: &&KeyValue| super::attrs::is_metric_attribute(def, kv.key.as_str());
+        let attributes: Vec<KeyValue> = self
+            .pending
+            .iter()
+            .filter(|kv| !self.metric_only.iter().any(|m| m.key == kv.key))
+            .chain(self.metric_only.iter())
+            .filter(takes)
+            .cloned()
+            .collect();
+        hub.add_count(metric, n, &attributes);
     }
 
     /// Records `seconds` in the family's histogram with the metric's
@@ -226,6 +266,7 @@ impl Operation {
         // histogram reads.
         if let Some(hub) = &self.hub {
             self.record_metric(hub, seconds);
+            self.record_count(hub);
         }
         self.flush();
         self.metric_len = 0;

@@ -35,6 +35,11 @@ pub(super) struct Instruments {
     pub(super) meter: Meter,
 }
 
+/// The description of `pipeline.backlog`: an integration that records the
+/// gauge from a session's meter (the Kafka consumer's lag) gives the same
+/// one, so that both record into the one instrument.
+pub(crate) const BACKLOG_DESCRIPTION: &str = "Records of its input a stage has yet to process";
+
 /// Call sites that have recorded metrics, for the in-flight observer.
 pub(super) static SITES: Mutex<Vec<&'static StageSite>> = Mutex::new(Vec::new());
 
@@ -115,7 +120,7 @@ pub(super) fn instruments() -> Arc<Instruments> {
         backlog: meter
             .u64_gauge(pmetric::PIPELINE_BACKLOG.name)
             .with_unit(pmetric::PIPELINE_BACKLOG.unit)
-            .with_description("Records of its input a stage has yet to process")
+            .with_description(BACKLOG_DESCRIPTION)
             .build(),
         _active: meter
             .i64_observable_up_down_counter(a.name)

@@ -50,6 +50,8 @@ pub use handle::{StageHandle, current};
 pub(crate) use instrument::Cells;
 #[doc(hidden)]
 pub use instrument::Kind;
+#[cfg(feature = "rdkafka")]
+pub(crate) use metrics::BACKLOG_DESCRIPTION;
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};
 #[doc(hidden)]
 pub use panic::CatchPanic;
