@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Key, KeyValue, Value};
-use semtel_conventions::model::{AttributeKey, HistogramDescriptor, MetricDef, MetricDescriptor};
+use semtel_conventions::model::{
+    AttributeKey, CounterDescriptor, HistogramDescriptor, MetricDef, MetricDescriptor,
+};
 use semtel_conventions::value::ValueFor;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -157,8 +159,8 @@ impl Operation {
     ///     .count(metric::MESSAGING_CLIENT_SENT_MESSAGES, 1);
     /// op.finish();
     /// ```
-    pub fn count(&mut self, metric: MetricDescriptor, n: u64) -> &mut Self {
-        self.count = Some((metric, n));
+    pub fn count<N>(&mut self, metric: CounterDescriptor<N>, n: u64) -> &mut Self {
+        self.count = Some((metric.descriptor(), n));
         self
     }
 
