@@ -45,10 +45,19 @@
 //!   attributes. A record has an event name only when the event is named
 //!   (`tracing::info!(name: "order.rejected", ..)`), not the call-site name
 //!   `tracing` gives the others.
-//! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
-//!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
-//!   recorded once [`init`] has installed the meter provider; before that,
-//!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
+//! * Metrics: the stage metrics of `#[stage]` (`pipeline.stage.duration`,
+//!   `pipeline.records`, `pipeline.stage.failures`, `pipeline.stage.active`;
+//!   `pipeline.bytes` with `bytes_in = ..`/`bytes_out = ..`) and what a
+//!   stage's body records through [`stage::current()`] (records and bytes
+//!   chunk by chunk, `pipeline.retries`, `pipeline.dead_letters`, the lag
+//!   gauges of [`lag`]) carry the stage's labels. Your registry's own
+//!   metrics, as typed instruments ([`instrument`]), carry them too when
+//!   recorded inside a stage, with the name, unit and instrument of the
+//!   registry. All are recorded once [`init`] has installed the meter
+//!   provider; before that, and with `OTEL_SDK_DISABLED=true`, a stage call
+//!   costs a few nanoseconds and recording does nothing. [`meter`] gives a
+//!   plain OpenTelemetry meter, whose instruments carry only the attributes
+//!   given to them.
 //!   Their data points carry exemplars (the trace and span id, value and
 //!   time of sampled calls) over OTLP (every protocol) and to
 //!   Prometheus. Metrics go over OTLP, to the console, or are served for
@@ -288,6 +297,7 @@ mod engine;
 mod error;
 mod export;
 mod filter;
+pub mod instrument;
 #[cfg(feature = "integrations")]
 pub mod integrations;
 pub mod lag;

@@ -441,9 +441,12 @@ impl Statement {
             );
         }
         self.hub.record_duration(
-            metric::DB_CLIENT_OPERATION_DURATION,
+            metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
             self.elapsed,
-            &metric_attributes(metric::DB_CLIENT_OPERATION_DURATION, &self.attributes),
+            &metric_attributes(
+                metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
+                &self.attributes,
+            ),
         );
         let Some(tracer) = &self.hub.tracer else {
             return;
