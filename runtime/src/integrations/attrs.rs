@@ -110,3 +110,36 @@ pub(crate) fn key_value<T: ?Sized, V: ValueFor<T> + ?Sized>(
         )
     })
 }
+
+/// A Rust name in snake case, for an `error.type` from an error code's
+/// variant name: `UnknownTopicOrPartition` → `unknown_topic_or_partition`.
+#[cfg(any(feature = "rdkafka", feature = "reqwest-middleware"))]
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(all(test, any(feature = "rdkafka", feature = "reqwest-middleware")))]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn names_are_snake_case() {
+        assert_eq!(snake_case("ConnectionRefused"), "connection_refused");
+        assert_eq!(snake_case("TimedOut"), "timed_out");
+        assert_eq!(
+            snake_case("UnknownTopicOrPartition"),
+            "unknown_topic_or_partition"
+        );
+    }
+}

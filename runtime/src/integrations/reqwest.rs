@@ -36,6 +36,7 @@ use semtel_conventions::metric;
 use tracing::Instrument as _;
 
 use super::Operation;
+use super::attrs::snake_case;
 
 /// What replaces a redacted value in `url.full`, as the conventions say.
 const REDACTED: &str = "REDACTED";
@@ -216,22 +217,6 @@ fn error_type(error: &reqwest_middleware::Error) -> String {
     kind.to_owned()
 }
 
-/// `ConnectionRefused` → `connection_refused`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,11 +235,5 @@ mod tests {
         assert_eq!(m.full_url(&url), "http://127.0.0.1/a?b=1");
         let url: Url = "http://bob@h/".parse().unwrap();
         assert_eq!(m.full_url(&url), "http://REDACTED:REDACTED@h/");
-    }
-
-    #[test]
-    fn io_error_kinds_are_snake_case() {
-        assert_eq!(snake_case("ConnectionRefused"), "connection_refused");
-        assert_eq!(snake_case("TimedOut"), "timed_out");
     }
 }

@@ -2,6 +2,8 @@
 
 use rdkafka::error::KafkaError;
 
+use crate::integrations::attrs::snake_case;
+
 /// A low-cardinality `error.type` for a Kafka error: the librdkafka error
 /// code in snake case (`unknown_topic_or_partition`, `message_timed_out`),
 /// else the kind of error.
@@ -13,22 +15,6 @@ pub(super) fn error_type(error: &KafkaError) -> String {
             .as_str()
             .to_owned(),
     }
-}
-
-/// `UnknownTopicOrPartition` → `unknown_topic_or_partition`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
