@@ -799,6 +799,30 @@ fn backlog_partitions(snap: &Snapshot) -> Vec<String> {
     partitions
 }
 
+/// Polls `consumer`, committing the first record of each partition, until
+/// `pipeline.backlog` over OTLP reports partitions 0 and 1; at most [`WAIT`].
+fn commit_one_of_each_partition(
+    rx: &Receiver,
+    consumer: &BaseConsumer<TracingConsumerContext>,
+) -> bool {
+    let mut committed = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m.expect("a message");
+            if committed.insert(m.partition()) {
+                consumer
+                    .commit_message(&m, CommitMode::Sync)
+                    .expect("committed");
+            }
+        }
+        if backlog_partitions(&rx.snapshot()) == ["0", "1"] {
+            return true;
+        }
+    }
+    false
+}
+
 #[test]
 fn a_partition_revoked_by_a_rebalance_leaves_the_backlog() {
     let cluster = cluster(TOPIC);
@@ -817,20 +841,7 @@ fn a_partition_revoked_by_a_rebalance_leaves_the_backlog() {
             config.create_with_context(context).expect("consumer");
         first.subscribe(&[TOPIC]).expect("subscribed");
         // One record of each partition committed: both lag, both reported.
-        let mut committed = std::collections::BTreeSet::new();
-        let deadline = Instant::now() + WAIT;
-        let mut both = false;
-        while !both && Instant::now() < deadline {
-            if let Some(m) = first.poll(Duration::from_millis(100)) {
-                let m = m.expect("a message");
-                if committed.insert(m.partition()) {
-                    first
-                        .commit_message(&m, CommitMode::Sync)
-                        .expect("committed");
-                }
-            }
-            both = backlog_partitions(&rx.snapshot()) == ["0", "1"];
-        }
+        let both = commit_one_of_each_partition(&rx, &first);
         // A second member (no lag of its own) takes one partition.
         let second: BaseConsumer<TracingConsumerContext> = config
             .create_with_context(TracingConsumerContext::new(&config))
@@ -879,20 +890,7 @@ fn a_partition_left_out_of_a_new_assignment_leaves_the_backlog() {
                 .expect("offset");
         }
         consumer.assign(&assignment).expect("assigned");
-        let mut committed = std::collections::BTreeSet::new();
-        let deadline = Instant::now() + WAIT;
-        let mut both = false;
-        while !both && Instant::now() < deadline {
-            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-                let m = m.expect("a message");
-                if committed.insert(m.partition()) {
-                    consumer
-                        .commit_message(&m, CommitMode::Sync)
-                        .expect("committed");
-                }
-            }
-            both = backlog_partitions(&rx.snapshot()) == ["0", "1"];
-        }
+        let both = commit_one_of_each_partition(&rx, &consumer);
         // No rebalance: only the statistics tell partition 1 is gone.
         let mut only = TopicPartitionList::new();
         only.add_partition_offset(TOPIC, 0, rdkafka::Offset::Stored)
