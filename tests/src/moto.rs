@@ -14,12 +14,14 @@
 //! `moto_server` script) when set. `.ci/run` installs the package.
 
 use std::fmt;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::server::NotReady;
 
 /// How long [`Moto::start`] waits for the server to answer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -59,13 +61,6 @@ pub struct Moto {
     log: Arc<Mutex<String>>,
 }
 
-fn free_port() -> Result<u16, MotoError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| MotoError::Failed(format!("bind 127.0.0.1:0: {e}")))
-}
-
 impl Moto {
     /// Starts the server on a free loopback port and returns once it
     /// answers HTTP.
@@ -74,7 +69,8 @@ impl Moto {
     /// [`MotoError::NotInstalled`] naming the install command; its output
     /// when it exits or does not answer within [`READY_TIMEOUT`].
     pub fn start() -> Result<Self, MotoError> {
-        let port = free_port()?;
+        let port = crate::server::free_port()
+            .map_err(|e| MotoError::Failed(format!("bind 127.0.0.1:0: {e}")))?;
         let mut command = match std::env::var_os("MOTO_SERVER") {
             Some(server) => Command::new(server),
             None => {
@@ -105,38 +101,25 @@ impl Moto {
         .into_iter()
         .flatten()
         {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
+            crate::server::keep_lines(pipe, &log, |_| {});
         }
         let mut moto = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log,
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            // moto answers `GET /` (ListBuckets) once it serves.
-            if crate::client::http_get(moto.addr, "/", &[]).is_ok_and(|r| r.status == 200) {
-                return Ok(moto);
-            }
-            if let Ok(Some(status)) = moto.child.try_wait() {
+        // moto answers `GET /` (ListBuckets) once it serves.
+        match crate::server::wait_for_http(&mut moto.child, moto.addr, "/", READY_TIMEOUT) {
+            Ok(()) => Ok(moto),
+            Err(NotReady::Exited(status)) => {
                 let log = moto.log();
-                return Err(if log.contains("No module named") {
+                Err(if log.contains("No module named") {
                     MotoError::NotInstalled(log)
                 } else {
                     MotoError::Failed(format!("exited ({status}):\n{log}"))
-                });
+                })
             }
-            if Instant::now() > deadline {
-                return Err(MotoError::NotReady(moto.log()));
-            }
-            std::thread::park_timeout(Duration::from_millis(50));
+            Err(NotReady::TimedOut) => Err(MotoError::NotReady(moto.log())),
         }
     }
 

@@ -15,7 +15,6 @@
 //! through `runuser`.
 
 use std::fmt;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,15 +126,6 @@ fn run(mut command: Command) -> Result<(), PostgresError> {
     }
 }
 
-fn free_port() -> Result<u16, PostgresError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| PostgresError::Failed(format!("bind 127.0.0.1:0: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| PostgresError::Failed(e.to_string()))
-}
-
 impl Postgres {
     /// Creates a cluster in a new temporary directory (user `postgres`,
     /// trust authentication, loopback only) and starts the server on a free
@@ -178,7 +168,8 @@ impl Postgres {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        let port = free_port()?;
+        let port = crate::server::free_port()
+            .map_err(|e| PostgresError::Failed(format!("bind 127.0.0.1:0: {e}")))?;
         let mut server = command(&bin, "postgres", root);
         server
             .arg("-D")
@@ -204,15 +195,9 @@ impl Postgres {
         let log = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
         if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("ready to accept connections") {
-                        let _ = ready_tx.send(());
-                    }
-                    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push_str(&line);
-                    log.push('\n');
+            crate::server::keep_lines(stderr, &log, move |line| {
+                if line.contains("ready to accept connections") {
+                    let _ = ready_tx.send(());
                 }
             });
         }

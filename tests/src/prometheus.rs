@@ -98,10 +98,7 @@ impl Server {
         wait: std::time::Duration,
     ) -> Result<Self, String> {
         std::fs::write(dir.join("prometheus.yml"), config).map_err(|e| e.to_string())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = crate::server::free_port().map_err(|e| e.to_string())?;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let log = std::fs::File::create(dir.join("prometheus.log")).map_err(|e| e.to_string())?;
         let child = Command::new(prometheus)
@@ -122,23 +119,15 @@ impl Server {
             addr,
             dir: dir.to_owned(),
         };
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            let ready =
-                crate::client::http_get(addr, "/-/ready", &[]).is_ok_and(|r| r.status == 200);
-            if ready {
-                return Ok(server);
+        match crate::server::wait_for_http(&mut server.child, addr, "/-/ready", wait) {
+            Ok(()) => Ok(server),
+            Err(crate::server::NotReady::Exited(status)) => {
+                Err(format!("prometheus exited ({status}):\n{}", server.log()))
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("prometheus exited ({status}):\n{}", server.log()));
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "prometheus not ready after {wait:?}:\n{}",
-                    server.log()
-                ));
-            }
-            std::thread::park_timeout(std::time::Duration::from_millis(50));
+            Err(crate::server::NotReady::TimedOut) => Err(format!(
+                "prometheus not ready after {wait:?}:\n{}",
+                server.log()
+            )),
         }
     }
 
