@@ -10,16 +10,17 @@
 //!
 //! One test in its own binary: `init` installs process-wide providers.
 
-use std::collections::HashMap;
-use std::time::Duration;
+mod common;
 
+use std::collections::HashMap;
+
+use common::WAIT;
+use common::orders::{io, stage};
 use semtel_examples::orders::{RunConfig, run};
 use semtel_tests::proto::tonic::common::v1::any_value::Value;
 use semtel_tests::proto::tonic::trace::v1::span::SpanKind;
 use semtel_tests::proto::tonic::trace::v1::status::StatusCode;
 use semtel_tests::{ReceivedSpan, Receiver};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn one<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     let found: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.name() == name).collect();
@@ -215,21 +216,11 @@ fn orders_pipeline_exports_stages_over_otlp() {
 
     // What the stages recorded as they went, with their labels.
     let otlp = s.otlp();
-    let stage = |name| [("pipeline.name", "orders"), ("pipeline.stage.name", name)];
-    let io = |name, direction| {
-        [
-            ("pipeline.name", "orders"),
-            ("pipeline.stage.name", name),
-            ("pipeline.io.direction", direction),
-        ]
-    };
+    let sent = common::orders::assert_handed_over(&otlp);
     let bytes = otlp.metric("pipeline.bytes");
     assert_eq!(bytes.unit(), "By");
     let read = bytes.point(&io("extract", "in")).value();
-    let sent = bytes.point(&io("publish", "out")).value();
-    let consumed = bytes.point(&io("consume", "in")).value();
-    assert!(read > sent && sent > 0.0, "read {read}, sent {sent}");
-    assert_eq!(consumed, sent, "the consumer reads what the producer sent");
+    assert!(read > sent, "read {read}, sent {sent}");
     let retries = otlp.metric("pipeline.retries");
     assert_eq!(retries.point(&stage("publish")).value(), 1.0);
     let retried = logs
@@ -239,7 +230,6 @@ fn orders_pipeline_exports_stages_over_otlp() {
     assert_eq!(retried.span_id(), Some(publish.span_id()));
     assert_eq!(retried.attr_str("error.type"), Some("transient"));
     let dead = otlp.metric("pipeline.dead_letters");
-    assert_eq!(dead.point(&stage("transform")).value(), 4.0);
     assert_eq!(
         dead.point(&stage("transform")).attr("pipeline.stage.kind"),
         Some("transform".into())
@@ -251,28 +241,12 @@ fn orders_pipeline_exports_stages_over_otlp() {
         ("pipeline.partition", "orders.csv"),
     ]);
     assert!((0.0..60.0).contains(&source.value()), "{}", source.value());
-    let backlog = otlp.metric("pipeline.backlog");
-    let waiting = backlog.point(&[
-        ("pipeline.stage.name", "consume"),
-        ("pipeline.partition", "0"),
-    ]);
-    assert_eq!(waiting.value(), 0.0, "the consumer took every message");
 
     // The run: its id on the root, on every stage span and log record, on
     // no metric point.
-    let run_id = root.attr_str("pipeline.run.id").expect("the run's id");
+    let run_id = common::orders::assert_run_id_on_stage_spans(&spans, root);
     assert_eq!(root.attr_str("pipeline.name"), Some("orders"));
     assert_eq!(root.attr_i64("pipeline.run.failures"), Some(4));
-    let stage_spans: Vec<&ReceivedSpan> = spans
-        .iter()
-        .filter(|s| s.attr_str("pipeline.stage.name").is_some())
-        .collect();
-    assert_eq!(stage_spans.len(), 1 + 1 + 12 + 1 + 1 + 1 + 8);
-    assert!(
-        stage_spans
-            .iter()
-            .all(|s| s.attr_str("pipeline.run.id") == Some(run_id))
-    );
     assert!(!logs.is_empty());
     assert!(
         logs.iter()
@@ -286,32 +260,24 @@ fn orders_pipeline_exports_stages_over_otlp() {
 
     // Every name that arrived is in a registry, with the type, unit,
     // instrument and required attributes the registry says.
-    let report = otlp
-        .live_check()
-        .registry(&semtel_examples::conventions::REGISTRY)
-        .assert_clean();
-    for name in [
-        "pipeline.name",
-        "pipeline.run.id",
-        "pipeline.partition",
-        "db.system.name",
-        "messaging.batch.message_count",
-        "orders.order.amount",
-        "error.type",
-    ] {
-        assert!(
-            report.checked_attributes.contains(name),
-            "{name} was checked"
-        );
-    }
-    for name in [
-        "pipeline.stage.duration",
-        "pipeline.bytes",
-        "pipeline.retries",
-        "pipeline.dead_letters",
-        "pipeline.lag",
-        "pipeline.backlog",
-    ] {
-        assert!(report.checked_metrics.contains(name), "{name} was checked");
-    }
+    common::orders::assert_live_check(
+        &otlp,
+        &[
+            "pipeline.name",
+            "pipeline.run.id",
+            "pipeline.partition",
+            "db.system.name",
+            "messaging.batch.message_count",
+            "orders.order.amount",
+            "error.type",
+        ],
+        &[
+            "pipeline.stage.duration",
+            "pipeline.bytes",
+            "pipeline.retries",
+            "pipeline.dead_letters",
+            "pipeline.lag",
+            "pipeline.backlog",
+        ],
+    );
 }

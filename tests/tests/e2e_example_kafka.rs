@@ -96,58 +96,21 @@ fn orders_pipeline_hands_its_orders_over_through_kafka() {
     // What the stages recorded: bytes through the broker, the dead
     // letters, and the consumer's backlog read from the watermarks.
     let otlp = snap.otlp();
-    let stage = |name| [("pipeline.name", "orders"), ("pipeline.stage.name", name)];
-    let io = |name, direction| {
-        [
-            ("pipeline.name", "orders"),
-            ("pipeline.stage.name", name),
-            ("pipeline.io.direction", direction),
-        ]
-    };
-    let bytes = otlp.metric("pipeline.bytes");
-    let sent = bytes.point(&io("publish", "out")).value();
-    assert!(sent > 0.0);
-    assert_eq!(bytes.point(&io("consume", "in")).value(), sent);
-    let dead = otlp.metric("pipeline.dead_letters");
-    assert_eq!(dead.point(&stage("transform")).value(), 4.0);
-    let backlog = otlp.metric("pipeline.backlog");
-    let waiting = backlog.point(&[
-        ("pipeline.stage.name", "consume"),
-        ("pipeline.partition", "0"),
-    ]);
-    assert_eq!(waiting.value(), 0.0, "the consumer took every order");
+    common::orders::assert_handed_over(&otlp);
 
     // The run id on every stage span, not on the integration's spans.
-    let run_id = root.attr_str("pipeline.run.id").expect("the run's id");
-    let stage_spans: Vec<&ReceivedSpan> = spans
-        .iter()
-        .filter(|s| s.attr_str("pipeline.stage.name").is_some())
-        .collect();
-    assert_eq!(stage_spans.len(), 1 + 1 + 12 + 1 + 1 + 1 + 8);
-    assert!(
-        stage_spans
-            .iter()
-            .all(|s| s.attr_str("pipeline.run.id") == Some(run_id))
-    );
+    common::orders::assert_run_id_on_stage_spans(&spans, &root);
 
     // Every name that arrived (messaging.* of the integration included) is
     // in a registry, with its type, unit, instrument and required
     // attributes.
-    let report = otlp
-        .live_check()
-        .registry(&semtel_examples::conventions::REGISTRY)
-        .assert_clean();
-    for name in ["messaging.kafka.offset", "messaging.consumer.group.name"] {
-        assert!(
-            report.checked_attributes.contains(name),
-            "{name} was checked"
-        );
-    }
-    for name in [
-        "messaging.client.operation.duration",
-        "messaging.process.duration",
-        "pipeline.backlog",
-    ] {
-        assert!(report.checked_metrics.contains(name), "{name} was checked");
-    }
+    common::orders::assert_live_check(
+        &otlp,
+        &["messaging.kafka.offset", "messaging.consumer.group.name"],
+        &[
+            "messaging.client.operation.duration",
+            "messaging.process.duration",
+            "pipeline.backlog",
+        ],
+    );
 }

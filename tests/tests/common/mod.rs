@@ -7,6 +7,7 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 
 pub mod child;
+pub mod orders;
 
 /// Upper bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(20);
