@@ -27,20 +27,7 @@ fn kafka(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let session = semtel::builder()
-        // The run must not depend on the environment it is started from.
-        .env(|k| match k {
-            // Metrics are recorded but not exported during the run.
-            "OTEL_METRIC_EXPORT_INTERVAL" => Some("3600000".to_owned()),
-            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("200".to_owned()),
-            _ => None,
-        })
-        .service_name("semtel-bench")
-        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
-        .__discard_encoded_traces()
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .expect("a session");
+    let session = semtel_benches::discarding_session();
     let _dispatch = tracing::dispatcher::set_default(session.dispatch());
     let mut config = ClientConfig::new();
     config
@@ -93,19 +80,7 @@ fn kafka(c: &mut Criterion) {
     group.finish();
     drop(producer);
     drop(rt);
-    // (Metrics go to a closed port and are lost; spans must all have been
-    // encoded.)
-    let report = session.shutdown();
-    let dropped: u64 = report
-        .signal(semtel::Signal::Traces)
-        .map(|s| s.dropped)
-        .sum();
-    assert_eq!(dropped, 0, "{report}");
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    semtel_benches::shutdown_without_dropped_spans(session);
 }
 
 criterion_group! {

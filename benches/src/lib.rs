@@ -348,3 +348,45 @@ impl Paced {
         self.chunk_ns[rank]
     }
 }
+
+/// The session of the integration benchmarks (`pg_query`, `aws_call`,
+/// `kafka`): spans encoded as OTLP/HTTP protobuf and dropped where the send
+/// would begin; metrics recorded but not exported during the run, and sent
+/// to a closed loopback port at the end. It reads no environment, so the
+/// run does not depend on where it is started from.
+#[must_use]
+pub fn discarding_session() -> semtel::Session {
+    semtel::builder()
+        .env(|k| match k {
+            "OTEL_METRIC_EXPORT_INTERVAL" => Some("3600000".to_owned()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("200".to_owned()),
+            _ => None,
+        })
+        .service_name("semtel-bench")
+        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .__discard_encoded_traces()
+        .shutdown_timeout(Duration::from_secs(2))
+        .build()
+        .expect("a session")
+}
+
+/// Shuts a [`discarding_session`] down and asserts that every span was
+/// encoded (its metrics go to a closed port and are lost).
+///
+/// # Panics
+/// When a span was dropped.
+pub fn shutdown_without_dropped_spans(session: semtel::Session) {
+    let report = session.shutdown();
+    let dropped: u64 = report.signal(Signal::Traces).map(|s| s.dropped).sum();
+    assert_eq!(dropped, 0, "{report}");
+}
+
+/// A loopback port nothing listens on (bound, then freed).
+///
+/// # Panics
+/// When no loopback port can be bound.
+#[must_use]
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
