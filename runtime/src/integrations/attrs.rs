@@ -131,7 +131,7 @@ pub(crate) fn snake_case(name: &str) -> String {
 
 #[cfg(all(test, any(feature = "rdkafka", feature = "reqwest-middleware")))]
 mod tests {
-    use super::snake_case;
+    use crate::integrations::attrs::snake_case;
 
     #[test]
     fn names_are_snake_case() {
