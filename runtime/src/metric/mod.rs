@@ -9,6 +9,8 @@
 pub(crate) mod exemplar;
 pub(crate) mod overflow;
 pub(crate) mod prometheus;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod shared_reader;
 pub(crate) mod text;
 
 pub(crate) use exemplar::{Exemplar, SiteExemplars, admits};

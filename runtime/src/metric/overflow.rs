@@ -78,44 +78,20 @@ fn scan<T>(data: &MetricData<T>) -> (usize, bool) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Weak};
-    use std::time::Duration;
+    use std::sync::Arc;
 
     use opentelemetry::KeyValue;
     use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry_sdk::error::OTelSdkResult;
     use opentelemetry_sdk::metrics::data::ResourceMetrics;
     use opentelemetry_sdk::metrics::reader::MetricReader;
-    use opentelemetry_sdk::metrics::{
-        Instrument, InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Stream, Temporality,
-    };
+    use opentelemetry_sdk::metrics::{Instrument, ManualReader, SdkMeterProvider, Stream};
 
     use super::newly_over;
-
-    #[derive(Debug, Clone)]
-    struct Shared(Arc<ManualReader>);
-
-    impl MetricReader for Shared {
-        fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-            self.0.register_pipeline(pipeline);
-        }
-        fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-            self.0.collect(rm)
-        }
-        fn force_flush(&self) -> OTelSdkResult {
-            self.0.force_flush()
-        }
-        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-            self.0.shutdown_with_timeout(timeout)
-        }
-        fn temporality(&self, kind: InstrumentKind) -> Temporality {
-            self.0.temporality(kind)
-        }
-    }
+    use crate::metric::shared_reader::SharedReader;
 
     #[test]
     fn a_metric_at_its_cardinality_limit_is_reported_once_with_the_limit() {
-        let reader = Shared(Arc::new(ManualReader::builder().build()));
+        let reader = SharedReader(Arc::new(ManualReader::builder().build()));
         let provider = SdkMeterProvider::builder()
             .with_reader(reader.clone())
             .with_view(|i: &Instrument| {

@@ -2,8 +2,7 @@
 //! the process's stage metrics read from an in-memory reader.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -12,17 +11,15 @@ use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
 use opentelemetry_proto::tonic::metrics::v1::{
     Exemplar, HistogramDataPoint, NumberDataPoint, metric::Data,
 };
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{
-    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
-};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use prost::Message as _;
 
 use super::snapshot::Snapshot;
 use crate::config::Signal;
 use crate::export::MemorySink;
+use crate::metric::shared_reader::SharedReader;
 use crate::{Builder, Error, Session};
 
 /// Captures what the code under test emits, in memory: stage and `tracing`
@@ -160,32 +157,6 @@ fn shared_metrics(session: &Session) -> &'static SharedMetrics {
             reader,
         }
     })
-}
-
-/// The manual reader, kept by [`SharedMetrics`] too.
-#[derive(Debug)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline);
-    }
-
-    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-        self.0.collect(rm)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
 }
 
 /// The pipeline and stage a span or metric point belongs to, if any.
