@@ -101,6 +101,14 @@ fn total(snap: &Snapshot, name: &str) -> f64 {
     metric.total()
 }
 
+/// The metrics of a send and a receive, each in the conventions.
+const MESSAGING_METRICS: &[&str] = &[
+    "messaging.client.sent.messages",
+    "messaging.client.operation.duration",
+    "messaging.client.consumed.messages",
+    "messaging.process.duration",
+];
+
 fn assert_live_check(snap: &Snapshot, metrics: &[&str]) {
     let mut check = LiveCheck::new();
     check.assert_clean(snap);
@@ -305,15 +313,7 @@ fn produced_and_consumed_messages_are_one_trace_across_a_spawned_handler() {
             "no key on a metric"
         );
     }
-    assert_live_check(
-        &snap,
-        &[
-            "messaging.client.sent.messages",
-            "messaging.client.operation.duration",
-            "messaging.client.consumed.messages",
-            "messaging.process.duration",
-        ],
-    );
+    assert_live_check(&snap, MESSAGING_METRICS);
 }
 
 #[test]
@@ -747,15 +747,7 @@ fn spans_name_the_broker_and_the_client_id_and_metrics_the_broker() {
         }
     }
     assert_eq!(total(&snap, "messaging.client.sent.messages"), 2.0);
-    assert_live_check(
-        &snap,
-        &[
-            "messaging.client.sent.messages",
-            "messaging.client.operation.duration",
-            "messaging.client.consumed.messages",
-            "messaging.process.duration",
-        ],
-    );
+    assert_live_check(&snap, MESSAGING_METRICS);
 }
 
 #[test]
