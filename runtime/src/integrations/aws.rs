@@ -80,8 +80,8 @@
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
@@ -90,11 +90,13 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::telemetry::{CapturedTelemetryAttributes, RequestedTelemetryAttributes};
 use opentelemetry::Value;
 use semtel_conventions::attribute;
-use semtel_conventions::metric;
 
 use super::Operation;
 
 mod input;
+mod spans;
+
+pub(crate) use spans::{DefaultFilter, SdkSpans};
 
 /// The value of `rpc.system` and `rpc.system.name` for AWS SDK calls.
 const AWS_API: &str = "aws-api";
@@ -178,16 +180,19 @@ impl Call {
         self.named = true;
         let service = meta.service();
         let method = meta.name();
-        op.span()
-            .record("otel.name", format!("{service}.{method}").as_str());
-        #[allow(
-            deprecated,
-            reason = "the AWS SDK span convention still names `rpc.system` and `rpc.service`"
-        )]
-        op.set(attribute::RPC_SYSTEM, AWS_API)
-            .set(attribute::RPC_SERVICE, service);
-        op.set(attribute::RPC_METHOD, method)
-            .set_metric_value(attribute::RPC_SYSTEM_NAME.name(), Value::from(AWS_API))
+        if !op.is_adopted() {
+            // (The SDK's operation span has its name and these fields.)
+            op.span()
+                .record("otel.name", format!("{service}.{method}").as_str());
+            #[allow(
+                deprecated,
+                reason = "the AWS SDK span convention still names `rpc.system` and `rpc.service`"
+            )]
+            op.set(attribute::RPC_SYSTEM, AWS_API)
+                .set(attribute::RPC_SERVICE, service);
+            op.set(attribute::RPC_METHOD, method);
+        }
+        op.set_metric_value(attribute::RPC_SYSTEM_NAME.name(), Value::from(AWS_API))
             .set_metric_value(
                 attribute::RPC_METHOD.name(),
                 Value::from(format!("{service}/{method}")),
@@ -236,7 +241,7 @@ impl Intercept for Interceptor {
             // one span for the call.
             return Ok(());
         }
-        let op = Operation::start(call_span(), metric::RPC_CLIENT_CALL_DURATION);
+        let op = spans::start_call();
         cfg.interceptor_state().store_put(Call {
             op: Some(op),
             named: false,
@@ -287,6 +292,23 @@ impl Intercept for Interceptor {
             op.set(attribute::SERVER_ADDRESS, &uri.host())
                 .set(attribute::SERVER_PORT, &port.map(i64::from));
         }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Still inside the attempt's span, which ends before
+        // `read_after_attempt`.
+        let status = context.response().status().as_u16();
+        let error = context
+            .output_or_error()
+            .err()
+            .map(|e| error_type(e, Some(status)));
+        spans::attempt_outcome(Some(status), error.as_deref());
         Ok(())
     }
 
@@ -364,44 +386,6 @@ fn take_call(cfg: &mut ConfigBag) -> Option<Call> {
     };
     cfg.interceptor_state().unset::<Call>();
     Some(taken)
-}
-
-/// The call's span, under the caller's span, stage or the SDK's operation
-/// span, never under one of the orchestrator's own short-lived spans (the
-/// first hook runs inside its `apply_configuration`). Named
-/// `{Service}.{Operation}` later, when the bag knows it.
-fn call_span() -> tracing::Span {
-    let current = tracing::Span::current();
-    let internal = |meta: &tracing::Metadata<'_>| meta.target().starts_with("aws_smithy_runtime");
-    if !current.metadata().is_some_and(internal) {
-        return tracing::info_span!(
-            "aws.client",
-            otel.name = tracing::field::Empty,
-            otel.kind = "client"
-        );
-    }
-    let parent = tracing::dispatcher::get_default(|dispatch| {
-        use tracing_subscriber::registry::LookupSpan as _;
-        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        let mut span = registry.span(&current.id()?)?;
-        while internal(span.metadata()) {
-            span = span.parent()?;
-        }
-        Some(span.id())
-    });
-    let span = tracing::info_span!(
-        parent: parent.clone(),
-        "aws.client",
-        otel.name = tracing::field::Empty,
-        otel.kind = "client"
-    );
-    if parent.is_none() {
-        // No span above the SDK's: the context a stage or `semtel::context`
-        // attached, as a contextual span would have had.
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        let _ = span.set_parent(crate::context::current());
-    }
-    span
 }
 
 /// The region the request is signed for, from the resolved endpoint's auth
