@@ -30,7 +30,8 @@
 //!
 //! # What a call records
 //!
-//! One span per call, from its start to its end, retries included: its
+//! One span per call, from its start to its end, retries included (the
+//! SDK's own operation span, see below): its
 //! name is `{Service}.{Operation}` and `http.request.resend_count` says how
 //! many times the request was sent again. `http.response.status_code` and
 //! the request ids are those of the last attempt. A failed call has an error
@@ -66,16 +67,43 @@
 //!
 //! # The SDK's own spans
 //!
-//! The SDK wraps each call in `tracing` spans of its own at DEBUG level
-//! (`S3.PutObject` with `rpc.*` fields, then the orchestrator's
-//! `apply_configuration`, `try_op`, `try_attempt`, `deserialization`, …).
-//! semtel's filter lets them through like any library's, so
-//! `RUST_LOG=info,aws_sdk_s3=debug,aws_smithy_runtime=debug` exports them;
-//! at `info` only this interceptor's span is exported. An interceptor runs
-//! inside the SDK's future and cannot wrap it, so it cannot be the parent of
-//! the orchestrator's spans: its span is a child of the SDK's operation span
-//! when that one is on (else of the caller's span or stage), beside
-//! `try_op`, never under a short-lived orchestrator span.
+//! The SDK wraps each call in `tracing` spans of its own, all DEBUG: the
+//! generated client's operation span (`S3.PutObject`, with `rpc.*` fields
+//! and an internal `sdk_invocation_id`), then the orchestrator's
+//! `apply_configuration`, `try_op`, `serialization`, `try_attempt` (one per
+//! attempt), `lazy_load_identity` (when credentials are loaded),
+//! `orchestrate_endpoint`, `deserialization`, `finally_attempt`, … With
+//! this feature, semtel's default filter lets three of them through, the
+//! ones that say something about a call; the rest are bookkeeping of a few
+//! microseconds each. Under the caller's span or stage:
+//!
+//! ```text
+//! S3.GetObject         CLIENT: the SDK's operation span, with this interceptor's attributes
+//! ├── try_attempt      http.response.status_code=503, error.type=SlowDown, error status
+//! │   └── lazy_load_identity   the client's first call: its credentials loaded
+//! └── try_attempt      http.response.status_code=200, http.request.resend_count=1
+//! ```
+//!
+//! The operation span is the call's span: exported as a CLIENT span,
+//! without `sdk_invocation_id` (its span id does that job), and the
+//! interceptor records its attributes, status and duration onto it rather
+//! than opening a second span of the same name (an interceptor runs inside
+//! the SDK's future and cannot wrap it, so only the SDK's span can be the
+//! attempts' parent). An attempt's span gets its response's status code,
+//! `http.request.resend_count` from the second attempt on, and for a
+//! failed attempt an error status and `error.type` (a retried throttle
+//! shows as a failed attempt under a successful call). Without the
+//! interceptor, the operation span still is a CLIENT span with its `rpc.*`
+//! attributes.
+//!
+//! A `RUST_LOG` that names one of the SDK's crates (`aws_sdk_s3=…`,
+//! `aws_smithy_runtime=…`) gives the SDK's spans the levels it says, and
+//! one quieter than `info` everywhere (`warn`) turns them off:
+//! `RUST_LOG=info,aws_smithy_runtime=info` exports this interceptor's own
+//! CLIENT span per call, under the caller's span or stage, and no attempts;
+//! `RUST_LOG=info,aws_sdk_s3=debug,aws_smithy_runtime=debug` exports every
+//! span of the SDK, the operation span still the one CLIENT span of the
+//! call. The SDK's DEBUG events stay off unless the filter names them.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
