@@ -350,6 +350,12 @@ async fn put_and_get(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client, bucket
 /// Exports what `put_and_get` emits with `RUST_LOG` set to `rust_log`
 /// (unset: `None`), in `bucket`.
 fn spans_under(moto: &Moto, rust_log: Option<&str>, bucket: &str) -> Vec<ReceivedSpan> {
+    spans_of(moto, rust_log, bucket, false)
+}
+
+/// [`spans_under`], with semtel's layer in a subscriber of the user's
+/// (beside a layer that sees every span) when `users` is set.
+fn spans_of(moto: &Moto, rust_log: Option<&str>, bucket: &str, users: bool) -> Vec<ReceivedSpan> {
     let proxy = FlakyProxy::start(moto.addr(), 1).expect("the proxy listens");
     let rx = Receiver::start();
     let endpoint = rx.grpc_endpoint();
@@ -359,16 +365,29 @@ fn spans_under(moto: &Moto, rust_log: Option<&str>, bucket: &str) -> Vec<Receive
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ];
     vars.extend(rust_log.map(|f| ("RUST_LOG", f)));
-    let s = common::telemetry(&vars);
-    tracing::dispatcher::with_default(s.dispatch(), || {
+    let run = || {
         common::current_thread_runtime().block_on(put_and_get(
             &s3(&moto.endpoint()),
             &s3(&proxy.endpoint()),
             bucket,
         ));
-    });
+    };
+    let report = if users {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let (guard, layer) = common::builder(&vars)
+            .build_layer()
+            .expect("valid configuration");
+        // Unfiltered: every span and event of every level.
+        let everything = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
+        let subscriber = tracing_subscriber::registry().with(everything).with(layer);
+        tracing::subscriber::with_default(subscriber, run);
+        guard.shutdown()
+    } else {
+        let s = common::telemetry(&vars);
+        tracing::dispatcher::with_default(s.dispatch(), run);
+        s.shutdown()
+    };
     assert_eq!(proxy.refused(), 1, "one 503, then the retry reached moto");
-    let report = s.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
     rx.expect(WAIT, "the stage", |s| s.span("put_and_get").is_some())
         .spans()
@@ -522,6 +541,10 @@ fn the_sdks_call_and_attempt_spans_are_exported_at_the_default_filter() {
     assert_default_tree(&spans);
     // A `RUST_LOG` that does not name the SDK's crates keeps them too.
     let spans = spans_under(&moto, Some("info"), "explicit");
+    assert_default_tree(&spans);
+    // semtel's layer in the user's subscriber, whose other layer sees
+    // every span of the SDK: the same tree.
+    let spans = spans_of(&moto, None, "users", true);
     assert_default_tree(&spans);
 }
 
