@@ -1,7 +1,7 @@
 //! Per-message overhead of the Kafka integration: the same records sent
 //! to librdkafka's mock cluster (in this process, the Kafka protocol on
 //! loopback) through one `FutureProducer`, with `FutureProducer::send` (bare)
-//! and with `semtel::integrations::kafka::send` under a semtel session (a
+//! and with `semtel::integrations::kafka::Sender::send` under a semtel session (a
 //! PRODUCER span per record, encoded as OTLP and discarded, the context
 //! injected into the record's headers, `messaging.client.sent.messages` and
 //! `messaging.client.operation.duration` recorded). Each iteration sends one
@@ -42,11 +42,12 @@ fn kafka(c: &mut Criterion) {
         .build()
         .expect("a session");
     let _dispatch = tracing::dispatcher::set_default(session.dispatch());
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", cluster.bootstrap_servers())
-        .set("linger.ms", "0")
-        .create()
-        .expect("a producer");
+        .set("linger.ms", "0");
+    let producer: FutureProducer = config.create().expect("a producer");
+    let sender = semtel::integrations::kafka::Sender::new(&config);
     let record = |key: &'static str| FutureRecord::to(TOPIC).key(key).payload(PAYLOAD);
     // The topic's metadata and the connection, before timing.
     rt.block_on(producer.send(record("warm"), Duration::from_secs(5)))
@@ -61,11 +62,7 @@ fn kafka(c: &mut Criterion) {
     });
     group.bench_function("semtel", |b| {
         b.iter(|| {
-            let d = rt.block_on(semtel::integrations::kafka::send(
-                &producer,
-                record("order-17"),
-                Duration::ZERO,
-            ));
+            let d = rt.block_on(sender.send(&producer, record("order-17"), Duration::ZERO));
             black_box(d.map(|d| d.offset).ok())
         });
     });
@@ -85,11 +82,7 @@ fn kafka(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let cpu = cpu_time::ProcessTime::now();
             for _ in 0..iters {
-                let d = rt.block_on(semtel::integrations::kafka::send(
-                    &producer,
-                    record("order-17"),
-                    Duration::ZERO,
-                ));
+                let d = rt.block_on(sender.send(&producer, record("order-17"), Duration::ZERO));
                 black_box(d.map(|d| d.offset).ok());
             }
             // Spans still queued are encoded now, inside the measurement.

@@ -58,6 +58,54 @@ pub fn load_counted(x: u64) -> u64 {
     black_box(x) + 1
 }
 
+/// A counter of a registry, as `semtel_conventions::codegen` generates its
+/// descriptor: the three attributes listed, so the stage's labels land on
+/// it.
+pub static ROWS: semtel::instrument::Counter<u64> = semtel::instrument::Counter::new(ROWS_METRIC);
+
+const ROWS_METRIC: semtel::conventions::model::CounterDescriptor<
+    semtel::conventions::model::number::Int,
+> = {
+    use semtel::conventions::model::{
+        CounterDescriptor, Instrument, MetricAttribute, MetricDescriptor, NumberType,
+        RequirementLevel, Stability,
+    };
+    let descriptor = MetricDescriptor {
+        name: "bench.rows",
+        instrument: Instrument::Counter,
+        unit: "{row}",
+        number: Some(NumberType::Int),
+        stability: Stability::Development,
+        attributes: &[
+            MetricAttribute {
+                name: "db.system.name",
+                requirement: RequirementLevel::Recommended,
+            },
+            MetricAttribute {
+                name: "pipeline.name",
+                requirement: RequirementLevel::Required,
+            },
+            MetricAttribute {
+                name: "pipeline.stage.name",
+                requirement: RequirementLevel::Required,
+            },
+        ],
+    };
+    match CounterDescriptor::new(descriptor) {
+        Ok(d) => d,
+        Err(_) => panic!("a counter"),
+    }
+};
+
+/// [`load`] recording one typed instrument of a registry from its body:
+/// 8 rows ([`ROWS`]).
+#[semtel::stage(pipeline = "bench", fields(db.system.name = "sqlite"))]
+#[inline(never)]
+pub fn load_instrumented(x: u64) -> u64 {
+    ROWS.add(8, &[]);
+    black_box(x) + 1
+}
+
 /// `tracing`'s own attribute macro with the same three fields.
 #[tracing::instrument(
     name = "load",

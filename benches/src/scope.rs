@@ -156,10 +156,31 @@ impl Scope {
     /// semtel's stage recording one more counter through its handle.
     #[inline(never)]
     pub fn run_counted_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        self.run_fn_paced(n, chunk, peers::load_counted)
+    }
+
+    /// [`Scope::run_paced`] of [`peers::load_instrumented`], whatever the
+    /// case: semtel's stage recording a typed instrument of a registry.
+    #[inline(never)]
+    pub fn run_instrumented_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        self.run_fn_paced(n, chunk, peers::load_instrumented)
+    }
+
+    /// [`Scope::run_paced`] of [`peers::load`] inside a pipeline run
+    /// (`semtel::Run`), whatever the case: each call's span carries the
+    /// run's id and the run tallies the call.
+    #[inline(never)]
+    pub fn run_in_run_paced(&self, n: u64, chunk: u64) -> (u64, Duration) {
+        let run = semtel::Run::start("bench", None);
+        let _inside = run.enter();
+        self.run_fn_paced(n, chunk, peers::load)
+    }
+
+    fn run_fn_paced(&self, n: u64, chunk: u64, f: fn(u64) -> u64) -> (u64, Duration) {
         let run = |k: u64| {
             let mut acc = 0u64;
             for i in 0..k {
-                acc = acc.wrapping_add(peers::load_counted(i));
+                acc = acc.wrapping_add(f(i));
             }
             acc
         };

@@ -66,6 +66,7 @@
 
 extern crate self as semtel_conventions;
 
+mod descriptor;
 pub mod model;
 pub mod prometheus;
 pub mod value;

@@ -565,7 +565,8 @@ impl<E: IntEnum + ?Sized> IntEnum for &E {
     }
 }
 
-/// A metric a user can create an instrument from.
+/// A metric a user can create an instrument from. The generated `metric::`
+/// constants are typed ones ([`CounterDescriptor`], …) that deref to this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MetricDescriptor {
     /// The metric name.
@@ -578,4 +579,32 @@ pub struct MetricDescriptor {
     pub number: Option<NumberType>,
     /// Its stability.
     pub stability: Stability,
+    /// Its attributes with their requirement levels, sorted by name (the
+    /// registry table's [`MetricDef::attributes`]).
+    pub attributes: &'static [MetricAttribute],
 }
+
+impl MetricDescriptor {
+    /// The attribute of this metric with this name, if any.
+    ///
+    /// ```
+    /// use semtel_conventions::model::RequirementLevel;
+    /// use semtel_conventions::pipeline::metric::PIPELINE_RECORDS;
+    ///
+    /// let a = PIPELINE_RECORDS.attribute("pipeline.stage.name").unwrap();
+    /// assert_eq!(a.requirement, RequirementLevel::Required);
+    /// ```
+    #[must_use]
+    pub fn attribute(&self, name: &str) -> Option<&'static MetricAttribute> {
+        let attributes = self.attributes;
+        attributes
+            .binary_search_by(|a| a.name.cmp(name))
+            .ok()
+            .map(|i| &attributes[i])
+    }
+}
+
+pub use crate::descriptor::{
+    CounterDescriptor, GaugeDescriptor, HistogramDescriptor, UpDownCounterDescriptor, WrongKind,
+    number,
+};

@@ -44,6 +44,11 @@ fn generated_typed_items_work() {
         (orders.name, orders.unit, orders.instrument),
         ("shop.orders", "{order}", Instrument::Counter)
     );
+    // Typed by instrument, and sharing the table's attributes.
+    let _: semtel_conventions::model::CounterDescriptor<_> = orders;
+    let table = shop::REGISTRY.metric("shop.orders").unwrap();
+    assert_eq!(orders.attributes, table.attributes);
+    assert!(orders.attributes.iter().any(|a| a.name == "error.type"));
 }
 
 #[test]

@@ -69,14 +69,19 @@ impl KafkaBroker {
     ///
     /// When librdkafka rejects the configuration.
     pub fn connect(brokers: &str) -> std::io::Result<Self> {
-        let producer = ClientConfig::new()
+        let mut producer_config = ClientConfig::new();
+        producer_config
             .set("bootstrap.servers", brokers)
             .set("linger.ms", "0")
             .set(
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
-            .create_with_context(TracingProducerContext::wrap(Deliveries::default()))
+            );
+        let producer = producer_config
+            .create_with_context(TracingProducerContext::wrap(
+                &producer_config,
+                Deliveries::default(),
+            ))
             .map_err(std::io::Error::other)?;
         let mut config = ClientConfig::new();
         config

@@ -7,8 +7,8 @@ use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{
-    self, BatchConfig, Compression, Config, EnvSource, ExporterKind, Lookup, Overrides, Protocol,
-    SamplerConfig, Signal, Temporality,
+    self, BatchConfig, Compression, Config, EnvSource, ExemplarFilter, ExporterKind, Lookup,
+    Overrides, PrometheusConfig, Protocol, SamplerConfig, Signal, Temporality,
 };
 use crate::console::{self, ConsoleSink};
 use crate::error::Error;
@@ -226,6 +226,55 @@ impl Builder {
     #[must_use]
     pub fn temporality(mut self, temporality: Temporality) -> Self {
         self.overrides.temporality = Some(temporality);
+        self
+    }
+
+    /// Which stage calls give the stage metrics exemplars (overrides
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`, which is still checked).
+    ///
+    /// ```
+    /// use semtel::ExemplarFilter;
+    ///
+    /// let config = semtel::builder()
+    ///     .env(|name| (name == "OTEL_METRICS_EXEMPLAR_FILTER").then(|| "always_on".to_owned()))
+    ///     .exemplar_filter(ExemplarFilter::AlwaysOff)
+    ///     .config()?;
+    /// assert_eq!(config.exemplar_filter, ExemplarFilter::AlwaysOff);
+    /// # Ok::<(), semtel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.overrides.exemplar_filter = Some(filter);
+        self
+    }
+
+    /// Where the Prometheus endpoint listens: a host name or address (not
+    /// empty) and a port, 0 for any free one ([`Session::prometheus_addr`]
+    /// says which). Overrides `OTEL_EXPORTER_PROMETHEUS_HOST` and
+    /// `OTEL_EXPORTER_PROMETHEUS_PORT` together, which are still checked.
+    /// It does not choose the Prometheus exporter: metrics go there when
+    /// `OTEL_METRICS_EXPORTER` or [`Builder::exporters`] lists it. An
+    /// address that cannot be listened on is [`Error::PrometheusBind`].
+    ///
+    /// ```
+    /// use semtel::{ExporterKind, Signal};
+    ///
+    /// let session = semtel::builder()
+    ///     .exporters(Signal::Metrics, &[ExporterKind::Prometheus])
+    /// #   .exporters(Signal::Traces, &[]).exporters(Signal::Logs, &[])
+    ///     .prometheus_addr("127.0.0.1", 0)
+    ///     .build()?;
+    /// let addr = session.prometheus_addr().expect("listening");
+    /// assert!(addr.ip().is_loopback() && addr.port() != 0);
+    /// session.shutdown();
+    /// # Ok::<(), semtel::Error>(())
+    /// ```
+    #[must_use]
+    pub fn prometheus_addr(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.overrides.prometheus = Some(PrometheusConfig {
+            host: host.into(),
+            port,
+        });
         self
     }
 

@@ -41,7 +41,8 @@ pub enum Error {
     /// The Prometheus endpoint (`OTEL_METRICS_EXPORTER=prometheus`) cannot
     /// listen on its address.
     PrometheusBind {
-        /// `host:port` from `OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`.
+        /// `host:port` from [`Builder::prometheus_addr`](crate::Builder::prometheus_addr),
+        /// else `OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`.
         address: String,
         /// Why not.
         source: std::io::Error,
@@ -69,7 +70,8 @@ impl fmt::Display for Error {
             Error::PrometheusBind { address, source } => write!(
                 f,
                 "cannot serve Prometheus metrics on {address} \
-                 (OTEL_EXPORTER_PROMETHEUS_HOST, OTEL_EXPORTER_PROMETHEUS_PORT): {source}"
+                 (OTEL_EXPORTER_PROMETHEUS_HOST, OTEL_EXPORTER_PROMETHEUS_PORT \
+                 or Builder::prometheus_addr): {source}"
             ),
         }
     }

@@ -45,10 +45,19 @@
 //!   attributes. A record has an event name only when the event is named
 //!   (`tracing::info!(name: "order.rejected", ..)`), not the call-site name
 //!   `tracing` gives the others.
-//! * Metrics: [`meter`] gives an OpenTelemetry meter. The stage metrics of
-//!   `#[stage]` (`pipeline.stage.duration`, `pipeline.records`, …) are
-//!   recorded once [`init`] has installed the meter provider; before that,
-//!   and with `OTEL_SDK_DISABLED=true`, a stage call costs a few nanoseconds.
+//! * Metrics: the stage metrics of `#[stage]` (`pipeline.stage.duration`,
+//!   `pipeline.records`, `pipeline.stage.failures`, `pipeline.stage.active`;
+//!   `pipeline.bytes` with `bytes_in = ..`/`bytes_out = ..`) and what a
+//!   stage's body records through [`stage::current()`] (records and bytes
+//!   chunk by chunk, `pipeline.retries`, `pipeline.dead_letters`, the lag
+//!   gauges of [`lag`]) carry the stage's labels. Your registry's own
+//!   metrics, as typed instruments ([`instrument`]), carry them too when
+//!   recorded inside a stage, with the name, unit and instrument of the
+//!   registry. All are recorded once [`init`] has installed the meter
+//!   provider; before that, and with `OTEL_SDK_DISABLED=true`, a stage call
+//!   costs a few nanoseconds and recording does nothing. [`meter`] gives a
+//!   plain OpenTelemetry meter, whose instruments carry only the attributes
+//!   given to them.
 //!   Their data points carry exemplars (the trace and span id, value and
 //!   time of sampled calls) over OTLP (every protocol) and to
 //!   Prometheus. Metrics go over OTLP, to the console, or are served for
@@ -214,8 +223,8 @@
 //! | `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` | `gzip`, `none` (traces over HTTP are gzipped at level 1: about 7 % larger than at the default level 6, in a quarter of the CPU) | `none` |
 //! | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` | `otlp`, `console`, `none` (comma list); for metrics also `prometheus` | see above |
 //! | `OTEL_EXPORTER_PROMETHEUS_HOST` | address the `prometheus` metrics exporter listens on for scrapes of `/metrics` (OpenMetrics with exemplars, or the classic text format, by `Accept`); one it cannot listen on is [`Error::PrometheusBind`] | `localhost` |
-//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]) | `9464` |
-//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off` | `trace_based` |
+//! | `OTEL_EXPORTER_PROMETHEUS_PORT` | its port, 0 to 65535 (`0`: any free port, see [`Session::prometheus_addr`]); in code, both with [`Builder::prometheus_addr`] | `9464` |
+//! | `OTEL_METRICS_EXEMPLAR_FILTER` | which stage calls give the stage metrics exemplars: `trace_based` (calls whose span is sampled and exported), `always_on`, `always_off`; in code [`Builder::exemplar_filter`] | `trace_based` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | the ratio of the `traceidratio` samplers, 0.0 to 1.0; ignored for the others and when `OTEL_TRACES_SAMPLER` is unset | `1.0` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
@@ -226,6 +235,7 @@
 //! | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest string attribute value of a span, in characters (cut on a character boundary), 0 to 2147483647 | no limit |
 //! | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span, 0 to 65536 | `128` |
 //! | `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT` | events, links per span, 0 to 65536 | `128` |
+//! | `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, each else `OTEL_ATTRIBUTE_COUNT_LIMIT` | attributes per span event, per span link, 0 to 65536 (what an event or link loses is its `dropped_attributes_count`) | `128` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between metric exports, 1 to 2147483647 | `60000` |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds one metric export may take, 0 to 2147483647; `0`: no limit | `30000` |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta`, `lowmemory` | `cumulative` |
@@ -268,8 +278,12 @@
 //! batch the collector finds too large (HTTP 413, RESOURCE_EXHAUSTED
 //! without `RetryInfo`) is sent again in halves, and only a span too large
 //! on its own is lost; `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` keeps such
-//! spans, their values cut. Logs and metrics are sent by opentelemetry-otlp,
-//! which retries the same answers.
+//! spans, their values cut. Metrics go through the same transport; a
+//! partial success fails that export (counted, with the collector's
+//! message). Logs are sent by opentelemetry-otlp, which retries the same
+//! answers but reports a partial success only in an internal warning and
+//! returns success: log records a collector rejects that way count as
+//! exported.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
@@ -283,6 +297,7 @@ mod engine;
 mod error;
 mod export;
 mod filter;
+pub mod instrument;
 #[cfg(feature = "integrations")]
 pub mod integrations;
 pub mod lag;

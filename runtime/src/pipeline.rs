@@ -470,7 +470,8 @@ fn sdk_span_limits(limits: SpanLimits) -> opentelemetry_sdk::trace::SpanLimits {
         max_attributes_per_span: count(limits.attribute_count),
         max_events_per_span: count(limits.event_count),
         max_links_per_span: count(limits.link_count),
-        ..Default::default()
+        max_attributes_per_event: count(limits.event_attribute_count),
+        max_attributes_per_link: count(limits.link_attribute_count),
     }
 }
 

@@ -13,8 +13,12 @@
 //! [`Run::finish`] ends the run span with the outcome: a failed run's span
 //! has status error and `error.type`; a run dropped without `finish` ends
 //! with its status unset. The span's start and end are the run's, and it
-//! counts the stage calls recorded (sampled) inside that ended before the
-//! run: `pipeline.run.stages` and, of those, `pipeline.run.failures`.
+//! sums up the stage calls recorded (sampled) inside that ended before the
+//! run: their number (`pipeline.run.stages`), how many failed
+//! (`pipeline.run.failures`), and the records they counted, read
+//! (`pipeline.run.records_in`) and written (`pipeline.run.records_out`),
+//! by `records_in = ..`/`records_out = ..` and through
+//! [`semtel::stage::current()`](crate::stage::current).
 //!
 //! ```
 //! use semtel::WithContext as _;
@@ -125,7 +129,7 @@ impl Run {
         );
         // Explicitly: a stage around the run is not `tracing`'s current span.
         let _ = span.set_parent(parent);
-        let tally = Arc::new(RunTally::default());
+        let tally = Arc::new(RunTally::new(&id));
         let cx = crate::baggage::set_in(&span.context(), [(RUN_ID_KEY, id.as_str())])
             .with_value(Arc::clone(&tally));
         Self {
@@ -213,13 +217,17 @@ impl Run {
 impl Drop for Run {
     fn drop(&mut self) {
         // Stages still running inside (a task not awaited) are not counted.
-        let stages = self.tally.stages.load(Ordering::Relaxed);
-        let failures = self.tally.failures.load(Ordering::Relaxed);
-        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.span
-            .set_attribute(attr::PIPELINE_RUN_STAGES.name(), int(stages));
-        self.span
-            .set_attribute(attr::PIPELINE_RUN_FAILURES.name(), int(failures));
+        let t = &self.tally;
+        for (key, count) in [
+            (attr::PIPELINE_RUN_STAGES, &t.stages),
+            (attr::PIPELINE_RUN_FAILURES, &t.failures),
+            (attr::PIPELINE_RUN_RECORDS_IN, &t.records_in),
+            (attr::PIPELINE_RUN_RECORDS_OUT, &t.records_out),
+        ] {
+            let n = count.load(Ordering::Relaxed);
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.span.set_attribute(key.name(), n);
+        }
     }
 }
 

@@ -23,6 +23,9 @@ use crate::stage;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A meter from the installed meter provider (see [`init`](crate::init)).
+/// Its instruments carry only the attributes given to them; the typed
+/// instruments of [`crate::instrument`] also carry the running stage's
+/// labels.
 pub fn meter(name: &'static str) -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter(name)
 }

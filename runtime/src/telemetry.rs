@@ -10,7 +10,9 @@ use opentelemetry::{Array, KeyValue, StringValue, Value};
 use semtel_conventions::model::AttributeKey;
 use semtel_conventions::value::ValueFor;
 
-/// A type whose fields become span and log attributes.
+/// A type whose fields become span attributes: of the stage call that
+/// records it (`#[stage(record(value))]`), or, through
+/// [`Telemetry::attributes`], wherever you put them.
 ///
 /// Derive it: `#[derive(semtel::Telemetry)]`. Fields take the
 /// semantic-convention name given with `#[telemetry(name = "…")]`, or a

@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
         "run",
         "integrations",
         "lag",
+        "instrument",
         "testing",
     ],
     &["stage"],

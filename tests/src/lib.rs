@@ -36,6 +36,7 @@ mod receiver;
 pub mod record;
 pub mod rotel;
 pub mod rotel_debug;
+mod test_tools;
 
 pub use attrs::{attr, attr_bool, attr_f64, attr_i64, attr_str, hex};
 pub use live_check::{Finding, LiveCheck};

@@ -320,3 +320,21 @@ fn not_utf8_child() {
     let error = semtel::builder().config().expect_err("not UTF-8");
     println!("{error}");
 }
+
+/// Event and link attribute limits past the documented bound are refused,
+/// naming the variable, the value and the range.
+#[test]
+fn huge_event_and_link_attribute_limits_are_configuration_errors() {
+    for var in [
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+    ] {
+        for value in ["65537", "-1", "many"] {
+            let text = build_error(&[(var, value)], var);
+            assert!(
+                text.contains(&format!("{var}=\"{value}\"")) && text.contains("from 0 to 65536"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! Metrics with exemplars over OTLP/gRPC (the metrics service's method)
 //! and OTLP/HTTP with JSON (ids as hex strings), both on semtel's
 //! transport, with `always_on`: every call's span is exported and the
-//! exemplars name spans that arrived. Each protocol runs in a child
-//! process of its own: it needs `init()`.
+//! exemplars name spans that arrived; `always_off` set in code wins over
+//! the variable. Each case runs in a child process of its own: it needs
+//! `init()`.
 
 mod common;
 
@@ -35,17 +36,33 @@ fn metrics_over_http_json_carry_exemplars() {
     assert!(out.success, "{out}");
 }
 
+/// `Builder::exemplar_filter` wins over `OTEL_METRICS_EXEMPLAR_FILTER`:
+/// with `always_off` in code the same calls give no exemplar.
+#[test]
+fn an_exemplar_filter_set_in_code_wins_over_the_variable() {
+    let out = common::child::run(
+        "exemplars_child",
+        &[
+            ("EXEMPLARS_PROTOCOL", OsStr::new("http/protobuf")),
+            ("EXEMPLARS_OFF_IN_CODE", OsStr::new("1")),
+        ],
+        common::WAIT * 2,
+    );
+    assert!(out.success, "{out}");
+}
+
 #[test]
 fn exemplars_child() {
     if !common::child::is_child() {
         return;
     }
     let protocol = std::env::var("EXEMPLARS_PROTOCOL").expect("set by the parent");
+    let off_in_code = std::env::var_os("EXEMPLARS_OFF_IN_CODE").is_some();
     let (transport, rx) = (
-        if protocol == "grpc" {
-            Transport::Grpc
-        } else {
-            Transport::HttpJson
+        match protocol.as_str() {
+            "grpc" => Transport::Grpc,
+            "http/protobuf" => Transport::HttpProtobuf,
+            _ => Transport::HttpJson,
         },
         Receiver::start(),
     );
@@ -54,15 +71,17 @@ fn exemplars_child() {
     } else {
         rx.http_endpoint()
     };
-    let guard = common::builder(&[
+    let mut builder = common::builder(&[
         ("OTEL_SERVICE_NAME", "exemplars-transports"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", &protocol),
         ("OTEL_LOGS_EXPORTER", "none"),
         ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
-    ])
-    .init()
-    .expect("first init in this process");
+    ]);
+    if off_in_code {
+        builder = builder.exemplar_filter(semtel::ExemplarFilter::AlwaysOff);
+    }
+    let guard = builder.init().expect("first init in this process");
     for n in 0..10 {
         step(n);
     }
@@ -78,6 +97,11 @@ fn exemplars_child() {
         .iter()
         .find(|p| attr_str(&p.attributes, "pipeline.stage.name") == Some("step"))
         .expect("the step stage's point");
+    if off_in_code {
+        assert_eq!(point.count, 10, "{point:?}");
+        assert!(point.exemplars.is_empty(), "{point:?}");
+        return;
+    }
     assert!(!point.exemplars.is_empty());
     let spans: Vec<(String, String)> = snap
         .spans()

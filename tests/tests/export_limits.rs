@@ -3,6 +3,7 @@
 //! limit refuses the batch; semtel sends it again in halves and drops (and
 //! counts) only the span that is too large alone. With a value length limit
 //! the span arrives, its value cut. Over gRPC, HTTP/protobuf and HTTP/JSON.
+//! Count limits on span, event and link attributes drop and count the rest.
 
 mod common;
 
@@ -172,4 +173,136 @@ fn count_limits_drop_and_count_attributes_on_stage_and_tracing_spans() {
         u64::from(stage.span.dropped_attributes_count + plain.span.dropped_attributes_count),
         "{report}"
     );
+}
+
+#[semtel::stage(pipeline = "limits")]
+fn checkpoint(rows: u64) -> u64 {
+    semtel::stage::current().event(
+        "checkpoint",
+        &[("a", &rows), ("b", &rows), ("c", &rows), ("d", &rows)],
+    );
+    rows
+}
+
+/// A stage span's event, and a `tracing` span's event and link (kept by
+/// the SDK), each with four attributes.
+fn emit_events_and_links(t: &semtel::Session) {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    tracing::dispatcher::with_default(t.dispatch(), || {
+        checkpoint(3);
+        let span = tracing::info_span!("plain");
+        let linked = SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let attributes = ["w", "x", "y", "z"].map(|k| opentelemetry::KeyValue::new(k, 1));
+        span.add_link_with_attributes(linked, attributes.to_vec());
+        let attributes = ["a", "b", "c", "d"].map(|k| opentelemetry::KeyValue::new(k, 1));
+        span.add_event("noted", attributes.to_vec());
+        drop(span);
+    });
+}
+
+/// Everything the limits dropped, as the spans say it.
+fn dropped(snapshot: &Snapshot) -> u64 {
+    let mut n = 0;
+    for s in snapshot.spans() {
+        let s = &s.span;
+        n += u64::from(s.dropped_attributes_count + s.dropped_events_count + s.dropped_links_count);
+        n += s
+            .events
+            .iter()
+            .map(|e| u64::from(e.dropped_attributes_count))
+            .sum::<u64>();
+        n += s
+            .links
+            .iter()
+            .map(|l| u64::from(l.dropped_attributes_count))
+            .sum::<u64>();
+    }
+    n
+}
+
+#[test]
+fn event_and_link_attribute_limits_drop_and_count_on_stage_and_tracing_spans() {
+    for protocol in PROTOCOLS {
+        let rx = Receiver::start();
+        let t = session(
+            &rx,
+            protocol,
+            &[
+                ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "2"),
+                ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1"),
+            ],
+        );
+        emit_events_and_links(&t);
+        let report = t.shutdown();
+        let snapshot = rx.snapshot();
+        let stage = snapshot.span("checkpoint").expect("stage span");
+        let event = &stage.span.events[0];
+        assert_eq!(event.name, "checkpoint");
+        assert_eq!(
+            (event.attributes.len(), event.dropped_attributes_count),
+            (2, 2),
+            "{protocol}: {event:?}"
+        );
+        let plain = snapshot.span("plain").expect("tracing span");
+        let event = plain.span.events.first().expect("the span's event");
+        assert_eq!(
+            (event.attributes.len(), event.dropped_attributes_count),
+            (2, 2),
+            "{protocol}: {event:?}"
+        );
+        let link = plain.span.links.first().expect("the link");
+        assert_eq!(
+            (link.attributes.len(), link.dropped_attributes_count),
+            (1, 3),
+            "{protocol}: {link:?}"
+        );
+        assert_eq!(link.attributes[0].key, "w", "the first attributes are kept");
+        let traces = report.signal(Signal::Traces).next().expect("traces report");
+        assert_eq!(traces.exported, 2, "{protocol}: {report}");
+        assert_eq!(traces.limited, dropped(&snapshot), "{protocol}: {report}");
+    }
+}
+
+#[test]
+fn event_and_link_attribute_limits_fall_back_to_the_general_attribute_limit() {
+    let rx = Receiver::start();
+    let t = session(
+        &rx,
+        "http/protobuf",
+        &[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "1"),
+            // The span's own limit is no fallback for its events and links.
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "128"),
+        ],
+    );
+    emit_events_and_links(&t);
+    let report = t.shutdown();
+    let snapshot = rx.snapshot();
+    let stage = snapshot.span("checkpoint").expect("stage span");
+    assert_eq!(stage.span.dropped_attributes_count, 0, "{stage:?}");
+    let event = &stage.span.events[0];
+    assert_eq!(
+        (event.attributes.len(), event.dropped_attributes_count),
+        (1, 3)
+    );
+    let plain = snapshot.span("plain").expect("tracing span");
+    let event = &plain.span.events[0];
+    assert_eq!(
+        (event.attributes.len(), event.dropped_attributes_count),
+        (1, 3)
+    );
+    let link = &plain.span.links[0];
+    assert_eq!(
+        (link.attributes.len(), link.dropped_attributes_count),
+        (1, 3)
+    );
+    let traces = report.signal(Signal::Traces).next().expect("traces report");
+    assert_eq!(traces.limited, dropped(&snapshot), "{report}");
 }

@@ -198,3 +198,48 @@ fn a_request_cut_off_by_a_collector_restart_is_sent_again() {
         );
     }
 }
+
+/// A partial success for metrics: the export counts as failed (the report
+/// cannot tell which points the collector kept) and says why, over each
+/// protocol (OTLP/JSON names the count `rejectedDataPoints`).
+#[test]
+fn metrics_rejected_by_a_partial_success_are_counted() {
+    for protocol in PROTOCOLS {
+        let rx = Receiver::start();
+        rx.partial_success(2, "2 points had no name");
+        let endpoint = if protocol == "grpc" {
+            rx.grpc_endpoint()
+        } else {
+            rx.http_endpoint()
+        };
+        let t = builder(&[
+            ("OTEL_SERVICE_NAME", "retry"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ])
+        .self_metrics(false)
+        .build()
+        .expect("valid configuration");
+        t.meter("retry")
+            .u64_counter("shop.orders")
+            .build()
+            .add(1, &[]);
+        let report = t.shutdown();
+        assert!(
+            rx.snapshot().metric("shop.orders").is_some(),
+            "{protocol}: {report}"
+        );
+        let metrics = report
+            .signal(Signal::Metrics)
+            .next()
+            .expect("metrics report");
+        assert!(metrics.failed > 0, "{protocol}: {report}");
+        let error = metrics.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("2 points had no name"),
+            "{protocol}: {report}"
+        );
+    }
+}

@@ -4,8 +4,11 @@
 //! handlers run in `tokio::spawn` (one trace from the producing stage to the
 //! handling stage), a `ThreadedProducer` and a `BaseConsumer` in a thread
 //! processing a batch (links, up to the link limit), a delivery the broker
-//! refuses (`error.type`), and the consumer's lag growing while it is
-//! paused (`pipeline.backlog`). Names, types and units pass the live check.
+//! refuses (`error.type`), the consumer's lag growing while it is paused
+//! (`pipeline.backlog`) and leaving the export with a partition revoked by a
+//! rebalance or left out of an `assign`, a plain `BaseProducer`, the broker
+//! and `client.id` of every client, and keys kept out on request. Names,
+//! types and units pass the live check.
 
 mod common;
 
@@ -16,7 +19,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{
-    BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer as _,
+    BaseProducer, BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer as _,
     ThreadedProducer,
 };
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -116,7 +119,11 @@ fn assert_live_check(snap: &Snapshot, metrics: &[&str]) {
 
 /// Sends `n` records with a key and headers of the application's own.
 #[semtel::stage(pipeline = "orders", kind = source)]
-async fn publish(producer: &FutureProducer, n: usize) -> Result<usize, KafkaError> {
+async fn publish(
+    producer: &FutureProducer,
+    sender: &kafka::Sender,
+    n: usize,
+) -> Result<usize, KafkaError> {
     for i in 0..n {
         let key = format!("order-{i}");
         // A stale `traceparent` (copied from an incoming record, say) is
@@ -134,7 +141,8 @@ async fn publish(producer: &FutureProducer, n: usize) -> Result<usize, KafkaErro
             .key(&key)
             .payload("{\"amount\":12}")
             .headers(headers);
-        kafka::send(producer, record, Duration::from_secs(5))
+        sender
+            .send(producer, record, Duration::from_secs(5))
             .await
             .map_err(|(e, _)| e)?;
     }
@@ -169,8 +177,10 @@ fn produced_and_consumed_messages_are_one_trace_across_a_spawned_handler() {
     let rt = runtime(&s);
     let headers_seen = tracing::dispatcher::with_default(s.dispatch(), || {
         rt.block_on(async {
-            let producer: FutureProducer = producer_config(&cluster).create().expect("producer");
-            assert_eq!(publish(&producer, 3).await.expect("published"), 3);
+            let config = producer_config(&cluster);
+            let producer: FutureProducer = config.create().expect("producer");
+            let sender = kafka::Sender::new(&config);
+            assert_eq!(publish(&producer, &sender, 3).await.expect("published"), 3);
 
             let config = consumer_config(&cluster, "billing");
             let context = TracingConsumerContext::new(&config);
@@ -317,7 +327,7 @@ fn a_batch_from_a_base_consumer_thread_links_each_message_up_to_the_link_limit()
     std::thread::spawn(move || {
         tracing::dispatcher::with_default(&dispatch, || {
             let producer: ThreadedProducer<TracingProducerContext> = producer_config
-                .create_with_context(TracingProducerContext::new())
+                .create_with_context(TracingProducerContext::new(&producer_config))
                 .expect("producer");
             for i in 0..3 {
                 let key = format!("batch-{i}");
@@ -388,14 +398,16 @@ fn a_delivery_the_broker_refuses_has_its_error_type() {
     let s = session(&rx, &[]);
     let result = tracing::dispatcher::with_default(s.dispatch(), || {
         common::current_thread_runtime().block_on(async {
-            let producer: FutureProducer = producer_config(&cluster).create().expect("producer");
-            kafka::send(
-                &producer,
-                FutureRecord::<str, str>::to(TOPIC).payload("{}"),
-                Duration::from_secs(5),
-            )
-            .await
-            .map_err(|(e, _message)| e)
+            let config = producer_config(&cluster);
+            let producer: FutureProducer = config.create().expect("producer");
+            kafka::Sender::new(&config)
+                .send(
+                    &producer,
+                    FutureRecord::<str, str>::to(TOPIC).payload("{}"),
+                    Duration::from_secs(5),
+                )
+                .await
+                .map_err(|(e, _message)| e)
         })
     });
     let report = s.shutdown();
@@ -435,14 +447,19 @@ fn backlog(snap: &Snapshot, partition: &str) -> Option<f64> {
 
 /// Sends `n` records to partition 0 through a threaded producer.
 fn produce(config: &ClientConfig, n: usize) {
+    produce_to(config, 0, n);
+}
+
+/// Sends `n` records to `partition` through a threaded producer.
+fn produce_to(config: &ClientConfig, partition: i32, n: usize) {
     let producer: ThreadedProducer<TracingProducerContext> = config
-        .create_with_context(TracingProducerContext::new())
+        .create_with_context(TracingProducerContext::new(config))
         .expect("producer");
     for _ in 0..n {
         producer
             .send_traced(
                 BaseRecord::<(), str, ()>::to(TOPIC)
-                    .partition(0)
+                    .partition(partition)
                     .payload("{}"),
             )
             .map_err(|(e, _)| e)
@@ -589,4 +606,308 @@ fn consumer_lag_grows_while_the_consumer_is_paused() {
     let report = s.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
     assert_backlog_labels(&rx);
+}
+
+/// The host and port of the mock cluster's (first) broker.
+fn broker(cluster: &MockCluster<'static, DefaultProducerContext>) -> (String, i64) {
+    let servers = cluster.bootstrap_servers();
+    let first = servers.split(',').next().expect("a broker");
+    let (host, port) = first.rsplit_once(':').expect("host:port");
+    (host.to_owned(), port.parse().expect("a port"))
+}
+
+/// Sends one record with `key` through a plain `BaseProducer` (its
+/// delivery reports served by polling), through a `FutureProducer`, and
+/// consumes both with a `BaseConsumer`, each client with the `client.id`
+/// `{role}-{name}`; `keys` false turns the key off on all three.
+fn send_and_consume(
+    cluster: &MockCluster<'static, DefaultProducerContext>,
+    dispatch: &tracing::Dispatch,
+    key: &str,
+    keys: bool,
+) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut config = producer_config(cluster);
+        config.set("client.id", "producer-base");
+        let mut context = TracingProducerContext::new(&config);
+        if !keys {
+            context = context.without_message_key();
+        }
+        let base: BaseProducer<TracingProducerContext> =
+            config.create_with_context(context).expect("producer");
+        base.send_traced(BaseRecord::to(TOPIC).key(key).partition(0).payload("{}"))
+            .map_err(|(e, _)| e)
+            .expect("enqueued");
+        let deadline = Instant::now() + WAIT;
+        while base.in_flight_count() > 0 && Instant::now() < deadline {
+            base.poll(Duration::from_millis(100));
+        }
+        assert_eq!(base.in_flight_count(), 0, "delivered in time");
+
+        let mut config = producer_config(cluster);
+        config.set("client.id", "producer-future");
+        let future: FutureProducer = config.create().expect("producer");
+        let mut sender = kafka::Sender::new(&config);
+        if !keys {
+            sender = sender.without_message_key();
+        }
+        common::current_thread_runtime()
+            .block_on(sender.send(
+                &future,
+                FutureRecord::to(TOPIC).key(key).partition(0).payload("{}"),
+                WAIT,
+            ))
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+
+        let mut config = consumer_config(cluster, "audit");
+        config.set("client.id", "consumer-audit");
+        let mut context = TracingConsumerContext::new(&config);
+        if !keys {
+            context = context.without_message_key();
+        }
+        let consumer: BaseConsumer<TracingConsumerContext> =
+            config.create_with_context(context).expect("consumer");
+        consumer.subscribe(&[TOPIC]).expect("subscribed");
+        let deadline = Instant::now() + WAIT;
+        let mut consumed = 0;
+        while consumed < 2 && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                consumer.context().process(&m.expect("a message")).finish();
+                consumed += 1;
+            }
+        }
+        assert_eq!(consumed, 2, "both records consumed in time");
+    });
+}
+
+#[test]
+fn spans_name_the_broker_and_the_client_id_and_metrics_the_broker() {
+    let cluster = cluster(TOPIC);
+    let rx = Receiver::start();
+    let s = session(&rx, &[]);
+    send_and_consume(&cluster, s.dispatch(), "order-9", true);
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+
+    let snap = rx.expect(WAIT, "the sends, the processing and the metrics", |s| {
+        named(s, "send orders").len() == 2
+            && named(s, "process orders").len() == 2
+            && s.metric("messaging.client.sent.messages").is_some()
+            && s.metric("messaging.process.duration").is_some()
+    });
+    let (host, port) = broker(&cluster);
+    let sends = named(&snap, "send orders");
+    let mut ids: Vec<_> = sends
+        .iter()
+        .map(|s| s.attr_str("messaging.client.id"))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [Some("producer-base"), Some("producer-future")]);
+    for span in sends.iter().chain(&named(&snap, "process orders")) {
+        assert_eq!(span.attr_str("server.address"), Some(host.as_str()));
+        assert_eq!(span.attr_i64("server.port"), Some(port));
+        assert_eq!(
+            span.attr_str("messaging.kafka.message.key"),
+            Some("order-9")
+        );
+        assert!(span.attr_i64("messaging.kafka.offset").is_some());
+    }
+    for process in named(&snap, "process orders") {
+        assert_eq!(
+            process.attr_str("messaging.client.id"),
+            Some("consumer-audit")
+        );
+    }
+    // The broker on every messaging metric's points, the client id on none.
+    for name in [
+        "messaging.client.sent.messages",
+        "messaging.client.operation.duration",
+        "messaging.client.consumed.messages",
+        "messaging.process.duration",
+    ] {
+        let metric = snap.metric(name).expect("exported");
+        let attributes: Vec<_> = if metric.kind() == "histogram" {
+            metric
+                .histogram_points()
+                .iter()
+                .map(|p| p.attributes.clone())
+                .collect()
+        } else {
+            metric
+                .number_points()
+                .into_iter()
+                .map(|p| p.attributes)
+                .collect()
+        };
+        assert!(!attributes.is_empty(), "{name} has points");
+        for a in &attributes {
+            assert_eq!(attr_str(a, "server.address"), Some(host.as_str()), "{name}");
+            assert!(attr_str(a, "messaging.client.id").is_none(), "{name}");
+        }
+    }
+    assert_eq!(total(&snap, "messaging.client.sent.messages"), 2.0);
+    assert_live_check(
+        &snap,
+        &[
+            "messaging.client.sent.messages",
+            "messaging.client.operation.duration",
+            "messaging.client.consumed.messages",
+            "messaging.process.duration",
+        ],
+    );
+}
+
+#[test]
+fn without_message_key_no_record_carries_the_key() {
+    const KEY: &str = "customer-4711";
+    let cluster = cluster(TOPIC);
+    let rx = Receiver::start();
+    let s = session(&rx, &[]);
+    send_and_consume(&cluster, s.dispatch(), KEY, false);
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+
+    let snap = rx.expect(WAIT, "the sends, the processing and the metrics", |s| {
+        named(s, "send orders").len() == 2
+            && named(s, "process orders").len() == 2
+            && s.metric("messaging.process.duration").is_some()
+    });
+    for span in named(&snap, "send orders")
+        .iter()
+        .chain(&named(&snap, "process orders"))
+    {
+        assert_eq!(span.attr_str("messaging.kafka.message.key"), None);
+        assert_eq!(span.attr_str("messaging.destination.name"), Some(TOPIC));
+    }
+    let decoded = format!("{:?}", snap.requests);
+    assert!(decoded.contains("order"), "the export decoded as text");
+    assert!(!decoded.contains(KEY), "the key exported: {decoded}");
+}
+
+/// The partitions of the newest `pipeline.backlog` export.
+fn backlog_partitions(snap: &Snapshot) -> Vec<String> {
+    let Some(metric) = snap.metric("pipeline.backlog") else {
+        return Vec::new();
+    };
+    let mut partitions: Vec<String> = metric
+        .number_points()
+        .into_iter()
+        .filter_map(|p| attr_str(&p.attributes, "pipeline.partition").map(str::to_owned))
+        .collect();
+    partitions.sort_unstable();
+    partitions
+}
+
+#[test]
+fn a_partition_revoked_by_a_rebalance_leaves_the_backlog() {
+    let cluster = cluster(TOPIC);
+    let rx = Receiver::start();
+    let s = session(&rx, &[("OTEL_METRIC_EXPORT_INTERVAL", "100")]);
+    let mut config = consumer_config(&cluster, "rebalancing");
+    config
+        .set("statistics.interval.ms", "100")
+        .set("heartbeat.interval.ms", "100");
+    let producer = producer_config(&cluster);
+    let (both, after) = tracing::dispatcher::with_default(s.dispatch(), || {
+        produce_to(&producer, 0, 3);
+        produce_to(&producer, 1, 3);
+        let context = TracingConsumerContext::new(&config).lag("orders", "consume");
+        let first: BaseConsumer<TracingConsumerContext> =
+            config.create_with_context(context).expect("consumer");
+        first.subscribe(&[TOPIC]).expect("subscribed");
+        // One record of each partition committed: both lag, both reported.
+        let mut committed = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + WAIT;
+        let mut both = false;
+        while !both && Instant::now() < deadline {
+            if let Some(m) = first.poll(Duration::from_millis(100)) {
+                let m = m.expect("a message");
+                if committed.insert(m.partition()) {
+                    first
+                        .commit_message(&m, CommitMode::Sync)
+                        .expect("committed");
+                }
+            }
+            both = backlog_partitions(&rx.snapshot()) == ["0", "1"];
+        }
+        // A second member (no lag of its own) takes one partition.
+        let second: BaseConsumer<TracingConsumerContext> = config
+            .create_with_context(TracingConsumerContext::new(&config))
+            .expect("consumer");
+        second.subscribe(&[TOPIC]).expect("subscribed");
+        let deadline = Instant::now() + WAIT;
+        let mut after = Vec::new();
+        while Instant::now() < deadline {
+            first.poll(Duration::from_millis(50));
+            second.poll(Duration::from_millis(50));
+            let held = first.assignment().expect("assignment");
+            after = backlog_partitions(&rx.snapshot());
+            if held.count() == 1 && second.assignment().expect("assignment").count() == 1 {
+                let kept = held.elements()[0].partition().to_string();
+                if after == [kept] {
+                    break;
+                }
+            }
+        }
+        (both, after)
+    });
+    assert!(both, "both partitions reported first: {}", rx.snapshot());
+    assert_eq!(after.len(), 1, "the revoked partition reported: {after:?}");
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+}
+
+#[test]
+fn a_partition_left_out_of_a_new_assignment_leaves_the_backlog() {
+    let cluster = cluster(TOPIC);
+    let rx = Receiver::start();
+    let s = session(&rx, &[("OTEL_METRIC_EXPORT_INTERVAL", "100")]);
+    let mut config = consumer_config(&cluster, "reassigned");
+    config.set("statistics.interval.ms", "100");
+    let producer = producer_config(&cluster);
+    let (both, after) = tracing::dispatcher::with_default(s.dispatch(), || {
+        produce_to(&producer, 0, 3);
+        produce_to(&producer, 1, 3);
+        let context = TracingConsumerContext::new(&config).lag("orders", "consume");
+        let consumer: BaseConsumer<TracingConsumerContext> =
+            config.create_with_context(context).expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        for partition in [0, 1] {
+            assignment
+                .add_partition_offset(TOPIC, partition, rdkafka::Offset::Beginning)
+                .expect("offset");
+        }
+        consumer.assign(&assignment).expect("assigned");
+        let mut committed = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + WAIT;
+        let mut both = false;
+        while !both && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                let m = m.expect("a message");
+                if committed.insert(m.partition()) {
+                    consumer
+                        .commit_message(&m, CommitMode::Sync)
+                        .expect("committed");
+                }
+            }
+            both = backlog_partitions(&rx.snapshot()) == ["0", "1"];
+        }
+        // No rebalance: only the statistics tell partition 1 is gone.
+        let mut only = TopicPartitionList::new();
+        only.add_partition_offset(TOPIC, 0, rdkafka::Offset::Stored)
+            .expect("offset");
+        consumer.assign(&only).expect("reassigned");
+        let deadline = Instant::now() + WAIT;
+        let mut after = Vec::new();
+        while after != ["0"] && Instant::now() < deadline {
+            consumer.poll(Duration::from_millis(100));
+            after = backlog_partitions(&rx.snapshot());
+        }
+        (both, after)
+    });
+    assert!(both, "both partitions reported first: {}", rx.snapshot());
+    assert_eq!(after, ["0"], "the unassigned partition reported");
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
 }

@@ -1,7 +1,8 @@
 //! The PostgreSQL integrations against a real server (Debian's PostgreSQL,
 //! started per test on a loopback port, stopped by PID): tokio-postgres
 //! queries, a failing query, a transaction and a prepared statement, and
-//! sqlx's queries, exported over OTLP to the loopback receiver. The tests
+//! sqlx's queries (failures in `sqlx::traced`), exported over OTLP to the
+//! loopback receiver. The tests
 //! assert span names, kinds, parents (the calling stage), attributes, error
 //! status with the SQLSTATE, the `db.client.operation.duration` histogram,
 //! that bound values never leave, and a live check against the registry.
@@ -320,5 +321,110 @@ fn sqlx_query_events_become_client_spans_under_the_stage() {
         .expect("db.client.operation.duration");
     let count: u64 = metric.histogram_points().iter().map(|p| p.count).sum();
     assert!(count >= 4, "{count}");
+    assert_live_check(&snap);
+}
+
+/// A stage whose statements run in `traced`: a success, then a statement
+/// on a missing table, whose error ends the stage.
+#[semtel::stage(pipeline = "warehouse", kind = sink)]
+async fn load_with_sqlx_failing(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
+    use semtel::integrations::sqlx::traced;
+    traced(async {
+        sqlx::query("SELECT 1 AS one").fetch_all(pool).await?;
+        sqlx::query("SELECT id FROM missing_items")
+            .fetch_all(pool)
+            .await
+    })
+    .await
+    .map(|rows| rows.len())
+}
+
+#[test]
+fn sqlx_statements_in_traced_carry_their_failure() {
+    use semtel::integrations::sqlx::traced;
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    let rx = Receiver::start();
+    let s = session(&rx);
+    tracing::dispatcher::with_default(s.dispatch(), || {
+        common::current_thread_runtime().block_on(async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&pg.url())
+                .await
+                .expect("connects");
+            semtel::integrations::sqlx::register(&pool);
+            let error = load_with_sqlx_failing(&pool).await.expect_err("fails");
+            assert_eq!(
+                error.as_database_error().and_then(|e| e.code()).as_deref(),
+                Some("42P01")
+            );
+            // A client-side failure: no row for `fetch_one`.
+            let none = traced(sqlx::query("SELECT 1 AS one WHERE false").fetch_one(&pool)).await;
+            assert!(matches!(none, Err(sqlx::Error::RowNotFound)), "{none:?}");
+            // The same failure outside `traced`: sqlx's event says nothing
+            // of it.
+            sqlx::query("DELETE FROM untraced_missing")
+                .execute(&pool)
+                .await
+                .expect_err("no such table");
+            pool.close().await;
+        });
+    });
+    let report = s.shutdown();
+    assert_eq!(report.lost(), 0, "{report}");
+    let snap = rx.expect(WAIT, "the stage, its queries and the metric", |s| {
+        s.span("load_with_sqlx_failing").is_some()
+            && s.span("DELETE untraced_missing").is_some()
+            && s.metric("db.client.operation.duration").is_some()
+    });
+    let spans = snap.spans();
+    let stage = one(&spans, "load_with_sqlx_failing");
+    assert_eq!(stage.status_code(), StatusCode::Error);
+
+    let ok = named(&spans, "SELECT")
+        .into_iter()
+        .find(|s| s.is_child_of(stage))
+        .expect("the stage's first statement");
+    assert_eq!(ok.status_code(), StatusCode::Unset);
+    assert_eq!(ok.attr_str("error.type"), None);
+
+    let failed = one(&spans, "SELECT missing_items");
+    assert!(failed.is_child_of(stage));
+    assert_eq!(failed.kind(), SpanKind::Client);
+    assert_eq!(failed.status_code(), StatusCode::Error);
+    assert_eq!(
+        failed.span.status.as_ref().map(|s| s.message.as_str()),
+        Some("SQLSTATE 42P01")
+    );
+    assert_eq!(failed.attr_str("error.type"), Some("42P01"));
+    assert_eq!(failed.attr_str("db.response.status_code"), Some("42P01"));
+    assert!(failed.span.end_time_unix_nano <= stage.span.end_time_unix_nano);
+
+    let none = named(&spans, "SELECT")
+        .into_iter()
+        .find(|s| s.attr_str("error.type").is_some())
+        .expect("the fetch_one span");
+    assert_eq!(none.attr_str("error.type"), Some("row_not_found"));
+    assert_eq!(none.attr_str("db.response.status_code"), None);
+    assert_eq!(none.status_code(), StatusCode::Error);
+
+    let untraced = one(&spans, "DELETE untraced_missing");
+    assert_eq!(untraced.status_code(), StatusCode::Unset);
+    assert_eq!(untraced.attr_str("error.type"), None);
+
+    let metric = snap
+        .metric("db.client.operation.duration")
+        .expect("db.client.operation.duration");
+    let points = metric.histogram_points();
+    let with = |t: &str| {
+        points
+            .iter()
+            .filter(|p| semtel_tests::attr_str(&p.attributes, "error.type") == Some(t))
+            .map(|p| p.count)
+            .sum::<u64>()
+    };
+    assert_eq!((with("42P01"), with("row_not_found")), (1, 1), "{points:?}");
+    let count: u64 = points.iter().map(|p| p.count).sum();
+    assert_eq!(count, 4, "{points:?}");
     assert_live_check(&snap);
 }

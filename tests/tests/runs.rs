@@ -3,8 +3,10 @@
 //! `tracing` spans and log records inside a run are in its trace, under its
 //! root span, and carry `pipeline.run.id` with no baggage allow-list; no
 //! metric point and no resource has the run id; the run span has the
-//! outcome and counts the stage calls and failures inside, and a failed
-//! run's has status error.
+//! outcome and sums up the stage calls inside: how many, how many failed,
+//! and the records they read and wrote (by stage options and through the
+//! handle, in a sync stage inside a `tracing` span and in an async one
+//! across `tokio::spawn`); a failed run's has status error.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -51,14 +53,21 @@ fn is_under(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &ReceivedSpan
     false
 }
 
-#[semtel::stage(pipeline = "runs")]
+/// Reads 4 lines (counted through the handle), writes 3 orders.
+#[semtel::stage(pipeline = "runs", records_out = ret.len())]
 fn extract() -> Vec<u64> {
-    tracing::info_span!("read batch").in_scope(|| tracing::info!("batch read"));
+    tracing::info_span!("read batch").in_scope(|| {
+        tracing::info!("batch read");
+        semtel::stage::current().records_in(4u64);
+    });
     vec![1, 2, 3]
 }
 
-#[semtel::stage(pipeline = "runs")]
+/// Reads and writes its orders (3).
+#[semtel::stage(pipeline = "runs", records_out = *ret)]
 async fn load(orders: Vec<u64>) -> usize {
+    tokio::task::yield_now().await;
+    semtel::stage::current().records_in(orders.len());
     tracing::info!(orders = orders.len(), "loaded");
     orders.len()
 }
@@ -131,6 +140,16 @@ fn assert_ok_run(snap: &Snapshot) {
     assert_eq!(run.status_code(), StatusCode::Ok, "the outcome: {run:#?}");
     assert_eq!(run.attr_i64("pipeline.run.stages"), Some(2), "{run:#?}");
     assert_eq!(run.attr_i64("pipeline.run.failures"), Some(0), "{run:#?}");
+    assert_eq!(
+        run.attr_i64("pipeline.run.records_in"),
+        Some(4 + 3),
+        "{run:#?}"
+    );
+    assert_eq!(
+        run.attr_i64("pipeline.run.records_out"),
+        Some(3 + 3),
+        "{run:#?}"
+    );
     let by_name = |name: &str| {
         let found: Vec<_> = spans.iter().filter(|s| s.name() == name).collect();
         assert_eq!(found.len(), 1, "one {name:?} in the run: {spans:#?}");
@@ -165,6 +184,12 @@ fn assert_failed_run(snap: &Snapshot, id: &str) {
     // `extract` and the failed `reject`; the inner run is not a stage.
     assert_eq!(run.attr_i64("pipeline.run.stages"), Some(2), "{run:#?}");
     assert_eq!(run.attr_i64("pipeline.run.failures"), Some(1), "{run:#?}");
+    assert_eq!(run.attr_i64("pipeline.run.records_in"), Some(4), "{run:#?}");
+    assert_eq!(
+        run.attr_i64("pipeline.run.records_out"),
+        Some(3),
+        "{run:#?}"
+    );
     assert_eq!(run.attr_str(KEY), Some(id));
     let inside: Vec<_> = (snap.spans().into_iter())
         .filter(|s| s.trace_id() == run.trace_id() && s.name() == "extract")
@@ -180,6 +205,7 @@ fn assert_failed_run(snap: &Snapshot, id: &str) {
     assert_eq!(ids.len(), 1, "only the inner run's id: {inner:#?}");
     assert_eq!(inner.attr_str(KEY), Some("inner-1"));
     assert_eq!(inner.attr_i64("pipeline.run.stages"), Some(0));
+    assert_eq!(inner.attr_i64("pipeline.run.records_in"), Some(0));
 }
 
 /// High cardinality: never a metric label, nor an exemplar's attribute.

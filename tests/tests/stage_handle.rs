@@ -234,6 +234,12 @@ fn the_handle_records_into_the_running_stage_and_nothing_elsewhere() {
     let (_, dead) = last_points(&snap, "pipeline.dead_letters");
     assert_eq!(value(&dead, "load", None), Some(1.0));
     assert_eq!(value(&dead, "fetch", None), Some(3.0));
+    // A stage that counted only bytes has no retry or dead-letter series:
+    // counting one thing does not start a zero series of the others.
+    for stage in ["copy", "extremes"] {
+        assert_eq!(value(&retries, stage, None), None, "{stage}");
+        assert_eq!(value(&dead, stage, None), None, "{stage}");
+    }
 
     let (_, lag) = last_points(&snap, "pipeline.lag");
     let lag_of = |stage: &str| -> Vec<_> {

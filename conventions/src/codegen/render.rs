@@ -382,18 +382,25 @@ impl Renderer<'_> {
         let path = self.opts.crate_path.clone();
         let _ = writeln!(
             self.out,
-            "/// Metric descriptors: name, instrument, unit and number type of each metric.\n\
+            "/// Metric descriptors: name, instrument, unit, number type and attributes of each\n\
+             /// metric, typed by instrument and number type.\n\
              pub mod metric {{\n    \
              #[allow(unused_imports)]\n    \
-             use {path}::model::{{Instrument as I, MetricDescriptor as D, NumberType as N, Stability as S}};\n"
+             use {path}::model::{{\n        \
+             CounterDescriptor as C, GaugeDescriptor as G, HistogramDescriptor as H, Instrument as I,\n        \
+             MetricDescriptor as D, NumberType as N, Stability as S, UpDownCounterDescriptor as U,\n        \
+             number::{{Double, Int, Unspecified}},\n    \
+             }};\n"
         );
-        for m in reg.metrics.iter().filter(|m| !m.exclude) {
-            self.metric_item(m);
+        // The index in the tables (every metric, sorted as `reg.metrics`),
+        // whose attributes the descriptor shares.
+        for (i, m) in reg.metrics.iter().enumerate().filter(|(_, m)| !m.exclude) {
+            self.metric_item(i, m);
         }
         self.close_module();
     }
 
-    fn metric_item(&mut self, m: &Metric) {
+    fn metric_item(&mut self, index: usize, m: &Metric) {
         let mut facts = format!(
             "`{}`: {}, `{}`, {}",
             m.name, m.instrument, m.unit, m.stability
@@ -404,9 +411,20 @@ impl Renderer<'_> {
         facts.push('.');
         self.docs("    ", &m.brief, &facts);
         self.gates("    ", m.stability, m.deprecated.as_ref(), true);
+        let typed = match m.instrument {
+            Instrument::Counter => "C",
+            Instrument::UpDownCounter => "U",
+            Instrument::Gauge => "G",
+            Instrument::Histogram => "H",
+        };
+        let marker = match m.number {
+            Some(NumberType::Int) => "Int",
+            Some(NumberType::Double) => "Double",
+            None => "Unspecified",
+        };
         let _ = writeln!(
             self.out,
-            "    pub const {}: D = D {{ name: {:?}, instrument: I::{}, unit: {:?}, number: {}, stability: S::{} }};\n",
+            "    pub const {}: {typed}<{marker}> = {typed}::generated(D {{ name: {:?}, instrument: I::{}, unit: {:?}, number: {}, stability: S::{}, attributes: super::__tables::METRICS[{index}].attributes }});\n",
             const_name(&m.name),
             m.name,
             instrument_variant(m.instrument),

@@ -11961,2171 +11961,2176 @@ pub mod attribute {
     pub const ZOS_SYSPLEX_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("zos.sysplex.name");
 }
 
-/// Metric descriptors: name, instrument, unit and number type of each metric.
+/// Metric descriptors: name, instrument, unit, number type and attributes of each
+/// metric, typed by instrument and number type.
 pub mod metric {
     #[allow(unused_imports)]
-    use ::semtel_conventions::model::{Instrument as I, MetricDescriptor as D, NumberType as N, Stability as S};
+    use ::semtel_conventions::model::{
+        CounterDescriptor as C, GaugeDescriptor as G, HistogramDescriptor as H, Instrument as I,
+        MetricDescriptor as D, NumberType as N, Stability as S, UpDownCounterDescriptor as U,
+        number::{Double, Int, Unspecified},
+    };
 
     /// `aspnetcore.authentication.authenticate.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHENTICATION_AUTHENTICATE_DURATION: D = D { name: "aspnetcore.authentication.authenticate.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const ASPNETCORE_AUTHENTICATION_AUTHENTICATE_DURATION: H<Double> = H::generated(D { name: "aspnetcore.authentication.authenticate.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[0].attributes });
 
     /// `aspnetcore.authentication.challenges`: counter, `{challenge}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHENTICATION_CHALLENGES: D = D { name: "aspnetcore.authentication.challenges", instrument: I::Counter, unit: "{challenge}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_AUTHENTICATION_CHALLENGES: C<Int> = C::generated(D { name: "aspnetcore.authentication.challenges", instrument: I::Counter, unit: "{challenge}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[1].attributes });
 
     /// `aspnetcore.authentication.forbids`: counter, `{forbid}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHENTICATION_FORBIDS: D = D { name: "aspnetcore.authentication.forbids", instrument: I::Counter, unit: "{forbid}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_AUTHENTICATION_FORBIDS: C<Int> = C::generated(D { name: "aspnetcore.authentication.forbids", instrument: I::Counter, unit: "{forbid}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[2].attributes });
 
     /// `aspnetcore.authentication.sign_ins`: counter, `{sign_in}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHENTICATION_SIGN_INS: D = D { name: "aspnetcore.authentication.sign_ins", instrument: I::Counter, unit: "{sign_in}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_AUTHENTICATION_SIGN_INS: C<Int> = C::generated(D { name: "aspnetcore.authentication.sign_ins", instrument: I::Counter, unit: "{sign_in}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[3].attributes });
 
     /// `aspnetcore.authentication.sign_outs`: counter, `{sign_out}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHENTICATION_SIGN_OUTS: D = D { name: "aspnetcore.authentication.sign_outs", instrument: I::Counter, unit: "{sign_out}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_AUTHENTICATION_SIGN_OUTS: C<Int> = C::generated(D { name: "aspnetcore.authentication.sign_outs", instrument: I::Counter, unit: "{sign_out}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[4].attributes });
 
     /// `aspnetcore.authorization.attempts`: counter, `{attempt}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_AUTHORIZATION_ATTEMPTS: D = D { name: "aspnetcore.authorization.attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_AUTHORIZATION_ATTEMPTS: C<Int> = C::generated(D { name: "aspnetcore.authorization.attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[5].attributes });
 
     /// `aspnetcore.diagnostics.exceptions`: counter, `{exception}`, stable.
-    pub const ASPNETCORE_DIAGNOSTICS_EXCEPTIONS: D = D { name: "aspnetcore.diagnostics.exceptions", instrument: I::Counter, unit: "{exception}", number: Some(N::Int), stability: S::Stable };
+    pub const ASPNETCORE_DIAGNOSTICS_EXCEPTIONS: C<Int> = C::generated(D { name: "aspnetcore.diagnostics.exceptions", instrument: I::Counter, unit: "{exception}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[6].attributes });
 
     /// `aspnetcore.identity.sign_in.authenticate.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_AUTHENTICATE_DURATION: D = D { name: "aspnetcore.identity.sign_in.authenticate.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_AUTHENTICATE_DURATION: H<Int> = H::generated(D { name: "aspnetcore.identity.sign_in.authenticate.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[7].attributes });
 
     /// `aspnetcore.identity.sign_in.check_password_attempts`: counter, `{attempt}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_CHECK_PASSWORD_ATTEMPTS: D = D { name: "aspnetcore.identity.sign_in.check_password_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_CHECK_PASSWORD_ATTEMPTS: C<Int> = C::generated(D { name: "aspnetcore.identity.sign_in.check_password_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[8].attributes });
 
     /// `aspnetcore.identity.sign_in.sign_ins`: counter, `{sign_in}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_SIGN_INS: D = D { name: "aspnetcore.identity.sign_in.sign_ins", instrument: I::Counter, unit: "{sign_in}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_SIGN_INS: C<Int> = C::generated(D { name: "aspnetcore.identity.sign_in.sign_ins", instrument: I::Counter, unit: "{sign_in}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[9].attributes });
 
     /// `aspnetcore.identity.sign_in.sign_outs`: counter, `{sign_out}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_SIGN_OUTS: D = D { name: "aspnetcore.identity.sign_in.sign_outs", instrument: I::Counter, unit: "{sign_out}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_SIGN_OUTS: C<Int> = C::generated(D { name: "aspnetcore.identity.sign_in.sign_outs", instrument: I::Counter, unit: "{sign_out}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[10].attributes });
 
     /// `aspnetcore.identity.sign_in.two_factor_clients_forgotten`: counter, `{client}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_TWO_FACTOR_CLIENTS_FORGOTTEN: D = D { name: "aspnetcore.identity.sign_in.two_factor_clients_forgotten", instrument: I::Counter, unit: "{client}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_TWO_FACTOR_CLIENTS_FORGOTTEN: C<Int> = C::generated(D { name: "aspnetcore.identity.sign_in.two_factor_clients_forgotten", instrument: I::Counter, unit: "{client}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[11].attributes });
 
     /// `aspnetcore.identity.sign_in.two_factor_clients_remembered`: counter, `{client}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_SIGN_IN_TWO_FACTOR_CLIENTS_REMEMBERED: D = D { name: "aspnetcore.identity.sign_in.two_factor_clients_remembered", instrument: I::Counter, unit: "{client}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_SIGN_IN_TWO_FACTOR_CLIENTS_REMEMBERED: C<Int> = C::generated(D { name: "aspnetcore.identity.sign_in.two_factor_clients_remembered", instrument: I::Counter, unit: "{client}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[12].attributes });
 
     /// `aspnetcore.identity.user.check_password_attempts`: counter, `{attempt}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_CHECK_PASSWORD_ATTEMPTS: D = D { name: "aspnetcore.identity.user.check_password_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_CHECK_PASSWORD_ATTEMPTS: C<Int> = C::generated(D { name: "aspnetcore.identity.user.check_password_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[13].attributes });
 
     /// `aspnetcore.identity.user.create.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_CREATE_DURATION: D = D { name: "aspnetcore.identity.user.create.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_CREATE_DURATION: H<Int> = H::generated(D { name: "aspnetcore.identity.user.create.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[14].attributes });
 
     /// `aspnetcore.identity.user.delete.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_DELETE_DURATION: D = D { name: "aspnetcore.identity.user.delete.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_DELETE_DURATION: H<Int> = H::generated(D { name: "aspnetcore.identity.user.delete.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[15].attributes });
 
     /// `aspnetcore.identity.user.generated_tokens`: counter, `{count}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_GENERATED_TOKENS: D = D { name: "aspnetcore.identity.user.generated_tokens", instrument: I::Counter, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_GENERATED_TOKENS: C<Int> = C::generated(D { name: "aspnetcore.identity.user.generated_tokens", instrument: I::Counter, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[16].attributes });
 
     /// `aspnetcore.identity.user.update.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_UPDATE_DURATION: D = D { name: "aspnetcore.identity.user.update.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_UPDATE_DURATION: H<Int> = H::generated(D { name: "aspnetcore.identity.user.update.duration", instrument: I::Histogram, unit: "s", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[17].attributes });
 
     /// `aspnetcore.identity.user.verify_token_attempts`: counter, `{attempt}`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_IDENTITY_USER_VERIFY_TOKEN_ATTEMPTS: D = D { name: "aspnetcore.identity.user.verify_token_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_IDENTITY_USER_VERIFY_TOKEN_ATTEMPTS: C<Int> = C::generated(D { name: "aspnetcore.identity.user.verify_token_attempts", instrument: I::Counter, unit: "{attempt}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[18].attributes });
 
     /// `aspnetcore.memory_pool.allocated`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_MEMORY_POOL_ALLOCATED: D = D { name: "aspnetcore.memory_pool.allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_MEMORY_POOL_ALLOCATED: C<Int> = C::generated(D { name: "aspnetcore.memory_pool.allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[19].attributes });
 
     /// `aspnetcore.memory_pool.evicted`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_MEMORY_POOL_EVICTED: D = D { name: "aspnetcore.memory_pool.evicted", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_MEMORY_POOL_EVICTED: C<Int> = C::generated(D { name: "aspnetcore.memory_pool.evicted", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[20].attributes });
 
     /// `aspnetcore.memory_pool.pooled`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_MEMORY_POOL_POOLED: D = D { name: "aspnetcore.memory_pool.pooled", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_MEMORY_POOL_POOLED: U<Int> = U::generated(D { name: "aspnetcore.memory_pool.pooled", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[21].attributes });
 
     /// `aspnetcore.memory_pool.rented`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const ASPNETCORE_MEMORY_POOL_RENTED: D = D { name: "aspnetcore.memory_pool.rented", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const ASPNETCORE_MEMORY_POOL_RENTED: C<Int> = C::generated(D { name: "aspnetcore.memory_pool.rented", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[22].attributes });
 
     /// `aspnetcore.rate_limiting.active_request_leases`: updowncounter, `{request}`, stable.
-    pub const ASPNETCORE_RATE_LIMITING_ACTIVE_REQUEST_LEASES: D = D { name: "aspnetcore.rate_limiting.active_request_leases", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable };
+    pub const ASPNETCORE_RATE_LIMITING_ACTIVE_REQUEST_LEASES: U<Int> = U::generated(D { name: "aspnetcore.rate_limiting.active_request_leases", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[23].attributes });
 
     /// `aspnetcore.rate_limiting.queued_requests`: updowncounter, `{request}`, stable.
-    pub const ASPNETCORE_RATE_LIMITING_QUEUED_REQUESTS: D = D { name: "aspnetcore.rate_limiting.queued_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable };
+    pub const ASPNETCORE_RATE_LIMITING_QUEUED_REQUESTS: U<Int> = U::generated(D { name: "aspnetcore.rate_limiting.queued_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[24].attributes });
 
     /// `aspnetcore.rate_limiting.request.time_in_queue`: histogram, `s`, stable.
-    pub const ASPNETCORE_RATE_LIMITING_REQUEST_TIME_IN_QUEUE: D = D { name: "aspnetcore.rate_limiting.request.time_in_queue", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const ASPNETCORE_RATE_LIMITING_REQUEST_TIME_IN_QUEUE: H<Double> = H::generated(D { name: "aspnetcore.rate_limiting.request.time_in_queue", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[25].attributes });
 
     /// `aspnetcore.rate_limiting.request_lease.duration`: histogram, `s`, stable.
-    pub const ASPNETCORE_RATE_LIMITING_REQUEST_LEASE_DURATION: D = D { name: "aspnetcore.rate_limiting.request_lease.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const ASPNETCORE_RATE_LIMITING_REQUEST_LEASE_DURATION: H<Double> = H::generated(D { name: "aspnetcore.rate_limiting.request_lease.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[26].attributes });
 
     /// `aspnetcore.rate_limiting.requests`: counter, `{request}`, stable.
-    pub const ASPNETCORE_RATE_LIMITING_REQUESTS: D = D { name: "aspnetcore.rate_limiting.requests", instrument: I::Counter, unit: "{request}", number: Some(N::Int), stability: S::Stable };
+    pub const ASPNETCORE_RATE_LIMITING_REQUESTS: C<Int> = C::generated(D { name: "aspnetcore.rate_limiting.requests", instrument: I::Counter, unit: "{request}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[27].attributes });
 
     /// `aspnetcore.routing.match_attempts`: counter, `{match_attempt}`, stable.
-    pub const ASPNETCORE_ROUTING_MATCH_ATTEMPTS: D = D { name: "aspnetcore.routing.match_attempts", instrument: I::Counter, unit: "{match_attempt}", number: Some(N::Int), stability: S::Stable };
+    pub const ASPNETCORE_ROUTING_MATCH_ATTEMPTS: C<Int> = C::generated(D { name: "aspnetcore.routing.match_attempts", instrument: I::Counter, unit: "{match_attempt}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[28].attributes });
 
     /// `azure.cosmosdb.client.active_instance.count`: updowncounter, `{instance}`, development.
     #[cfg(feature = "experimental")]
-    pub const AZURE_COSMOSDB_CLIENT_ACTIVE_INSTANCE_COUNT: D = D { name: "azure.cosmosdb.client.active_instance.count", instrument: I::UpDownCounter, unit: "{instance}", number: Some(N::Int), stability: S::Development };
+    pub const AZURE_COSMOSDB_CLIENT_ACTIVE_INSTANCE_COUNT: U<Int> = U::generated(D { name: "azure.cosmosdb.client.active_instance.count", instrument: I::UpDownCounter, unit: "{instance}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[29].attributes });
 
     /// `azure.cosmosdb.client.operation.request_charge`: histogram, `{request_unit}`, development.
     #[cfg(feature = "experimental")]
-    pub const AZURE_COSMOSDB_CLIENT_OPERATION_REQUEST_CHARGE: D = D { name: "azure.cosmosdb.client.operation.request_charge", instrument: I::Histogram, unit: "{request_unit}", number: Some(N::Double), stability: S::Development };
+    pub const AZURE_COSMOSDB_CLIENT_OPERATION_REQUEST_CHARGE: H<Double> = H::generated(D { name: "azure.cosmosdb.client.operation.request_charge", instrument: I::Histogram, unit: "{request_unit}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[30].attributes });
 
     /// `cicd.pipeline.run.active`: updowncounter, `{run}`, development.
     #[cfg(feature = "experimental")]
-    pub const CICD_PIPELINE_RUN_ACTIVE: D = D { name: "cicd.pipeline.run.active", instrument: I::UpDownCounter, unit: "{run}", number: Some(N::Int), stability: S::Development };
+    pub const CICD_PIPELINE_RUN_ACTIVE: U<Int> = U::generated(D { name: "cicd.pipeline.run.active", instrument: I::UpDownCounter, unit: "{run}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[31].attributes });
 
     /// `cicd.pipeline.run.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const CICD_PIPELINE_RUN_DURATION: D = D { name: "cicd.pipeline.run.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const CICD_PIPELINE_RUN_DURATION: H<Double> = H::generated(D { name: "cicd.pipeline.run.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[32].attributes });
 
     /// `cicd.pipeline.run.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const CICD_PIPELINE_RUN_ERRORS: D = D { name: "cicd.pipeline.run.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const CICD_PIPELINE_RUN_ERRORS: C<Int> = C::generated(D { name: "cicd.pipeline.run.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[33].attributes });
 
     /// `cicd.system.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const CICD_SYSTEM_ERRORS: D = D { name: "cicd.system.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const CICD_SYSTEM_ERRORS: C<Int> = C::generated(D { name: "cicd.system.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[34].attributes });
 
     /// `cicd.worker.count`: updowncounter, `{count}`, development.
     #[cfg(feature = "experimental")]
-    pub const CICD_WORKER_COUNT: D = D { name: "cicd.worker.count", instrument: I::UpDownCounter, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const CICD_WORKER_COUNT: U<Int> = U::generated(D { name: "cicd.worker.count", instrument: I::UpDownCounter, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[35].attributes });
 
     /// `container.cpu.time`: counter, `s`, release_candidate.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_CPU_TIME: D = D { name: "container.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate };
+    pub const CONTAINER_CPU_TIME: C<Double> = C::generated(D { name: "container.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate, attributes: super::__tables::METRICS[36].attributes });
 
     /// `container.cpu.usage`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_CPU_USAGE: D = D { name: "container.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const CONTAINER_CPU_USAGE: G<Double> = G::generated(D { name: "container.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[37].attributes });
 
     /// `container.disk.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_DISK_IO: D = D { name: "container.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_DISK_IO: C<Int> = C::generated(D { name: "container.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[38].attributes });
 
     /// `container.filesystem.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_FILESYSTEM_AVAILABLE: D = D { name: "container.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_FILESYSTEM_AVAILABLE: U<Int> = U::generated(D { name: "container.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[39].attributes });
 
     /// `container.filesystem.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_FILESYSTEM_CAPACITY: D = D { name: "container.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_FILESYSTEM_CAPACITY: U<Int> = U::generated(D { name: "container.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[40].attributes });
 
     /// `container.filesystem.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_FILESYSTEM_USAGE: D = D { name: "container.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_FILESYSTEM_USAGE: U<Int> = U::generated(D { name: "container.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[41].attributes });
 
     /// `container.memory.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_MEMORY_AVAILABLE: D = D { name: "container.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_MEMORY_AVAILABLE: U<Int> = U::generated(D { name: "container.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[42].attributes });
 
     /// `container.memory.paging.faults`: counter, `{fault}`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_MEMORY_PAGING_FAULTS: D = D { name: "container.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_MEMORY_PAGING_FAULTS: C<Int> = C::generated(D { name: "container.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[43].attributes });
 
     /// `container.memory.rss`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_MEMORY_RSS: D = D { name: "container.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_MEMORY_RSS: U<Int> = U::generated(D { name: "container.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[44].attributes });
 
     /// `container.memory.usage`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_MEMORY_USAGE: D = D { name: "container.memory.usage", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_MEMORY_USAGE: C<Int> = C::generated(D { name: "container.memory.usage", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[45].attributes });
 
     /// `container.memory.working_set`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_MEMORY_WORKING_SET: D = D { name: "container.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_MEMORY_WORKING_SET: U<Int> = U::generated(D { name: "container.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[46].attributes });
 
     /// `container.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_NETWORK_IO: D = D { name: "container.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const CONTAINER_NETWORK_IO: C<Int> = C::generated(D { name: "container.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[47].attributes });
 
     /// `container.uptime`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const CONTAINER_UPTIME: D = D { name: "container.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const CONTAINER_UPTIME: G<Double> = G::generated(D { name: "container.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[48].attributes });
 
     /// `cpu.frequency`: gauge, `{Hz}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.cpu.frequency` instead")]
-    pub const CPU_FREQUENCY: D = D { name: "cpu.frequency", instrument: I::Gauge, unit: "{Hz}", number: Some(N::Int), stability: S::Development };
+    pub const CPU_FREQUENCY: G<Int> = G::generated(D { name: "cpu.frequency", instrument: I::Gauge, unit: "{Hz}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[49].attributes });
 
     /// `cpu.time`: counter, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.cpu.time` instead")]
-    pub const CPU_TIME: D = D { name: "cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const CPU_TIME: C<Double> = C::generated(D { name: "cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[50].attributes });
 
     /// `cpu.utilization`: gauge, `1`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.cpu.utilization` instead")]
-    pub const CPU_UTILIZATION: D = D { name: "cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const CPU_UTILIZATION: G<Double> = G::generated(D { name: "cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[51].attributes });
 
     /// `cpython.gc.collected_objects`: counter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const CPYTHON_GC_COLLECTED_OBJECTS: D = D { name: "cpython.gc.collected_objects", instrument: I::Counter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const CPYTHON_GC_COLLECTED_OBJECTS: C<Int> = C::generated(D { name: "cpython.gc.collected_objects", instrument: I::Counter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[52].attributes });
 
     /// `cpython.gc.collections`: counter, `{collection}`, development.
     #[cfg(feature = "experimental")]
-    pub const CPYTHON_GC_COLLECTIONS: D = D { name: "cpython.gc.collections", instrument: I::Counter, unit: "{collection}", number: Some(N::Int), stability: S::Development };
+    pub const CPYTHON_GC_COLLECTIONS: C<Int> = C::generated(D { name: "cpython.gc.collections", instrument: I::Counter, unit: "{collection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[53].attributes });
 
     /// `cpython.gc.uncollectable_objects`: counter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const CPYTHON_GC_UNCOLLECTABLE_OBJECTS: D = D { name: "cpython.gc.uncollectable_objects", instrument: I::Counter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const CPYTHON_GC_UNCOLLECTABLE_OBJECTS: C<Int> = C::generated(D { name: "cpython.gc.uncollectable_objects", instrument: I::Counter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[54].attributes });
 
     /// `db.client.connection.count`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_COUNT: D = D { name: "db.client.connection.count", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_COUNT: U<Int> = U::generated(D { name: "db.client.connection.count", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[55].attributes });
 
     /// `db.client.connection.create_time`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_CREATE_TIME: D = D { name: "db.client.connection.create_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_CREATE_TIME: H<Double> = H::generated(D { name: "db.client.connection.create_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[56].attributes });
 
     /// `db.client.connection.idle.max`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_IDLE_MAX: D = D { name: "db.client.connection.idle.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_IDLE_MAX: U<Int> = U::generated(D { name: "db.client.connection.idle.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[57].attributes });
 
     /// `db.client.connection.idle.min`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_IDLE_MIN: D = D { name: "db.client.connection.idle.min", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_IDLE_MIN: U<Int> = U::generated(D { name: "db.client.connection.idle.min", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[58].attributes });
 
     /// `db.client.connection.max`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_MAX: D = D { name: "db.client.connection.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_MAX: U<Int> = U::generated(D { name: "db.client.connection.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[59].attributes });
 
     /// `db.client.connection.pending_requests`: updowncounter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_PENDING_REQUESTS: D = D { name: "db.client.connection.pending_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_PENDING_REQUESTS: U<Int> = U::generated(D { name: "db.client.connection.pending_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[60].attributes });
 
     /// `db.client.connection.timeouts`: counter, `{timeout}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_TIMEOUTS: D = D { name: "db.client.connection.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_TIMEOUTS: C<Int> = C::generated(D { name: "db.client.connection.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[61].attributes });
 
     /// `db.client.connection.use_time`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_USE_TIME: D = D { name: "db.client.connection.use_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_USE_TIME: H<Double> = H::generated(D { name: "db.client.connection.use_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[62].attributes });
 
     /// `db.client.connection.wait_time`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_CONNECTION_WAIT_TIME: D = D { name: "db.client.connection.wait_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTION_WAIT_TIME: H<Double> = H::generated(D { name: "db.client.connection.wait_time", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[63].attributes });
 
     /// `db.client.connections.create_time`: histogram, `ms`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `db.client.connection.create_time` with unit `s`.")]
-    pub const DB_CLIENT_CONNECTIONS_CREATE_TIME: D = D { name: "db.client.connections.create_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_CREATE_TIME: H<Double> = H::generated(D { name: "db.client.connections.create_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[64].attributes });
 
     /// `db.client.connections.idle.max`: updowncounter, `{connection}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.idle.max` instead")]
-    pub const DB_CLIENT_CONNECTIONS_IDLE_MAX: D = D { name: "db.client.connections.idle.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_IDLE_MAX: U<Int> = U::generated(D { name: "db.client.connections.idle.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[65].attributes });
 
     /// `db.client.connections.idle.min`: updowncounter, `{connection}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.idle.min` instead")]
-    pub const DB_CLIENT_CONNECTIONS_IDLE_MIN: D = D { name: "db.client.connections.idle.min", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_IDLE_MIN: U<Int> = U::generated(D { name: "db.client.connections.idle.min", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[66].attributes });
 
     /// `db.client.connections.max`: updowncounter, `{connection}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.max` instead")]
-    pub const DB_CLIENT_CONNECTIONS_MAX: D = D { name: "db.client.connections.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_MAX: U<Int> = U::generated(D { name: "db.client.connections.max", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[67].attributes });
 
     /// `db.client.connections.pending_requests`: updowncounter, `{request}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.pending_requests` instead")]
-    pub const DB_CLIENT_CONNECTIONS_PENDING_REQUESTS: D = D { name: "db.client.connections.pending_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_PENDING_REQUESTS: U<Int> = U::generated(D { name: "db.client.connections.pending_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[68].attributes });
 
     /// `db.client.connections.timeouts`: counter, `{timeout}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.timeouts` instead")]
-    pub const DB_CLIENT_CONNECTIONS_TIMEOUTS: D = D { name: "db.client.connections.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_TIMEOUTS: C<Int> = C::generated(D { name: "db.client.connections.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[69].attributes });
 
     /// `db.client.connections.usage`: updowncounter, `{connection}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `db.client.connection.count` instead")]
-    pub const DB_CLIENT_CONNECTIONS_USAGE: D = D { name: "db.client.connections.usage", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_USAGE: U<Int> = U::generated(D { name: "db.client.connections.usage", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[70].attributes });
 
     /// `db.client.connections.use_time`: histogram, `ms`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `db.client.connection.use_time` with unit `s`.")]
-    pub const DB_CLIENT_CONNECTIONS_USE_TIME: D = D { name: "db.client.connections.use_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_USE_TIME: H<Double> = H::generated(D { name: "db.client.connections.use_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[71].attributes });
 
     /// `db.client.connections.wait_time`: histogram, `ms`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `db.client.connection.wait_time` with unit `s`.")]
-    pub const DB_CLIENT_CONNECTIONS_WAIT_TIME: D = D { name: "db.client.connections.wait_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_CONNECTIONS_WAIT_TIME: H<Double> = H::generated(D { name: "db.client.connections.wait_time", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[72].attributes });
 
     /// `db.client.cosmosdb.active_instance.count`: updowncounter, `{instance}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `azure.cosmosdb.client.active_instance.count` instead")]
-    pub const DB_CLIENT_COSMOSDB_ACTIVE_INSTANCE_COUNT: D = D { name: "db.client.cosmosdb.active_instance.count", instrument: I::UpDownCounter, unit: "{instance}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_COSMOSDB_ACTIVE_INSTANCE_COUNT: U<Int> = U::generated(D { name: "db.client.cosmosdb.active_instance.count", instrument: I::UpDownCounter, unit: "{instance}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[73].attributes });
 
     /// `db.client.cosmosdb.operation.request_charge`: histogram, `{request_unit}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `azure.cosmosdb.client.operation.request_charge` instead")]
-    pub const DB_CLIENT_COSMOSDB_OPERATION_REQUEST_CHARGE: D = D { name: "db.client.cosmosdb.operation.request_charge", instrument: I::Histogram, unit: "{request_unit}", number: Some(N::Double), stability: S::Development };
+    pub const DB_CLIENT_COSMOSDB_OPERATION_REQUEST_CHARGE: H<Double> = H::generated(D { name: "db.client.cosmosdb.operation.request_charge", instrument: I::Histogram, unit: "{request_unit}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[74].attributes });
 
     /// `db.client.operation.duration`: histogram, `s`, stable.
-    pub const DB_CLIENT_OPERATION_DURATION: D = D { name: "db.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const DB_CLIENT_OPERATION_DURATION: H<Double> = H::generated(D { name: "db.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[75].attributes });
 
     /// `db.client.response.returned_rows`: histogram, `{row}`, development.
     #[cfg(feature = "experimental")]
-    pub const DB_CLIENT_RESPONSE_RETURNED_ROWS: D = D { name: "db.client.response.returned_rows", instrument: I::Histogram, unit: "{row}", number: Some(N::Int), stability: S::Development };
+    pub const DB_CLIENT_RESPONSE_RETURNED_ROWS: H<Int> = H::generated(D { name: "db.client.response.returned_rows", instrument: I::Histogram, unit: "{row}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[76].attributes });
 
     /// `dns.lookup.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const DNS_LOOKUP_DURATION: D = D { name: "dns.lookup.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const DNS_LOOKUP_DURATION: H<Double> = H::generated(D { name: "dns.lookup.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[77].attributes });
 
     /// `dotnet.assembly.count`: updowncounter, `{assembly}`, stable.
-    pub const DOTNET_ASSEMBLY_COUNT: D = D { name: "dotnet.assembly.count", instrument: I::UpDownCounter, unit: "{assembly}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_ASSEMBLY_COUNT: U<Int> = U::generated(D { name: "dotnet.assembly.count", instrument: I::UpDownCounter, unit: "{assembly}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[78].attributes });
 
     /// `dotnet.exceptions`: counter, `{exception}`, stable.
-    pub const DOTNET_EXCEPTIONS: D = D { name: "dotnet.exceptions", instrument: I::Counter, unit: "{exception}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_EXCEPTIONS: C<Int> = C::generated(D { name: "dotnet.exceptions", instrument: I::Counter, unit: "{exception}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[79].attributes });
 
     /// `dotnet.gc.collections`: counter, `{collection}`, stable.
-    pub const DOTNET_GC_COLLECTIONS: D = D { name: "dotnet.gc.collections", instrument: I::Counter, unit: "{collection}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_GC_COLLECTIONS: C<Int> = C::generated(D { name: "dotnet.gc.collections", instrument: I::Counter, unit: "{collection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[80].attributes });
 
     /// `dotnet.gc.heap.total_allocated`: counter, `By`, stable.
-    pub const DOTNET_GC_HEAP_TOTAL_ALLOCATED: D = D { name: "dotnet.gc.heap.total_allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_GC_HEAP_TOTAL_ALLOCATED: C<Int> = C::generated(D { name: "dotnet.gc.heap.total_allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[81].attributes });
 
     /// `dotnet.gc.last_collection.heap.fragmentation.size`: updowncounter, `By`, stable.
-    pub const DOTNET_GC_LAST_COLLECTION_HEAP_FRAGMENTATION_SIZE: D = D { name: "dotnet.gc.last_collection.heap.fragmentation.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_GC_LAST_COLLECTION_HEAP_FRAGMENTATION_SIZE: U<Int> = U::generated(D { name: "dotnet.gc.last_collection.heap.fragmentation.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[82].attributes });
 
     /// `dotnet.gc.last_collection.heap.size`: updowncounter, `By`, stable.
-    pub const DOTNET_GC_LAST_COLLECTION_HEAP_SIZE: D = D { name: "dotnet.gc.last_collection.heap.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_GC_LAST_COLLECTION_HEAP_SIZE: U<Int> = U::generated(D { name: "dotnet.gc.last_collection.heap.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[83].attributes });
 
     /// `dotnet.gc.last_collection.memory.committed_size`: updowncounter, `By`, stable.
-    pub const DOTNET_GC_LAST_COLLECTION_MEMORY_COMMITTED_SIZE: D = D { name: "dotnet.gc.last_collection.memory.committed_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_GC_LAST_COLLECTION_MEMORY_COMMITTED_SIZE: U<Int> = U::generated(D { name: "dotnet.gc.last_collection.memory.committed_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[84].attributes });
 
     /// `dotnet.gc.pause.time`: counter, `s`, stable.
-    pub const DOTNET_GC_PAUSE_TIME: D = D { name: "dotnet.gc.pause.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const DOTNET_GC_PAUSE_TIME: C<Double> = C::generated(D { name: "dotnet.gc.pause.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[85].attributes });
 
     /// `dotnet.jit.compilation.time`: counter, `s`, stable.
-    pub const DOTNET_JIT_COMPILATION_TIME: D = D { name: "dotnet.jit.compilation.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const DOTNET_JIT_COMPILATION_TIME: C<Double> = C::generated(D { name: "dotnet.jit.compilation.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[86].attributes });
 
     /// `dotnet.jit.compiled_il.size`: counter, `By`, stable.
-    pub const DOTNET_JIT_COMPILED_IL_SIZE: D = D { name: "dotnet.jit.compiled_il.size", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_JIT_COMPILED_IL_SIZE: C<Int> = C::generated(D { name: "dotnet.jit.compiled_il.size", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[87].attributes });
 
     /// `dotnet.jit.compiled_methods`: counter, `{method}`, stable.
-    pub const DOTNET_JIT_COMPILED_METHODS: D = D { name: "dotnet.jit.compiled_methods", instrument: I::Counter, unit: "{method}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_JIT_COMPILED_METHODS: C<Int> = C::generated(D { name: "dotnet.jit.compiled_methods", instrument: I::Counter, unit: "{method}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[88].attributes });
 
     /// `dotnet.monitor.lock_contentions`: counter, `{contention}`, stable.
-    pub const DOTNET_MONITOR_LOCK_CONTENTIONS: D = D { name: "dotnet.monitor.lock_contentions", instrument: I::Counter, unit: "{contention}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_MONITOR_LOCK_CONTENTIONS: C<Int> = C::generated(D { name: "dotnet.monitor.lock_contentions", instrument: I::Counter, unit: "{contention}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[89].attributes });
 
     /// `dotnet.process.cpu.count`: updowncounter, `{cpu}`, stable.
-    pub const DOTNET_PROCESS_CPU_COUNT: D = D { name: "dotnet.process.cpu.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_PROCESS_CPU_COUNT: U<Int> = U::generated(D { name: "dotnet.process.cpu.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[90].attributes });
 
     /// `dotnet.process.cpu.time`: counter, `s`, stable.
-    pub const DOTNET_PROCESS_CPU_TIME: D = D { name: "dotnet.process.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const DOTNET_PROCESS_CPU_TIME: C<Double> = C::generated(D { name: "dotnet.process.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[91].attributes });
 
     /// `dotnet.process.memory.working_set`: updowncounter, `By`, stable.
-    pub const DOTNET_PROCESS_MEMORY_WORKING_SET: D = D { name: "dotnet.process.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_PROCESS_MEMORY_WORKING_SET: U<Int> = U::generated(D { name: "dotnet.process.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[92].attributes });
 
     /// `dotnet.thread_pool.queue.length`: updowncounter, `{work_item}`, stable.
-    pub const DOTNET_THREAD_POOL_QUEUE_LENGTH: D = D { name: "dotnet.thread_pool.queue.length", instrument: I::UpDownCounter, unit: "{work_item}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_THREAD_POOL_QUEUE_LENGTH: U<Int> = U::generated(D { name: "dotnet.thread_pool.queue.length", instrument: I::UpDownCounter, unit: "{work_item}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[93].attributes });
 
     /// `dotnet.thread_pool.thread.count`: updowncounter, `{thread}`, stable.
-    pub const DOTNET_THREAD_POOL_THREAD_COUNT: D = D { name: "dotnet.thread_pool.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_THREAD_POOL_THREAD_COUNT: U<Int> = U::generated(D { name: "dotnet.thread_pool.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[94].attributes });
 
     /// `dotnet.thread_pool.work_item.count`: counter, `{work_item}`, stable.
-    pub const DOTNET_THREAD_POOL_WORK_ITEM_COUNT: D = D { name: "dotnet.thread_pool.work_item.count", instrument: I::Counter, unit: "{work_item}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_THREAD_POOL_WORK_ITEM_COUNT: C<Int> = C::generated(D { name: "dotnet.thread_pool.work_item.count", instrument: I::Counter, unit: "{work_item}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[95].attributes });
 
     /// `dotnet.timer.count`: updowncounter, `{timer}`, stable.
-    pub const DOTNET_TIMER_COUNT: D = D { name: "dotnet.timer.count", instrument: I::UpDownCounter, unit: "{timer}", number: Some(N::Int), stability: S::Stable };
+    pub const DOTNET_TIMER_COUNT: U<Int> = U::generated(D { name: "dotnet.timer.count", instrument: I::UpDownCounter, unit: "{timer}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[96].attributes });
 
     /// `faas.coldstarts`: counter, `{coldstart}`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_COLDSTARTS: D = D { name: "faas.coldstarts", instrument: I::Counter, unit: "{coldstart}", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_COLDSTARTS: C<Int> = C::generated(D { name: "faas.coldstarts", instrument: I::Counter, unit: "{coldstart}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[97].attributes });
 
     /// `faas.cpu_usage`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_CPU_USAGE: D = D { name: "faas.cpu_usage", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const FAAS_CPU_USAGE: H<Double> = H::generated(D { name: "faas.cpu_usage", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[98].attributes });
 
     /// `faas.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_ERRORS: D = D { name: "faas.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_ERRORS: C<Int> = C::generated(D { name: "faas.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[99].attributes });
 
     /// `faas.init_duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_INIT_DURATION: D = D { name: "faas.init_duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const FAAS_INIT_DURATION: H<Double> = H::generated(D { name: "faas.init_duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[100].attributes });
 
     /// `faas.invocations`: counter, `{invocation}`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_INVOCATIONS: D = D { name: "faas.invocations", instrument: I::Counter, unit: "{invocation}", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_INVOCATIONS: C<Int> = C::generated(D { name: "faas.invocations", instrument: I::Counter, unit: "{invocation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[101].attributes });
 
     /// `faas.invoke_duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_INVOKE_DURATION: D = D { name: "faas.invoke_duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const FAAS_INVOKE_DURATION: H<Double> = H::generated(D { name: "faas.invoke_duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[102].attributes });
 
     /// `faas.mem_usage`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_MEM_USAGE: D = D { name: "faas.mem_usage", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_MEM_USAGE: H<Int> = H::generated(D { name: "faas.mem_usage", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[103].attributes });
 
     /// `faas.net_io`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_NET_IO: D = D { name: "faas.net_io", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_NET_IO: H<Int> = H::generated(D { name: "faas.net_io", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[104].attributes });
 
     /// `faas.timeouts`: counter, `{timeout}`, development.
     #[cfg(feature = "experimental")]
-    pub const FAAS_TIMEOUTS: D = D { name: "faas.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development };
+    pub const FAAS_TIMEOUTS: C<Int> = C::generated(D { name: "faas.timeouts", instrument: I::Counter, unit: "{timeout}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[105].attributes });
 
     /// `gen_ai.client.operation.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_CLIENT_OPERATION_DURATION: D = D { name: "gen_ai.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_CLIENT_OPERATION_DURATION: H<Double> = H::generated(D { name: "gen_ai.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[106].attributes });
 
     /// `gen_ai.client.operation.time_per_output_chunk`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK: D = D { name: "gen_ai.client.operation.time_per_output_chunk", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK: H<Double> = H::generated(D { name: "gen_ai.client.operation.time_per_output_chunk", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[107].attributes });
 
     /// `gen_ai.client.operation.time_to_first_chunk`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK: D = D { name: "gen_ai.client.operation.time_to_first_chunk", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK: H<Double> = H::generated(D { name: "gen_ai.client.operation.time_to_first_chunk", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[108].attributes });
 
     /// `gen_ai.client.token.usage`: histogram, `{token}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_CLIENT_TOKEN_USAGE: D = D { name: "gen_ai.client.token.usage", instrument: I::Histogram, unit: "{token}", number: Some(N::Int), stability: S::Development };
+    pub const GEN_AI_CLIENT_TOKEN_USAGE: H<Int> = H::generated(D { name: "gen_ai.client.token.usage", instrument: I::Histogram, unit: "{token}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[109].attributes });
 
     /// `gen_ai.server.request.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_SERVER_REQUEST_DURATION: D = D { name: "gen_ai.server.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_SERVER_REQUEST_DURATION: H<Double> = H::generated(D { name: "gen_ai.server.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[110].attributes });
 
     /// `gen_ai.server.time_per_output_token`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN: D = D { name: "gen_ai.server.time_per_output_token", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN: H<Double> = H::generated(D { name: "gen_ai.server.time_per_output_token", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[111].attributes });
 
     /// `gen_ai.server.time_to_first_token`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const GEN_AI_SERVER_TIME_TO_FIRST_TOKEN: D = D { name: "gen_ai.server.time_to_first_token", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GEN_AI_SERVER_TIME_TO_FIRST_TOKEN: H<Double> = H::generated(D { name: "gen_ai.server.time_to_first_token", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[112].attributes });
 
     /// `go.config.gogc`: updowncounter, `%`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_CONFIG_GOGC: D = D { name: "go.config.gogc", instrument: I::UpDownCounter, unit: "%", number: Some(N::Double), stability: S::Development };
+    pub const GO_CONFIG_GOGC: U<Double> = U::generated(D { name: "go.config.gogc", instrument: I::UpDownCounter, unit: "%", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[113].attributes });
 
     /// `go.cpu.time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_CPU_TIME: D = D { name: "go.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GO_CPU_TIME: C<Double> = C::generated(D { name: "go.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[114].attributes });
 
     /// `go.goroutine.count`: updowncounter, `{goroutine}`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_GOROUTINE_COUNT: D = D { name: "go.goroutine.count", instrument: I::UpDownCounter, unit: "{goroutine}", number: Some(N::Int), stability: S::Development };
+    pub const GO_GOROUTINE_COUNT: U<Int> = U::generated(D { name: "go.goroutine.count", instrument: I::UpDownCounter, unit: "{goroutine}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[115].attributes });
 
     /// `go.memory.allocated`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_ALLOCATED: D = D { name: "go.memory.allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_ALLOCATED: C<Int> = C::generated(D { name: "go.memory.allocated", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[116].attributes });
 
     /// `go.memory.allocations`: counter, `{allocation}`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_ALLOCATIONS: D = D { name: "go.memory.allocations", instrument: I::Counter, unit: "{allocation}", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_ALLOCATIONS: C<Int> = C::generated(D { name: "go.memory.allocations", instrument: I::Counter, unit: "{allocation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[117].attributes });
 
     /// `go.memory.gc.cycles`: counter, `{gc_cycle}`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_GC_CYCLES: D = D { name: "go.memory.gc.cycles", instrument: I::Counter, unit: "{gc_cycle}", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_GC_CYCLES: C<Int> = C::generated(D { name: "go.memory.gc.cycles", instrument: I::Counter, unit: "{gc_cycle}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[118].attributes });
 
     /// `go.memory.gc.goal`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_GC_GOAL: D = D { name: "go.memory.gc.goal", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_GC_GOAL: U<Int> = U::generated(D { name: "go.memory.gc.goal", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[119].attributes });
 
     /// `go.memory.gc.pause.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_GC_PAUSE_DURATION: D = D { name: "go.memory.gc.pause.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GO_MEMORY_GC_PAUSE_DURATION: H<Double> = H::generated(D { name: "go.memory.gc.pause.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[120].attributes });
 
     /// `go.memory.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_LIMIT: D = D { name: "go.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_LIMIT: U<Int> = U::generated(D { name: "go.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[121].attributes });
 
     /// `go.memory.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_MEMORY_USED: D = D { name: "go.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const GO_MEMORY_USED: U<Int> = U::generated(D { name: "go.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[122].attributes });
 
     /// `go.processor.limit`: updowncounter, `{thread}`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_PROCESSOR_LIMIT: D = D { name: "go.processor.limit", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Development };
+    pub const GO_PROCESSOR_LIMIT: U<Int> = U::generated(D { name: "go.processor.limit", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[123].attributes });
 
     /// `go.schedule.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const GO_SCHEDULE_DURATION: D = D { name: "go.schedule.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const GO_SCHEDULE_DURATION: H<Double> = H::generated(D { name: "go.schedule.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[124].attributes });
 
     /// `http.client.active_requests`: updowncounter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_CLIENT_ACTIVE_REQUESTS: D = D { name: "http.client.active_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_CLIENT_ACTIVE_REQUESTS: U<Int> = U::generated(D { name: "http.client.active_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[125].attributes });
 
     /// `http.client.connection.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_CLIENT_CONNECTION_DURATION: D = D { name: "http.client.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const HTTP_CLIENT_CONNECTION_DURATION: H<Double> = H::generated(D { name: "http.client.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[126].attributes });
 
     /// `http.client.open_connections`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_CLIENT_OPEN_CONNECTIONS: D = D { name: "http.client.open_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_CLIENT_OPEN_CONNECTIONS: U<Int> = U::generated(D { name: "http.client.open_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[127].attributes });
 
     /// `http.client.request.body.size`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_CLIENT_REQUEST_BODY_SIZE: D = D { name: "http.client.request.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_CLIENT_REQUEST_BODY_SIZE: H<Int> = H::generated(D { name: "http.client.request.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[128].attributes });
 
     /// `http.client.request.duration`: histogram, `s`, stable.
-    pub const HTTP_CLIENT_REQUEST_DURATION: D = D { name: "http.client.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const HTTP_CLIENT_REQUEST_DURATION: H<Double> = H::generated(D { name: "http.client.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[129].attributes });
 
     /// `http.client.response.body.size`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: D = D { name: "http.client.response.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_CLIENT_RESPONSE_BODY_SIZE: H<Int> = H::generated(D { name: "http.client.response.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[130].attributes });
 
     /// `http.server.active_requests`: updowncounter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_SERVER_ACTIVE_REQUESTS: D = D { name: "http.server.active_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_SERVER_ACTIVE_REQUESTS: U<Int> = U::generated(D { name: "http.server.active_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[131].attributes });
 
     /// `http.server.request.body.size`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_SERVER_REQUEST_BODY_SIZE: D = D { name: "http.server.request.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_SERVER_REQUEST_BODY_SIZE: H<Int> = H::generated(D { name: "http.server.request.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[132].attributes });
 
     /// `http.server.request.duration`: histogram, `s`, stable.
-    pub const HTTP_SERVER_REQUEST_DURATION: D = D { name: "http.server.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const HTTP_SERVER_REQUEST_DURATION: H<Double> = H::generated(D { name: "http.server.request.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[133].attributes });
 
     /// `http.server.response.body.size`: histogram, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HTTP_SERVER_RESPONSE_BODY_SIZE: D = D { name: "http.server.response.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HTTP_SERVER_RESPONSE_BODY_SIZE: H<Int> = H::generated(D { name: "http.server.response.body.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[134].attributes });
 
     /// `hw.battery.charge`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_BATTERY_CHARGE: D = D { name: "hw.battery.charge", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_BATTERY_CHARGE: G<Double> = G::generated(D { name: "hw.battery.charge", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[135].attributes });
 
     /// `hw.battery.charge.limit`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_BATTERY_CHARGE_LIMIT: D = D { name: "hw.battery.charge.limit", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_BATTERY_CHARGE_LIMIT: G<Double> = G::generated(D { name: "hw.battery.charge.limit", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[136].attributes });
 
     /// `hw.battery.time_left`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_BATTERY_TIME_LEFT: D = D { name: "hw.battery.time_left", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const HW_BATTERY_TIME_LEFT: G<Double> = G::generated(D { name: "hw.battery.time_left", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[137].attributes });
 
     /// `hw.cpu.speed`: gauge, `Hz`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_CPU_SPEED: D = D { name: "hw.cpu.speed", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development };
+    pub const HW_CPU_SPEED: G<Int> = G::generated(D { name: "hw.cpu.speed", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[138].attributes });
 
     /// `hw.cpu.speed.limit`: gauge, `Hz`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_CPU_SPEED_LIMIT: D = D { name: "hw.cpu.speed.limit", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development };
+    pub const HW_CPU_SPEED_LIMIT: G<Int> = G::generated(D { name: "hw.cpu.speed.limit", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[139].attributes });
 
     /// `hw.energy`: counter, `J`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_ENERGY: D = D { name: "hw.energy", instrument: I::Counter, unit: "J", number: Some(N::Double), stability: S::Development };
+    pub const HW_ENERGY: C<Double> = C::generated(D { name: "hw.energy", instrument: I::Counter, unit: "J", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[140].attributes });
 
     /// `hw.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_ERRORS: D = D { name: "hw.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const HW_ERRORS: C<Int> = C::generated(D { name: "hw.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[141].attributes });
 
     /// `hw.fan.speed`: gauge, `rpm`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_FAN_SPEED: D = D { name: "hw.fan.speed", instrument: I::Gauge, unit: "rpm", number: Some(N::Int), stability: S::Development };
+    pub const HW_FAN_SPEED: G<Int> = G::generated(D { name: "hw.fan.speed", instrument: I::Gauge, unit: "rpm", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[142].attributes });
 
     /// `hw.fan.speed.limit`: gauge, `rpm`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_FAN_SPEED_LIMIT: D = D { name: "hw.fan.speed.limit", instrument: I::Gauge, unit: "rpm", number: Some(N::Int), stability: S::Development };
+    pub const HW_FAN_SPEED_LIMIT: G<Int> = G::generated(D { name: "hw.fan.speed.limit", instrument: I::Gauge, unit: "rpm", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[143].attributes });
 
     /// `hw.fan.speed_ratio`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_FAN_SPEED_RATIO: D = D { name: "hw.fan.speed_ratio", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_FAN_SPEED_RATIO: G<Double> = G::generated(D { name: "hw.fan.speed_ratio", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[144].attributes });
 
     /// `hw.gpu.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_GPU_IO: D = D { name: "hw.gpu.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_GPU_IO: C<Int> = C::generated(D { name: "hw.gpu.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[145].attributes });
 
     /// `hw.gpu.memory.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_GPU_MEMORY_LIMIT: D = D { name: "hw.gpu.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_GPU_MEMORY_LIMIT: U<Int> = U::generated(D { name: "hw.gpu.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[146].attributes });
 
     /// `hw.gpu.memory.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_GPU_MEMORY_USAGE: D = D { name: "hw.gpu.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_GPU_MEMORY_USAGE: U<Int> = U::generated(D { name: "hw.gpu.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[147].attributes });
 
     /// `hw.gpu.memory.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_GPU_MEMORY_UTILIZATION: D = D { name: "hw.gpu.memory.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_GPU_MEMORY_UTILIZATION: G<Double> = G::generated(D { name: "hw.gpu.memory.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[148].attributes });
 
     /// `hw.gpu.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_GPU_UTILIZATION: D = D { name: "hw.gpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_GPU_UTILIZATION: G<Double> = G::generated(D { name: "hw.gpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[149].attributes });
 
     /// `hw.host.ambient_temperature`: gauge, `Cel`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_HOST_AMBIENT_TEMPERATURE: D = D { name: "hw.host.ambient_temperature", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development };
+    pub const HW_HOST_AMBIENT_TEMPERATURE: G<Double> = G::generated(D { name: "hw.host.ambient_temperature", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[150].attributes });
 
     /// `hw.host.energy`: counter, `J`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_HOST_ENERGY: D = D { name: "hw.host.energy", instrument: I::Counter, unit: "J", number: Some(N::Int), stability: S::Development };
+    pub const HW_HOST_ENERGY: C<Int> = C::generated(D { name: "hw.host.energy", instrument: I::Counter, unit: "J", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[151].attributes });
 
     /// `hw.host.heating_margin`: gauge, `Cel`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_HOST_HEATING_MARGIN: D = D { name: "hw.host.heating_margin", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development };
+    pub const HW_HOST_HEATING_MARGIN: G<Double> = G::generated(D { name: "hw.host.heating_margin", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[152].attributes });
 
     /// `hw.host.power`: gauge, `W`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_HOST_POWER: D = D { name: "hw.host.power", instrument: I::Gauge, unit: "W", number: Some(N::Double), stability: S::Development };
+    pub const HW_HOST_POWER: G<Double> = G::generated(D { name: "hw.host.power", instrument: I::Gauge, unit: "W", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[153].attributes });
 
     /// `hw.logical_disk.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_LOGICAL_DISK_LIMIT: D = D { name: "hw.logical_disk.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_LOGICAL_DISK_LIMIT: U<Int> = U::generated(D { name: "hw.logical_disk.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[154].attributes });
 
     /// `hw.logical_disk.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_LOGICAL_DISK_USAGE: D = D { name: "hw.logical_disk.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_LOGICAL_DISK_USAGE: U<Int> = U::generated(D { name: "hw.logical_disk.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[155].attributes });
 
     /// `hw.logical_disk.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_LOGICAL_DISK_UTILIZATION: D = D { name: "hw.logical_disk.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_LOGICAL_DISK_UTILIZATION: G<Double> = G::generated(D { name: "hw.logical_disk.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[156].attributes });
 
     /// `hw.memory.size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_MEMORY_SIZE: D = D { name: "hw.memory.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_MEMORY_SIZE: U<Int> = U::generated(D { name: "hw.memory.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[157].attributes });
 
     /// `hw.network.bandwidth.limit`: updowncounter, `By/s`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_NETWORK_BANDWIDTH_LIMIT: D = D { name: "hw.network.bandwidth.limit", instrument: I::UpDownCounter, unit: "By/s", number: Some(N::Int), stability: S::Development };
+    pub const HW_NETWORK_BANDWIDTH_LIMIT: U<Int> = U::generated(D { name: "hw.network.bandwidth.limit", instrument: I::UpDownCounter, unit: "By/s", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[158].attributes });
 
     /// `hw.network.bandwidth.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_NETWORK_BANDWIDTH_UTILIZATION: D = D { name: "hw.network.bandwidth.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_NETWORK_BANDWIDTH_UTILIZATION: G<Double> = G::generated(D { name: "hw.network.bandwidth.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[159].attributes });
 
     /// `hw.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_NETWORK_IO: D = D { name: "hw.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_NETWORK_IO: C<Int> = C::generated(D { name: "hw.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[160].attributes });
 
     /// `hw.network.packets`: counter, `{packet}`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_NETWORK_PACKETS: D = D { name: "hw.network.packets", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const HW_NETWORK_PACKETS: C<Int> = C::generated(D { name: "hw.network.packets", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[161].attributes });
 
     /// `hw.network.up`: updowncounter, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_NETWORK_UP: D = D { name: "hw.network.up", instrument: I::UpDownCounter, unit: "1", number: Some(N::Int), stability: S::Development };
+    pub const HW_NETWORK_UP: U<Int> = U::generated(D { name: "hw.network.up", instrument: I::UpDownCounter, unit: "1", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[162].attributes });
 
     /// `hw.physical_disk.endurance_utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_PHYSICAL_DISK_ENDURANCE_UTILIZATION: D = D { name: "hw.physical_disk.endurance_utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_PHYSICAL_DISK_ENDURANCE_UTILIZATION: G<Double> = G::generated(D { name: "hw.physical_disk.endurance_utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[163].attributes });
 
     /// `hw.physical_disk.size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_PHYSICAL_DISK_SIZE: D = D { name: "hw.physical_disk.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const HW_PHYSICAL_DISK_SIZE: U<Int> = U::generated(D { name: "hw.physical_disk.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[164].attributes });
 
     /// `hw.physical_disk.smart`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_PHYSICAL_DISK_SMART: D = D { name: "hw.physical_disk.smart", instrument: I::Gauge, unit: "1", number: Some(N::Int), stability: S::Development };
+    pub const HW_PHYSICAL_DISK_SMART: G<Int> = G::generated(D { name: "hw.physical_disk.smart", instrument: I::Gauge, unit: "1", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[165].attributes });
 
     /// `hw.power`: gauge, `W`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_POWER: D = D { name: "hw.power", instrument: I::Gauge, unit: "W", number: Some(N::Double), stability: S::Development };
+    pub const HW_POWER: G<Double> = G::generated(D { name: "hw.power", instrument: I::Gauge, unit: "W", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[166].attributes });
 
     /// `hw.power_supply.limit`: updowncounter, `W`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_POWER_SUPPLY_LIMIT: D = D { name: "hw.power_supply.limit", instrument: I::UpDownCounter, unit: "W", number: Some(N::Int), stability: S::Development };
+    pub const HW_POWER_SUPPLY_LIMIT: U<Int> = U::generated(D { name: "hw.power_supply.limit", instrument: I::UpDownCounter, unit: "W", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[167].attributes });
 
     /// `hw.power_supply.usage`: updowncounter, `W`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_POWER_SUPPLY_USAGE: D = D { name: "hw.power_supply.usage", instrument: I::UpDownCounter, unit: "W", number: Some(N::Double), stability: S::Development };
+    pub const HW_POWER_SUPPLY_USAGE: U<Double> = U::generated(D { name: "hw.power_supply.usage", instrument: I::UpDownCounter, unit: "W", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[168].attributes });
 
     /// `hw.power_supply.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_POWER_SUPPLY_UTILIZATION: D = D { name: "hw.power_supply.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const HW_POWER_SUPPLY_UTILIZATION: G<Double> = G::generated(D { name: "hw.power_supply.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[169].attributes });
 
     /// `hw.status`: updowncounter, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_STATUS: D = D { name: "hw.status", instrument: I::UpDownCounter, unit: "1", number: Some(N::Int), stability: S::Development };
+    pub const HW_STATUS: U<Int> = U::generated(D { name: "hw.status", instrument: I::UpDownCounter, unit: "1", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[170].attributes });
 
     /// `hw.tape_drive.operations`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_TAPE_DRIVE_OPERATIONS: D = D { name: "hw.tape_drive.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development };
+    pub const HW_TAPE_DRIVE_OPERATIONS: C<Int> = C::generated(D { name: "hw.tape_drive.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[171].attributes });
 
     /// `hw.temperature`: gauge, `Cel`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_TEMPERATURE: D = D { name: "hw.temperature", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development };
+    pub const HW_TEMPERATURE: G<Double> = G::generated(D { name: "hw.temperature", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[172].attributes });
 
     /// `hw.temperature.limit`: gauge, `Cel`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_TEMPERATURE_LIMIT: D = D { name: "hw.temperature.limit", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development };
+    pub const HW_TEMPERATURE_LIMIT: G<Double> = G::generated(D { name: "hw.temperature.limit", instrument: I::Gauge, unit: "Cel", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[173].attributes });
 
     /// `hw.voltage`: gauge, `V`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_VOLTAGE: D = D { name: "hw.voltage", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development };
+    pub const HW_VOLTAGE: G<Double> = G::generated(D { name: "hw.voltage", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[174].attributes });
 
     /// `hw.voltage.limit`: gauge, `V`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_VOLTAGE_LIMIT: D = D { name: "hw.voltage.limit", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development };
+    pub const HW_VOLTAGE_LIMIT: G<Double> = G::generated(D { name: "hw.voltage.limit", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[175].attributes });
 
     /// `hw.voltage.nominal`: gauge, `V`, development.
     #[cfg(feature = "experimental")]
-    pub const HW_VOLTAGE_NOMINAL: D = D { name: "hw.voltage.nominal", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development };
+    pub const HW_VOLTAGE_NOMINAL: G<Double> = G::generated(D { name: "hw.voltage.nominal", instrument: I::Gauge, unit: "V", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[176].attributes });
 
     /// `jvm.buffer.count`: updowncounter, `{buffer}`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_BUFFER_COUNT: D = D { name: "jvm.buffer.count", instrument: I::UpDownCounter, unit: "{buffer}", number: Some(N::Int), stability: S::Development };
+    pub const JVM_BUFFER_COUNT: U<Int> = U::generated(D { name: "jvm.buffer.count", instrument: I::UpDownCounter, unit: "{buffer}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[177].attributes });
 
     /// `jvm.buffer.memory.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_BUFFER_MEMORY_LIMIT: D = D { name: "jvm.buffer.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const JVM_BUFFER_MEMORY_LIMIT: U<Int> = U::generated(D { name: "jvm.buffer.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[178].attributes });
 
     /// `jvm.buffer.memory.usage`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `jvm.buffer.memory.used` instead")]
-    pub const JVM_BUFFER_MEMORY_USAGE: D = D { name: "jvm.buffer.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const JVM_BUFFER_MEMORY_USAGE: U<Int> = U::generated(D { name: "jvm.buffer.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[179].attributes });
 
     /// `jvm.buffer.memory.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_BUFFER_MEMORY_USED: D = D { name: "jvm.buffer.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const JVM_BUFFER_MEMORY_USED: U<Int> = U::generated(D { name: "jvm.buffer.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[180].attributes });
 
     /// `jvm.class.count`: updowncounter, `{class}`, stable.
-    pub const JVM_CLASS_COUNT: D = D { name: "jvm.class.count", instrument: I::UpDownCounter, unit: "{class}", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_CLASS_COUNT: U<Int> = U::generated(D { name: "jvm.class.count", instrument: I::UpDownCounter, unit: "{class}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[181].attributes });
 
     /// `jvm.class.loaded`: counter, `{class}`, stable.
-    pub const JVM_CLASS_LOADED: D = D { name: "jvm.class.loaded", instrument: I::Counter, unit: "{class}", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_CLASS_LOADED: C<Int> = C::generated(D { name: "jvm.class.loaded", instrument: I::Counter, unit: "{class}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[182].attributes });
 
     /// `jvm.class.unloaded`: counter, `{class}`, stable.
-    pub const JVM_CLASS_UNLOADED: D = D { name: "jvm.class.unloaded", instrument: I::Counter, unit: "{class}", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_CLASS_UNLOADED: C<Int> = C::generated(D { name: "jvm.class.unloaded", instrument: I::Counter, unit: "{class}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[183].attributes });
 
     /// `jvm.cpu.count`: updowncounter, `{cpu}`, stable.
-    pub const JVM_CPU_COUNT: D = D { name: "jvm.cpu.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_CPU_COUNT: U<Int> = U::generated(D { name: "jvm.cpu.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[184].attributes });
 
     /// `jvm.cpu.recent_utilization`: gauge, `1`, stable.
-    pub const JVM_CPU_RECENT_UTILIZATION: D = D { name: "jvm.cpu.recent_utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Stable };
+    pub const JVM_CPU_RECENT_UTILIZATION: G<Double> = G::generated(D { name: "jvm.cpu.recent_utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[185].attributes });
 
     /// `jvm.cpu.time`: counter, `s`, stable.
-    pub const JVM_CPU_TIME: D = D { name: "jvm.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const JVM_CPU_TIME: C<Double> = C::generated(D { name: "jvm.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[186].attributes });
 
     /// `jvm.file_descriptor.count`: updowncounter, `{file_descriptor}`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_FILE_DESCRIPTOR_COUNT: D = D { name: "jvm.file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development };
+    pub const JVM_FILE_DESCRIPTOR_COUNT: U<Int> = U::generated(D { name: "jvm.file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[187].attributes });
 
     /// `jvm.file_descriptor.limit`: updowncounter, `{file_descriptor}`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_FILE_DESCRIPTOR_LIMIT: D = D { name: "jvm.file_descriptor.limit", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development };
+    pub const JVM_FILE_DESCRIPTOR_LIMIT: U<Int> = U::generated(D { name: "jvm.file_descriptor.limit", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[188].attributes });
 
     /// `jvm.gc.duration`: histogram, `s`, stable.
-    pub const JVM_GC_DURATION: D = D { name: "jvm.gc.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const JVM_GC_DURATION: H<Double> = H::generated(D { name: "jvm.gc.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[189].attributes });
 
     /// `jvm.memory.committed`: updowncounter, `By`, stable.
-    pub const JVM_MEMORY_COMMITTED: D = D { name: "jvm.memory.committed", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_MEMORY_COMMITTED: U<Int> = U::generated(D { name: "jvm.memory.committed", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[190].attributes });
 
     /// `jvm.memory.init`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_MEMORY_INIT: D = D { name: "jvm.memory.init", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const JVM_MEMORY_INIT: U<Int> = U::generated(D { name: "jvm.memory.init", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[191].attributes });
 
     /// `jvm.memory.limit`: updowncounter, `By`, stable.
-    pub const JVM_MEMORY_LIMIT: D = D { name: "jvm.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_MEMORY_LIMIT: U<Int> = U::generated(D { name: "jvm.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[192].attributes });
 
     /// `jvm.memory.used`: updowncounter, `By`, stable.
-    pub const JVM_MEMORY_USED: D = D { name: "jvm.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_MEMORY_USED: U<Int> = U::generated(D { name: "jvm.memory.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[193].attributes });
 
     /// `jvm.memory.used_after_last_gc`: updowncounter, `By`, stable.
-    pub const JVM_MEMORY_USED_AFTER_LAST_GC: D = D { name: "jvm.memory.used_after_last_gc", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_MEMORY_USED_AFTER_LAST_GC: U<Int> = U::generated(D { name: "jvm.memory.used_after_last_gc", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[194].attributes });
 
     /// `jvm.system.cpu.load_1m`: gauge, `{run_queue_item}`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_SYSTEM_CPU_LOAD_1M: D = D { name: "jvm.system.cpu.load_1m", instrument: I::Gauge, unit: "{run_queue_item}", number: Some(N::Double), stability: S::Development };
+    pub const JVM_SYSTEM_CPU_LOAD_1M: G<Double> = G::generated(D { name: "jvm.system.cpu.load_1m", instrument: I::Gauge, unit: "{run_queue_item}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[195].attributes });
 
     /// `jvm.system.cpu.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const JVM_SYSTEM_CPU_UTILIZATION: D = D { name: "jvm.system.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const JVM_SYSTEM_CPU_UTILIZATION: G<Double> = G::generated(D { name: "jvm.system.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[196].attributes });
 
     /// `jvm.thread.count`: updowncounter, `{thread}`, stable.
-    pub const JVM_THREAD_COUNT: D = D { name: "jvm.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Stable };
+    pub const JVM_THREAD_COUNT: U<Int> = U::generated(D { name: "jvm.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[197].attributes });
 
     /// `k8s.container.cpu.limit`: updowncounter, `{cpu}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.container.cpu.limit.desired` instead")]
-    pub const K8S_CONTAINER_CPU_LIMIT: D = D { name: "k8s.container.cpu.limit", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_LIMIT: U<Double> = U::generated(D { name: "k8s.container.cpu.limit", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[198].attributes });
 
     /// `k8s.container.cpu.limit.current`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_LIMIT_CURRENT: D = D { name: "k8s.container.cpu.limit.current", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_LIMIT_CURRENT: U<Double> = U::generated(D { name: "k8s.container.cpu.limit.current", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[199].attributes });
 
     /// `k8s.container.cpu.limit.desired`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_LIMIT_DESIRED: D = D { name: "k8s.container.cpu.limit.desired", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_LIMIT_DESIRED: U<Double> = U::generated(D { name: "k8s.container.cpu.limit.desired", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[200].attributes });
 
     /// `k8s.container.cpu.limit.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_LIMIT_UTILIZATION: D = D { name: "k8s.container.cpu.limit.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_LIMIT_UTILIZATION: G<Double> = G::generated(D { name: "k8s.container.cpu.limit.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[201].attributes });
 
     /// `k8s.container.cpu.request`: updowncounter, `{cpu}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.container.cpu.request.desired` instead")]
-    pub const K8S_CONTAINER_CPU_REQUEST: D = D { name: "k8s.container.cpu.request", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_REQUEST: U<Double> = U::generated(D { name: "k8s.container.cpu.request", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[203].attributes });
 
     /// `k8s.container.cpu.request.current`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_REQUEST_CURRENT: D = D { name: "k8s.container.cpu.request.current", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_REQUEST_CURRENT: U<Double> = U::generated(D { name: "k8s.container.cpu.request.current", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[204].attributes });
 
     /// `k8s.container.cpu.request.desired`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_REQUEST_DESIRED: D = D { name: "k8s.container.cpu.request.desired", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_REQUEST_DESIRED: U<Double> = U::generated(D { name: "k8s.container.cpu.request.desired", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[205].attributes });
 
     /// `k8s.container.cpu.request.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_CPU_REQUEST_UTILIZATION: D = D { name: "k8s.container.cpu.request.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const K8S_CONTAINER_CPU_REQUEST_UTILIZATION: G<Double> = G::generated(D { name: "k8s.container.cpu.request.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[206].attributes });
 
     /// `k8s.container.ephemeral_storage.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_LIMIT: D = D { name: "k8s.container.ephemeral_storage.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_LIMIT: U<Int> = U::generated(D { name: "k8s.container.ephemeral_storage.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[208].attributes });
 
     /// `k8s.container.ephemeral_storage.request`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_REQUEST: D = D { name: "k8s.container.ephemeral_storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_REQUEST: U<Int> = U::generated(D { name: "k8s.container.ephemeral_storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[209].attributes });
 
     /// `k8s.container.ephemeral_storage.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_USAGE: D = D { name: "k8s.container.ephemeral_storage.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_EPHEMERAL_STORAGE_USAGE: U<Int> = U::generated(D { name: "k8s.container.ephemeral_storage.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[210].attributes });
 
     /// `k8s.container.memory.limit`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.container.memory.limit.desired` instead")]
-    pub const K8S_CONTAINER_MEMORY_LIMIT: D = D { name: "k8s.container.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_LIMIT: U<Int> = U::generated(D { name: "k8s.container.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[211].attributes });
 
     /// `k8s.container.memory.limit.current`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_MEMORY_LIMIT_CURRENT: D = D { name: "k8s.container.memory.limit.current", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_LIMIT_CURRENT: U<Int> = U::generated(D { name: "k8s.container.memory.limit.current", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[212].attributes });
 
     /// `k8s.container.memory.limit.desired`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_MEMORY_LIMIT_DESIRED: D = D { name: "k8s.container.memory.limit.desired", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_LIMIT_DESIRED: U<Int> = U::generated(D { name: "k8s.container.memory.limit.desired", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[213].attributes });
 
     /// `k8s.container.memory.request`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.container.memory.request.desired` instead")]
-    pub const K8S_CONTAINER_MEMORY_REQUEST: D = D { name: "k8s.container.memory.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_REQUEST: U<Int> = U::generated(D { name: "k8s.container.memory.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[214].attributes });
 
     /// `k8s.container.memory.request.current`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_MEMORY_REQUEST_CURRENT: D = D { name: "k8s.container.memory.request.current", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_REQUEST_CURRENT: U<Int> = U::generated(D { name: "k8s.container.memory.request.current", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[215].attributes });
 
     /// `k8s.container.memory.request.desired`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_MEMORY_REQUEST_DESIRED: D = D { name: "k8s.container.memory.request.desired", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_MEMORY_REQUEST_DESIRED: U<Int> = U::generated(D { name: "k8s.container.memory.request.desired", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[216].attributes });
 
     /// `k8s.container.ready`: updowncounter, `{container}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_READY: D = D { name: "k8s.container.ready", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_READY: U<Int> = U::generated(D { name: "k8s.container.ready", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[217].attributes });
 
     /// `k8s.container.restart.count`: updowncounter, `{restart}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_RESTART_COUNT: D = D { name: "k8s.container.restart.count", instrument: I::UpDownCounter, unit: "{restart}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_RESTART_COUNT: U<Int> = U::generated(D { name: "k8s.container.restart.count", instrument: I::UpDownCounter, unit: "{restart}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[218].attributes });
 
     /// `k8s.container.status.reason`: updowncounter, `{container}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_STATUS_REASON: D = D { name: "k8s.container.status.reason", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_STATUS_REASON: U<Int> = U::generated(D { name: "k8s.container.status.reason", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[219].attributes });
 
     /// `k8s.container.status.state`: updowncounter, `{container}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_STATUS_STATE: D = D { name: "k8s.container.status.state", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_STATUS_STATE: U<Int> = U::generated(D { name: "k8s.container.status.state", instrument: I::UpDownCounter, unit: "{container}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[220].attributes });
 
     /// `k8s.container.storage.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_STORAGE_LIMIT: D = D { name: "k8s.container.storage.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_STORAGE_LIMIT: U<Int> = U::generated(D { name: "k8s.container.storage.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[221].attributes });
 
     /// `k8s.container.storage.request`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CONTAINER_STORAGE_REQUEST: D = D { name: "k8s.container.storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CONTAINER_STORAGE_REQUEST: U<Int> = U::generated(D { name: "k8s.container.storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[222].attributes });
 
     /// `k8s.cronjob.active_jobs`: updowncounter, `{job}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.cronjob.job.active` instead")]
-    pub const K8S_CRONJOB_ACTIVE_JOBS: D = D { name: "k8s.cronjob.active_jobs", instrument: I::UpDownCounter, unit: "{job}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CRONJOB_ACTIVE_JOBS: U<Int> = U::generated(D { name: "k8s.cronjob.active_jobs", instrument: I::UpDownCounter, unit: "{job}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[223].attributes });
 
     /// `k8s.cronjob.job.active`: updowncounter, `{job}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_CRONJOB_JOB_ACTIVE: D = D { name: "k8s.cronjob.job.active", instrument: I::UpDownCounter, unit: "{job}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_CRONJOB_JOB_ACTIVE: U<Int> = U::generated(D { name: "k8s.cronjob.job.active", instrument: I::UpDownCounter, unit: "{job}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[224].attributes });
 
     /// `k8s.daemonset.current_scheduled_nodes`: updowncounter, `{node}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.daemonset.node.current_scheduled` instead")]
-    pub const K8S_DAEMONSET_CURRENT_SCHEDULED_NODES: D = D { name: "k8s.daemonset.current_scheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_CURRENT_SCHEDULED_NODES: U<Int> = U::generated(D { name: "k8s.daemonset.current_scheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[225].attributes });
 
     /// `k8s.daemonset.desired_scheduled_nodes`: updowncounter, `{node}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.daemonset.node.desired_scheduled` instead")]
-    pub const K8S_DAEMONSET_DESIRED_SCHEDULED_NODES: D = D { name: "k8s.daemonset.desired_scheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_DESIRED_SCHEDULED_NODES: U<Int> = U::generated(D { name: "k8s.daemonset.desired_scheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[226].attributes });
 
     /// `k8s.daemonset.misscheduled_nodes`: updowncounter, `{node}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.daemonset.node.misscheduled` instead")]
-    pub const K8S_DAEMONSET_MISSCHEDULED_NODES: D = D { name: "k8s.daemonset.misscheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_MISSCHEDULED_NODES: U<Int> = U::generated(D { name: "k8s.daemonset.misscheduled_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[227].attributes });
 
     /// `k8s.daemonset.node.current_scheduled`: updowncounter, `{node}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DAEMONSET_NODE_CURRENT_SCHEDULED: D = D { name: "k8s.daemonset.node.current_scheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_NODE_CURRENT_SCHEDULED: U<Int> = U::generated(D { name: "k8s.daemonset.node.current_scheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[228].attributes });
 
     /// `k8s.daemonset.node.desired_scheduled`: updowncounter, `{node}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DAEMONSET_NODE_DESIRED_SCHEDULED: D = D { name: "k8s.daemonset.node.desired_scheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_NODE_DESIRED_SCHEDULED: U<Int> = U::generated(D { name: "k8s.daemonset.node.desired_scheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[229].attributes });
 
     /// `k8s.daemonset.node.misscheduled`: updowncounter, `{node}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DAEMONSET_NODE_MISSCHEDULED: D = D { name: "k8s.daemonset.node.misscheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_NODE_MISSCHEDULED: U<Int> = U::generated(D { name: "k8s.daemonset.node.misscheduled", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[230].attributes });
 
     /// `k8s.daemonset.node.ready`: updowncounter, `{node}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DAEMONSET_NODE_READY: D = D { name: "k8s.daemonset.node.ready", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_NODE_READY: U<Int> = U::generated(D { name: "k8s.daemonset.node.ready", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[231].attributes });
 
     /// `k8s.daemonset.ready_nodes`: updowncounter, `{node}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.daemonset.node.ready` instead")]
-    pub const K8S_DAEMONSET_READY_NODES: D = D { name: "k8s.daemonset.ready_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DAEMONSET_READY_NODES: U<Int> = U::generated(D { name: "k8s.daemonset.ready_nodes", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[232].attributes });
 
     /// `k8s.deployment.available_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.deployment.pod.available` instead")]
-    pub const K8S_DEPLOYMENT_AVAILABLE_PODS: D = D { name: "k8s.deployment.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DEPLOYMENT_AVAILABLE_PODS: U<Int> = U::generated(D { name: "k8s.deployment.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[233].attributes });
 
     /// `k8s.deployment.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.deployment.pod.desired` instead")]
-    pub const K8S_DEPLOYMENT_DESIRED_PODS: D = D { name: "k8s.deployment.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DEPLOYMENT_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.deployment.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[234].attributes });
 
     /// `k8s.deployment.pod.available`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DEPLOYMENT_POD_AVAILABLE: D = D { name: "k8s.deployment.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DEPLOYMENT_POD_AVAILABLE: U<Int> = U::generated(D { name: "k8s.deployment.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[235].attributes });
 
     /// `k8s.deployment.pod.desired`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_DEPLOYMENT_POD_DESIRED: D = D { name: "k8s.deployment.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_DEPLOYMENT_POD_DESIRED: U<Int> = U::generated(D { name: "k8s.deployment.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[236].attributes });
 
     /// `k8s.hpa.current_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.hpa.pod.current` instead")]
-    pub const K8S_HPA_CURRENT_PODS: D = D { name: "k8s.hpa.current_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_CURRENT_PODS: U<Int> = U::generated(D { name: "k8s.hpa.current_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[237].attributes });
 
     /// `k8s.hpa.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.hpa.pod.desired` instead")]
-    pub const K8S_HPA_DESIRED_PODS: D = D { name: "k8s.hpa.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.hpa.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[238].attributes });
 
     /// `k8s.hpa.max_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.hpa.pod.max` instead")]
-    pub const K8S_HPA_MAX_PODS: D = D { name: "k8s.hpa.max_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_MAX_PODS: U<Int> = U::generated(D { name: "k8s.hpa.max_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[239].attributes });
 
     /// `k8s.hpa.metric.target.cpu.average_utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_METRIC_TARGET_CPU_AVERAGE_UTILIZATION: D = D { name: "k8s.hpa.metric.target.cpu.average_utilization", instrument: I::Gauge, unit: "1", number: None, stability: S::Development };
+    pub const K8S_HPA_METRIC_TARGET_CPU_AVERAGE_UTILIZATION: G<Unspecified> = G::generated(D { name: "k8s.hpa.metric.target.cpu.average_utilization", instrument: I::Gauge, unit: "1", number: None, stability: S::Development, attributes: super::__tables::METRICS[240].attributes });
 
     /// `k8s.hpa.metric.target.cpu.average_value`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_METRIC_TARGET_CPU_AVERAGE_VALUE: D = D { name: "k8s.hpa.metric.target.cpu.average_value", instrument: I::Gauge, unit: "{cpu}", number: None, stability: S::Development };
+    pub const K8S_HPA_METRIC_TARGET_CPU_AVERAGE_VALUE: G<Unspecified> = G::generated(D { name: "k8s.hpa.metric.target.cpu.average_value", instrument: I::Gauge, unit: "{cpu}", number: None, stability: S::Development, attributes: super::__tables::METRICS[241].attributes });
 
     /// `k8s.hpa.metric.target.cpu.value`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_METRIC_TARGET_CPU_VALUE: D = D { name: "k8s.hpa.metric.target.cpu.value", instrument: I::Gauge, unit: "{cpu}", number: None, stability: S::Development };
+    pub const K8S_HPA_METRIC_TARGET_CPU_VALUE: G<Unspecified> = G::generated(D { name: "k8s.hpa.metric.target.cpu.value", instrument: I::Gauge, unit: "{cpu}", number: None, stability: S::Development, attributes: super::__tables::METRICS[242].attributes });
 
     /// `k8s.hpa.min_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.hpa.pod.min` instead")]
-    pub const K8S_HPA_MIN_PODS: D = D { name: "k8s.hpa.min_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_MIN_PODS: U<Int> = U::generated(D { name: "k8s.hpa.min_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[243].attributes });
 
     /// `k8s.hpa.pod.current`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_POD_CURRENT: D = D { name: "k8s.hpa.pod.current", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_POD_CURRENT: U<Int> = U::generated(D { name: "k8s.hpa.pod.current", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[244].attributes });
 
     /// `k8s.hpa.pod.desired`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_POD_DESIRED: D = D { name: "k8s.hpa.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_POD_DESIRED: U<Int> = U::generated(D { name: "k8s.hpa.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[245].attributes });
 
     /// `k8s.hpa.pod.max`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_POD_MAX: D = D { name: "k8s.hpa.pod.max", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_POD_MAX: U<Int> = U::generated(D { name: "k8s.hpa.pod.max", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[246].attributes });
 
     /// `k8s.hpa.pod.min`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_HPA_POD_MIN: D = D { name: "k8s.hpa.pod.min", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_HPA_POD_MIN: U<Int> = U::generated(D { name: "k8s.hpa.pod.min", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[247].attributes });
 
     /// `k8s.job.active_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.job.pod.active` instead")]
-    pub const K8S_JOB_ACTIVE_PODS: D = D { name: "k8s.job.active_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_ACTIVE_PODS: U<Int> = U::generated(D { name: "k8s.job.active_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[248].attributes });
 
     /// `k8s.job.desired_successful_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.job.pod.desired_successful` instead")]
-    pub const K8S_JOB_DESIRED_SUCCESSFUL_PODS: D = D { name: "k8s.job.desired_successful_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_DESIRED_SUCCESSFUL_PODS: U<Int> = U::generated(D { name: "k8s.job.desired_successful_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[249].attributes });
 
     /// `k8s.job.failed_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.job.pod.failed` instead")]
-    pub const K8S_JOB_FAILED_PODS: D = D { name: "k8s.job.failed_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_FAILED_PODS: U<Int> = U::generated(D { name: "k8s.job.failed_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[250].attributes });
 
     /// `k8s.job.max_parallel_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.job.pod.max_parallel` instead")]
-    pub const K8S_JOB_MAX_PARALLEL_PODS: D = D { name: "k8s.job.max_parallel_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_MAX_PARALLEL_PODS: U<Int> = U::generated(D { name: "k8s.job.max_parallel_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[251].attributes });
 
     /// `k8s.job.pod.active`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_JOB_POD_ACTIVE: D = D { name: "k8s.job.pod.active", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_POD_ACTIVE: U<Int> = U::generated(D { name: "k8s.job.pod.active", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[252].attributes });
 
     /// `k8s.job.pod.desired_successful`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_JOB_POD_DESIRED_SUCCESSFUL: D = D { name: "k8s.job.pod.desired_successful", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_POD_DESIRED_SUCCESSFUL: U<Int> = U::generated(D { name: "k8s.job.pod.desired_successful", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[253].attributes });
 
     /// `k8s.job.pod.failed`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_JOB_POD_FAILED: D = D { name: "k8s.job.pod.failed", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_POD_FAILED: U<Int> = U::generated(D { name: "k8s.job.pod.failed", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[254].attributes });
 
     /// `k8s.job.pod.max_parallel`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_JOB_POD_MAX_PARALLEL: D = D { name: "k8s.job.pod.max_parallel", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_POD_MAX_PARALLEL: U<Int> = U::generated(D { name: "k8s.job.pod.max_parallel", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[255].attributes });
 
     /// `k8s.job.pod.successful`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_JOB_POD_SUCCESSFUL: D = D { name: "k8s.job.pod.successful", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_POD_SUCCESSFUL: U<Int> = U::generated(D { name: "k8s.job.pod.successful", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[256].attributes });
 
     /// `k8s.job.successful_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.job.pod.successful` instead")]
-    pub const K8S_JOB_SUCCESSFUL_PODS: D = D { name: "k8s.job.successful_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_JOB_SUCCESSFUL_PODS: U<Int> = U::generated(D { name: "k8s.job.successful_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[257].attributes });
 
     /// `k8s.namespace.phase`: updowncounter, `{namespace}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NAMESPACE_PHASE: D = D { name: "k8s.namespace.phase", instrument: I::UpDownCounter, unit: "{namespace}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NAMESPACE_PHASE: U<Int> = U::generated(D { name: "k8s.namespace.phase", instrument: I::UpDownCounter, unit: "{namespace}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[258].attributes });
 
     /// `k8s.node.allocatable.cpu`: updowncounter, `{cpu}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.node.cpu.allocatable` instead")]
-    pub const K8S_NODE_ALLOCATABLE_CPU: D = D { name: "k8s.node.allocatable.cpu", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_ALLOCATABLE_CPU: U<Double> = U::generated(D { name: "k8s.node.allocatable.cpu", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[259].attributes });
 
     /// `k8s.node.allocatable.ephemeral_storage`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.node.ephemeral_storage.allocatable` instead")]
-    pub const K8S_NODE_ALLOCATABLE_EPHEMERAL_STORAGE: D = D { name: "k8s.node.allocatable.ephemeral_storage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_ALLOCATABLE_EPHEMERAL_STORAGE: U<Int> = U::generated(D { name: "k8s.node.allocatable.ephemeral_storage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[260].attributes });
 
     /// `k8s.node.allocatable.memory`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.node.memory.allocatable` instead")]
-    pub const K8S_NODE_ALLOCATABLE_MEMORY: D = D { name: "k8s.node.allocatable.memory", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_ALLOCATABLE_MEMORY: U<Int> = U::generated(D { name: "k8s.node.allocatable.memory", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[261].attributes });
 
     /// `k8s.node.allocatable.pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.node.pod.allocatable` instead")]
-    pub const K8S_NODE_ALLOCATABLE_PODS: D = D { name: "k8s.node.allocatable.pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_ALLOCATABLE_PODS: U<Int> = U::generated(D { name: "k8s.node.allocatable.pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[262].attributes });
 
     /// `k8s.node.condition.status`: updowncounter, `{node}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_CONDITION_STATUS: D = D { name: "k8s.node.condition.status", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_CONDITION_STATUS: U<Int> = U::generated(D { name: "k8s.node.condition.status", instrument: I::UpDownCounter, unit: "{node}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[263].attributes });
 
     /// `k8s.node.cpu.allocatable`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_CPU_ALLOCATABLE: D = D { name: "k8s.node.cpu.allocatable", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_CPU_ALLOCATABLE: U<Double> = U::generated(D { name: "k8s.node.cpu.allocatable", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[264].attributes });
 
     /// `k8s.node.cpu.time`: counter, `s`, release_candidate.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_CPU_TIME: D = D { name: "k8s.node.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate };
+    pub const K8S_NODE_CPU_TIME: C<Double> = C::generated(D { name: "k8s.node.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate, attributes: super::__tables::METRICS[265].attributes });
 
     /// `k8s.node.cpu.usage`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_CPU_USAGE: D = D { name: "k8s.node.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_CPU_USAGE: G<Double> = G::generated(D { name: "k8s.node.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[266].attributes });
 
     /// `k8s.node.ephemeral_storage.allocatable`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_EPHEMERAL_STORAGE_ALLOCATABLE: D = D { name: "k8s.node.ephemeral_storage.allocatable", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_EPHEMERAL_STORAGE_ALLOCATABLE: U<Int> = U::generated(D { name: "k8s.node.ephemeral_storage.allocatable", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[267].attributes });
 
     /// `k8s.node.filesystem.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_FILESYSTEM_AVAILABLE: D = D { name: "k8s.node.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_FILESYSTEM_AVAILABLE: U<Int> = U::generated(D { name: "k8s.node.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[268].attributes });
 
     /// `k8s.node.filesystem.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_FILESYSTEM_CAPACITY: D = D { name: "k8s.node.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_FILESYSTEM_CAPACITY: U<Int> = U::generated(D { name: "k8s.node.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[269].attributes });
 
     /// `k8s.node.filesystem.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_FILESYSTEM_USAGE: D = D { name: "k8s.node.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_FILESYSTEM_USAGE: U<Int> = U::generated(D { name: "k8s.node.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[270].attributes });
 
     /// `k8s.node.memory.allocatable`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_ALLOCATABLE: D = D { name: "k8s.node.memory.allocatable", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_ALLOCATABLE: U<Int> = U::generated(D { name: "k8s.node.memory.allocatable", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[271].attributes });
 
     /// `k8s.node.memory.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_AVAILABLE: D = D { name: "k8s.node.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_AVAILABLE: U<Int> = U::generated(D { name: "k8s.node.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[272].attributes });
 
     /// `k8s.node.memory.paging.faults`: counter, `{fault}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_PAGING_FAULTS: D = D { name: "k8s.node.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_PAGING_FAULTS: C<Int> = C::generated(D { name: "k8s.node.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[273].attributes });
 
     /// `k8s.node.memory.rss`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_RSS: D = D { name: "k8s.node.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_RSS: U<Int> = U::generated(D { name: "k8s.node.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[274].attributes });
 
     /// `k8s.node.memory.usage`: gauge, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_USAGE: D = D { name: "k8s.node.memory.usage", instrument: I::Gauge, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_USAGE: G<Int> = G::generated(D { name: "k8s.node.memory.usage", instrument: I::Gauge, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[275].attributes });
 
     /// `k8s.node.memory.working_set`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_MEMORY_WORKING_SET: D = D { name: "k8s.node.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_MEMORY_WORKING_SET: U<Int> = U::generated(D { name: "k8s.node.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[276].attributes });
 
     /// `k8s.node.network.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_NETWORK_ERRORS: D = D { name: "k8s.node.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_NETWORK_ERRORS: C<Int> = C::generated(D { name: "k8s.node.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[277].attributes });
 
     /// `k8s.node.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_NETWORK_IO: D = D { name: "k8s.node.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_NETWORK_IO: C<Int> = C::generated(D { name: "k8s.node.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[278].attributes });
 
     /// `k8s.node.pod.allocatable`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_POD_ALLOCATABLE: D = D { name: "k8s.node.pod.allocatable", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_POD_ALLOCATABLE: U<Int> = U::generated(D { name: "k8s.node.pod.allocatable", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[279].attributes });
 
     /// `k8s.node.system_container.cpu.time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_SYSTEM_CONTAINER_CPU_TIME: D = D { name: "k8s.node.system_container.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_SYSTEM_CONTAINER_CPU_TIME: C<Double> = C::generated(D { name: "k8s.node.system_container.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[280].attributes });
 
     /// `k8s.node.system_container.cpu.usage`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_SYSTEM_CONTAINER_CPU_USAGE: D = D { name: "k8s.node.system_container.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_SYSTEM_CONTAINER_CPU_USAGE: G<Double> = G::generated(D { name: "k8s.node.system_container.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[281].attributes });
 
     /// `k8s.node.system_container.memory.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_SYSTEM_CONTAINER_MEMORY_USAGE: D = D { name: "k8s.node.system_container.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_SYSTEM_CONTAINER_MEMORY_USAGE: U<Int> = U::generated(D { name: "k8s.node.system_container.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[282].attributes });
 
     /// `k8s.node.system_container.memory.working_set`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_SYSTEM_CONTAINER_MEMORY_WORKING_SET: D = D { name: "k8s.node.system_container.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_NODE_SYSTEM_CONTAINER_MEMORY_WORKING_SET: U<Int> = U::generated(D { name: "k8s.node.system_container.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[283].attributes });
 
     /// `k8s.node.uptime`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_NODE_UPTIME: D = D { name: "k8s.node.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const K8S_NODE_UPTIME: G<Double> = G::generated(D { name: "k8s.node.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[284].attributes });
 
     /// `k8s.persistentvolume.status.phase`: updowncounter, `{persistentvolume}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_PERSISTENTVOLUME_STATUS_PHASE: D = D { name: "k8s.persistentvolume.status.phase", instrument: I::UpDownCounter, unit: "{persistentvolume}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_PERSISTENTVOLUME_STATUS_PHASE: U<Int> = U::generated(D { name: "k8s.persistentvolume.status.phase", instrument: I::UpDownCounter, unit: "{persistentvolume}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[285].attributes });
 
     /// `k8s.persistentvolume.storage.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_PERSISTENTVOLUME_STORAGE_CAPACITY: D = D { name: "k8s.persistentvolume.storage.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_PERSISTENTVOLUME_STORAGE_CAPACITY: U<Int> = U::generated(D { name: "k8s.persistentvolume.storage.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[286].attributes });
 
     /// `k8s.persistentvolumeclaim.status.phase`: updowncounter, `{persistentvolumeclaim}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_PERSISTENTVOLUMECLAIM_STATUS_PHASE: D = D { name: "k8s.persistentvolumeclaim.status.phase", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_PERSISTENTVOLUMECLAIM_STATUS_PHASE: U<Int> = U::generated(D { name: "k8s.persistentvolumeclaim.status.phase", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[287].attributes });
 
     /// `k8s.persistentvolumeclaim.storage.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_PERSISTENTVOLUMECLAIM_STORAGE_CAPACITY: D = D { name: "k8s.persistentvolumeclaim.storage.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_PERSISTENTVOLUMECLAIM_STORAGE_CAPACITY: U<Int> = U::generated(D { name: "k8s.persistentvolumeclaim.storage.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[288].attributes });
 
     /// `k8s.persistentvolumeclaim.storage.request`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_PERSISTENTVOLUMECLAIM_STORAGE_REQUEST: D = D { name: "k8s.persistentvolumeclaim.storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_PERSISTENTVOLUMECLAIM_STORAGE_REQUEST: U<Int> = U::generated(D { name: "k8s.persistentvolumeclaim.storage.request", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[289].attributes });
 
     /// `k8s.pod.cpu.time`: counter, `s`, release_candidate.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_CPU_TIME: D = D { name: "k8s.pod.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate };
+    pub const K8S_POD_CPU_TIME: C<Double> = C::generated(D { name: "k8s.pod.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate, attributes: super::__tables::METRICS[290].attributes });
 
     /// `k8s.pod.cpu.usage`: gauge, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_CPU_USAGE: D = D { name: "k8s.pod.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_POD_CPU_USAGE: G<Double> = G::generated(D { name: "k8s.pod.cpu.usage", instrument: I::Gauge, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[291].attributes });
 
     /// `k8s.pod.filesystem.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_FILESYSTEM_AVAILABLE: D = D { name: "k8s.pod.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_FILESYSTEM_AVAILABLE: U<Int> = U::generated(D { name: "k8s.pod.filesystem.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[292].attributes });
 
     /// `k8s.pod.filesystem.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_FILESYSTEM_CAPACITY: D = D { name: "k8s.pod.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_FILESYSTEM_CAPACITY: U<Int> = U::generated(D { name: "k8s.pod.filesystem.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[293].attributes });
 
     /// `k8s.pod.filesystem.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_FILESYSTEM_USAGE: D = D { name: "k8s.pod.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_FILESYSTEM_USAGE: U<Int> = U::generated(D { name: "k8s.pod.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[294].attributes });
 
     /// `k8s.pod.memory.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_MEMORY_AVAILABLE: D = D { name: "k8s.pod.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_MEMORY_AVAILABLE: U<Int> = U::generated(D { name: "k8s.pod.memory.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[295].attributes });
 
     /// `k8s.pod.memory.paging.faults`: counter, `{fault}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_MEMORY_PAGING_FAULTS: D = D { name: "k8s.pod.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_MEMORY_PAGING_FAULTS: C<Int> = C::generated(D { name: "k8s.pod.memory.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[296].attributes });
 
     /// `k8s.pod.memory.rss`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_MEMORY_RSS: D = D { name: "k8s.pod.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_MEMORY_RSS: U<Int> = U::generated(D { name: "k8s.pod.memory.rss", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[297].attributes });
 
     /// `k8s.pod.memory.usage`: gauge, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_MEMORY_USAGE: D = D { name: "k8s.pod.memory.usage", instrument: I::Gauge, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_MEMORY_USAGE: G<Int> = G::generated(D { name: "k8s.pod.memory.usage", instrument: I::Gauge, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[298].attributes });
 
     /// `k8s.pod.memory.working_set`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_MEMORY_WORKING_SET: D = D { name: "k8s.pod.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_MEMORY_WORKING_SET: U<Int> = U::generated(D { name: "k8s.pod.memory.working_set", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[299].attributes });
 
     /// `k8s.pod.network.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_NETWORK_ERRORS: D = D { name: "k8s.pod.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_NETWORK_ERRORS: C<Int> = C::generated(D { name: "k8s.pod.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[300].attributes });
 
     /// `k8s.pod.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_NETWORK_IO: D = D { name: "k8s.pod.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_NETWORK_IO: C<Int> = C::generated(D { name: "k8s.pod.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[301].attributes });
 
     /// `k8s.pod.status.phase`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_STATUS_PHASE: D = D { name: "k8s.pod.status.phase", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_STATUS_PHASE: U<Int> = U::generated(D { name: "k8s.pod.status.phase", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[302].attributes });
 
     /// `k8s.pod.status.reason`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_STATUS_REASON: D = D { name: "k8s.pod.status.reason", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_STATUS_REASON: U<Int> = U::generated(D { name: "k8s.pod.status.reason", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[303].attributes });
 
     /// `k8s.pod.uptime`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_UPTIME: D = D { name: "k8s.pod.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const K8S_POD_UPTIME: G<Double> = G::generated(D { name: "k8s.pod.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[304].attributes });
 
     /// `k8s.pod.volume.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_AVAILABLE: D = D { name: "k8s.pod.volume.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_AVAILABLE: U<Int> = U::generated(D { name: "k8s.pod.volume.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[305].attributes });
 
     /// `k8s.pod.volume.capacity`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_CAPACITY: D = D { name: "k8s.pod.volume.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_CAPACITY: U<Int> = U::generated(D { name: "k8s.pod.volume.capacity", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[306].attributes });
 
     /// `k8s.pod.volume.inode.count`: updowncounter, `{inode}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_INODE_COUNT: D = D { name: "k8s.pod.volume.inode.count", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_INODE_COUNT: U<Int> = U::generated(D { name: "k8s.pod.volume.inode.count", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[307].attributes });
 
     /// `k8s.pod.volume.inode.free`: updowncounter, `{inode}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_INODE_FREE: D = D { name: "k8s.pod.volume.inode.free", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_INODE_FREE: U<Int> = U::generated(D { name: "k8s.pod.volume.inode.free", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[308].attributes });
 
     /// `k8s.pod.volume.inode.used`: updowncounter, `{inode}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_INODE_USED: D = D { name: "k8s.pod.volume.inode.used", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_INODE_USED: U<Int> = U::generated(D { name: "k8s.pod.volume.inode.used", instrument: I::UpDownCounter, unit: "{inode}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[309].attributes });
 
     /// `k8s.pod.volume.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_POD_VOLUME_USAGE: D = D { name: "k8s.pod.volume.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_POD_VOLUME_USAGE: U<Int> = U::generated(D { name: "k8s.pod.volume.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[310].attributes });
 
     /// `k8s.replicaset.available_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicaset.pod.available` instead")]
-    pub const K8S_REPLICASET_AVAILABLE_PODS: D = D { name: "k8s.replicaset.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICASET_AVAILABLE_PODS: U<Int> = U::generated(D { name: "k8s.replicaset.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[311].attributes });
 
     /// `k8s.replicaset.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicaset.pod.desired` instead")]
-    pub const K8S_REPLICASET_DESIRED_PODS: D = D { name: "k8s.replicaset.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICASET_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.replicaset.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[312].attributes });
 
     /// `k8s.replicaset.pod.available`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_REPLICASET_POD_AVAILABLE: D = D { name: "k8s.replicaset.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICASET_POD_AVAILABLE: U<Int> = U::generated(D { name: "k8s.replicaset.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[313].attributes });
 
     /// `k8s.replicaset.pod.desired`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_REPLICASET_POD_DESIRED: D = D { name: "k8s.replicaset.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICASET_POD_DESIRED: U<Int> = U::generated(D { name: "k8s.replicaset.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[314].attributes });
 
     /// `k8s.replication_controller.available_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicationcontroller.pod.available` instead")]
-    pub const K8S_REPLICATION_CONTROLLER_AVAILABLE_PODS: D = D { name: "k8s.replication_controller.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATION_CONTROLLER_AVAILABLE_PODS: U<Int> = U::generated(D { name: "k8s.replication_controller.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[315].attributes });
 
     /// `k8s.replication_controller.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicationcontroller.pod.desired` instead")]
-    pub const K8S_REPLICATION_CONTROLLER_DESIRED_PODS: D = D { name: "k8s.replication_controller.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATION_CONTROLLER_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.replication_controller.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[316].attributes });
 
     /// `k8s.replicationcontroller.available_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicationcontroller.pod.available` instead")]
-    pub const K8S_REPLICATIONCONTROLLER_AVAILABLE_PODS: D = D { name: "k8s.replicationcontroller.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATIONCONTROLLER_AVAILABLE_PODS: U<Int> = U::generated(D { name: "k8s.replicationcontroller.available_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[317].attributes });
 
     /// `k8s.replicationcontroller.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.replicationcontroller.pod.desired` instead")]
-    pub const K8S_REPLICATIONCONTROLLER_DESIRED_PODS: D = D { name: "k8s.replicationcontroller.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATIONCONTROLLER_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.replicationcontroller.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[318].attributes });
 
     /// `k8s.replicationcontroller.pod.available`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_REPLICATIONCONTROLLER_POD_AVAILABLE: D = D { name: "k8s.replicationcontroller.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATIONCONTROLLER_POD_AVAILABLE: U<Int> = U::generated(D { name: "k8s.replicationcontroller.pod.available", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[319].attributes });
 
     /// `k8s.replicationcontroller.pod.desired`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_REPLICATIONCONTROLLER_POD_DESIRED: D = D { name: "k8s.replicationcontroller.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_REPLICATIONCONTROLLER_POD_DESIRED: U<Int> = U::generated(D { name: "k8s.replicationcontroller.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[320].attributes });
 
     /// `k8s.resourcequota.cpu.limit.hard`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_CPU_LIMIT_HARD: D = D { name: "k8s.resourcequota.cpu.limit.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_CPU_LIMIT_HARD: U<Double> = U::generated(D { name: "k8s.resourcequota.cpu.limit.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[321].attributes });
 
     /// `k8s.resourcequota.cpu.limit.used`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_CPU_LIMIT_USED: D = D { name: "k8s.resourcequota.cpu.limit.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_CPU_LIMIT_USED: U<Double> = U::generated(D { name: "k8s.resourcequota.cpu.limit.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[322].attributes });
 
     /// `k8s.resourcequota.cpu.request.hard`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_CPU_REQUEST_HARD: D = D { name: "k8s.resourcequota.cpu.request.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_CPU_REQUEST_HARD: U<Double> = U::generated(D { name: "k8s.resourcequota.cpu.request.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[323].attributes });
 
     /// `k8s.resourcequota.cpu.request.used`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_CPU_REQUEST_USED: D = D { name: "k8s.resourcequota.cpu.request.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_CPU_REQUEST_USED: U<Double> = U::generated(D { name: "k8s.resourcequota.cpu.request.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[324].attributes });
 
     /// `k8s.resourcequota.ephemeral_storage.limit.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_LIMIT_HARD: D = D { name: "k8s.resourcequota.ephemeral_storage.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_LIMIT_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.ephemeral_storage.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[325].attributes });
 
     /// `k8s.resourcequota.ephemeral_storage.limit.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_LIMIT_USED: D = D { name: "k8s.resourcequota.ephemeral_storage.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_LIMIT_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.ephemeral_storage.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[326].attributes });
 
     /// `k8s.resourcequota.ephemeral_storage.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_REQUEST_HARD: D = D { name: "k8s.resourcequota.ephemeral_storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_REQUEST_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.ephemeral_storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[327].attributes });
 
     /// `k8s.resourcequota.ephemeral_storage.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_REQUEST_USED: D = D { name: "k8s.resourcequota.ephemeral_storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_EPHEMERAL_STORAGE_REQUEST_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.ephemeral_storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[328].attributes });
 
     /// `k8s.resourcequota.hugepage_count.request.hard`: updowncounter, `{hugepage}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_HUGEPAGE_COUNT_REQUEST_HARD: D = D { name: "k8s.resourcequota.hugepage_count.request.hard", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_HUGEPAGE_COUNT_REQUEST_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.hugepage_count.request.hard", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[329].attributes });
 
     /// `k8s.resourcequota.hugepage_count.request.used`: updowncounter, `{hugepage}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_HUGEPAGE_COUNT_REQUEST_USED: D = D { name: "k8s.resourcequota.hugepage_count.request.used", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_HUGEPAGE_COUNT_REQUEST_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.hugepage_count.request.used", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[330].attributes });
 
     /// `k8s.resourcequota.memory.limit.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_MEMORY_LIMIT_HARD: D = D { name: "k8s.resourcequota.memory.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_MEMORY_LIMIT_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.memory.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[331].attributes });
 
     /// `k8s.resourcequota.memory.limit.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_MEMORY_LIMIT_USED: D = D { name: "k8s.resourcequota.memory.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_MEMORY_LIMIT_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.memory.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[332].attributes });
 
     /// `k8s.resourcequota.memory.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_MEMORY_REQUEST_HARD: D = D { name: "k8s.resourcequota.memory.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_MEMORY_REQUEST_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.memory.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[333].attributes });
 
     /// `k8s.resourcequota.memory.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_MEMORY_REQUEST_USED: D = D { name: "k8s.resourcequota.memory.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_MEMORY_REQUEST_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.memory.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[334].attributes });
 
     /// `k8s.resourcequota.object_count.hard`: updowncounter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_OBJECT_COUNT_HARD: D = D { name: "k8s.resourcequota.object_count.hard", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_OBJECT_COUNT_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.object_count.hard", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[335].attributes });
 
     /// `k8s.resourcequota.object_count.used`: updowncounter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_OBJECT_COUNT_USED: D = D { name: "k8s.resourcequota.object_count.used", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_OBJECT_COUNT_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.object_count.used", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[336].attributes });
 
     /// `k8s.resourcequota.persistentvolumeclaim_count.hard`: updowncounter, `{persistentvolumeclaim}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_PERSISTENTVOLUMECLAIM_COUNT_HARD: D = D { name: "k8s.resourcequota.persistentvolumeclaim_count.hard", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_PERSISTENTVOLUMECLAIM_COUNT_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.persistentvolumeclaim_count.hard", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[337].attributes });
 
     /// `k8s.resourcequota.persistentvolumeclaim_count.used`: updowncounter, `{persistentvolumeclaim}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_PERSISTENTVOLUMECLAIM_COUNT_USED: D = D { name: "k8s.resourcequota.persistentvolumeclaim_count.used", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_PERSISTENTVOLUMECLAIM_COUNT_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.persistentvolumeclaim_count.used", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[338].attributes });
 
     /// `k8s.resourcequota.storage.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_STORAGE_REQUEST_HARD: D = D { name: "k8s.resourcequota.storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_STORAGE_REQUEST_HARD: U<Int> = U::generated(D { name: "k8s.resourcequota.storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[339].attributes });
 
     /// `k8s.resourcequota.storage.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_RESOURCEQUOTA_STORAGE_REQUEST_USED: D = D { name: "k8s.resourcequota.storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const K8S_RESOURCEQUOTA_STORAGE_REQUEST_USED: U<Int> = U::generated(D { name: "k8s.resourcequota.storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[340].attributes });
 
     /// `k8s.service.endpoint.count`: gauge, `{endpoint}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_SERVICE_ENDPOINT_COUNT: D = D { name: "k8s.service.endpoint.count", instrument: I::Gauge, unit: "{endpoint}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_SERVICE_ENDPOINT_COUNT: G<Int> = G::generated(D { name: "k8s.service.endpoint.count", instrument: I::Gauge, unit: "{endpoint}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[341].attributes });
 
     /// `k8s.service.load_balancer.ingress.count`: gauge, `{ingress}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_SERVICE_LOAD_BALANCER_INGRESS_COUNT: D = D { name: "k8s.service.load_balancer.ingress.count", instrument: I::Gauge, unit: "{ingress}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_SERVICE_LOAD_BALANCER_INGRESS_COUNT: G<Int> = G::generated(D { name: "k8s.service.load_balancer.ingress.count", instrument: I::Gauge, unit: "{ingress}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[342].attributes });
 
     /// `k8s.statefulset.current_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.statefulset.pod.current` instead")]
-    pub const K8S_STATEFULSET_CURRENT_PODS: D = D { name: "k8s.statefulset.current_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_CURRENT_PODS: U<Int> = U::generated(D { name: "k8s.statefulset.current_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[343].attributes });
 
     /// `k8s.statefulset.desired_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.statefulset.pod.desired` instead")]
-    pub const K8S_STATEFULSET_DESIRED_PODS: D = D { name: "k8s.statefulset.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_DESIRED_PODS: U<Int> = U::generated(D { name: "k8s.statefulset.desired_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[344].attributes });
 
     /// `k8s.statefulset.pod.current`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_STATEFULSET_POD_CURRENT: D = D { name: "k8s.statefulset.pod.current", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_POD_CURRENT: U<Int> = U::generated(D { name: "k8s.statefulset.pod.current", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[345].attributes });
 
     /// `k8s.statefulset.pod.desired`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_STATEFULSET_POD_DESIRED: D = D { name: "k8s.statefulset.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_POD_DESIRED: U<Int> = U::generated(D { name: "k8s.statefulset.pod.desired", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[346].attributes });
 
     /// `k8s.statefulset.pod.ready`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_STATEFULSET_POD_READY: D = D { name: "k8s.statefulset.pod.ready", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_POD_READY: U<Int> = U::generated(D { name: "k8s.statefulset.pod.ready", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[347].attributes });
 
     /// `k8s.statefulset.pod.updated`: updowncounter, `{pod}`, development.
     #[cfg(feature = "experimental")]
-    pub const K8S_STATEFULSET_POD_UPDATED: D = D { name: "k8s.statefulset.pod.updated", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_POD_UPDATED: U<Int> = U::generated(D { name: "k8s.statefulset.pod.updated", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[348].attributes });
 
     /// `k8s.statefulset.ready_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.statefulset.pod.ready` instead")]
-    pub const K8S_STATEFULSET_READY_PODS: D = D { name: "k8s.statefulset.ready_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_READY_PODS: U<Int> = U::generated(D { name: "k8s.statefulset.ready_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[349].attributes });
 
     /// `k8s.statefulset.updated_pods`: updowncounter, `{pod}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `k8s.statefulset.pod.updated` instead")]
-    pub const K8S_STATEFULSET_UPDATED_PODS: D = D { name: "k8s.statefulset.updated_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development };
+    pub const K8S_STATEFULSET_UPDATED_PODS: U<Int> = U::generated(D { name: "k8s.statefulset.updated_pods", instrument: I::UpDownCounter, unit: "{pod}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[350].attributes });
 
     /// `kestrel.active_connections`: updowncounter, `{connection}`, stable.
-    pub const KESTREL_ACTIVE_CONNECTIONS: D = D { name: "kestrel.active_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_ACTIVE_CONNECTIONS: U<Int> = U::generated(D { name: "kestrel.active_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[351].attributes });
 
     /// `kestrel.active_tls_handshakes`: updowncounter, `{handshake}`, stable.
-    pub const KESTREL_ACTIVE_TLS_HANDSHAKES: D = D { name: "kestrel.active_tls_handshakes", instrument: I::UpDownCounter, unit: "{handshake}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_ACTIVE_TLS_HANDSHAKES: U<Int> = U::generated(D { name: "kestrel.active_tls_handshakes", instrument: I::UpDownCounter, unit: "{handshake}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[352].attributes });
 
     /// `kestrel.connection.duration`: histogram, `s`, stable.
-    pub const KESTREL_CONNECTION_DURATION: D = D { name: "kestrel.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const KESTREL_CONNECTION_DURATION: H<Double> = H::generated(D { name: "kestrel.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[353].attributes });
 
     /// `kestrel.queued_connections`: updowncounter, `{connection}`, stable.
-    pub const KESTREL_QUEUED_CONNECTIONS: D = D { name: "kestrel.queued_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_QUEUED_CONNECTIONS: U<Int> = U::generated(D { name: "kestrel.queued_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[354].attributes });
 
     /// `kestrel.queued_requests`: updowncounter, `{request}`, stable.
-    pub const KESTREL_QUEUED_REQUESTS: D = D { name: "kestrel.queued_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_QUEUED_REQUESTS: U<Int> = U::generated(D { name: "kestrel.queued_requests", instrument: I::UpDownCounter, unit: "{request}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[355].attributes });
 
     /// `kestrel.rejected_connections`: counter, `{connection}`, stable.
-    pub const KESTREL_REJECTED_CONNECTIONS: D = D { name: "kestrel.rejected_connections", instrument: I::Counter, unit: "{connection}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_REJECTED_CONNECTIONS: C<Int> = C::generated(D { name: "kestrel.rejected_connections", instrument: I::Counter, unit: "{connection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[356].attributes });
 
     /// `kestrel.tls_handshake.duration`: histogram, `s`, stable.
-    pub const KESTREL_TLS_HANDSHAKE_DURATION: D = D { name: "kestrel.tls_handshake.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const KESTREL_TLS_HANDSHAKE_DURATION: H<Double> = H::generated(D { name: "kestrel.tls_handshake.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[357].attributes });
 
     /// `kestrel.upgraded_connections`: updowncounter, `{connection}`, stable.
-    pub const KESTREL_UPGRADED_CONNECTIONS: D = D { name: "kestrel.upgraded_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable };
+    pub const KESTREL_UPGRADED_CONNECTIONS: U<Int> = U::generated(D { name: "kestrel.upgraded_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[358].attributes });
 
     /// `mcp.client.operation.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const MCP_CLIENT_OPERATION_DURATION: D = D { name: "mcp.client.operation.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development };
+    pub const MCP_CLIENT_OPERATION_DURATION: H<Unspecified> = H::generated(D { name: "mcp.client.operation.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development, attributes: super::__tables::METRICS[359].attributes });
 
     /// `mcp.client.session.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const MCP_CLIENT_SESSION_DURATION: D = D { name: "mcp.client.session.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development };
+    pub const MCP_CLIENT_SESSION_DURATION: H<Unspecified> = H::generated(D { name: "mcp.client.session.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development, attributes: super::__tables::METRICS[360].attributes });
 
     /// `mcp.server.operation.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const MCP_SERVER_OPERATION_DURATION: D = D { name: "mcp.server.operation.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development };
+    pub const MCP_SERVER_OPERATION_DURATION: H<Unspecified> = H::generated(D { name: "mcp.server.operation.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development, attributes: super::__tables::METRICS[361].attributes });
 
     /// `mcp.server.session.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Moved to the [OpenTelemetry GenAI semantic conventions repository](https://github.com/open-telemetry/semantic-conventions-genai).")]
-    pub const MCP_SERVER_SESSION_DURATION: D = D { name: "mcp.server.session.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development };
+    pub const MCP_SERVER_SESSION_DURATION: H<Unspecified> = H::generated(D { name: "mcp.server.session.duration", instrument: I::Histogram, unit: "s", number: None, stability: S::Development, attributes: super::__tables::METRICS[362].attributes });
 
     /// `messaging.client.consumed.messages`: counter, `{message}`, development.
     #[cfg(feature = "experimental")]
-    pub const MESSAGING_CLIENT_CONSUMED_MESSAGES: D = D { name: "messaging.client.consumed.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_CLIENT_CONSUMED_MESSAGES: C<Int> = C::generated(D { name: "messaging.client.consumed.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[363].attributes });
 
     /// `messaging.client.operation.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const MESSAGING_CLIENT_OPERATION_DURATION: D = D { name: "messaging.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const MESSAGING_CLIENT_OPERATION_DURATION: H<Double> = H::generated(D { name: "messaging.client.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[364].attributes });
 
     /// `messaging.client.published.messages`: counter, `{message}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.sent.messages` instead")]
-    pub const MESSAGING_CLIENT_PUBLISHED_MESSAGES: D = D { name: "messaging.client.published.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_CLIENT_PUBLISHED_MESSAGES: C<Int> = C::generated(D { name: "messaging.client.published.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[365].attributes });
 
     /// `messaging.client.sent.messages`: counter, `{message}`, development.
     #[cfg(feature = "experimental")]
-    pub const MESSAGING_CLIENT_SENT_MESSAGES: D = D { name: "messaging.client.sent.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_CLIENT_SENT_MESSAGES: C<Int> = C::generated(D { name: "messaging.client.sent.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[366].attributes });
 
     /// `messaging.process.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const MESSAGING_PROCESS_DURATION: D = D { name: "messaging.process.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const MESSAGING_PROCESS_DURATION: H<Double> = H::generated(D { name: "messaging.process.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[367].attributes });
 
     /// `messaging.process.messages`: counter, `{message}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.consumed.messages` instead")]
-    pub const MESSAGING_PROCESS_MESSAGES: D = D { name: "messaging.process.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_PROCESS_MESSAGES: C<Int> = C::generated(D { name: "messaging.process.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[368].attributes });
 
     /// `messaging.publish.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.operation.duration` instead")]
-    pub const MESSAGING_PUBLISH_DURATION: D = D { name: "messaging.publish.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const MESSAGING_PUBLISH_DURATION: H<Double> = H::generated(D { name: "messaging.publish.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[369].attributes });
 
     /// `messaging.publish.messages`: counter, `{message}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.sent.messages` instead")]
-    pub const MESSAGING_PUBLISH_MESSAGES: D = D { name: "messaging.publish.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_PUBLISH_MESSAGES: C<Int> = C::generated(D { name: "messaging.publish.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[370].attributes });
 
     /// `messaging.receive.duration`: histogram, `s`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.operation.duration` instead")]
-    pub const MESSAGING_RECEIVE_DURATION: D = D { name: "messaging.receive.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const MESSAGING_RECEIVE_DURATION: H<Double> = H::generated(D { name: "messaging.receive.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[371].attributes });
 
     /// `messaging.receive.messages`: counter, `{message}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `messaging.client.consumed.messages` instead")]
-    pub const MESSAGING_RECEIVE_MESSAGES: D = D { name: "messaging.receive.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development };
+    pub const MESSAGING_RECEIVE_MESSAGES: C<Int> = C::generated(D { name: "messaging.receive.messages", instrument: I::Counter, unit: "{message}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[372].attributes });
 
     /// `nfs.client.net.count`: counter, `{record}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_NET_COUNT: D = D { name: "nfs.client.net.count", instrument: I::Counter, unit: "{record}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_NET_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.net.count", instrument: I::Counter, unit: "{record}", number: None, stability: S::Development, attributes: super::__tables::METRICS[373].attributes });
 
     /// `nfs.client.net.tcp.connection.accepted`: counter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_NET_TCP_CONNECTION_ACCEPTED: D = D { name: "nfs.client.net.tcp.connection.accepted", instrument: I::Counter, unit: "{connection}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_NET_TCP_CONNECTION_ACCEPTED: C<Unspecified> = C::generated(D { name: "nfs.client.net.tcp.connection.accepted", instrument: I::Counter, unit: "{connection}", number: None, stability: S::Development, attributes: super::__tables::METRICS[374].attributes });
 
     /// `nfs.client.operation.count`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_OPERATION_COUNT: D = D { name: "nfs.client.operation.count", instrument: I::Counter, unit: "{operation}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_OPERATION_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.operation.count", instrument: I::Counter, unit: "{operation}", number: None, stability: S::Development, attributes: super::__tables::METRICS[375].attributes });
 
     /// `nfs.client.procedure.count`: counter, `{procedure}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_PROCEDURE_COUNT: D = D { name: "nfs.client.procedure.count", instrument: I::Counter, unit: "{procedure}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_PROCEDURE_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.procedure.count", instrument: I::Counter, unit: "{procedure}", number: None, stability: S::Development, attributes: super::__tables::METRICS[376].attributes });
 
     /// `nfs.client.rpc.authrefresh.count`: counter, `{authrefresh}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_RPC_AUTHREFRESH_COUNT: D = D { name: "nfs.client.rpc.authrefresh.count", instrument: I::Counter, unit: "{authrefresh}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_RPC_AUTHREFRESH_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.rpc.authrefresh.count", instrument: I::Counter, unit: "{authrefresh}", number: None, stability: S::Development, attributes: super::__tables::METRICS[377].attributes });
 
     /// `nfs.client.rpc.count`: counter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_RPC_COUNT: D = D { name: "nfs.client.rpc.count", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_RPC_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.rpc.count", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development, attributes: super::__tables::METRICS[378].attributes });
 
     /// `nfs.client.rpc.retransmit.count`: counter, `{retransmit}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_CLIENT_RPC_RETRANSMIT_COUNT: D = D { name: "nfs.client.rpc.retransmit.count", instrument: I::Counter, unit: "{retransmit}", number: None, stability: S::Development };
+    pub const NFS_CLIENT_RPC_RETRANSMIT_COUNT: C<Unspecified> = C::generated(D { name: "nfs.client.rpc.retransmit.count", instrument: I::Counter, unit: "{retransmit}", number: None, stability: S::Development, attributes: super::__tables::METRICS[379].attributes });
 
     /// `nfs.server.fh.stale.count`: counter, `{fh}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_FH_STALE_COUNT: D = D { name: "nfs.server.fh.stale.count", instrument: I::Counter, unit: "{fh}", number: None, stability: S::Development };
+    pub const NFS_SERVER_FH_STALE_COUNT: C<Unspecified> = C::generated(D { name: "nfs.server.fh.stale.count", instrument: I::Counter, unit: "{fh}", number: None, stability: S::Development, attributes: super::__tables::METRICS[380].attributes });
 
     /// `nfs.server.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_IO: D = D { name: "nfs.server.io", instrument: I::Counter, unit: "By", number: None, stability: S::Development };
+    pub const NFS_SERVER_IO: C<Unspecified> = C::generated(D { name: "nfs.server.io", instrument: I::Counter, unit: "By", number: None, stability: S::Development, attributes: super::__tables::METRICS[381].attributes });
 
     /// `nfs.server.net.count`: counter, `{record}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_NET_COUNT: D = D { name: "nfs.server.net.count", instrument: I::Counter, unit: "{record}", number: None, stability: S::Development };
+    pub const NFS_SERVER_NET_COUNT: C<Unspecified> = C::generated(D { name: "nfs.server.net.count", instrument: I::Counter, unit: "{record}", number: None, stability: S::Development, attributes: super::__tables::METRICS[382].attributes });
 
     /// `nfs.server.net.tcp.connection.accepted`: counter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_NET_TCP_CONNECTION_ACCEPTED: D = D { name: "nfs.server.net.tcp.connection.accepted", instrument: I::Counter, unit: "{connection}", number: None, stability: S::Development };
+    pub const NFS_SERVER_NET_TCP_CONNECTION_ACCEPTED: C<Unspecified> = C::generated(D { name: "nfs.server.net.tcp.connection.accepted", instrument: I::Counter, unit: "{connection}", number: None, stability: S::Development, attributes: super::__tables::METRICS[383].attributes });
 
     /// `nfs.server.operation.count`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_OPERATION_COUNT: D = D { name: "nfs.server.operation.count", instrument: I::Counter, unit: "{operation}", number: None, stability: S::Development };
+    pub const NFS_SERVER_OPERATION_COUNT: C<Unspecified> = C::generated(D { name: "nfs.server.operation.count", instrument: I::Counter, unit: "{operation}", number: None, stability: S::Development, attributes: super::__tables::METRICS[384].attributes });
 
     /// `nfs.server.procedure.count`: counter, `{procedure}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_PROCEDURE_COUNT: D = D { name: "nfs.server.procedure.count", instrument: I::Counter, unit: "{procedure}", number: None, stability: S::Development };
+    pub const NFS_SERVER_PROCEDURE_COUNT: C<Unspecified> = C::generated(D { name: "nfs.server.procedure.count", instrument: I::Counter, unit: "{procedure}", number: None, stability: S::Development, attributes: super::__tables::METRICS[385].attributes });
 
     /// `nfs.server.repcache.requests`: counter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_REPCACHE_REQUESTS: D = D { name: "nfs.server.repcache.requests", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development };
+    pub const NFS_SERVER_REPCACHE_REQUESTS: C<Unspecified> = C::generated(D { name: "nfs.server.repcache.requests", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development, attributes: super::__tables::METRICS[386].attributes });
 
     /// `nfs.server.rpc.count`: counter, `{request}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_RPC_COUNT: D = D { name: "nfs.server.rpc.count", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development };
+    pub const NFS_SERVER_RPC_COUNT: C<Unspecified> = C::generated(D { name: "nfs.server.rpc.count", instrument: I::Counter, unit: "{request}", number: None, stability: S::Development, attributes: super::__tables::METRICS[387].attributes });
 
     /// `nfs.server.thread.count`: updowncounter, `{thread}`, development.
     #[cfg(feature = "experimental")]
-    pub const NFS_SERVER_THREAD_COUNT: D = D { name: "nfs.server.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: None, stability: S::Development };
+    pub const NFS_SERVER_THREAD_COUNT: U<Unspecified> = U::generated(D { name: "nfs.server.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: None, stability: S::Development, attributes: super::__tables::METRICS[388].attributes });
 
     /// `nodejs.eventloop.delay.max`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_MAX: D = D { name: "nodejs.eventloop.delay.max", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_MAX: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.max", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[389].attributes });
 
     /// `nodejs.eventloop.delay.mean`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_MEAN: D = D { name: "nodejs.eventloop.delay.mean", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_MEAN: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.mean", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[390].attributes });
 
     /// `nodejs.eventloop.delay.min`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_MIN: D = D { name: "nodejs.eventloop.delay.min", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_MIN: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.min", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[391].attributes });
 
     /// `nodejs.eventloop.delay.p50`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_P50: D = D { name: "nodejs.eventloop.delay.p50", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_P50: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.p50", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[392].attributes });
 
     /// `nodejs.eventloop.delay.p90`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_P90: D = D { name: "nodejs.eventloop.delay.p90", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_P90: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.p90", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[393].attributes });
 
     /// `nodejs.eventloop.delay.p99`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_P99: D = D { name: "nodejs.eventloop.delay.p99", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_P99: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.p99", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[394].attributes });
 
     /// `nodejs.eventloop.delay.stddev`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_DELAY_STDDEV: D = D { name: "nodejs.eventloop.delay.stddev", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_DELAY_STDDEV: G<Double> = G::generated(D { name: "nodejs.eventloop.delay.stddev", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[395].attributes });
 
     /// `nodejs.eventloop.time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_TIME: D = D { name: "nodejs.eventloop.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_TIME: C<Double> = C::generated(D { name: "nodejs.eventloop.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[396].attributes });
 
     /// `nodejs.eventloop.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const NODEJS_EVENTLOOP_UTILIZATION: D = D { name: "nodejs.eventloop.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const NODEJS_EVENTLOOP_UTILIZATION: G<Double> = G::generated(D { name: "nodejs.eventloop.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[397].attributes });
 
     /// `openshift.clusterquota.cpu.limit.hard`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_CPU_LIMIT_HARD: D = D { name: "openshift.clusterquota.cpu.limit.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_CPU_LIMIT_HARD: U<Double> = U::generated(D { name: "openshift.clusterquota.cpu.limit.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[398].attributes });
 
     /// `openshift.clusterquota.cpu.limit.used`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_CPU_LIMIT_USED: D = D { name: "openshift.clusterquota.cpu.limit.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_CPU_LIMIT_USED: U<Double> = U::generated(D { name: "openshift.clusterquota.cpu.limit.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[399].attributes });
 
     /// `openshift.clusterquota.cpu.request.hard`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_CPU_REQUEST_HARD: D = D { name: "openshift.clusterquota.cpu.request.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_CPU_REQUEST_HARD: U<Double> = U::generated(D { name: "openshift.clusterquota.cpu.request.hard", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[400].attributes });
 
     /// `openshift.clusterquota.cpu.request.used`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_CPU_REQUEST_USED: D = D { name: "openshift.clusterquota.cpu.request.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_CPU_REQUEST_USED: U<Double> = U::generated(D { name: "openshift.clusterquota.cpu.request.used", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[401].attributes });
 
     /// `openshift.clusterquota.ephemeral_storage.limit.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_LIMIT_HARD: D = D { name: "openshift.clusterquota.ephemeral_storage.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_LIMIT_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.ephemeral_storage.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[402].attributes });
 
     /// `openshift.clusterquota.ephemeral_storage.limit.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_LIMIT_USED: D = D { name: "openshift.clusterquota.ephemeral_storage.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_LIMIT_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.ephemeral_storage.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[403].attributes });
 
     /// `openshift.clusterquota.ephemeral_storage.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_REQUEST_HARD: D = D { name: "openshift.clusterquota.ephemeral_storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_REQUEST_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.ephemeral_storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[404].attributes });
 
     /// `openshift.clusterquota.ephemeral_storage.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_REQUEST_USED: D = D { name: "openshift.clusterquota.ephemeral_storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_EPHEMERAL_STORAGE_REQUEST_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.ephemeral_storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[405].attributes });
 
     /// `openshift.clusterquota.hugepage_count.request.hard`: updowncounter, `{hugepage}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_HUGEPAGE_COUNT_REQUEST_HARD: D = D { name: "openshift.clusterquota.hugepage_count.request.hard", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_HUGEPAGE_COUNT_REQUEST_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.hugepage_count.request.hard", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[406].attributes });
 
     /// `openshift.clusterquota.hugepage_count.request.used`: updowncounter, `{hugepage}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_HUGEPAGE_COUNT_REQUEST_USED: D = D { name: "openshift.clusterquota.hugepage_count.request.used", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_HUGEPAGE_COUNT_REQUEST_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.hugepage_count.request.used", instrument: I::UpDownCounter, unit: "{hugepage}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[407].attributes });
 
     /// `openshift.clusterquota.memory.limit.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_LIMIT_HARD: D = D { name: "openshift.clusterquota.memory.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_LIMIT_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.memory.limit.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[408].attributes });
 
     /// `openshift.clusterquota.memory.limit.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_LIMIT_USED: D = D { name: "openshift.clusterquota.memory.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_LIMIT_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.memory.limit.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[409].attributes });
 
     /// `openshift.clusterquota.memory.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_REQUEST_HARD: D = D { name: "openshift.clusterquota.memory.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_REQUEST_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.memory.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[410].attributes });
 
     /// `openshift.clusterquota.memory.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_REQUEST_USED: D = D { name: "openshift.clusterquota.memory.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_MEMORY_REQUEST_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.memory.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[411].attributes });
 
     /// `openshift.clusterquota.object_count.hard`: updowncounter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_OBJECT_COUNT_HARD: D = D { name: "openshift.clusterquota.object_count.hard", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_OBJECT_COUNT_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.object_count.hard", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[412].attributes });
 
     /// `openshift.clusterquota.object_count.used`: updowncounter, `{object}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_OBJECT_COUNT_USED: D = D { name: "openshift.clusterquota.object_count.used", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_OBJECT_COUNT_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.object_count.used", instrument: I::UpDownCounter, unit: "{object}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[413].attributes });
 
     /// `openshift.clusterquota.persistentvolumeclaim_count.hard`: updowncounter, `{persistentvolumeclaim}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_PERSISTENTVOLUMECLAIM_COUNT_HARD: D = D { name: "openshift.clusterquota.persistentvolumeclaim_count.hard", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_PERSISTENTVOLUMECLAIM_COUNT_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.persistentvolumeclaim_count.hard", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[414].attributes });
 
     /// `openshift.clusterquota.persistentvolumeclaim_count.used`: updowncounter, `{persistentvolumeclaim}`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_PERSISTENTVOLUMECLAIM_COUNT_USED: D = D { name: "openshift.clusterquota.persistentvolumeclaim_count.used", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_PERSISTENTVOLUMECLAIM_COUNT_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.persistentvolumeclaim_count.used", instrument: I::UpDownCounter, unit: "{persistentvolumeclaim}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[415].attributes });
 
     /// `openshift.clusterquota.storage.request.hard`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_STORAGE_REQUEST_HARD: D = D { name: "openshift.clusterquota.storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_STORAGE_REQUEST_HARD: U<Int> = U::generated(D { name: "openshift.clusterquota.storage.request.hard", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[416].attributes });
 
     /// `openshift.clusterquota.storage.request.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const OPENSHIFT_CLUSTERQUOTA_STORAGE_REQUEST_USED: D = D { name: "openshift.clusterquota.storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const OPENSHIFT_CLUSTERQUOTA_STORAGE_REQUEST_USED: U<Int> = U::generated(D { name: "openshift.clusterquota.storage.request.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[417].attributes });
 
     /// `otel.sdk.exporter.log.exported`: counter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_LOG_EXPORTED: D = D { name: "otel.sdk.exporter.log.exported", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_LOG_EXPORTED: C<Int> = C::generated(D { name: "otel.sdk.exporter.log.exported", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[418].attributes });
 
     /// `otel.sdk.exporter.log.inflight`: updowncounter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_LOG_INFLIGHT: D = D { name: "otel.sdk.exporter.log.inflight", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_LOG_INFLIGHT: U<Int> = U::generated(D { name: "otel.sdk.exporter.log.inflight", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[419].attributes });
 
     /// `otel.sdk.exporter.metric_data_point.exported`: counter, `{data_point}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_METRIC_DATA_POINT_EXPORTED: D = D { name: "otel.sdk.exporter.metric_data_point.exported", instrument: I::Counter, unit: "{data_point}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_METRIC_DATA_POINT_EXPORTED: C<Int> = C::generated(D { name: "otel.sdk.exporter.metric_data_point.exported", instrument: I::Counter, unit: "{data_point}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[420].attributes });
 
     /// `otel.sdk.exporter.metric_data_point.inflight`: updowncounter, `{data_point}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_METRIC_DATA_POINT_INFLIGHT: D = D { name: "otel.sdk.exporter.metric_data_point.inflight", instrument: I::UpDownCounter, unit: "{data_point}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_METRIC_DATA_POINT_INFLIGHT: U<Int> = U::generated(D { name: "otel.sdk.exporter.metric_data_point.inflight", instrument: I::UpDownCounter, unit: "{data_point}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[421].attributes });
 
     /// `otel.sdk.exporter.operation.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_OPERATION_DURATION: D = D { name: "otel.sdk.exporter.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_OPERATION_DURATION: H<Double> = H::generated(D { name: "otel.sdk.exporter.operation.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[422].attributes });
 
     /// `otel.sdk.exporter.span.exported`: counter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_SPAN_EXPORTED: D = D { name: "otel.sdk.exporter.span.exported", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_SPAN_EXPORTED: C<Int> = C::generated(D { name: "otel.sdk.exporter.span.exported", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[423].attributes });
 
     /// `otel.sdk.exporter.span.exported.count`: updowncounter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `otel.sdk.exporter.span.exported` instead")]
-    pub const OTEL_SDK_EXPORTER_SPAN_EXPORTED_COUNT: D = D { name: "otel.sdk.exporter.span.exported.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_SPAN_EXPORTED_COUNT: U<Int> = U::generated(D { name: "otel.sdk.exporter.span.exported.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[424].attributes });
 
     /// `otel.sdk.exporter.span.inflight`: updowncounter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_EXPORTER_SPAN_INFLIGHT: D = D { name: "otel.sdk.exporter.span.inflight", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_SPAN_INFLIGHT: U<Int> = U::generated(D { name: "otel.sdk.exporter.span.inflight", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[425].attributes });
 
     /// `otel.sdk.exporter.span.inflight.count`: updowncounter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `otel.sdk.exporter.span.inflight` instead")]
-    pub const OTEL_SDK_EXPORTER_SPAN_INFLIGHT_COUNT: D = D { name: "otel.sdk.exporter.span.inflight.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_EXPORTER_SPAN_INFLIGHT_COUNT: U<Int> = U::generated(D { name: "otel.sdk.exporter.span.inflight.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[426].attributes });
 
     /// `otel.sdk.log.created`: counter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_LOG_CREATED: D = D { name: "otel.sdk.log.created", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_LOG_CREATED: C<Int> = C::generated(D { name: "otel.sdk.log.created", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[427].attributes });
 
     /// `otel.sdk.metric_reader.collection.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_METRIC_READER_COLLECTION_DURATION: D = D { name: "otel.sdk.metric_reader.collection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const OTEL_SDK_METRIC_READER_COLLECTION_DURATION: H<Double> = H::generated(D { name: "otel.sdk.metric_reader.collection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[428].attributes });
 
     /// `otel.sdk.processor.log.processed`: counter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_LOG_PROCESSED: D = D { name: "otel.sdk.processor.log.processed", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_LOG_PROCESSED: C<Int> = C::generated(D { name: "otel.sdk.processor.log.processed", instrument: I::Counter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[429].attributes });
 
     /// `otel.sdk.processor.log.queue.capacity`: updowncounter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_LOG_QUEUE_CAPACITY: D = D { name: "otel.sdk.processor.log.queue.capacity", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_LOG_QUEUE_CAPACITY: U<Int> = U::generated(D { name: "otel.sdk.processor.log.queue.capacity", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[430].attributes });
 
     /// `otel.sdk.processor.log.queue.size`: updowncounter, `{log_record}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_LOG_QUEUE_SIZE: D = D { name: "otel.sdk.processor.log.queue.size", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_LOG_QUEUE_SIZE: U<Int> = U::generated(D { name: "otel.sdk.processor.log.queue.size", instrument: I::UpDownCounter, unit: "{log_record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[431].attributes });
 
     /// `otel.sdk.processor.span.processed`: counter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_SPAN_PROCESSED: D = D { name: "otel.sdk.processor.span.processed", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_SPAN_PROCESSED: C<Int> = C::generated(D { name: "otel.sdk.processor.span.processed", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[432].attributes });
 
     /// `otel.sdk.processor.span.processed.count`: updowncounter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `otel.sdk.processor.span.processed` instead")]
-    pub const OTEL_SDK_PROCESSOR_SPAN_PROCESSED_COUNT: D = D { name: "otel.sdk.processor.span.processed.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_SPAN_PROCESSED_COUNT: U<Int> = U::generated(D { name: "otel.sdk.processor.span.processed.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[433].attributes });
 
     /// `otel.sdk.processor.span.queue.capacity`: updowncounter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_SPAN_QUEUE_CAPACITY: D = D { name: "otel.sdk.processor.span.queue.capacity", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_SPAN_QUEUE_CAPACITY: U<Int> = U::generated(D { name: "otel.sdk.processor.span.queue.capacity", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[434].attributes });
 
     /// `otel.sdk.processor.span.queue.size`: updowncounter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_PROCESSOR_SPAN_QUEUE_SIZE: D = D { name: "otel.sdk.processor.span.queue.size", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_PROCESSOR_SPAN_QUEUE_SIZE: U<Int> = U::generated(D { name: "otel.sdk.processor.span.queue.size", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[435].attributes });
 
     /// `otel.sdk.span.ended`: counter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "obsoleted")]
-    pub const OTEL_SDK_SPAN_ENDED: D = D { name: "otel.sdk.span.ended", instrument: I::Counter, unit: "{span}", number: None, stability: S::Development };
+    pub const OTEL_SDK_SPAN_ENDED: C<Unspecified> = C::generated(D { name: "otel.sdk.span.ended", instrument: I::Counter, unit: "{span}", number: None, stability: S::Development, attributes: super::__tables::METRICS[436].attributes });
 
     /// `otel.sdk.span.ended.count`: counter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "obsoleted")]
-    pub const OTEL_SDK_SPAN_ENDED_COUNT: D = D { name: "otel.sdk.span.ended.count", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_SPAN_ENDED_COUNT: C<Int> = C::generated(D { name: "otel.sdk.span.ended.count", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[437].attributes });
 
     /// `otel.sdk.span.live`: updowncounter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_SPAN_LIVE: D = D { name: "otel.sdk.span.live", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_SPAN_LIVE: U<Int> = U::generated(D { name: "otel.sdk.span.live", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[438].attributes });
 
     /// `otel.sdk.span.live.count`: updowncounter, `{span}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `otel.sdk.span.live` instead")]
-    pub const OTEL_SDK_SPAN_LIVE_COUNT: D = D { name: "otel.sdk.span.live.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_SPAN_LIVE_COUNT: U<Int> = U::generated(D { name: "otel.sdk.span.live.count", instrument: I::UpDownCounter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[439].attributes });
 
     /// `otel.sdk.span.started`: counter, `{span}`, development.
     #[cfg(feature = "experimental")]
-    pub const OTEL_SDK_SPAN_STARTED: D = D { name: "otel.sdk.span.started", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development };
+    pub const OTEL_SDK_SPAN_STARTED: C<Int> = C::generated(D { name: "otel.sdk.span.started", instrument: I::Counter, unit: "{span}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[440].attributes });
 
     /// `process.context_switches`: counter, `{context_switch}`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_CONTEXT_SWITCHES: D = D { name: "process.context_switches", instrument: I::Counter, unit: "{context_switch}", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_CONTEXT_SWITCHES: C<Int> = C::generated(D { name: "process.context_switches", instrument: I::Counter, unit: "{context_switch}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[441].attributes });
 
     /// `process.cpu.time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_CPU_TIME: D = D { name: "process.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const PROCESS_CPU_TIME: C<Double> = C::generated(D { name: "process.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[442].attributes });
 
     /// `process.cpu.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_CPU_UTILIZATION: D = D { name: "process.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const PROCESS_CPU_UTILIZATION: G<Double> = G::generated(D { name: "process.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[443].attributes });
 
     /// `process.disk.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_DISK_IO: D = D { name: "process.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_DISK_IO: C<Int> = C::generated(D { name: "process.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[444].attributes });
 
     /// `process.memory.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_MEMORY_USAGE: D = D { name: "process.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_MEMORY_USAGE: U<Int> = U::generated(D { name: "process.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[445].attributes });
 
     /// `process.memory.virtual`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_MEMORY_VIRTUAL: D = D { name: "process.memory.virtual", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_MEMORY_VIRTUAL: U<Int> = U::generated(D { name: "process.memory.virtual", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[446].attributes });
 
     /// `process.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_NETWORK_IO: D = D { name: "process.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_NETWORK_IO: C<Int> = C::generated(D { name: "process.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[447].attributes });
 
     /// `process.open_file_descriptor.count`: updowncounter, `{file_descriptor}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `process.unix.file_descriptor.count` instead")]
-    pub const PROCESS_OPEN_FILE_DESCRIPTOR_COUNT: D = D { name: "process.open_file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: None, stability: S::Development };
+    pub const PROCESS_OPEN_FILE_DESCRIPTOR_COUNT: U<Unspecified> = U::generated(D { name: "process.open_file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: None, stability: S::Development, attributes: super::__tables::METRICS[448].attributes });
 
     /// `process.paging.faults`: counter, `{fault}`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_PAGING_FAULTS: D = D { name: "process.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_PAGING_FAULTS: C<Int> = C::generated(D { name: "process.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[449].attributes });
 
     /// `process.thread.count`: updowncounter, `{thread}`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_THREAD_COUNT: D = D { name: "process.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_THREAD_COUNT: U<Int> = U::generated(D { name: "process.thread.count", instrument: I::UpDownCounter, unit: "{thread}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[450].attributes });
 
     /// `process.unix.file_descriptor.count`: updowncounter, `{file_descriptor}`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_UNIX_FILE_DESCRIPTOR_COUNT: D = D { name: "process.unix.file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_UNIX_FILE_DESCRIPTOR_COUNT: U<Int> = U::generated(D { name: "process.unix.file_descriptor.count", instrument: I::UpDownCounter, unit: "{file_descriptor}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[451].attributes });
 
     /// `process.uptime`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_UPTIME: D = D { name: "process.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const PROCESS_UPTIME: G<Double> = G::generated(D { name: "process.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[452].attributes });
 
     /// `process.windows.handle.count`: updowncounter, `{handle}`, development.
     #[cfg(feature = "experimental")]
-    pub const PROCESS_WINDOWS_HANDLE_COUNT: D = D { name: "process.windows.handle.count", instrument: I::UpDownCounter, unit: "{handle}", number: Some(N::Int), stability: S::Development };
+    pub const PROCESS_WINDOWS_HANDLE_COUNT: U<Int> = U::generated(D { name: "process.windows.handle.count", instrument: I::UpDownCounter, unit: "{handle}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[453].attributes });
 
     /// `rpc.client.call.duration`: histogram, `s`, release_candidate.
     #[cfg(feature = "experimental")]
-    pub const RPC_CLIENT_CALL_DURATION: D = D { name: "rpc.client.call.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate };
+    pub const RPC_CLIENT_CALL_DURATION: H<Double> = H::generated(D { name: "rpc.client.call.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate, attributes: super::__tables::METRICS[454].attributes });
 
     /// `rpc.client.duration`: histogram, `ms`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `rpc.client.call.duration` with unit `s`.")]
-    pub const RPC_CLIENT_DURATION: D = D { name: "rpc.client.duration", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development };
+    pub const RPC_CLIENT_DURATION: H<Double> = H::generated(D { name: "rpc.client.duration", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[455].attributes });
 
     /// `rpc.client.request.size`: histogram, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_CLIENT_REQUEST_SIZE: D = D { name: "rpc.client.request.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const RPC_CLIENT_REQUEST_SIZE: H<Int> = H::generated(D { name: "rpc.client.request.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[456].attributes });
 
     /// `rpc.client.requests_per_rpc`: histogram, `{count}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_CLIENT_REQUESTS_PER_RPC: D = D { name: "rpc.client.requests_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const RPC_CLIENT_REQUESTS_PER_RPC: H<Int> = H::generated(D { name: "rpc.client.requests_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[457].attributes });
 
     /// `rpc.client.response.size`: histogram, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_CLIENT_RESPONSE_SIZE: D = D { name: "rpc.client.response.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const RPC_CLIENT_RESPONSE_SIZE: H<Int> = H::generated(D { name: "rpc.client.response.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[458].attributes });
 
     /// `rpc.client.responses_per_rpc`: histogram, `{count}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_CLIENT_RESPONSES_PER_RPC: D = D { name: "rpc.client.responses_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const RPC_CLIENT_RESPONSES_PER_RPC: H<Int> = H::generated(D { name: "rpc.client.responses_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[459].attributes });
 
     /// `rpc.server.call.duration`: histogram, `s`, release_candidate.
     #[cfg(feature = "experimental")]
-    pub const RPC_SERVER_CALL_DURATION: D = D { name: "rpc.server.call.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate };
+    pub const RPC_SERVER_CALL_DURATION: H<Double> = H::generated(D { name: "rpc.server.call.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::ReleaseCandidate, attributes: super::__tables::METRICS[460].attributes });
 
     /// `rpc.server.duration`: histogram, `ms`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Replaced by `rpc.server.call.duration` with unit `s`.")]
-    pub const RPC_SERVER_DURATION: D = D { name: "rpc.server.duration", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development };
+    pub const RPC_SERVER_DURATION: H<Double> = H::generated(D { name: "rpc.server.duration", instrument: I::Histogram, unit: "ms", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[461].attributes });
 
     /// `rpc.server.request.size`: histogram, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_SERVER_REQUEST_SIZE: D = D { name: "rpc.server.request.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const RPC_SERVER_REQUEST_SIZE: H<Int> = H::generated(D { name: "rpc.server.request.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[462].attributes });
 
     /// `rpc.server.requests_per_rpc`: histogram, `{count}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_SERVER_REQUESTS_PER_RPC: D = D { name: "rpc.server.requests_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const RPC_SERVER_REQUESTS_PER_RPC: H<Int> = H::generated(D { name: "rpc.server.requests_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[463].attributes });
 
     /// `rpc.server.response.size`: histogram, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_SERVER_RESPONSE_SIZE: D = D { name: "rpc.server.response.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const RPC_SERVER_RESPONSE_SIZE: H<Int> = H::generated(D { name: "rpc.server.response.size", instrument: I::Histogram, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[464].attributes });
 
     /// `rpc.server.responses_per_rpc`: histogram, `{count}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "Removed, no replacement at this time.")]
-    pub const RPC_SERVER_RESPONSES_PER_RPC: D = D { name: "rpc.server.responses_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development };
+    pub const RPC_SERVER_RESPONSES_PER_RPC: H<Int> = H::generated(D { name: "rpc.server.responses_per_rpc", instrument: I::Histogram, unit: "{count}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[465].attributes });
 
     /// `signalr.server.active_connections`: updowncounter, `{connection}`, stable.
-    pub const SIGNALR_SERVER_ACTIVE_CONNECTIONS: D = D { name: "signalr.server.active_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable };
+    pub const SIGNALR_SERVER_ACTIVE_CONNECTIONS: U<Int> = U::generated(D { name: "signalr.server.active_connections", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Stable, attributes: super::__tables::METRICS[466].attributes });
 
     /// `signalr.server.connection.duration`: histogram, `s`, stable.
-    pub const SIGNALR_SERVER_CONNECTION_DURATION: D = D { name: "signalr.server.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable };
+    pub const SIGNALR_SERVER_CONNECTION_DURATION: H<Double> = H::generated(D { name: "signalr.server.connection.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Stable, attributes: super::__tables::METRICS[467].attributes });
 
     /// `system.cpu.frequency`: gauge, `Hz`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_CPU_FREQUENCY: D = D { name: "system.cpu.frequency", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_CPU_FREQUENCY: G<Int> = G::generated(D { name: "system.cpu.frequency", instrument: I::Gauge, unit: "Hz", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[468].attributes });
 
     /// `system.cpu.logical.count`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_CPU_LOGICAL_COUNT: D = D { name: "system.cpu.logical.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_CPU_LOGICAL_COUNT: U<Int> = U::generated(D { name: "system.cpu.logical.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[469].attributes });
 
     /// `system.cpu.physical.count`: updowncounter, `{cpu}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_CPU_PHYSICAL_COUNT: D = D { name: "system.cpu.physical.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_CPU_PHYSICAL_COUNT: U<Int> = U::generated(D { name: "system.cpu.physical.count", instrument: I::UpDownCounter, unit: "{cpu}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[470].attributes });
 
     /// `system.cpu.time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_CPU_TIME: D = D { name: "system.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_CPU_TIME: C<Double> = C::generated(D { name: "system.cpu.time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[471].attributes });
 
     /// `system.cpu.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_CPU_UTILIZATION: D = D { name: "system.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_CPU_UTILIZATION: G<Double> = G::generated(D { name: "system.cpu.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[472].attributes });
 
     /// `system.disk.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_IO: D = D { name: "system.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_DISK_IO: C<Int> = C::generated(D { name: "system.disk.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[473].attributes });
 
     /// `system.disk.io_time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_IO_TIME: D = D { name: "system.disk.io_time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_DISK_IO_TIME: C<Double> = C::generated(D { name: "system.disk.io_time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[474].attributes });
 
     /// `system.disk.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_LIMIT: D = D { name: "system.disk.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_DISK_LIMIT: U<Int> = U::generated(D { name: "system.disk.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[475].attributes });
 
     /// `system.disk.merged`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_MERGED: D = D { name: "system.disk.merged", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_DISK_MERGED: C<Int> = C::generated(D { name: "system.disk.merged", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[476].attributes });
 
     /// `system.disk.operation_time`: counter, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_OPERATION_TIME: D = D { name: "system.disk.operation_time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_DISK_OPERATION_TIME: C<Double> = C::generated(D { name: "system.disk.operation_time", instrument: I::Counter, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[477].attributes });
 
     /// `system.disk.operations`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_DISK_OPERATIONS: D = D { name: "system.disk.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_DISK_OPERATIONS: C<Int> = C::generated(D { name: "system.disk.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[478].attributes });
 
     /// `system.filesystem.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_FILESYSTEM_LIMIT: D = D { name: "system.filesystem.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_FILESYSTEM_LIMIT: U<Int> = U::generated(D { name: "system.filesystem.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[479].attributes });
 
     /// `system.filesystem.lock.count`: updowncounter, `{lock}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_FILESYSTEM_LOCK_COUNT: D = D { name: "system.filesystem.lock.count", instrument: I::UpDownCounter, unit: "{lock}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_FILESYSTEM_LOCK_COUNT: U<Int> = U::generated(D { name: "system.filesystem.lock.count", instrument: I::UpDownCounter, unit: "{lock}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[480].attributes });
 
     /// `system.filesystem.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_FILESYSTEM_USAGE: D = D { name: "system.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_FILESYSTEM_USAGE: U<Int> = U::generated(D { name: "system.filesystem.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[481].attributes });
 
     /// `system.filesystem.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_FILESYSTEM_UTILIZATION: D = D { name: "system.filesystem.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_FILESYSTEM_UTILIZATION: G<Double> = G::generated(D { name: "system.filesystem.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[482].attributes });
 
     /// `system.linux.memory.available`: counter, `{packet}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.memory.linux.available` instead")]
-    pub const SYSTEM_LINUX_MEMORY_AVAILABLE: D = D { name: "system.linux.memory.available", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_LINUX_MEMORY_AVAILABLE: C<Int> = C::generated(D { name: "system.linux.memory.available", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[483].attributes });
 
     /// `system.linux.memory.slab.usage`: counter, `{packet}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.memory.linux.slab.usage` instead")]
-    pub const SYSTEM_LINUX_MEMORY_SLAB_USAGE: D = D { name: "system.linux.memory.slab.usage", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_LINUX_MEMORY_SLAB_USAGE: C<Int> = C::generated(D { name: "system.linux.memory.slab.usage", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[484].attributes });
 
     /// `system.memory.limit`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LIMIT: D = D { name: "system.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LIMIT: U<Int> = U::generated(D { name: "system.memory.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[485].attributes });
 
     /// `system.memory.linux.available`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_AVAILABLE: D = D { name: "system.memory.linux.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_AVAILABLE: U<Int> = U::generated(D { name: "system.memory.linux.available", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[486].attributes });
 
     /// `system.memory.linux.hugepages.limit`: updowncounter, `{page}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_LIMIT: D = D { name: "system.memory.linux.hugepages.limit", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_LIMIT: U<Int> = U::generated(D { name: "system.memory.linux.hugepages.limit", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[487].attributes });
 
     /// `system.memory.linux.hugepages.page_size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_PAGE_SIZE: D = D { name: "system.memory.linux.hugepages.page_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_PAGE_SIZE: U<Int> = U::generated(D { name: "system.memory.linux.hugepages.page_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[488].attributes });
 
     /// `system.memory.linux.hugepages.reserved`: updowncounter, `{page}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_RESERVED: D = D { name: "system.memory.linux.hugepages.reserved", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_RESERVED: U<Int> = U::generated(D { name: "system.memory.linux.hugepages.reserved", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[489].attributes });
 
     /// `system.memory.linux.hugepages.surplus`: updowncounter, `{page}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_SURPLUS: D = D { name: "system.memory.linux.hugepages.surplus", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_SURPLUS: U<Int> = U::generated(D { name: "system.memory.linux.hugepages.surplus", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[490].attributes });
 
     /// `system.memory.linux.hugepages.usage`: updowncounter, `{page}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_USAGE: D = D { name: "system.memory.linux.hugepages.usage", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_USAGE: U<Int> = U::generated(D { name: "system.memory.linux.hugepages.usage", instrument: I::UpDownCounter, unit: "{page}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[491].attributes });
 
     /// `system.memory.linux.hugepages.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_UTILIZATION: D = D { name: "system.memory.linux.hugepages.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_HUGEPAGES_UTILIZATION: G<Double> = G::generated(D { name: "system.memory.linux.hugepages.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[492].attributes });
 
     /// `system.memory.linux.shared`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_SHARED: D = D { name: "system.memory.linux.shared", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_SHARED: U<Int> = U::generated(D { name: "system.memory.linux.shared", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[493].attributes });
 
     /// `system.memory.linux.slab.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_LINUX_SLAB_USAGE: D = D { name: "system.memory.linux.slab.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_LINUX_SLAB_USAGE: U<Int> = U::generated(D { name: "system.memory.linux.slab.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[494].attributes });
 
     /// `system.memory.shared`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.memory.linux.shared` instead")]
-    pub const SYSTEM_MEMORY_SHARED: D = D { name: "system.memory.shared", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_SHARED: U<Int> = U::generated(D { name: "system.memory.shared", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[495].attributes });
 
     /// `system.memory.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_USAGE: D = D { name: "system.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_MEMORY_USAGE: U<Int> = U::generated(D { name: "system.memory.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[496].attributes });
 
     /// `system.memory.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_MEMORY_UTILIZATION: D = D { name: "system.memory.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_MEMORY_UTILIZATION: G<Double> = G::generated(D { name: "system.memory.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[497].attributes });
 
     /// `system.network.connection.count`: updowncounter, `{connection}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_NETWORK_CONNECTION_COUNT: D = D { name: "system.network.connection.count", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_CONNECTION_COUNT: U<Int> = U::generated(D { name: "system.network.connection.count", instrument: I::UpDownCounter, unit: "{connection}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[498].attributes });
 
     /// `system.network.connections`: updowncounter, `{connection}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.network.connection.count` instead")]
-    pub const SYSTEM_NETWORK_CONNECTIONS: D = D { name: "system.network.connections", instrument: I::UpDownCounter, unit: "{connection}", number: None, stability: S::Development };
+    pub const SYSTEM_NETWORK_CONNECTIONS: U<Unspecified> = U::generated(D { name: "system.network.connections", instrument: I::UpDownCounter, unit: "{connection}", number: None, stability: S::Development, attributes: super::__tables::METRICS[499].attributes });
 
     /// `system.network.dropped`: counter, `{packet}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.network.packet.dropped` instead")]
-    pub const SYSTEM_NETWORK_DROPPED: D = D { name: "system.network.dropped", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_DROPPED: C<Int> = C::generated(D { name: "system.network.dropped", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[500].attributes });
 
     /// `system.network.errors`: counter, `{error}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_NETWORK_ERRORS: D = D { name: "system.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_ERRORS: C<Int> = C::generated(D { name: "system.network.errors", instrument: I::Counter, unit: "{error}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[501].attributes });
 
     /// `system.network.io`: counter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_NETWORK_IO: D = D { name: "system.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_IO: C<Int> = C::generated(D { name: "system.network.io", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[502].attributes });
 
     /// `system.network.packet.count`: counter, `{packet}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_NETWORK_PACKET_COUNT: D = D { name: "system.network.packet.count", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_PACKET_COUNT: C<Int> = C::generated(D { name: "system.network.packet.count", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[503].attributes });
 
     /// `system.network.packet.dropped`: counter, `{packet}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_NETWORK_PACKET_DROPPED: D = D { name: "system.network.packet.dropped", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_PACKET_DROPPED: C<Int> = C::generated(D { name: "system.network.packet.dropped", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[504].attributes });
 
     /// `system.network.packets`: counter, `{packet}`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `system.network.packet.count` instead")]
-    pub const SYSTEM_NETWORK_PACKETS: D = D { name: "system.network.packets", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_NETWORK_PACKETS: C<Int> = C::generated(D { name: "system.network.packets", instrument: I::Counter, unit: "{packet}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[505].attributes });
 
     /// `system.paging.faults`: counter, `{fault}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PAGING_FAULTS: D = D { name: "system.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_PAGING_FAULTS: C<Int> = C::generated(D { name: "system.paging.faults", instrument: I::Counter, unit: "{fault}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[506].attributes });
 
     /// `system.paging.operations`: counter, `{operation}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PAGING_OPERATIONS: D = D { name: "system.paging.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_PAGING_OPERATIONS: C<Int> = C::generated(D { name: "system.paging.operations", instrument: I::Counter, unit: "{operation}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[507].attributes });
 
     /// `system.paging.usage`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PAGING_USAGE: D = D { name: "system.paging.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_PAGING_USAGE: U<Int> = U::generated(D { name: "system.paging.usage", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[508].attributes });
 
     /// `system.paging.utilization`: gauge, `1`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PAGING_UTILIZATION: D = D { name: "system.paging.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_PAGING_UTILIZATION: G<Double> = G::generated(D { name: "system.paging.utilization", instrument: I::Gauge, unit: "1", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[509].attributes });
 
     /// `system.process.count`: updowncounter, `{process}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PROCESS_COUNT: D = D { name: "system.process.count", instrument: I::UpDownCounter, unit: "{process}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_PROCESS_COUNT: U<Int> = U::generated(D { name: "system.process.count", instrument: I::UpDownCounter, unit: "{process}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[510].attributes });
 
     /// `system.process.created`: counter, `{process}`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_PROCESS_CREATED: D = D { name: "system.process.created", instrument: I::Counter, unit: "{process}", number: Some(N::Int), stability: S::Development };
+    pub const SYSTEM_PROCESS_CREATED: C<Int> = C::generated(D { name: "system.process.created", instrument: I::Counter, unit: "{process}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[511].attributes });
 
     /// `system.uptime`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const SYSTEM_UPTIME: D = D { name: "system.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const SYSTEM_UPTIME: G<Double> = G::generated(D { name: "system.uptime", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[512].attributes });
 
     /// `v8js.gc.duration`: histogram, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_GC_DURATION: D = D { name: "v8js.gc.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const V8JS_GC_DURATION: H<Double> = H::generated(D { name: "v8js.gc.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[513].attributes });
 
     /// `v8js.heap.space.available_size`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `v8js.memory.heap.space.available_size` instead")]
-    pub const V8JS_HEAP_SPACE_AVAILABLE_SIZE: D = D { name: "v8js.heap.space.available_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_HEAP_SPACE_AVAILABLE_SIZE: U<Int> = U::generated(D { name: "v8js.heap.space.available_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[514].attributes });
 
     /// `v8js.heap.space.physical_size`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `v8js.memory.heap.space.physical_size` instead")]
-    pub const V8JS_HEAP_SPACE_PHYSICAL_SIZE: D = D { name: "v8js.heap.space.physical_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_HEAP_SPACE_PHYSICAL_SIZE: U<Int> = U::generated(D { name: "v8js.heap.space.physical_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[515].attributes });
 
     /// `v8js.memory.heap.limit`: updowncounter, `By`, development, deprecated.
     #[cfg(feature = "experimental")]
     #[deprecated(note = "use `v8js.memory.heap.space.size` instead")]
-    pub const V8JS_MEMORY_HEAP_LIMIT: D = D { name: "v8js.memory.heap.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_MEMORY_HEAP_LIMIT: U<Int> = U::generated(D { name: "v8js.memory.heap.limit", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[516].attributes });
 
     /// `v8js.memory.heap.space.available_size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_MEMORY_HEAP_SPACE_AVAILABLE_SIZE: D = D { name: "v8js.memory.heap.space.available_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_MEMORY_HEAP_SPACE_AVAILABLE_SIZE: U<Int> = U::generated(D { name: "v8js.memory.heap.space.available_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[517].attributes });
 
     /// `v8js.memory.heap.space.physical_size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_MEMORY_HEAP_SPACE_PHYSICAL_SIZE: D = D { name: "v8js.memory.heap.space.physical_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_MEMORY_HEAP_SPACE_PHYSICAL_SIZE: U<Int> = U::generated(D { name: "v8js.memory.heap.space.physical_size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[518].attributes });
 
     /// `v8js.memory.heap.space.size`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_MEMORY_HEAP_SPACE_SIZE: D = D { name: "v8js.memory.heap.space.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_MEMORY_HEAP_SPACE_SIZE: U<Int> = U::generated(D { name: "v8js.memory.heap.space.size", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[519].attributes });
 
     /// `v8js.memory.heap.used`: updowncounter, `By`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_MEMORY_HEAP_USED: D = D { name: "v8js.memory.heap.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_MEMORY_HEAP_USED: U<Int> = U::generated(D { name: "v8js.memory.heap.used", instrument: I::UpDownCounter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[520].attributes });
 
     /// `v8js.resource.active`: gauge, `{resource}`, development.
     #[cfg(feature = "experimental")]
-    pub const V8JS_RESOURCE_ACTIVE: D = D { name: "v8js.resource.active", instrument: I::Gauge, unit: "{resource}", number: Some(N::Int), stability: S::Development };
+    pub const V8JS_RESOURCE_ACTIVE: G<Int> = G::generated(D { name: "v8js.resource.active", instrument: I::Gauge, unit: "{resource}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[521].attributes });
 
     /// `vcs.change.count`: updowncounter, `{change}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_CHANGE_COUNT: D = D { name: "vcs.change.count", instrument: I::UpDownCounter, unit: "{change}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_CHANGE_COUNT: U<Int> = U::generated(D { name: "vcs.change.count", instrument: I::UpDownCounter, unit: "{change}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[522].attributes });
 
     /// `vcs.change.duration`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_CHANGE_DURATION: D = D { name: "vcs.change.duration", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const VCS_CHANGE_DURATION: G<Double> = G::generated(D { name: "vcs.change.duration", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[523].attributes });
 
     /// `vcs.change.time_to_approval`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_CHANGE_TIME_TO_APPROVAL: D = D { name: "vcs.change.time_to_approval", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const VCS_CHANGE_TIME_TO_APPROVAL: G<Double> = G::generated(D { name: "vcs.change.time_to_approval", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[524].attributes });
 
     /// `vcs.change.time_to_merge`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_CHANGE_TIME_TO_MERGE: D = D { name: "vcs.change.time_to_merge", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const VCS_CHANGE_TIME_TO_MERGE: G<Double> = G::generated(D { name: "vcs.change.time_to_merge", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[525].attributes });
 
     /// `vcs.contributor.count`: gauge, `{contributor}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_CONTRIBUTOR_COUNT: D = D { name: "vcs.contributor.count", instrument: I::Gauge, unit: "{contributor}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_CONTRIBUTOR_COUNT: G<Int> = G::generated(D { name: "vcs.contributor.count", instrument: I::Gauge, unit: "{contributor}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[526].attributes });
 
     /// `vcs.ref.count`: updowncounter, `{ref}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_REF_COUNT: D = D { name: "vcs.ref.count", instrument: I::UpDownCounter, unit: "{ref}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_REF_COUNT: U<Int> = U::generated(D { name: "vcs.ref.count", instrument: I::UpDownCounter, unit: "{ref}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[527].attributes });
 
     /// `vcs.ref.lines_delta`: gauge, `{line}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_REF_LINES_DELTA: D = D { name: "vcs.ref.lines_delta", instrument: I::Gauge, unit: "{line}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_REF_LINES_DELTA: G<Int> = G::generated(D { name: "vcs.ref.lines_delta", instrument: I::Gauge, unit: "{line}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[528].attributes });
 
     /// `vcs.ref.revisions_delta`: gauge, `{revision}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_REF_REVISIONS_DELTA: D = D { name: "vcs.ref.revisions_delta", instrument: I::Gauge, unit: "{revision}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_REF_REVISIONS_DELTA: G<Int> = G::generated(D { name: "vcs.ref.revisions_delta", instrument: I::Gauge, unit: "{revision}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[529].attributes });
 
     /// `vcs.ref.time`: gauge, `s`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_REF_TIME: D = D { name: "vcs.ref.time", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const VCS_REF_TIME: G<Double> = G::generated(D { name: "vcs.ref.time", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[530].attributes });
 
     /// `vcs.repository.count`: updowncounter, `{repository}`, development.
     #[cfg(feature = "experimental")]
-    pub const VCS_REPOSITORY_COUNT: D = D { name: "vcs.repository.count", instrument: I::UpDownCounter, unit: "{repository}", number: Some(N::Int), stability: S::Development };
+    pub const VCS_REPOSITORY_COUNT: U<Int> = U::generated(D { name: "vcs.repository.count", instrument: I::UpDownCounter, unit: "{repository}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[531].attributes });
 }
 
 #[doc(hidden)]

@@ -73,6 +73,16 @@ pub mod attribute {
     /// `pipeline.run.id`: `string`, development.
     pub const PIPELINE_RUN_ID: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("pipeline.run.id");
 
+    /// The records the stage calls recorded inside a run read, summed, on the run's span.
+    ///
+    /// `pipeline.run.records_in`: `int`, development.
+    pub const PIPELINE_RUN_RECORDS_IN: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.records_in");
+
+    /// The records the stage calls recorded inside a run wrote, summed, on the run's span.
+    ///
+    /// `pipeline.run.records_out`: `int`, development.
+    pub const PIPELINE_RUN_RECORDS_OUT: __m::AttributeKey<i64> = __m::AttributeKey::new("pipeline.run.records_out");
+
     /// The stage calls recorded inside a run, on the run's span.
     ///
     /// `pipeline.run.stages`: `int`, development.
@@ -131,55 +141,60 @@ pub mod attribute {
     pub const PIPELINE_STAGE_NAME: __m::AttributeKey<::std::string::String> = __m::AttributeKey::new("pipeline.stage.name");
 }
 
-/// Metric descriptors: name, instrument, unit and number type of each metric.
+/// Metric descriptors: name, instrument, unit, number type and attributes of each
+/// metric, typed by instrument and number type.
 pub mod metric {
     #[allow(unused_imports)]
-    use ::semtel_conventions::model::{Instrument as I, MetricDescriptor as D, NumberType as N, Stability as S};
+    use ::semtel_conventions::model::{
+        CounterDescriptor as C, GaugeDescriptor as G, HistogramDescriptor as H, Instrument as I,
+        MetricDescriptor as D, NumberType as N, Stability as S, UpDownCounterDescriptor as U,
+        number::{Double, Int, Unspecified},
+    };
 
     /// How many records of its input a stage has yet to process, as consumer lag.
     ///
     /// `pipeline.backlog`: gauge, `{record}`, development.
-    pub const PIPELINE_BACKLOG: D = D { name: "pipeline.backlog", instrument: I::Gauge, unit: "{record}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_BACKLOG: G<Int> = G::generated(D { name: "pipeline.backlog", instrument: I::Gauge, unit: "{record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[0].attributes });
 
     /// The number of bytes that went into or out of a stage.
     ///
     /// `pipeline.bytes`: counter, `By`, development.
-    pub const PIPELINE_BYTES: D = D { name: "pipeline.bytes", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_BYTES: C<Int> = C::generated(D { name: "pipeline.bytes", instrument: I::Counter, unit: "By", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[1].attributes });
 
     /// The number of records a stage sent to a dead-letter destination.
     ///
     /// `pipeline.dead_letters`: counter, `{record}`, development.
-    pub const PIPELINE_DEAD_LETTERS: D = D { name: "pipeline.dead_letters", instrument: I::Counter, unit: "{record}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_DEAD_LETTERS: C<Int> = C::generated(D { name: "pipeline.dead_letters", instrument: I::Counter, unit: "{record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[2].attributes });
 
     /// How far a stage trails its input, as watermark delay.
     ///
     /// `pipeline.lag`: gauge, `s`, development.
-    pub const PIPELINE_LAG: D = D { name: "pipeline.lag", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const PIPELINE_LAG: G<Double> = G::generated(D { name: "pipeline.lag", instrument: I::Gauge, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[3].attributes });
 
     /// The number of records that went into or out of a stage.
     ///
     /// `pipeline.records`: counter, `{record}`, development.
-    pub const PIPELINE_RECORDS: D = D { name: "pipeline.records", instrument: I::Counter, unit: "{record}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_RECORDS: C<Int> = C::generated(D { name: "pipeline.records", instrument: I::Counter, unit: "{record}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[4].attributes });
 
     /// The number of times a stage retried an operation.
     ///
     /// `pipeline.retries`: counter, `{retry}`, development.
-    pub const PIPELINE_RETRIES: D = D { name: "pipeline.retries", instrument: I::Counter, unit: "{retry}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_RETRIES: C<Int> = C::generated(D { name: "pipeline.retries", instrument: I::Counter, unit: "{retry}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[5].attributes });
 
     /// The number of stage executions in flight.
     ///
     /// `pipeline.stage.active`: updowncounter, `{execution}`, development.
-    pub const PIPELINE_STAGE_ACTIVE: D = D { name: "pipeline.stage.active", instrument: I::UpDownCounter, unit: "{execution}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_STAGE_ACTIVE: U<Int> = U::generated(D { name: "pipeline.stage.active", instrument: I::UpDownCounter, unit: "{execution}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[6].attributes });
 
     /// How long one execution of a stage (one batch) took.
     ///
     /// `pipeline.stage.duration`: histogram, `s`, development.
-    pub const PIPELINE_STAGE_DURATION: D = D { name: "pipeline.stage.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development };
+    pub const PIPELINE_STAGE_DURATION: H<Double> = H::generated(D { name: "pipeline.stage.duration", instrument: I::Histogram, unit: "s", number: Some(N::Double), stability: S::Development, attributes: super::__tables::METRICS[7].attributes });
 
     /// The number of stage executions that failed.
     ///
     /// `pipeline.stage.failures`: counter, `{failure}`, development.
-    pub const PIPELINE_STAGE_FAILURES: D = D { name: "pipeline.stage.failures", instrument: I::Counter, unit: "{failure}", number: Some(N::Int), stability: S::Development };
+    pub const PIPELINE_STAGE_FAILURES: C<Int> = C::generated(D { name: "pipeline.stage.failures", instrument: I::Counter, unit: "{failure}", number: Some(N::Int), stability: S::Development, attributes: super::__tables::METRICS[8].attributes });
 }
 
 #[doc(hidden)]
@@ -193,7 +208,7 @@ mod __tables {
 
     const O: Source = Source::Pipeline;
 
-    pub static ATTRIBUTES: [A; 9] = [
+    pub static ATTRIBUTES: [A; 11] = [
         A { name: "pipeline.batch.size", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.io.direction", ty: T::Enum(&[
             M { id: "in", value: E::Str("in"), stability: S::Development, deprecated: None },
@@ -203,6 +218,8 @@ mod __tables {
         A { name: "pipeline.partition", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.failures", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.id", ty: T::Value(V::String), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.records_in", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
+        A { name: "pipeline.run.records_out", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.run.stages", ty: T::Value(V::Int), stability: S::Development, deprecated: None, source: O },
         A { name: "pipeline.stage.kind", ty: T::Enum(&[
             M { id: "source", value: E::Str("source"), stability: S::Development, deprecated: None },

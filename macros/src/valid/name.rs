@@ -201,9 +201,9 @@ mod tests {
         errors.messages()
     }
 
-    // The trybuild cases build with the workspace's features unified, where
-    // the examples enable `experimental`; this rule is tested here instead,
-    // with the feature's value passed in.
+    // The trybuild cases build with `experimental` on (some use development
+    // names); this rule is tested here instead, with the feature's value
+    // passed in.
     #[test]
     fn experimental_names_need_the_feature() {
         assert_eq!(

@@ -114,8 +114,9 @@ impl Reader<'_> {
         read
     }
 
-    /// The span limits: each `OTEL_SPAN_*` variable, else its general
-    /// `OTEL_ATTRIBUTE_*` form, else the specification's default.
+    /// The span limits: each `OTEL_SPAN_*`, `OTEL_EVENT_*` or `OTEL_LINK_*`
+    /// variable, else its general `OTEL_ATTRIBUTE_*` form, else the
+    /// specification's default.
     pub(super) fn span_limits(&mut self) -> SpanLimits {
         let d = SpanLimits::DEFAULT;
         let length = self.limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", MAX_LENGTH_LIMIT);
@@ -134,6 +135,14 @@ impl Reader<'_> {
             link_count: self
                 .limit("OTEL_SPAN_LINK_COUNT_LIMIT", MAX_COUNT_LIMIT)
                 .unwrap_or(d.link_count),
+            event_attribute_count: self
+                .limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", MAX_COUNT_LIMIT)
+                .or(count)
+                .unwrap_or(d.event_attribute_count),
+            link_attribute_count: self
+                .limit("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", MAX_COUNT_LIMIT)
+                .or(count)
+                .unwrap_or(d.link_attribute_count),
         }
     }
 

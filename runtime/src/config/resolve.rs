@@ -454,6 +454,7 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
             ],
         )
         .unwrap_or_default();
+    let exemplar_filter = o.exemplar_filter.unwrap_or(exemplar_filter);
     let mut prometheus = PrometheusConfig::default();
     if let Some(host) = r.get("OTEL_EXPORTER_PROMETHEUS_HOST") {
         prometheus.host = host;
@@ -467,6 +468,16 @@ pub(crate) fn resolve(env: Lookup<'_>, o: &Overrides) -> Result<Config, Vec<Conf
                 "a port number from 0 to 65535",
             ),
         }
+    }
+    if let Some(code) = &o.prometheus {
+        if code.host.trim().is_empty() {
+            r.fail(
+                "Builder::prometheus_addr",
+                &code.host,
+                "a host name or address",
+            );
+        }
+        prometheus = code.clone();
     }
     let log_filter = o
         .log_filter

@@ -149,6 +149,60 @@ fn code_settings_win_over_the_environment() {
 }
 
 #[test]
+fn prometheus_address_and_exemplar_filter_in_code_win_and_the_variables_are_still_checked() {
+    let env = [
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9000"),
+        ("OTEL_METRICS_EXEMPLAR_FILTER", "always_on"),
+    ];
+    let c = ok(&env);
+    assert_eq!(
+        (c.prometheus.host.as_str(), c.prometheus.port),
+        ("0.0.0.0", 9000)
+    );
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOn);
+    let mut prometheus = PrometheusConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
+    let o = Overrides {
+        prometheus: Some(prometheus.clone()),
+        exemplar_filter: Some(ExemplarFilter::AlwaysOff),
+        ..Overrides::default()
+    };
+    let c = resolve_over(&env, &o).unwrap();
+    assert_eq!(c.prometheus, prometheus);
+    assert_eq!(c.exemplar_filter, ExemplarFilter::AlwaysOff);
+    // As with the other settings made in code, a bad variable is still an
+    // error: it says the environment is wrong.
+    let errors = resolve_over(
+        &[
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "http"),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "sometimes"),
+        ],
+        &o,
+    )
+    .unwrap_err();
+    let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            "OTEL_EXPORTER_PROMETHEUS_PORT"
+        ]
+    );
+    prometheus.host = String::new();
+    code_rejects(
+        &Overrides {
+            prometheus: Some(prometheus),
+            ..Overrides::default()
+        },
+        "Builder::prometheus_addr",
+        "a host name or address",
+    );
+}
+
+#[test]
 fn otel_exporter_otlp_endpoint_generic_and_per_signal() {
     let c = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]);
     for s in Signal::ALL {
@@ -1335,6 +1389,8 @@ fn span_limits_default_to_the_specification_and_span_variables_win() {
             attribute_count: 10,
             event_count: 0,
             link_count: 65536,
+            event_attribute_count: 10,
+            link_attribute_count: 10,
         }
     );
     let c = ok(&[
@@ -1345,6 +1401,21 @@ fn span_limits_default_to_the_specification_and_span_variables_win() {
     ]);
     assert_eq!(c.span_limits.attribute_value_length, Some(7));
     assert_eq!(c.span_limits.attribute_count, 3);
+    // The span's own variable is no fallback for its events' and links'.
+    assert_eq!(c.span_limits.event_attribute_count, 10);
+    assert_eq!(c.span_limits.link_attribute_count, 10);
+    let c = ok(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "2"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "0"),
+    ]);
+    assert_eq!(c.span_limits.attribute_count, 10);
+    assert_eq!(c.span_limits.event_attribute_count, 2);
+    assert_eq!(c.span_limits.link_attribute_count, 0);
+    let c = ok(&[("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "5")]);
+    assert_eq!(c.span_limits.event_attribute_count, 5);
+    assert_eq!(c.span_limits.link_attribute_count, 128);
+    assert_eq!(c.span_limits.attribute_count, 128);
 }
 
 #[test]
@@ -1372,6 +1443,12 @@ fn span_limits_out_of_range_are_rejected() {
             "18446744073709551616",
             "from 0 to 65536",
         ),
+        (
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+            "65537",
+            "from 0 to 65536",
+        ),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "-3", "from 0 to 65536"),
     ] {
         rejects(&[(var, bad)], var, bad, says);
     }

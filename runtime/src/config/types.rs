@@ -491,6 +491,14 @@ pub struct SpanLimits {
     pub event_count: usize,
     /// Links per span (default 128), `OTEL_SPAN_LINK_COUNT_LIMIT`.
     pub link_count: usize,
+    /// Attributes per span event (default 128), `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`,
+    /// else `OTEL_ATTRIBUTE_COUNT_LIMIT`; an event's `dropped_attributes_count`
+    /// says how many it lost.
+    pub event_attribute_count: usize,
+    /// Attributes per span link (default 128), `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`,
+    /// else `OTEL_ATTRIBUTE_COUNT_LIMIT`; a link's `dropped_attributes_count`
+    /// says how many it lost.
+    pub link_attribute_count: usize,
 }
 
 impl SpanLimits {
@@ -500,6 +508,8 @@ impl SpanLimits {
         attribute_count: 128,
         event_count: 128,
         link_count: 128,
+        event_attribute_count: 128,
+        link_attribute_count: 128,
     };
 }
 
@@ -550,6 +560,8 @@ pub(crate) struct Overrides {
     pub log_batch: Option<BatchConfig>,
     pub metric_export_interval: Option<Duration>,
     pub temporality: Option<Temporality>,
+    pub exemplar_filter: Option<ExemplarFilter>,
+    pub prometheus: Option<PrometheusConfig>,
     pub log_filter: Option<String>,
     pub shutdown_timeout: Option<Duration>,
     pub baggage_attributes: Option<Vec<String>>,
@@ -574,6 +586,8 @@ impl fmt::Debug for Overrides {
             log_batch,
             metric_export_interval,
             temporality,
+            exemplar_filter,
+            prometheus,
             log_filter,
             shutdown_timeout,
             baggage_attributes,
@@ -593,6 +607,8 @@ impl fmt::Debug for Overrides {
             .field("log_batch", log_batch)
             .field("metric_export_interval", metric_export_interval)
             .field("temporality", temporality)
+            .field("exemplar_filter", exemplar_filter)
+            .field("prometheus", prometheus)
             .field("log_filter", log_filter)
             .field("shutdown_timeout", shutdown_timeout)
             .field("baggage_attributes", baggage_attributes)

@@ -192,15 +192,28 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-/// The innermost stage running on this thread, as (span id, sampled, call
-/// site), looking past `tracing` spans entered inside it; `None` outside a
-/// stage or under a context carried in since ([`Attached`]), whose stage,
-/// if any, runs elsewhere.
-pub(crate) fn running_stage() -> Option<(u64, bool, &'static crate::record::SpanSite)> {
+/// A stage call running on this thread ([`running_stage`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    pub(crate) site: &'static crate::record::SpanSite,
+}
+
+/// The innermost stage running on this thread, looking past `tracing`
+/// spans entered inside it; `None` outside a stage or under a context
+/// carried in since ([`Attached`]), whose stage, if any, runs elsewhere.
+pub(crate) fn running_stage() -> Option<Running> {
     super::local::with(|t| {
         for frame in t.stack.iter().rev() {
             match frame {
-                Frame::Stage(r) => return r.site.map(|s| (r.span_id, r.sampled, s)),
+                Frame::Stage(r) => {
+                    return r.site.map(|site| Running {
+                        span_id: r.span_id,
+                        sampled: r.sampled,
+                        site,
+                    });
+                }
                 Frame::Attached => return None,
                 Frame::Tracing => {}
             }

@@ -105,7 +105,7 @@ pub(crate) fn register(meter: &Meter, components: Vec<Component>, ring_drops: Ri
 
 fn exported_counter(
     meter: &Meter,
-    def: semtel_conventions::model::MetricDescriptor,
+    def: semtel_conventions::model::CounterDescriptor<semtel_conventions::model::number::Int>,
     signal: Signal,
     components: &Arc<[Named]>,
 ) {

@@ -22,9 +22,10 @@ pub(crate) struct Hub {
     /// The families' message counters (`messaging.client.sent.messages`, …),
     /// found the same way.
     counters: RwLock<Vec<(&'static str, Counter<u64>)>>,
-    /// `pipeline.backlog`, for consumer lag an integration reads.
+    /// `pipeline.backlog` of the Kafka consumers' lag, observed from their
+    /// partitions' series.
     #[cfg(feature = "rdkafka")]
-    backlog: std::sync::OnceLock<opentelemetry::metrics::Gauge<u64>>,
+    backlog: super::kafka::BacklogGauge,
     #[cfg(feature = "log")]
     pub(crate) logger: Option<opentelemetry_sdk::logs::SdkLogger>,
     #[cfg(feature = "log")]
@@ -55,7 +56,7 @@ impl Hub {
             histograms: RwLock::default(),
             counters: RwLock::default(),
             #[cfg(feature = "rdkafka")]
-            backlog: std::sync::OnceLock::new(),
+            backlog: super::kafka::BacklogGauge::new(meter_provider),
             #[cfg(feature = "log")]
             logger: logger_provider.map(|lp| {
                 use opentelemetry::logs::LoggerProvider as _;
@@ -148,19 +149,13 @@ impl Hub {
         counter.add(n, attributes);
     }
 
-    /// Sets `pipeline.backlog` to `records` for `attributes` (a stage's
-    /// labels and a partition): the same instrument as the stages' gauge.
+    /// A new set of `pipeline.backlog` series (one per partition), with
+    /// `labels`, reported while it is alive.
     #[cfg(feature = "rdkafka")]
-    pub(crate) fn record_backlog(&self, records: u64, attributes: &[KeyValue]) {
-        use semtel_conventions::pipeline::metric::PIPELINE_BACKLOG;
-        self.backlog
-            .get_or_init(|| {
-                self.meter
-                    .u64_gauge(PIPELINE_BACKLOG.name)
-                    .with_unit(PIPELINE_BACKLOG.unit)
-                    .with_description(crate::stage::BACKLOG_DESCRIPTION)
-                    .build()
-            })
-            .record(records.min(i64::MAX as u64), attributes);
+    pub(crate) fn backlog_series(
+        &self,
+        labels: std::sync::Arc<[KeyValue]>,
+    ) -> std::sync::Arc<super::kafka::Backlogs> {
+        self.backlog.series(labels)
     }
 }

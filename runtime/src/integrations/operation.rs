@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Key, KeyValue, Value};
-use semtel_conventions::model::{AttributeKey, MetricDef, MetricDescriptor};
+use semtel_conventions::model::{
+    AttributeKey, CounterDescriptor, HistogramDescriptor, MetricDef, MetricDescriptor,
+};
 use semtel_conventions::value::ValueFor;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -78,8 +80,10 @@ pub struct Operation {
 impl Operation {
     /// Starts timing `span` as one operation of the family whose duration
     /// histogram is `duration` (a descriptor from
-    /// [`semtel::conventions::metric`](mod@crate::conventions::metric)).
-    pub fn start(span: tracing::Span, duration: MetricDescriptor) -> Self {
+    /// [`semtel::conventions::metric`](mod@crate::conventions::metric); a
+    /// metric that is not a histogram does not compile).
+    pub fn start<N>(span: tracing::Span, duration: HistogramDescriptor<N>) -> Self {
+        let duration = duration.descriptor();
         Self {
             span,
             adopted: None,
@@ -175,8 +179,8 @@ impl Operation {
     ///     .count(metric::MESSAGING_CLIENT_SENT_MESSAGES, 1);
     /// op.finish();
     /// ```
-    pub fn count(&mut self, metric: MetricDescriptor, n: u64) -> &mut Self {
-        self.count = Some((metric, n));
+    pub fn count<N>(&mut self, metric: CounterDescriptor<N>, n: u64) -> &mut Self {
+        self.count = Some((metric.descriptor(), n));
         self
     }
 

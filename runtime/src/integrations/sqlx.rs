@@ -27,11 +27,28 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Limits: sqlx's event carries no outcome, so a failed statement's span
-//! has no error status or SQLSTATE (use the `tokio-postgres` integration
-//! where that matters). Events are on by default: a filter that names
-//! `sqlx::query` (`RUST_LOG=sqlx::query=off`) decides instead.
+//! sqlx's event carries no outcome: it comes from the statement's logger
+//! when that is dropped, the same after a success as after a failure. To
+//! get failures, run the statements in [`traced`]: their spans and
+//! duration values wait for the future's result, and the statement that
+//! failed gets an error status, `error.type` and `db.response.status_code`
+//! set to the SQLSTATE (`42P01`; the driver's error code for other
+//! databases), or a class such as `row_not_found` or `_OTHER` for an error
+//! without one. Outside `traced` a failed statement's span looks like a
+//! successful one.
+//!
+//! ```no_run
+//! # async fn run(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+//! use semtel::integrations::sqlx::traced;
+//! // On failure: the span `SELECT missing` with error.type=42P01.
+//! traced(sqlx::query("SELECT * FROM missing").fetch_all(&pool)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Events are on by default: a filter that names `sqlx::query`
+//! (`RUST_LOG=sqlx::query=off`) decides instead.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -39,7 +56,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use semtel_conventions::attribute::{self, DbSystemName};
 use semtel_conventions::metric;
 use tracing::field::{Field, Visit};
@@ -260,8 +277,201 @@ impl Visit for Fields {
     }
 }
 
-/// Turns one sqlx statement event into a client span and a duration value.
-pub(crate) fn on_event(hub: &Hub, event: &tracing::Event<'_>) {
+/// A statement seen inside [`traced`], waiting for the future's outcome.
+struct Statement {
+    hub: Arc<Hub>,
+    name: String,
+    attributes: Vec<KeyValue>,
+    elapsed: f64,
+    start: SystemTime,
+    end: SystemTime,
+    parent: opentelemetry::Context,
+}
+
+thread_local! {
+    /// The statements of the [`traced`] future being polled on this thread.
+    static PENDING: RefCell<Option<Vec<Statement>>> = const { RefCell::new(None) };
+}
+
+/// Runs `future`, a sqlx call or any future of statements whose error
+/// is or wraps a `sqlx::Error` (as a `source`), and gives the failed
+/// statement's span and duration value the failure: error status,
+/// `error.type` and `db.response.status_code` (see the [module](self)).
+/// The statement that failed is the one whose event came in the poll that
+/// returned the error; an error that no statement caused (the pool timed
+/// out) marks none. The spans go out when the future ends, or is dropped.
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), sqlx::Error> {
+/// use semtel::integrations::sqlx::traced;
+/// let mut tx = pool.begin().await?;
+/// let insert = sqlx::query("INSERT INTO orders (id) VALUES ($1)").bind(7_i64);
+/// traced(insert.execute(&mut *tx)).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+pub fn traced<F, T, E>(future: F) -> Traced<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::error::Error + 'static,
+{
+    Traced {
+        inner: future,
+        statements: Vec::new(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose statements' spans carry its outcome ([`traced`]).
+    pub struct Traced<F> {
+        #[pin]
+        inner: F,
+        statements: Vec<Statement>,
+    }
+
+    impl<F> PinnedDrop for Traced<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before its end: what ran is still exported.
+            for statement in this.project().statements.drain(..) {
+                statement.emit(None);
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for Traced<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Traced")
+            .field("statements", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for Traced<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::error::Error + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let outer = PENDING.with(|p| p.borrow_mut().replace(Vec::new()));
+        let result = this.inner.poll(cx);
+        let mut fresh = PENDING
+            .with(|p| std::mem::replace(&mut *p.borrow_mut(), outer))
+            .unwrap_or_default();
+        let Poll::Ready(result) = result else {
+            this.statements.append(&mut fresh);
+            return Poll::Pending;
+        };
+        let failed = match &result {
+            Err(e) => fresh.pop().map(|last| (last, Failure::of(e))),
+            Ok(_) => None,
+        };
+        for statement in this.statements.drain(..).chain(fresh) {
+            statement.emit(None);
+        }
+        if let Some((statement, failure)) = failed {
+            statement.emit(Some(&failure));
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// What a failed statement's span and duration value say.
+struct Failure {
+    error_type: String,
+    status_code: Option<String>,
+}
+
+impl Failure {
+    /// The sqlx error in `error` or its sources: the database's code, else
+    /// the error's class.
+    fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(e) = e.downcast_ref::<sqlx_core::Error>() {
+                return Self::of_sqlx(e);
+            }
+            cause = e.source();
+        }
+        Self::class(attribute::ErrorType::Other.as_str())
+    }
+
+    fn of_sqlx(error: &sqlx_core::Error) -> Self {
+        use sqlx_core::Error as E;
+        match error {
+            E::Database(db) => match db.code() {
+                Some(code) => Self {
+                    error_type: code.clone().into_owned(),
+                    status_code: Some(code.into_owned()),
+                },
+                None => Self::class(attribute::ErrorType::Other.as_str()),
+            },
+            E::RowNotFound => Self::class("row_not_found"),
+            E::Io(_) => Self::class("io"),
+            E::Tls(_) => Self::class("tls"),
+            E::Protocol(_) => Self::class("protocol"),
+            E::ColumnDecode { .. } | E::Decode(_) => Self::class("decode"),
+            E::Encode(_) => Self::class("encode"),
+            _ => Self::class(attribute::ErrorType::Other.as_str()),
+        }
+    }
+
+    fn class(error_type: &str) -> Self {
+        Self {
+            error_type: error_type.to_owned(),
+            status_code: None,
+        }
+    }
+}
+
+impl Statement {
+    /// Records the duration value and exports the span, with `failure`.
+    fn emit(mut self, failure: Option<&Failure>) {
+        if let Some(f) = failure {
+            self.attributes.extend(
+                [
+                    key_value(attribute::DB_RESPONSE_STATUS_CODE, &f.status_code),
+                    key_value(attribute::ERROR_TYPE, f.error_type.as_str()),
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        self.hub.record_duration(
+            metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
+            self.elapsed,
+            &metric_attributes(
+                metric::DB_CLIENT_OPERATION_DURATION.descriptor(),
+                &self.attributes,
+            ),
+        );
+        let Some(tracer) = &self.hub.tracer else {
+            return;
+        };
+        let mut span = tracer
+            .span_builder(self.name)
+            .with_kind(SpanKind::Client)
+            .with_start_time(self.start)
+            .with_attributes(self.attributes)
+            .start_with_context(tracer, &self.parent);
+        if let Some(f) = failure {
+            // The server's message can quote values: only the code leaves.
+            let description = match &f.status_code {
+                Some(code) => format!("SQLSTATE {code}"),
+                None => f.error_type.clone(),
+            };
+            span.set_status(Status::error(description));
+        }
+        span.end_with_timestamp(self.end);
+    }
+}
+
+/// Turns one sqlx statement event into a client span and a duration value,
+/// at once, or when the [`traced`] future it ran in ends.
+pub(crate) fn on_event(hub: &Arc<Hub>, event: &tracing::Event<'_>) {
     if event.metadata().target() != QUERY_TARGET {
         return;
     }
@@ -298,27 +508,38 @@ pub(crate) fn on_event(hub: &Hub, event: &tracing::Event<'_>) {
     .into_iter()
     .flatten()
     .collect();
-    hub.record_duration(
-        metric::DB_CLIENT_OPERATION_DURATION,
-        elapsed,
-        &metric_attributes(metric::DB_CLIENT_OPERATION_DURATION, &attributes),
-    );
-    let Some(tracer) = &hub.tracer else {
-        return;
-    };
     let end = SystemTime::now();
     let start = end
         .checked_sub(Duration::from_secs_f64(elapsed.min(1e9)))
         .unwrap_or(end);
     // Inside semtel's layer the current context is the span or stage the
     // statement ran in.
-    let parent =
-        crate::engine::context::map_otel_context(opentelemetry::Context::clone).unwrap_or_default();
-    let mut span = tracer
-        .span_builder(statement.span_name(db.system))
-        .with_kind(SpanKind::Client)
-        .with_start_time(start)
-        .with_attributes(attributes)
-        .start_with_context(tracer, &parent);
-    span.end_with_timestamp(end);
+    let parent = match hub.tracer {
+        Some(_) => crate::engine::context::map_otel_context(opentelemetry::Context::clone)
+            .unwrap_or_default(),
+        None => opentelemetry::Context::new(),
+    };
+    let statement = Statement {
+        hub: Arc::clone(hub),
+        name: statement.span_name(db.system),
+        attributes,
+        elapsed,
+        start,
+        end,
+        parent,
+    };
+    // Inside `traced`, the statement waits for the outcome.
+    let now = PENDING
+        .try_with(|p| match p.borrow_mut().as_mut() {
+            Some(list) => {
+                list.push(statement);
+                None
+            }
+            None => Some(statement),
+        })
+        .ok()
+        .flatten();
+    if let Some(statement) = now {
+        statement.emit(None);
+    }
 }

@@ -24,16 +24,19 @@ pub(super) fn retry_after(value: &str) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// The rejected spans of an `ExportTraceServiceResponse`, protobuf or
-/// JSON; an answer that cannot be read counts as full success, as the
-/// collector said 2xx.
+/// The rejected items of an `Export*ServiceResponse`, protobuf or JSON
+/// (where the count's name is the signal's); an answer that cannot be read
+/// counts as full success, as the collector said 2xx.
 pub(super) fn partial_success(body: &[u8], json: bool) -> Accepted {
     let partial = if json {
         serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| {
                 let p = v.get("partialSuccess")?;
-                let rejected = match p.get("rejectedSpans") {
+                let count = ["rejectedSpans", "rejectedDataPoints", "rejectedLogRecords"]
+                    .iter()
+                    .find_map(|k| p.get(k));
+                let rejected = match count {
                     Some(serde_json::Value::String(s)) => s.parse().ok()?,
                     Some(n) => n.as_i64()?,
                     None => 0,

@@ -383,11 +383,13 @@ fn sdk_span(buf: &mut Vec<u8>, d: &SpanData, limited: &mut Limited<'_>) {
     let dropped = limited_attributes(limited, buf, 9, &d.attributes, limits.attribute_count);
     varint_field(buf, 10, u64::from(d.dropped_attributes_count) + dropped);
     for ev in d.events.iter().take(limits.event_count) {
+        limited.count += u64::from(ev.dropped_attributes_count);
         event(buf, ev, limited);
     }
     let dropped = limited.over(d.events.len(), limits.event_count);
     varint_field(buf, 12, u64::from(d.events.dropped_count) + dropped);
     for l in d.links.iter().take(limits.link_count) {
+        limited.count += u64::from(l.dropped_attributes_count);
         link(buf, l, limited);
     }
     let dropped = limited.over(d.links.len(), limits.link_count);
@@ -431,16 +433,22 @@ fn span_kind(kind: Option<&SpanKind>) -> u64 {
     }
 }
 
+/// A span event, at most the event attribute limit of its attributes; what
+/// it had dropped before (the SDK's limit) adds to what is dropped here.
 fn event(buf: &mut Vec<u8>, ev: &opentelemetry::trace::Event, limited: &mut Limited<'_>) {
+    let max = limited.limits.event_attribute_count;
     let mut e = Vec::new();
     fixed64_field(&mut e, 1, system_nanos(ev.timestamp));
     bytes_field(&mut e, 2, ev.name.as_bytes());
-    limited_attributes(limited, &mut e, 3, &ev.attributes, usize::MAX);
-    varint_field(&mut e, 4, u64::from(ev.dropped_attributes_count));
+    let dropped = limited_attributes(limited, &mut e, 3, &ev.attributes, max);
+    varint_field(&mut e, 4, u64::from(ev.dropped_attributes_count) + dropped);
     bytes_field(buf, 11, &e);
 }
 
+/// A span link, at most the link attribute limit of its attributes, as
+/// [`event`].
 fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link, limited: &mut Limited<'_>) {
+    let max = limited.limits.link_attribute_count;
     let sc = &l.span_context;
     let mut m = Vec::new();
     bytes_field(&mut m, 1, &sc.trace_id().to_bytes());
@@ -449,8 +457,8 @@ fn link(buf: &mut Vec<u8>, l: &opentelemetry::trace::Link, limited: &mut Limited
     if !header.is_empty() {
         bytes_field(&mut m, 3, header.as_bytes());
     }
-    limited_attributes(limited, &mut m, 4, &l.attributes, usize::MAX);
-    varint_field(&mut m, 5, u64::from(l.dropped_attributes_count));
+    let dropped = limited_attributes(limited, &mut m, 4, &l.attributes, max);
+    varint_field(&mut m, 5, u64::from(l.dropped_attributes_count) + dropped);
     fixed32_field(
         &mut m,
         6,

@@ -114,6 +114,13 @@ pub(crate) fn otlp_spans(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanEx
     )
 }
 
+/// opentelemetry-otlp's log exporter. It reads a partial success
+/// (`rejected_log_records`) but only warns through its internal logs
+/// (`otel_warn!`, with its `internal-logs` feature, which semtel does not
+/// enable) and returns `Ok`, so
+/// semtel's log queue cannot count those records as lost. Counting them
+/// takes sending logs on semtel's transport, as spans and metrics are
+/// (`answer::partial_success` already reads a logs answer).
 pub(crate) fn otlp_logs(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::LogExporter, Error> {
     otlp_exporter!(
         Signal::Logs,

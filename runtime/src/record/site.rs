@@ -67,10 +67,12 @@ pub(crate) struct SpanSite {
 /// retries and dead letters (records go into [`SiteCells`]).
 pub(crate) struct MoreCells {
     pub(crate) generation: u64,
-    pub(crate) bytes_in: BoundCounter<u64>,
-    pub(crate) bytes_out: BoundCounter<u64>,
-    pub(crate) retries: BoundCounter<u64>,
-    pub(crate) dead_letters: BoundCounter<u64>,
+    // Each bound on its first count: a bound cell is a series from then on,
+    // so binding all four at once would export zeros the stage never counted.
+    pub(crate) bytes_in: OnceLock<BoundCounter<u64>>,
+    pub(crate) bytes_out: OnceLock<BoundCounter<u64>>,
+    pub(crate) retries: OnceLock<BoundCounter<u64>>,
+    pub(crate) dead_letters: OnceLock<BoundCounter<u64>>,
 }
 
 impl fmt::Debug for MoreCells {

@@ -117,15 +117,35 @@ pub(crate) struct Extra {
     pub(crate) run: Option<Arc<RunTally>>,
 }
 
-/// The stage calls of one run, counted as they end: the run's span gets the
-/// counts when the run ends.
-#[derive(Debug, Default)]
+/// The stage calls of one run, counted as they end, and the records they
+/// counted: the run's span gets the counts when the run ends.
+#[derive(Debug)]
 pub(crate) struct RunTally {
+    /// `pipeline.run.id` as a span attribute, made once for every span of
+    /// the run (its value is shared, not copied).
+    pub(crate) id: KeyValue,
     pub(crate) stages: std::sync::atomic::AtomicU64,
     pub(crate) failures: std::sync::atomic::AtomicU64,
+    pub(crate) records_in: std::sync::atomic::AtomicU64,
+    pub(crate) records_out: std::sync::atomic::AtomicU64,
 }
 
 impl RunTally {
+    /// The tally of the run with id `id`.
+    pub(crate) fn new(id: &str) -> Self {
+        let id: std::sync::Arc<str> = id.into();
+        Self {
+            id: KeyValue::new(
+                semtel_conventions::pipeline::attribute::PIPELINE_RUN_ID.name(),
+                id,
+            ),
+            stages: 0.into(),
+            failures: 0.into(),
+            records_in: 0.into(),
+            records_out: 0.into(),
+        }
+    }
+
     /// Counts a call that ended, failed or not.
     pub(crate) fn count(&self, failed: bool) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -133,6 +153,20 @@ impl RunTally {
         if failed {
             self.failures.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts `n` records a call read (`out`: wrote).
+    pub(crate) fn records(&self, out: bool, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n == 0 {
+            return;
+        }
+        let total = if out {
+            &self.records_out
+        } else {
+            &self.records_in
+        };
+        total.fetch_add(n, Relaxed);
     }
 }
 

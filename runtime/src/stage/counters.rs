@@ -2,13 +2,14 @@
 //! lag gauges: the `pipeline.` counters of records, bytes, retries and dead
 //! letters with the stage's labels, bound per call site.
 
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::BoundCounter;
+use opentelemetry::metrics::{BoundCounter, Counter};
 use semtel_conventions::pipeline::attribute as pattr;
 
-use super::metrics::{GENERATION, METRICS_ON, instruments};
+use super::metrics::{GENERATION, Instruments, METRICS_ON, instruments};
 use crate::record::{MoreCells, SpanSite};
 
 /// What a call counts from inside its body.
@@ -55,39 +56,51 @@ pub(super) fn add(site: &'static SpanSite, what: Counted, n: u64) {
             }
         }
         _ => {
-            let cells = site.more_cells.get_or_init(|| bind(site, generation));
+            let cells = site.more_cells.get_or_init(|| MoreCells {
+                generation,
+                bytes_in: OnceLock::new(),
+                bytes_out: OnceLock::new(),
+                retries: OnceLock::new(),
+                dead_letters: OnceLock::new(),
+            });
             if cells.generation == generation {
-                cell(cells, what).add(n);
+                cell(cells, what)
+                    .get_or_init(|| {
+                        let i = instruments();
+                        let (counter, attrs) = series(&i, site, what);
+                        counter.bind(&attrs)
+                    })
+                    .add(n);
             } else {
                 let i = instruments();
-                match what {
-                    Counted::BytesIn => i.bytes.add(n, &labels(site, Some(true))),
-                    Counted::BytesOut => i.bytes.add(n, &labels(site, Some(false))),
-                    Counted::Retries => i.retries.add(n, &labels(site, None)),
-                    _ => i.dead_letters.add(n, &labels(site, None)),
-                }
+                let (counter, attrs) = series(&i, site, what);
+                counter.add(n, &attrs);
             }
         }
     }
 }
 
-fn cell(cells: &MoreCells, what: Counted) -> &BoundCounter<u64> {
+/// The counter of `what` (bytes, retries, dead letters) and the attributes
+/// of its series for `site`'s stage.
+fn series<'i>(
+    i: &'i Instruments,
+    site: &SpanSite,
+    what: Counted,
+) -> (&'i Counter<u64>, Vec<KeyValue>) {
+    match what {
+        Counted::BytesIn => (&i.bytes, labels(site, Some(true))),
+        Counted::BytesOut => (&i.bytes, labels(site, Some(false))),
+        Counted::Retries => (&i.retries, labels(site, None)),
+        _ => (&i.dead_letters, labels(site, None)),
+    }
+}
+
+fn cell(cells: &MoreCells, what: Counted) -> &OnceLock<BoundCounter<u64>> {
     match what {
         Counted::BytesIn => &cells.bytes_in,
         Counted::BytesOut => &cells.bytes_out,
         Counted::Retries => &cells.retries,
         _ => &cells.dead_letters,
-    }
-}
-
-fn bind(site: &SpanSite, generation: u64) -> MoreCells {
-    let i = instruments();
-    MoreCells {
-        generation,
-        bytes_in: i.bytes.bind(&labels(site, Some(true))),
-        bytes_out: i.bytes.bind(&labels(site, Some(false))),
-        retries: i.retries.bind(&labels(site, None)),
-        dead_letters: i.dead_letters.bind(&labels(site, None)),
     }
 }
 

@@ -88,11 +88,20 @@ fn copy_baggage(keys: &[opentelemetry::Key], live: &mut Live) {
         return;
     }
     opentelemetry::Context::map_current(|cx| {
-        if let Some(run) = cx.get::<Arc<RunTally>>() {
-            live.extra().run = Some(Arc::clone(run));
+        let run = cx.get::<Arc<RunTally>>();
+        if let Some(run) = run {
+            // The run's id, shared: the baggage holds the same.
+            let extra = live.extra();
+            extra.attributes.push(run.id.clone());
+            extra.run = Some(Arc::clone(run));
         }
+        let run_id = &engine::context::RUN_ID_KEYS[0];
+        let mut keys = keys.iter().filter(|k| run.is_none() || *k != run_id);
+        let Some(first) = keys.next() else {
+            return;
+        };
         let baggage = cx.baggage();
-        for k in keys {
+        for k in std::iter::once(first).chain(keys) {
             if let Some(v) = baggage.get(k.as_str()) {
                 let kv = KeyValue::new(k.clone(), v.as_str().to_owned());
                 live.extra().attributes.push(kv);
@@ -316,6 +325,9 @@ impl StageGuard {
         attrs: impl Fn(&BoundAttributes) -> &[KeyValue],
     ) {
         let live = &self.live;
+        if let Some(run) = live.extra.as_ref().and_then(|e| e.run.as_ref()) {
+            run.records(out, n);
+        }
         match (live.metrics, live.cells) {
             (true, Some(c)) => {
                 if let Some(counter) = cell(c) {

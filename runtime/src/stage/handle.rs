@@ -18,8 +18,9 @@ use semtel_conventions::value::ValueFor;
 
 use super::args::RecordCount;
 use super::counters::{self, Counted, Lag};
-use crate::engine::{active, current::running_stage};
-use crate::record::{Extra, SpanSite};
+use crate::engine::active;
+use crate::engine::current::{Running, running_stage};
+use crate::record::Extra;
 use crate::telemetry::TelemetryValue;
 
 /// A handle to the stage running on this thread, for what its body learns
@@ -68,9 +69,9 @@ pub fn current() -> StageHandle {
     StageHandle { _private: () }
 }
 
-/// The running stage: (span id, sampled, call site).
+/// The running stage.
 #[inline]
-fn running() -> Option<(u64, bool, &'static SpanSite)> {
+pub(super) fn running() -> Option<Running> {
     if active() { running_stage() } else { None }
 }
 
@@ -204,7 +205,12 @@ impl StageHandle {
     /// load("orders");
     /// ```
     pub fn set<T: ?Sized, V: ValueFor<T> + ?Sized>(self, key: AttributeKey<T>, value: &V) {
-        let Some((span_id, true, _)) = running() else {
+        let Some(Running {
+            span_id,
+            sampled: true,
+            ..
+        }) = running()
+        else {
             return;
         };
         if let Some(v) = key.value(value) {
@@ -228,7 +234,12 @@ impl StageHandle {
         name: impl Into<Cow<'static, str>>,
         attributes: &[(&'static str, &dyn TelemetryValue)],
     ) {
-        let Some((span_id, true, _)) = running() else {
+        let Some(Running {
+            span_id,
+            sampled: true,
+            ..
+        }) = running()
+        else {
             return;
         };
         let attributes = attributes
@@ -257,7 +268,7 @@ impl StageHandle {
     /// assert_eq!(load(&[]), 0);
     /// ```
     pub fn fail(self, error_type: impl Into<Cow<'static, str>>) {
-        let Some((span_id, _, site)) = running() else {
+        let Some(Running { span_id, site, .. }) = running() else {
             return;
         };
         let error_type = error_type.into();
@@ -289,8 +300,8 @@ impl StageHandle {
         if !seconds.is_finite() {
             return;
         }
-        if let Some((_, _, site)) = running() {
-            counters::lag(site, partition, Lag::Seconds(seconds));
+        if let Some(r) = running() {
+            counters::lag(r.site, partition, Lag::Seconds(seconds));
         }
     }
 
@@ -308,15 +319,26 @@ impl StageHandle {
     /// consume(0, 120, 100);
     /// ```
     pub fn lag_records(self, partition: &str, records: impl RecordCount) {
-        if let Some((_, _, site)) = running() {
-            counters::lag(site, partition, Lag::Records(records.as_count()));
+        if let Some(r) = running() {
+            counters::lag(r.site, partition, Lag::Records(records.as_count()));
         }
     }
 }
 
 fn count(what: Counted, n: u64) {
-    if let Some((_, _, site)) = running() {
-        counters::add(site, what, n);
+    let Some(r) = running() else {
+        return;
+    };
+    counters::add(r.site, what, n);
+    // Records go to the tally of the run the call is in, if any, which the
+    // call's end adds them to (the body cannot reach it). Only a recorded
+    // call has one, and only once a run has started in the process.
+    if r.sampled && crate::engine::context::runs_started() {
+        match what {
+            Counted::RecordsIn => pend(r.span_id, |p| p.records_in += n),
+            Counted::RecordsOut => pend(r.span_id, |p| p.records_out += n),
+            _ => {}
+        }
     }
 }
 
@@ -326,6 +348,9 @@ pub(super) struct Pending {
     attributes: Vec<KeyValue>,
     events: Vec<opentelemetry::trace::Event>,
     error_type: Option<Cow<'static, str>>,
+    /// Records counted inside a call that is in a run, for its tally.
+    records_in: u64,
+    records_out: u64,
 }
 
 /// Pending additions by span id.
@@ -366,6 +391,10 @@ impl Pending {
     /// Adds these to the call's extras; span attributes and events only when
     /// its span is `recording`.
     pub(super) fn merge_into(self, extra: &mut Extra, recording: bool) {
+        if let Some(run) = &extra.run {
+            run.records(false, self.records_in);
+            run.records(true, self.records_out);
+        }
         if recording {
             extra.attributes.extend(self.attributes);
             extra.events.extend(self.events);

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, ObservableUpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, ObservableUpDownCounter};
+use semtel_conventions::model::{CounterDescriptor, number::Int};
 use semtel_conventions::pipeline::metric as pmetric;
 
 use super::site::StageSite;
@@ -30,6 +31,8 @@ pub(super) struct Instruments {
     pub(super) backlog: Gauge<u64>,
     /// Observes every call site's [`StageSite::active`] at collection.
     _active: ObservableUpDownCounter<i64>,
+    /// The meter of these, for the typed instruments ([`super::instrument`]).
+    pub(super) meter: Meter,
 }
 
 /// The description of `pipeline.backlog`: an integration that records the
@@ -79,7 +82,7 @@ pub(super) fn instruments() -> Arc<Instruments> {
     let r = pmetric::PIPELINE_RECORDS;
     let f = pmetric::PIPELINE_STAGE_FAILURES;
     let a = pmetric::PIPELINE_STAGE_ACTIVE;
-    let counter = |m: semtel_conventions::model::MetricDescriptor, description: &'static str| {
+    let counter = |m: CounterDescriptor<Int>, description: &'static str| {
         meter
             .u64_counter(m.name)
             .with_unit(m.unit)
@@ -129,6 +132,7 @@ pub(super) fn instruments() -> Arc<Instruments> {
                 }
             })
             .build(),
+        meter,
     });
     *INSTRUMENTS.write().unwrap_or_else(PoisonError::into_inner) =
         Some((generation, Arc::clone(&built)));

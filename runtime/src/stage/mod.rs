@@ -31,6 +31,7 @@ mod args;
 mod counters;
 mod guard;
 mod handle;
+mod instrument;
 mod metrics;
 mod panic;
 mod site;
@@ -46,6 +47,9 @@ pub use args::{AsErrorType, AsTypeName, ErrorTypeOf, any_value, double_value, in
 #[doc(hidden)]
 pub use guard::{StageGuard, link_contexts, record_on, run, set_key};
 pub use handle::{StageHandle, current};
+pub(crate) use instrument::Cells;
+#[doc(hidden)]
+pub use instrument::Kind;
 #[cfg(feature = "rdkafka")]
 pub(crate) use metrics::BACKLOG_DESCRIPTION;
 pub(crate) use metrics::{meter_provider_changed, meter_provider_removed};

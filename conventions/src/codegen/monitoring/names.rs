@@ -38,7 +38,8 @@ pub(crate) struct SdkSignal {
     pub queue_capacity: Option<String>,
 }
 
-fn descriptor(d: crate::model::MetricDescriptor) -> String {
+fn descriptor(d: impl Into<crate::model::MetricDescriptor>) -> String {
+    let d = d.into();
     metric_name(d.name, d.unit, MetricType::of(d.instrument))
 }
 

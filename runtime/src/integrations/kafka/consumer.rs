@@ -1,21 +1,23 @@
 //! Consumer spans (`process {topic}`, per message or per batch) and the
 //! consumer's lag as `pipeline.backlog`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{KeyValue, Value};
 
-use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientConfig, ClientContext, Message};
+use rdkafka::{ClientConfig, ClientContext, Message, TopicPartitionList};
 use semtel_conventions::attribute::{self, MessagingOperationType, MessagingSystem};
 use semtel_conventions::metric;
 use semtel_conventions::pipeline::attribute as pattr;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::backlog::Backlogs;
+use super::client::Client;
 use crate::integrations::{Hub, Operation};
 
 /// The context of a traced consumer: the group its spans name, and the
@@ -26,19 +28,23 @@ use crate::integrations::{Hub, Operation};
 ///
 /// A consumer that needs a context of its own (rebalance callbacks) keeps
 /// a `TracingConsumerContext` in it, calls [`record_lag`](Self::record_lag)
-/// from its `stats` callback and [`process`](Self::process) as here.
+/// from its `stats` callback, [`revoked`](Self::revoked) from its
+/// `post_rebalance` callback, and [`process`](Self::process) as here.
 #[derive(Debug, Clone, Default)]
 pub struct TracingConsumerContext {
     group: Option<Value>,
-    lag: Option<Arc<[KeyValue]>>,
+    client: Client,
+    lag: Option<Arc<Lag>>,
     /// The session current where the context was created: statistics
     /// arrive on whichever thread polls the consumer.
     hub: Option<Arc<Hub>>,
 }
 
 impl TracingConsumerContext {
-    /// The context for a consumer created from `config` (its `group.id`
-    /// becomes `messaging.consumer.group.name`).
+    /// The context for a consumer created from `config`: its `group.id`
+    /// becomes `messaging.consumer.group.name`, the first broker of its
+    /// `bootstrap.servers` `server.address` and `server.port`, its
+    /// `client.id` (when set) `messaging.client.id`.
     ///
     /// ```
     /// use semtel::integrations::kafka::TracingConsumerContext;
@@ -51,9 +57,23 @@ impl TracingConsumerContext {
     pub fn new(config: &ClientConfig) -> Self {
         Self {
             group: config.get("group.id").map(|g| Value::from(g.to_owned())),
+            client: Client::new(config),
             lag: None,
             hub: crate::integrations::layer::current(),
         }
+    }
+
+    /// Leaves `messaging.kafka.message.key` out of the spans: for keys
+    /// that are personal data (a user or account id) or otherwise secret.
+    ///
+    /// ```
+    /// let config = rdkafka::ClientConfig::new();
+    /// let context = semtel::integrations::kafka::TracingConsumerContext::new(&config).without_message_key();
+    /// ```
+    #[must_use]
+    pub fn without_message_key(mut self) -> Self {
+        self.client.keys = false;
+        self
     }
 
     /// Also records the consumer's lag per partition as the gauge
@@ -72,21 +92,59 @@ impl TracingConsumerContext {
     /// ```
     #[must_use]
     pub fn lag(mut self, pipeline: &str, stage: &str) -> Self {
-        self.lag = Some(Arc::from([
-            KeyValue::new(pattr::PIPELINE_NAME.name(), pipeline.to_owned()),
-            KeyValue::new(pattr::PIPELINE_STAGE_NAME.name(), stage.to_owned()),
-            KeyValue::new(pattr::PIPELINE_STAGE_KIND.name(), "source"),
-            KeyValue::new(
-                attribute::MESSAGING_SYSTEM.name(),
-                MessagingSystem::Kafka.as_str(),
-            ),
-        ]));
+        self.lag = Some(Arc::new(Lag {
+            labels: Arc::from([
+                KeyValue::new(pattr::PIPELINE_NAME.name(), pipeline.to_owned()),
+                KeyValue::new(pattr::PIPELINE_STAGE_NAME.name(), stage.to_owned()),
+                KeyValue::new(pattr::PIPELINE_STAGE_KIND.name(), "source"),
+                KeyValue::new(
+                    attribute::MESSAGING_SYSTEM.name(),
+                    MessagingSystem::Kafka.as_str(),
+                ),
+            ]),
+            series: OnceLock::new(),
+        }));
         self
+    }
+
+    /// This consumer's `pipeline.backlog` series, registered with the
+    /// session on first use; `None` without [`lag`](Self::lag) or session.
+    fn backlogs(&self) -> Option<&Arc<Backlogs>> {
+        let lag = self.lag.as_ref()?;
+        if let Some(series) = lag.series.get() {
+            return Some(series);
+        }
+        let hub = self
+            .hub
+            .clone()
+            .or_else(crate::integrations::layer::current)?;
+        Some(
+            lag.series
+                .get_or_init(|| hub.backlog_series(Arc::clone(&lag.labels))),
+        )
+    }
+
+    /// Stops reporting the `pipeline.backlog` of `partitions`: the
+    /// [`ConsumerContext`] of this type calls it when a rebalance revokes
+    /// them; a consumer context of its own calls it from its
+    /// `post_rebalance` with the revoked partitions.
+    ///
+    /// ```
+    /// let context = semtel::integrations::kafka::TracingConsumerContext::default();
+    /// context.revoked(&rdkafka::TopicPartitionList::new());
+    /// ```
+    pub fn revoked(&self, partitions: &TopicPartitionList) {
+        if let Some(series) = self.lag.as_ref().and_then(|l| l.series.get()) {
+            for elem in partitions.elements() {
+                series.remove(elem.topic(), elem.partition());
+            }
+        }
     }
 
     /// Records the lag of every partition in `statistics` whose lag
     /// librdkafka knows (a partition the group has committed an offset
-    /// for), when [`lag`](Self::lag) was given.
+    /// for), when [`lag`](Self::lag) was given, and stops reporting the
+    /// partitions the consumer no longer fetches (unassigned).
     ///
     /// ```
     /// # use rdkafka::statistics::Statistics;
@@ -94,24 +152,25 @@ impl TracingConsumerContext {
     /// context.record_lag(&Statistics::default()); // no stage given: nothing recorded
     /// ```
     pub fn record_lag(&self, statistics: &Statistics) {
-        let Some(labels) = &self.lag else {
+        let Some(series) = self.backlogs() else {
             return;
-        };
-        let hub = match &self.hub {
-            Some(hub) => Arc::clone(hub),
-            None => match crate::integrations::layer::current() {
-                Some(hub) => hub,
-                None => return,
-            },
         };
         for (topic, t) in &statistics.topics {
             for (id, p) in &t.partitions {
-                // -1 is librdkafka's internal unassigned partition; a
-                // negative lag is one it does not know.
-                let (Ok(_), Ok(lag)) = (u32::try_from(*id), u64::try_from(p.consumer_lag)) else {
+                // -1 is librdkafka's internal unassigned partition.
+                if *id < 0 {
                     continue;
-                };
-                record(&hub, labels, topic, *id, lag);
+                }
+                // A partition the consumer no longer fetches (revoked,
+                // unassigned) has no lag of this consumer's to report.
+                if matches!(p.fetch_state.as_str(), "none" | "stopping" | "stopped") {
+                    series.remove(topic, *id);
+                    continue;
+                }
+                // A negative lag is one librdkafka does not know.
+                if let Ok(lag) = u64::try_from(p.consumer_lag) {
+                    series.set(topic, *id, lag);
+                }
             }
         }
     }
@@ -148,17 +207,12 @@ impl TracingConsumerContext {
         X: ConsumerContext,
         K: Consumer<X>,
     {
-        let Some(labels) = &self.lag else {
-            return Ok(());
-        };
-        let Some(hub) = self
-            .hub
-            .clone()
-            .or_else(crate::integrations::layer::current)
-        else {
+        let Some(series) = self.backlogs() else {
             return Ok(());
         };
         let assignment = consumer.assignment()?;
+        // Partitions no longer assigned are no longer reported.
+        series.retain(|topic, partition| assignment.find_partition(topic, partition).is_some());
         if assignment.count() == 0 {
             return Ok(());
         }
@@ -170,7 +224,7 @@ impl TracingConsumerContext {
             };
             let (_, high) = consumer.fetch_watermarks(elem.topic(), elem.partition(), timeout)?;
             let lag = u64::try_from(high.saturating_sub(committed)).unwrap_or(0);
-            record(&hub, labels, elem.topic(), elem.partition(), lag);
+            series.set(elem.topic(), elem.partition(), lag);
         }
         Ok(())
     }
@@ -191,7 +245,7 @@ impl TracingConsumerContext {
     /// # }
     /// ```
     pub fn process<M: Message>(&self, message: &M) -> Processing {
-        Processing::start_message(message, self.group.as_ref())
+        Processing::start_message(message, self.group.as_ref(), &self.client)
     }
 
     /// Starts one CONSUMER span for a batch of messages, linked to the
@@ -215,23 +269,15 @@ impl TracingConsumerContext {
     /// # }
     /// ```
     pub fn process_batch<M: Message>(&self, messages: &[M]) -> Processing {
-        Processing::start_batch(messages, self.group.as_ref())
+        Processing::start_batch(messages, self.group.as_ref(), &self.client)
     }
 }
 
-/// Sets `pipeline.backlog` of one partition.
-fn record(hub: &Hub, labels: &[KeyValue], topic: &str, partition: i32, lag: u64) {
-    let mut attributes = Vec::with_capacity(labels.len() + 2);
-    attributes.extend(labels.iter().cloned());
-    attributes.push(KeyValue::new(
-        pattr::PIPELINE_PARTITION.name(),
-        partition.to_string(),
-    ));
-    attributes.push(KeyValue::new(
-        attribute::MESSAGING_DESTINATION_NAME.name(),
-        topic.to_owned(),
-    ));
-    hub.record_backlog(lag, &attributes);
+/// The stage a consumer's lag is the backlog of, and its series.
+#[derive(Debug)]
+struct Lag {
+    labels: Arc<[KeyValue]>,
+    series: OnceLock<Arc<Backlogs>>,
 }
 
 impl ClientContext for TracingConsumerContext {
@@ -240,7 +286,13 @@ impl ClientContext for TracingConsumerContext {
     }
 }
 
-impl ConsumerContext for TracingConsumerContext {}
+impl ConsumerContext for TracingConsumerContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            self.revoked(partitions);
+        }
+    }
+}
 
 /// The processing of a message or a batch: its CONSUMER span, ended (with
 /// `messaging.process.duration` and `messaging.client.consumed.messages`
@@ -272,7 +324,7 @@ pub struct Processing {
 }
 
 /// The attributes every processing span has.
-fn common(op: &mut Operation, group: Option<&Value>, count: u64) {
+fn common(op: &mut Operation, group: Option<&Value>, client: &Client, count: u64) {
     op.set(attribute::MESSAGING_SYSTEM, MessagingSystem::Kafka.as_str())
         .set(
             attribute::MESSAGING_OPERATION_TYPE,
@@ -280,6 +332,7 @@ fn common(op: &mut Operation, group: Option<&Value>, count: u64) {
         )
         .set(attribute::MESSAGING_OPERATION_NAME, "process")
         .count(metric::MESSAGING_CLIENT_CONSUMED_MESSAGES, count);
+    client.apply(op);
     if let Some(group) = group {
         op.set_value(
             attribute::MESSAGING_CONSUMER_GROUP_NAME.name(),
@@ -311,7 +364,7 @@ impl Processing {
     /// ```
     pub fn message<M: Message>(message: &M, group: Option<&str>) -> Self {
         let group = group.map(|g| Value::from(g.to_owned()));
-        Self::start_message(message, group.as_ref())
+        Self::start_message(message, group.as_ref(), &Client::default())
     }
 
     /// Starts the processing of a batch by consumer group `group` (see
@@ -327,10 +380,10 @@ impl Processing {
     /// ```
     pub fn batch<M: Message>(messages: &[M], group: Option<&str>) -> Self {
         let group = group.map(|g| Value::from(g.to_owned()));
-        Self::start_batch(messages, group.as_ref())
+        Self::start_batch(messages, group.as_ref(), &Client::default())
     }
 
-    fn start_message<M: Message>(message: &M, group: Option<&Value>) -> Self {
+    fn start_message<M: Message>(message: &M, group: Option<&Value>, client: &Client) -> Self {
         let topic = message.topic();
         let span = span(&format!("process {topic}"));
         let parent = super::headers::extract(message);
@@ -338,14 +391,14 @@ impl Processing {
             crate::propagation::set_parent(&span, parent);
         }
         let mut op = Operation::start(span, metric::MESSAGING_PROCESS_DURATION);
-        common(&mut op, group, 1);
+        common(&mut op, group, client, 1);
         op.set(attribute::MESSAGING_DESTINATION_NAME, topic)
             .set(
                 attribute::MESSAGING_DESTINATION_PARTITION_ID,
                 &message.partition().to_string(),
             )
             .set(attribute::MESSAGING_KAFKA_OFFSET, &message.offset());
-        if let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+        if let Some(key) = client.key(message.key()) {
             op.set(attribute::MESSAGING_KAFKA_MESSAGE_KEY, key);
         }
         if message.payload().is_none() {
@@ -354,7 +407,7 @@ impl Processing {
         Self { op }
     }
 
-    fn start_batch<M: Message>(messages: &[M], group: Option<&Value>) -> Self {
+    fn start_batch<M: Message>(messages: &[M], group: Option<&Value>, client: &Client) -> Self {
         let topic = messages.first().map(Message::topic);
         let topic = topic.filter(|t| messages.iter().all(|m| m.topic() == *t));
         let partition = messages.first().map(Message::partition);
@@ -373,7 +426,7 @@ impl Processing {
             }
         }
         let mut op = Operation::start(span, metric::MESSAGING_PROCESS_DURATION);
-        common(&mut op, group, messages.len() as u64);
+        common(&mut op, group, client, messages.len() as u64);
         op.set(
             attribute::MESSAGING_BATCH_MESSAGE_COUNT,
             &i64::try_from(messages.len()).unwrap_or(i64::MAX),

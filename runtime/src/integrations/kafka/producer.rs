@@ -1,6 +1,5 @@
 //! Producer spans: `send {topic}` from the send to the delivery report.
 
-use rdkafka::ClientContext;
 use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
@@ -8,19 +7,23 @@ use rdkafka::message::{Message as _, ToBytes};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{
     BaseProducer, BaseRecord, DefaultProducerContext, DeliveryResult, FutureProducer, FutureRecord,
-    Partitioner, ProducerContext, ThreadedProducer,
+    Partitioner, Producer as _, ProducerContext, ThreadedProducer,
 };
 use rdkafka::statistics::Statistics;
 use rdkafka::util::AsyncRuntime;
 use rdkafka::util::IntoOpaque;
+use rdkafka::{ClientConfig, ClientContext};
 use semtel_conventions::attribute::{self, MessagingOperationType, MessagingSystem};
 use semtel_conventions::metric;
 use tracing::Instrument as _;
 
+use super::client::Client;
 use crate::integrations::Operation;
 
-/// Starts the span and metrics of sending one record to `topic`.
+/// Starts the span and metrics of sending one record to `topic` by
+/// `client`.
 fn start<K: ToBytes + ?Sized>(
+    client: &Client,
     topic: &str,
     partition: Option<i32>,
     key: Option<&K>,
@@ -42,15 +45,14 @@ fn start<K: ToBytes + ?Sized>(
         .set(attribute::MESSAGING_OPERATION_NAME, "send")
         .set(attribute::MESSAGING_DESTINATION_NAME, topic)
         .count(metric::MESSAGING_CLIENT_SENT_MESSAGES, 1);
+    client.apply(&mut op);
     if let Some(p) = partition.filter(|p| *p >= 0) {
         op.set(
             attribute::MESSAGING_DESTINATION_PARTITION_ID,
             &p.to_string(),
         );
     }
-    // The conventions want the key as a string: a key that is not UTF-8
-    // is left out rather than shown as bytes.
-    if let Some(key) = key.and_then(|k| std::str::from_utf8(k.to_bytes()).ok()) {
+    if let Some(key) = client.key(key.map(ToBytes::to_bytes)) {
         op.set(attribute::MESSAGING_KAFKA_MESSAGE_KEY, key);
     }
     if tombstone {
@@ -78,57 +80,104 @@ fn delivered(mut op: Operation, partition: i32, report: Result<i64, &KafkaError>
     op.finish();
 }
 
-/// Sends `record` like `FutureProducer::send`, inside a PRODUCER span
-/// `send {topic}` that ends with the delivery report (see the
-/// [module docs](super)); the span's context is added to the record's
-/// headers.
+/// Sends a `FutureProducer`'s records inside PRODUCER spans that name the
+/// producer's broker and `client.id`, read once from its configuration
+/// (see the [module docs](super)).
 ///
 /// ```no_run
-/// # async fn run(producer: rdkafka::producer::FutureProducer) {
-/// use rdkafka::message::{Header, OwnedHeaders};
-/// use rdkafka::producer::FutureRecord;
+/// # async fn run() -> Result<(), rdkafka::error::KafkaError> {
+/// use rdkafka::producer::FutureProducer;
+/// use semtel::integrations::kafka::Sender;
 ///
-/// let headers = OwnedHeaders::new().insert(Header { key: "tenant", value: Some("acme") });
-/// let record = FutureRecord::to("orders").key("order-17").payload("{}").headers(headers);
-/// // The record leaves with `tenant` and `traceparent`.
-/// match semtel::integrations::kafka::send(&producer, record, std::time::Duration::ZERO).await {
-///     Ok(delivery) => println!("at {}/{}", delivery.partition, delivery.offset),
-///     Err((e, _message)) => eprintln!("not delivered: {e}"),
-/// }
-/// # }
+/// let mut config = rdkafka::ClientConfig::new();
+/// config.set("bootstrap.servers", "kafka:9092").set("client.id", "billing");
+/// let producer: FutureProducer = config.create()?;
+/// let sender = Sender::new(&config); // server.address=kafka, messaging.client.id=billing
+/// # Ok(()) }
 /// ```
-///
-/// # Errors
-///
-/// As `FutureProducer::send`: the error and the record when it was not
-/// delivered (the span then has `error.type` and an error status).
-pub async fn send<K, P, C, R>(
-    producer: &FutureProducer<C, R>,
-    mut record: FutureRecord<'_, K, P>,
-    queue_timeout: impl Into<rdkafka::util::Timeout>,
-) -> OwnedDeliveryResult
-where
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-    C: ClientContext + 'static,
-    R: AsyncRuntime,
-{
-    let op = start(
-        record.topic,
-        record.partition,
-        record.key,
-        record.payload.is_none(),
-    );
-    record.headers = Some(super::headers::inject(&op.context(), record.headers.take()));
-    let result = producer
-        .send(record, queue_timeout)
-        .instrument(op.span().clone())
-        .await;
-    match &result {
-        Ok(d) => delivered(op, d.partition, Ok(d.offset)),
-        Err((e, message)) => delivered(op, message.partition(), Err(e)),
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: Client,
+}
+
+impl Sender {
+    /// The sender for a producer created from `config`: its spans get
+    /// `server.address` and `server.port` (the first broker of
+    /// `bootstrap.servers`) and `messaging.client.id` (`client.id`, when
+    /// set).
+    #[must_use]
+    pub fn new(config: &ClientConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
     }
-    result
+
+    /// Leaves `messaging.kafka.message.key` out of the spans: for keys
+    /// that are personal data (a user or account id) or otherwise secret.
+    ///
+    /// ```
+    /// let config = rdkafka::ClientConfig::new();
+    /// let sender = semtel::integrations::kafka::Sender::new(&config).without_message_key();
+    /// ```
+    #[must_use]
+    pub fn without_message_key(mut self) -> Self {
+        self.client.keys = false;
+        self
+    }
+
+    /// Sends `record` like `FutureProducer::send`, inside a PRODUCER span
+    /// `send {topic}` that ends with the delivery report; the span's
+    /// context is added to the record's headers.
+    ///
+    /// ```no_run
+    /// # async fn run(producer: rdkafka::producer::FutureProducer, sender: semtel::integrations::kafka::Sender) {
+    /// use rdkafka::message::{Header, OwnedHeaders};
+    /// use rdkafka::producer::FutureRecord;
+    ///
+    /// let headers = OwnedHeaders::new().insert(Header { key: "tenant", value: Some("acme") });
+    /// let record = FutureRecord::to("orders").key("order-17").payload("{}").headers(headers);
+    /// // The record leaves with `tenant` and `traceparent`.
+    /// match sender.send(&producer, record, std::time::Duration::ZERO).await {
+    ///     Ok(delivery) => println!("at {}/{}", delivery.partition, delivery.offset),
+    ///     Err((e, _message)) => eprintln!("not delivered: {e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As `FutureProducer::send`: the error and the record when it was not
+    /// delivered (the span then has `error.type` and an error status).
+    pub async fn send<K, P, C, R>(
+        &self,
+        producer: &FutureProducer<C, R>,
+        mut record: FutureRecord<'_, K, P>,
+        queue_timeout: impl Into<rdkafka::util::Timeout>,
+    ) -> OwnedDeliveryResult
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+        C: ClientContext + 'static,
+        R: AsyncRuntime,
+    {
+        let op = start(
+            &self.client,
+            record.topic,
+            record.partition,
+            record.key,
+            record.payload.is_none(),
+        );
+        record.headers = Some(super::headers::inject(&op.context(), record.headers.take()));
+        let result = producer
+            .send(record, queue_timeout)
+            .instrument(op.span().clone())
+            .await;
+        match &result {
+            Ok(d) => delivered(op, d.partition, Ok(d.offset)),
+            Err((e, message)) => delivered(op, message.partition(), Err(e)),
+        }
+        result
+    }
 }
 
 /// A producer context whose delivery callback ends the spans of
@@ -141,9 +190,10 @@ where
 /// use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 /// use semtel::integrations::kafka::{TracedSend as _, TracingProducerContext};
 ///
-/// let producer: ThreadedProducer<TracingProducerContext> = rdkafka::ClientConfig::new()
-///     .set("bootstrap.servers", "kafka:9092")
-///     .create_with_context(TracingProducerContext::new())?;
+/// let mut config = rdkafka::ClientConfig::new();
+/// config.set("bootstrap.servers", "kafka:9092");
+/// let producer: ThreadedProducer<TracingProducerContext> =
+///     config.create_with_context(TracingProducerContext::new(&config))?;
 /// producer
 ///     .send_traced(BaseRecord::to("orders").key("order-17").payload("{}"))
 ///     .map_err(|(e, _record)| e)?;
@@ -153,39 +203,51 @@ where
 #[derive(Debug)]
 pub struct TracingProducerContext<C = DefaultProducerContext> {
     inner: C,
+    client: Client,
 }
 
 impl TracingProducerContext {
-    /// The context over rdkafka's default one.
+    /// The context over rdkafka's default one, for a producer created from
+    /// `config` (its spans get the attributes [`Sender::new`] describes).
     #[must_use]
-    pub fn new() -> Self {
-        Self {
-            inner: DefaultProducerContext,
-        }
-    }
-}
-
-impl Default for TracingProducerContext {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(config: &ClientConfig) -> Self {
+        Self::wrap(config, DefaultProducerContext)
     }
 }
 
 impl<C> TracingProducerContext<C> {
-    /// The context over the application's `inner` context.
+    /// The context over the application's `inner` context, for a producer
+    /// created from `config`.
     ///
     /// ```
     /// use semtel::integrations::kafka::TracingProducerContext;
-    /// let context = TracingProducerContext::wrap(rdkafka::producer::DefaultProducerContext);
+    /// let config = rdkafka::ClientConfig::new();
+    /// let context = TracingProducerContext::wrap(&config, rdkafka::producer::DefaultProducerContext);
     /// ```
-    pub fn wrap(inner: C) -> Self {
-        Self { inner }
+    pub fn wrap(config: &ClientConfig, inner: C) -> Self {
+        Self {
+            inner,
+            client: Client::new(config),
+        }
+    }
+
+    /// Leaves `messaging.kafka.message.key` out of the spans (see
+    /// [`Sender::without_message_key`]).
+    ///
+    /// ```
+    /// let config = rdkafka::ClientConfig::new();
+    /// let context = semtel::integrations::kafka::TracingProducerContext::new(&config).without_message_key();
+    /// ```
+    #[must_use]
+    pub fn without_message_key(mut self) -> Self {
+        self.client.keys = false;
+        self
     }
 
     /// The application's context.
     ///
     /// ```
-    /// let context = semtel::integrations::kafka::TracingProducerContext::new();
+    /// let context = semtel::integrations::kafka::TracingProducerContext::new(&rdkafka::ClientConfig::new());
     /// let _default: &rdkafka::producer::DefaultProducerContext = context.inner();
     /// ```
     pub fn inner(&self) -> &C {
@@ -290,13 +352,17 @@ pub trait TracedSend<O: IntoOpaque> {
 
 /// Wraps `record` for a tracing context: its span started, its context in
 /// the headers.
-fn wrap<'a, K, P, O>(record: BaseRecord<'a, K, P, O>) -> BaseRecord<'a, K, P, Box<Sending<O>>>
+fn wrap<'a, K, P, O>(
+    client: &Client,
+    record: BaseRecord<'a, K, P, O>,
+) -> BaseRecord<'a, K, P, Box<Sending<O>>>
 where
     K: ToBytes + ?Sized,
     P: ToBytes + ?Sized,
     O: IntoOpaque + Send + Sync,
 {
     let op = start(
+        client,
         record.topic,
         record.partition,
         record.key,
@@ -356,7 +422,8 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.send(wrap(record)).map_err(unwrap)
+        self.send(wrap(&self.context().client, record))
+            .map_err(unwrap)
     }
 }
 
@@ -374,6 +441,7 @@ where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        self.send(wrap(record)).map_err(unwrap)
+        self.send(wrap(&self.context().client, record))
+            .map_err(unwrap)
     }
 }

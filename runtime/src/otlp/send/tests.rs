@@ -36,6 +36,9 @@ fn partial_success_is_read_from_protobuf_and_json_answers() {
     assert_eq!(partial_success(&answer.encode_to_vec(), false), expected);
     let json = br#"{"partialSuccess":{"rejectedSpans":"4","errorMessage":"bad"}}"#;
     assert_eq!(partial_success(json, true), expected);
+    // Metrics name the count otherwise.
+    let json = br#"{"partialSuccess":{"rejectedDataPoints":4,"errorMessage":"bad"}}"#;
+    assert_eq!(partial_success(json, true), expected);
     assert_eq!(partial_success(b"{}", true), Accepted::default());
     assert_eq!(partial_success(b"", false), Accepted::default());
 }
