@@ -104,7 +104,7 @@ impl Operation {
     /// OpenTelemetry context `cx`): attributes and status go onto that span,
     /// which ends when the library closes it.
     #[cfg(feature = "aws-sdk")]
-    pub(crate) fn adopt(cx: opentelemetry::Context, duration: MetricDescriptor) -> Self {
+    pub(crate) fn adopt<N>(cx: opentelemetry::Context, duration: HistogramDescriptor<N>) -> Self {
         let mut op = Self::start(tracing::Span::none(), duration);
         op.adopted = Some(cx);
         op
