@@ -1,7 +1,10 @@
 //! Per-call overhead of the AWS SDK interceptor: the same S3 `GetObject`
 //! through two `aws-sdk-s3` clients, one bare and one with
-//! `semtel::integrations::aws::Interceptor`, under a semtel session (each
-//! call a client span, encoded as OTLP and discarded, and a value of
+//! `semtel::integrations::aws::Interceptor`, the first with no `tracing`
+//! subscriber (the SDK's spans off, as in a program without one), the
+//! second under a semtel session's (at its default filter: each call the
+//! SDK's operation span as a client span with the interceptor's attributes
+//! and its attempt span, encoded as OTLP and discarded, and a value of
 //! `rpc.client.call.duration`). The HTTP client is an in-process stand-in
 //! that answers every request with a ready `200` and a 16-byte body, so the
 //! figures are the SDK's own work per call (serialization, SigV4 signing,
@@ -66,21 +69,8 @@ fn aws_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let session = semtel::builder()
-        // The run must not depend on the environment it is started from.
-        .env(|k| match k {
-            // Metrics are recorded but not exported during the run.
-            "OTEL_METRIC_EXPORT_INTERVAL" => Some("3600000".to_owned()),
-            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("200".to_owned()),
-            _ => None,
-        })
-        .service_name("semtel-bench")
-        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
-        .__discard_encoded_traces()
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .expect("a session");
-    let _dispatch = tracing::dispatcher::set_default(session.dispatch());
+    let session = semtel_benches::discarding_session();
+    let dispatch = session.dispatch().clone();
     let (bare, instrumented) = (client(false), client(true));
     let get = |s3: &aws_sdk_s3::Client| {
         let output = rt
@@ -96,7 +86,9 @@ fn aws_call(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("aws_call");
     group.bench_function("get_object/bare", |b| b.iter(|| get(&bare)));
-    group.bench_function("get_object/semtel", |b| b.iter(|| get(&instrumented)));
+    group.bench_function("get_object/semtel", |b| {
+        tracing::dispatcher::with_default(&dispatch, || b.iter(|| get(&instrumented)));
+    });
     // The same in CPU of this process (every thread: the encoding of spans
     // on semtel's threads included).
     group.bench_function("get_object/bare/cpu", |b| {
@@ -109,6 +101,7 @@ fn aws_call(c: &mut Criterion) {
         });
     });
     group.bench_function("get_object/semtel/cpu", |b| {
+        let _dispatch = tracing::dispatcher::set_default(&dispatch);
         b.iter_custom(|iters| {
             let cpu = cpu_time::ProcessTime::now();
             for _ in 0..iters {
@@ -120,18 +113,8 @@ fn aws_call(c: &mut Criterion) {
         });
     });
     group.finish();
-    drop(rt);
-    let report = session.shutdown();
-    let dropped: u64 = report
-        .signal(semtel::Signal::Traces)
-        .map(|s| s.dropped)
-        .sum();
-    assert_eq!(dropped, 0, "{report}");
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    drop((rt, dispatch));
+    semtel_benches::shutdown_without_dropped_spans(session);
 }
 
 criterion_group! {

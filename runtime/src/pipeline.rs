@@ -519,7 +519,7 @@ impl LayerParts {
     pub(crate) fn dispatch(&self) -> tracing::Dispatch {
         let subscriber = tracing_subscriber::registry()
             .with(crate::filter::TransportFilter::new(&self.log_filter))
-            .with(self.env_filter())
+            .with(self.filter())
             .with(SemtelLayer::new(Arc::clone(&self.engine), self.inner()));
         tracing::Dispatch::new(subscriber)
     }
@@ -533,9 +533,21 @@ impl LayerParts {
     {
         let transport = crate::filter::TransportFilter::new(&self.log_filter);
         let filter = self
-            .env_filter()
+            .filter()
             .and(filter_fn(move |meta| !transport.is_off(meta.target())));
         Box::new(SemtelLayer::new(Arc::clone(&self.engine), self.inner()).with_filter(filter))
+    }
+
+    /// The user's filter; with the `aws-sdk` feature, plus the AWS SDK's
+    /// spans that say something about a call.
+    #[cfg(feature = "aws-sdk")]
+    fn filter(&self) -> crate::integrations::aws::DefaultFilter {
+        crate::integrations::aws::DefaultFilter::new(self.env_filter(), &self.log_filter)
+    }
+
+    #[cfg(not(feature = "aws-sdk"))]
+    fn filter(&self) -> EnvFilter {
+        self.env_filter()
     }
 
     fn env_filter(&self) -> EnvFilter {
@@ -558,7 +570,7 @@ impl LayerParts {
             tracing_opentelemetry::layer()
                 .with_tracked_inactivity(false)
                 .with_target(false)
-                .with_tracer(tp.tracer("semtel"))
+                .with_tracer(tracer(tp))
                 .with_filter(filter_fn(|meta| meta.is_span()))
         });
         let logs = self.logger_provider.as_ref().map(|lp| {
@@ -584,6 +596,18 @@ impl LayerParts {
         };
         Box::new(Layer::and_then(spans, logs).and_then(hub))
     }
+}
+
+/// The tracer of `tracing` spans; with the `aws-sdk` feature, one that
+/// exports the AWS SDK's spans by the conventions.
+#[cfg(feature = "aws-sdk")]
+fn tracer(tp: &SdkTracerProvider) -> crate::integrations::aws::SdkSpans {
+    crate::integrations::aws::SdkSpans(tp.tracer("semtel"))
+}
+
+#[cfg(not(feature = "aws-sdk"))]
+fn tracer(tp: &SdkTracerProvider) -> opentelemetry_sdk::trace::SdkTracer {
+    tp.tracer("semtel")
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

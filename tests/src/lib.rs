@@ -37,6 +37,7 @@ pub mod record;
 pub mod rotel;
 pub mod rotel_debug;
 mod server;
+mod test_tools;
 
 pub use attrs::{attr, attr_bool, attr_f64, attr_i64, attr_str, hex};
 pub use live_check::{Finding, LiveCheck};

@@ -11,11 +11,13 @@
 //! ```
 //!
 //! The server runs as `python3 -m moto.server`, or `$MOTO_SERVER` (the
-//! `moto_server` script) when set. `.ci/run` installs the package.
+//! `moto_server` script) when set. When python3 cannot import it, the
+//! package is installed into `target/test-tools/moto` on first use.
 
 use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,6 +63,42 @@ pub struct Moto {
     log: Arc<Mutex<String>>,
 }
 
+/// The moto package python3 imports: `None` when its own path has it, else
+/// the directory under `target/test-tools` it is installed into on first
+/// use.
+fn local_install() -> Result<Option<PathBuf>, MotoError> {
+    if imports_moto(None).is_ok() {
+        return Ok(None);
+    }
+    crate::test_tools::install("moto", "moto[server]>=5,<6", |dir| {
+        imports_moto(Some(dir)).map(|()| dir.to_owned())
+    })
+    .map(Some)
+    .map_err(MotoError::NotInstalled)
+}
+
+/// Whether python3 (with `extra_path` first on its module path) imports
+/// `moto.server`.
+fn imports_moto(extra_path: Option<&Path>) -> Result<(), String> {
+    let mut python = Command::new("python3");
+    if let Some(dir) = extra_path {
+        python.env("PYTHONPATH", dir);
+    }
+    let output = python
+        .args(["-c", "import moto.server"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "python3 cannot import moto.server: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
 impl Moto {
     /// Starts the server on a free loopback port and returns once it
     /// answers HTTP.
@@ -76,6 +114,9 @@ impl Moto {
             None => {
                 let mut c = Command::new("python3");
                 c.args(["-m", "moto.server"]);
+                if let Some(dir) = local_install()? {
+                    c.env("PYTHONPATH", dir);
+                }
                 c
             }
         };

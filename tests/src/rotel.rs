@@ -107,42 +107,9 @@ fn agent_beside_package(extra_path: Option<&std::path::Path>) -> Result<PathBuf,
     }
 }
 
-/// Installs rotel into `target/test-tools/rotel` (not the user's Python),
-/// holding a file lock so test processes running at once install it once.
+/// Installs rotel into `target/test-tools/rotel` (not the user's Python).
 fn install_locally() -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("test-tools").join("rotel");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let lock = std::fs::File::create(dir.join(".lock")).map_err(|e| e.to_string())?;
-    lock.lock()
-        .map_err(|e| format!("locking {}: {e}", dir.display()))?;
-    if let Ok(path) = agent_beside_package(Some(&dir)) {
-        return Ok(path);
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("--target")
-        .arg(&dir)
-        .arg("rotel")
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run pip: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "`python3 -m pip install --target {} rotel` failed: {status}",
-            dir.display()
-        ));
-    }
-    agent_beside_package(Some(&dir))
+    crate::test_tools::install("rotel", "rotel", |dir| agent_beside_package(Some(dir)))
 }
 
 /// Output captured from the agent, shared with the reader threads.

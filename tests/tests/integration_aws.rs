@@ -5,8 +5,9 @@
 //! OTLP to the loopback receiver. The tests assert span names, kinds,
 //! parents, the `rpc.*`, `aws.*`, `http.*` and `server.*` attributes, the
 //! error status and code, `rpc.client.call.duration`, that the secret key
-//! never leaves, a live check against the registry, and where the SDK's
-//! own spans go when they are turned on.
+//! never leaves, a live check against the registry, and which of the
+//! SDK's own spans are exported, where, at the default filter and under a
+//! `RUST_LOG` that names the SDK.
 
 mod common;
 
@@ -316,9 +317,10 @@ fn s3_calls_are_client_spans_with_aws_attributes_retries_errors_and_the_call_dur
     assert!(check.checked_metrics().contains("rpc.client.call.duration"));
 }
 
-/// Creates `bucket`, so that the SDK's spans have a call to wrap.
+/// Creates `bucket`, puts an object and gets it through `flaky` (a 503
+/// first, then the retry), so that the SDK's spans have calls to wrap.
 #[semtel::stage(pipeline = "archive", kind = sink)]
-async fn put_one(s3: &aws_sdk_s3::Client, bucket: &str) {
+async fn put_and_get(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client, bucket: &str) {
     s3.create_bucket()
         .bucket(bucket)
         .create_bucket_configuration(
@@ -329,77 +331,263 @@ async fn put_one(s3: &aws_sdk_s3::Client, bucket: &str) {
         .send()
         .await
         .expect("the bucket is created");
+    s3.put_object()
+        .bucket(bucket)
+        .key(KEY)
+        .body(ByteStream::from_static(b"id,amount\n1,2.5\n"))
+        .send()
+        .await
+        .expect("the object is put");
+    flaky
+        .get_object()
+        .bucket(bucket)
+        .key(KEY)
+        .send()
+        .await
+        .expect("the retried get succeeds");
 }
 
-/// Exports what `put_one` emits under the filter `rust_log`, creating
-/// `bucket`.
-fn spans_under(moto: &Moto, rust_log: &str, bucket: &str) -> Vec<ReceivedSpan> {
+/// Exports what `put_and_get` emits with `RUST_LOG` set to `rust_log`
+/// (unset: `None`), in `bucket`.
+fn spans_under(moto: &Moto, rust_log: Option<&str>, bucket: &str) -> Vec<ReceivedSpan> {
+    spans_of(moto, rust_log, bucket, false)
+}
+
+/// [`spans_under`], with semtel's layer in a subscriber of the user's
+/// (beside a layer that sees every span) when `users` is set.
+fn spans_of(moto: &Moto, rust_log: Option<&str>, bucket: &str, users: bool) -> Vec<ReceivedSpan> {
+    let proxy = FlakyProxy::start(moto.addr(), 1).expect("the proxy listens");
     let rx = Receiver::start();
     let endpoint = rx.grpc_endpoint();
-    let s = common::telemetry(&[
+    let mut vars = vec![
         ("OTEL_SERVICE_NAME", "archiver"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("RUST_LOG", rust_log),
-    ]);
-    tracing::dispatcher::with_default(s.dispatch(), || {
-        common::current_thread_runtime().block_on(put_one(&s3(&moto.endpoint()), bucket));
-    });
-    let report = s.shutdown();
+    ];
+    vars.extend(rust_log.map(|f| ("RUST_LOG", f)));
+    let run = || {
+        common::current_thread_runtime().block_on(put_and_get(
+            &s3(&moto.endpoint()),
+            &s3(&proxy.endpoint()),
+            bucket,
+        ));
+    };
+    let report = if users {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let (guard, layer) = common::builder(&vars)
+            .build_layer()
+            .expect("valid configuration");
+        // Unfiltered: every span and event of every level.
+        let everything = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
+        let subscriber = tracing_subscriber::registry().with(everything).with(layer);
+        tracing::subscriber::with_default(subscriber, run);
+        guard.shutdown()
+    } else {
+        let s = common::telemetry(&vars);
+        tracing::dispatcher::with_default(s.dispatch(), run);
+        s.shutdown()
+    };
+    assert_eq!(proxy.refused(), 1, "one 503, then the retry reached moto");
     assert_eq!(report.lost(), 0, "{report}");
-    rx.expect(WAIT, "the stage", |s| s.span("put_one").is_some())
+    rx.expect(WAIT, "the stage", |s| s.span("put_and_get").is_some())
         .spans()
 }
 
+/// The spans as an indented tree (name, kind, a few attributes), for
+/// assertion messages and to show what the SDK emits.
+fn tree(spans: &[ReceivedSpan]) -> String {
+    fn walk(spans: &[ReceivedSpan], parent: Option<&ReceivedSpan>, depth: usize, out: &mut String) {
+        let mut children: Vec<&ReceivedSpan> = spans
+            .iter()
+            .filter(|s| match parent {
+                Some(p) => s.is_child_of(p),
+                None => !spans.iter().any(|p| s.is_child_of(p)),
+            })
+            .collect();
+        children.sort_by_key(|s| s.span.start_time_unix_nano);
+        for span in children {
+            let attrs: Vec<String> = [
+                "aws.s3.bucket",
+                "http.response.status_code",
+                "http.request.resend_count",
+                "error.type",
+            ]
+            .iter()
+            .filter_map(|k| span.attr(k).map(|v| format!("{k}={v:?}")))
+            .collect();
+            out.push_str(&format!(
+                "{:indent$}{} {:?} {:?} {}\n",
+                "",
+                span.name(),
+                span.kind(),
+                span.status_code(),
+                attrs.join(" "),
+                indent = depth * 2
+            ));
+            walk(spans, Some(span), depth + 1, out);
+        }
+    }
+    let mut out = String::new();
+    walk(spans, None, 0, &mut out);
+    out
+}
+
+/// The one span named `name` under `parent`.
+fn only_child<'a>(
+    spans: &'a [ReceivedSpan],
+    parent: &ReceivedSpan,
+    name: &str,
+) -> &'a ReceivedSpan {
+    let found: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.name() == name && s.is_child_of(parent))
+        .collect();
+    assert_eq!(found.len(), 1, "one {name} in\n{}", tree(spans));
+    found[0]
+}
+
+/// The attempts under `call`, in order.
+fn attempts<'a>(spans: &'a [ReceivedSpan], call: &ReceivedSpan) -> Vec<&'a ReceivedSpan> {
+    let mut found: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.name() == "try_attempt" && s.is_child_of(call))
+        .collect();
+    found.sort_by_key(|s| s.span.start_time_unix_nano);
+    found
+}
+
+/// What the default filter exports: under the stage, one CLIENT span per
+/// call (the SDK's operation span, with the interceptor's attributes), and
+/// under it one `try_attempt` per attempt; nothing else of the SDK's.
+fn assert_default_tree(spans: &[ReceivedSpan]) {
+    let shown = tree(spans);
+    let stage = spans
+        .iter()
+        .find(|s| s.name() == "put_and_get")
+        .expect("the stage");
+    for name in ["S3.CreateBucket", "S3.PutObject", "S3.GetObject"] {
+        let call = only_child(spans, stage, name);
+        assert_eq!(named(spans, name).len(), 1, "no second {name}:\n{shown}");
+        assert_eq!(call.kind(), SpanKind::Client, "{name}");
+        assert_eq!(call.attr_str("rpc.system"), Some("aws-api"), "{name}");
+        assert_eq!(call.attr_str("cloud.region"), Some(REGION), "{name}");
+        assert!(call.attr_str("aws.s3.bucket").is_some(), "{name}:\n{shown}");
+        assert!(call.attr("sdk_invocation_id").is_none(), "{name}");
+        let attempts = attempts(spans, call);
+        let expected = if name == "S3.GetObject" { 2 } else { 1 };
+        assert_eq!(attempts.len(), expected, "{name}:\n{shown}");
+        for a in &attempts {
+            assert_eq!(a.kind(), SpanKind::Internal);
+            assert!(a.attr("attempt").is_none());
+        }
+    }
+    // The client's first call loads its credentials (once: the SDK caches
+    // them), inside its first attempt.
+    let create = named(spans, "S3.CreateBucket")[0];
+    only_child(spans, attempts(spans, create)[0], "lazy_load_identity");
+    assert_eq!(
+        named(spans, "lazy_load_identity").len(),
+        2,
+        "one per client:\n{shown}"
+    );
+
+    let put = named(spans, "S3.PutObject")[0];
+    assert_eq!(put.attr_str("aws.s3.key"), Some(KEY));
+    assert_eq!(put.attr_i64("http.response.status_code"), Some(200));
+    assert!(put.attr("http.request.resend_count").is_none());
+    let attempt = attempts(spans, put)[0];
+    assert_eq!(attempt.attr_i64("http.response.status_code"), Some(200));
+    assert!(attempt.attr("http.request.resend_count").is_none());
+    assert_eq!(attempt.status_code(), StatusCode::Unset);
+
+    // The retried get: one call, sent again once; its first attempt got
+    // the 503 (`SlowDown`), the second the object.
+    let get = named(spans, "S3.GetObject")[0];
+    assert_eq!(get.attr_i64("http.request.resend_count"), Some(1));
+    assert_eq!(get.attr_i64("http.response.status_code"), Some(200));
+    assert_eq!(get.status_code(), StatusCode::Unset);
+    let tries = attempts(spans, get);
+    assert_eq!(tries[0].attr_i64("http.response.status_code"), Some(503));
+    assert_eq!(tries[0].attr_str("error.type"), Some("SlowDown"), "{shown}");
+    assert_eq!(tries[0].status_code(), StatusCode::Error);
+    assert!(tries[0].attr("http.request.resend_count").is_none());
+    assert_eq!(tries[1].attr_i64("http.response.status_code"), Some(200));
+    assert_eq!(tries[1].attr_i64("http.request.resend_count"), Some(1));
+    assert_eq!(tries[1].status_code(), StatusCode::Unset);
+    assert!(tries[0].span.end_time_unix_nano <= tries[1].span.start_time_unix_nano);
+
+    for noise in [
+        "invoke",
+        "apply_configuration",
+        "try_op",
+        "serialization",
+        "finally_attempt",
+        "orchestrate_endpoint",
+        "deserialization",
+        "read_body",
+        "finally_op",
+        "aws.client",
+    ] {
+        assert!(named(spans, noise).is_empty(), "no {noise}:\n{shown}");
+    }
+}
+
 #[test]
-fn the_sdks_own_spans_pass_the_filter_at_debug_and_enclose_the_client_span() {
+fn the_sdks_call_and_attempt_spans_are_exported_at_the_default_filter() {
     let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
 
-    // The default filter: the interceptor's span only (the SDK's are DEBUG).
-    let spans = spans_under(&moto, "info", "quiet");
-    let names: Vec<&str> = spans.iter().map(ReceivedSpan::name).collect();
+    // RUST_LOG unset: semtel's default filter.
+    let spans = spans_under(&moto, None, "quiet");
+    assert_default_tree(&spans);
+    // A `RUST_LOG` that does not name the SDK's crates keeps them too.
+    let spans = spans_under(&moto, Some("info"), "explicit");
+    assert_default_tree(&spans);
+    // semtel's layer in the user's subscriber, whose other layer sees
+    // every span of the SDK: the same tree.
+    let spans = spans_of(&moto, None, "users", true);
+    assert_default_tree(&spans);
+}
+
+#[test]
+fn a_filter_that_names_the_sdk_gets_the_sdks_levels_and_one_span_per_call() {
+    let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
+
+    // Naming the SDK's crates at INFO: its (DEBUG) spans are off, the
+    // interceptor's own CLIENT span stands for each call.
+    let spans = spans_under(&moto, Some("info,aws_smithy_runtime=info"), "named");
+    let shown = tree(&spans);
     let stage = spans
         .iter()
-        .find(|s| s.name() == "put_one")
+        .find(|s| s.name() == "put_and_get")
         .expect("the stage");
-    let ours = named(&spans, "S3.CreateBucket");
-    assert_eq!(ours.len(), 1, "{names:?}");
-    assert_eq!(ours[0].kind(), SpanKind::Client);
-    assert!(ours[0].is_child_of(stage));
-    assert!(!names.contains(&"try_op"), "{names:?}");
+    let get = only_child(&spans, stage, "S3.GetObject");
+    assert_eq!(get.kind(), SpanKind::Client);
+    assert_eq!(get.attr_i64("http.request.resend_count"), Some(1));
+    assert_eq!(get.attr_str("rpc.method"), Some("GetObject"));
+    assert!(named(&spans, "try_attempt").is_empty(), "{shown}");
 
-    // With the SDK's targets at DEBUG: its operation span (INTERNAL, the
-    // same name) encloses the interceptor's CLIENT span and the
-    // orchestrator's spans, none of which is the CLIENT span's parent.
+    // Everything at DEBUG (what the SDK emits, printed): still one
+    // `S3.GetObject`, the SDK's, as the CLIENT span with the interceptor's
+    // attributes, over the orchestrator's spans.
     let spans = spans_under(
         &moto,
-        "info,aws_sdk_s3=debug,aws_smithy_runtime=debug",
+        Some("info,aws_sdk_s3=debug,aws_smithy_runtime=debug"),
         "verbose",
     );
-    let names: Vec<&str> = spans.iter().map(ReceivedSpan::name).collect();
+    let shown = tree(&spans);
+    println!("at debug:\n{shown}");
     let stage = spans
         .iter()
-        .find(|s| s.name() == "put_one")
+        .find(|s| s.name() == "put_and_get")
         .expect("the stage");
-    let both = named(&spans, "S3.CreateBucket");
-    assert_eq!(both.len(), 2, "{names:?}");
-    let sdk = both
-        .iter()
-        .find(|s| s.kind() == SpanKind::Internal)
-        .expect("the SDK's operation span");
-    let ours = both
-        .iter()
-        .find(|s| s.kind() == SpanKind::Client)
-        .expect("the interceptor's span");
-    assert!(sdk.is_child_of(stage));
-    assert!(ours.is_child_of(sdk), "{names:?}");
-    for internal in ["try_op", "try_attempt"] {
-        let span = spans
-            .iter()
-            .find(|s| s.name() == internal)
-            .unwrap_or_else(|| panic!("{internal} in {names:?}"));
-        assert_eq!(span.trace_id(), sdk.trace_id());
-    }
-    let try_op = spans.iter().find(|s| s.name() == "try_op").expect("try_op");
-    assert!(try_op.is_child_of(sdk));
+    let get = only_child(&spans, stage, "S3.GetObject");
+    assert_eq!(named(&spans, "S3.GetObject").len(), 1, "{shown}");
+    assert_eq!(get.kind(), SpanKind::Client);
+    assert_eq!(get.attr_str("aws.s3.bucket"), Some("verbose"));
+    assert_eq!(get.attr_i64("http.request.resend_count"), Some(1));
+    let try_op = only_child(&spans, get, "try_op");
+    let tries = attempts(&spans, try_op);
+    assert_eq!(tries.len(), 2, "{shown}");
+    assert_eq!(tries[0].attr_str("error.type"), Some("SlowDown"), "{shown}");
+    assert!(named(&spans, "aws.client").is_empty(), "{shown}");
 }

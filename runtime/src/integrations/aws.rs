@@ -30,7 +30,8 @@
 //!
 //! # What a call records
 //!
-//! One span per call, from its start to its end, retries included: its
+//! One span per call, from its start to its end, retries included (the
+//! SDK's own operation span, see below): its
 //! name is `{Service}.{Operation}` and `http.request.resend_count` says how
 //! many times the request was sent again. `http.response.status_code` and
 //! the request ids are those of the last attempt. A failed call has an error
@@ -66,22 +67,49 @@
 //!
 //! # The SDK's own spans
 //!
-//! The SDK wraps each call in `tracing` spans of its own at DEBUG level
-//! (`S3.PutObject` with `rpc.*` fields, then the orchestrator's
-//! `apply_configuration`, `try_op`, `try_attempt`, `deserialization`, …).
-//! semtel's filter lets them through like any library's, so
-//! `RUST_LOG=info,aws_sdk_s3=debug,aws_smithy_runtime=debug` exports them;
-//! at `info` only this interceptor's span is exported. An interceptor runs
-//! inside the SDK's future and cannot wrap it, so it cannot be the parent of
-//! the orchestrator's spans: its span is a child of the SDK's operation span
-//! when that one is on (else of the caller's span or stage), beside
-//! `try_op`, never under a short-lived orchestrator span.
+//! The SDK wraps each call in `tracing` spans of its own, all DEBUG: the
+//! generated client's operation span (`S3.PutObject`, with `rpc.*` fields
+//! and an internal `sdk_invocation_id`), then the orchestrator's
+//! `apply_configuration`, `try_op`, `serialization`, `try_attempt` (one per
+//! attempt), `lazy_load_identity` (when credentials are loaded),
+//! `orchestrate_endpoint`, `deserialization`, `finally_attempt`, … With
+//! this feature, semtel's default filter lets three of them through, the
+//! ones that say something about a call; the rest are bookkeeping of a few
+//! microseconds each. Under the caller's span or stage:
+//!
+//! ```text
+//! S3.GetObject         CLIENT: the SDK's operation span, with this interceptor's attributes
+//! ├── try_attempt      http.response.status_code=503, error.type=SlowDown, error status
+//! │   └── lazy_load_identity   the client's first call: its credentials loaded
+//! └── try_attempt      http.response.status_code=200, http.request.resend_count=1
+//! ```
+//!
+//! The operation span is the call's span: exported as a CLIENT span,
+//! without `sdk_invocation_id` (its span id does that job), and the
+//! interceptor records its attributes, status and duration onto it rather
+//! than opening a second span of the same name (an interceptor runs inside
+//! the SDK's future and cannot wrap it, so only the SDK's span can be the
+//! attempts' parent). An attempt's span gets its response's status code,
+//! `http.request.resend_count` from the second attempt on, and for a
+//! failed attempt an error status and `error.type` (a retried throttle
+//! shows as a failed attempt under a successful call). Without the
+//! interceptor, the operation span still is a CLIENT span with its `rpc.*`
+//! attributes.
+//!
+//! A `RUST_LOG` that names one of the SDK's crates (`aws_sdk_s3=…`,
+//! `aws_smithy_runtime=…`) gives the SDK's spans the levels it says, and
+//! one quieter than `info` everywhere (`warn`) turns them off:
+//! `RUST_LOG=info,aws_smithy_runtime=info` exports this interceptor's own
+//! CLIENT span per call, under the caller's span or stage, and no attempts;
+//! `RUST_LOG=info,aws_sdk_s3=debug,aws_smithy_runtime=debug` exports every
+//! span of the SDK, the operation span still the one CLIENT span of the
+//! call. The SDK's DEBUG events stay off unless the filter names them.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
@@ -90,11 +118,13 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::telemetry::{CapturedTelemetryAttributes, RequestedTelemetryAttributes};
 use opentelemetry::Value;
 use semtel_conventions::attribute;
-use semtel_conventions::metric;
 
 use super::Operation;
 
 mod input;
+mod spans;
+
+pub(crate) use spans::{DefaultFilter, SdkSpans};
 
 /// The value of `rpc.system` and `rpc.system.name` for AWS SDK calls.
 const AWS_API: &str = "aws-api";
@@ -178,16 +208,19 @@ impl Call {
         self.named = true;
         let service = meta.service();
         let method = meta.name();
-        op.span()
-            .record("otel.name", format!("{service}.{method}").as_str());
-        #[allow(
-            deprecated,
-            reason = "the AWS SDK span convention still names `rpc.system` and `rpc.service`"
-        )]
-        op.set(attribute::RPC_SYSTEM, AWS_API)
-            .set(attribute::RPC_SERVICE, service);
-        op.set(attribute::RPC_METHOD, method)
-            .set_metric_value(attribute::RPC_SYSTEM_NAME.name(), Value::from(AWS_API))
+        if !op.is_adopted() {
+            // (The SDK's operation span has its name and these fields.)
+            op.span()
+                .record("otel.name", format!("{service}.{method}").as_str());
+            #[allow(
+                deprecated,
+                reason = "the AWS SDK span convention still names `rpc.system` and `rpc.service`"
+            )]
+            op.set(attribute::RPC_SYSTEM, AWS_API)
+                .set(attribute::RPC_SERVICE, service);
+            op.set(attribute::RPC_METHOD, method);
+        }
+        op.set_metric_value(attribute::RPC_SYSTEM_NAME.name(), Value::from(AWS_API))
             .set_metric_value(
                 attribute::RPC_METHOD.name(),
                 Value::from(format!("{service}/{method}")),
@@ -236,7 +269,7 @@ impl Intercept for Interceptor {
             // one span for the call.
             return Ok(());
         }
-        let op = Operation::start(call_span(), metric::RPC_CLIENT_CALL_DURATION);
+        let op = spans::start_call();
         cfg.interceptor_state().store_put(Call {
             op: Some(op),
             named: false,
@@ -287,6 +320,23 @@ impl Intercept for Interceptor {
             op.set(attribute::SERVER_ADDRESS, &uri.host())
                 .set(attribute::SERVER_PORT, &port.map(i64::from));
         }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Still inside the attempt's span, which ends before
+        // `read_after_attempt`.
+        let status = context.response().status().as_u16();
+        let error = context
+            .output_or_error()
+            .err()
+            .map(|e| error_type(e, Some(status)));
+        spans::attempt_outcome(Some(status), error.as_deref());
         Ok(())
     }
 
@@ -364,44 +414,6 @@ fn take_call(cfg: &mut ConfigBag) -> Option<Call> {
     };
     cfg.interceptor_state().unset::<Call>();
     Some(taken)
-}
-
-/// The call's span, under the caller's span, stage or the SDK's operation
-/// span, never under one of the orchestrator's own short-lived spans (the
-/// first hook runs inside its `apply_configuration`). Named
-/// `{Service}.{Operation}` later, when the bag knows it.
-fn call_span() -> tracing::Span {
-    let current = tracing::Span::current();
-    let internal = |meta: &tracing::Metadata<'_>| meta.target().starts_with("aws_smithy_runtime");
-    if !current.metadata().is_some_and(internal) {
-        return tracing::info_span!(
-            "aws.client",
-            otel.name = tracing::field::Empty,
-            otel.kind = "client"
-        );
-    }
-    let parent = tracing::dispatcher::get_default(|dispatch| {
-        use tracing_subscriber::registry::LookupSpan as _;
-        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        let mut span = registry.span(&current.id()?)?;
-        while internal(span.metadata()) {
-            span = span.parent()?;
-        }
-        Some(span.id())
-    });
-    let span = tracing::info_span!(
-        parent: parent.clone(),
-        "aws.client",
-        otel.name = tracing::field::Empty,
-        otel.kind = "client"
-    );
-    if parent.is_none() {
-        // No span above the SDK's: the context a stage or `semtel::context`
-        // attached, as a contextual span would have had.
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        let _ = span.set_parent(crate::context::current());
-    }
-    span
 }
 
 /// The region the request is signed for, from the resolved endpoint's auth

@@ -51,6 +51,9 @@ use super::hub::Hub;
 #[must_use = "an operation records its duration when finished or dropped"]
 pub struct Operation {
     span: tracing::Span,
+    /// The span's OpenTelemetry context, for an operation recorded onto a
+    /// span that someone else opened ([`adopt`](Self::adopt)).
+    adopted: Option<opentelemetry::Context>,
     start: Instant,
     /// The duration metric: its registry entry (which attributes it takes)
     /// and the session's histogram, when a semtel session is current.
@@ -83,6 +86,7 @@ impl Operation {
         let duration = duration.descriptor();
         Self {
             span,
+            adopted: None,
             start: Instant::now(),
             metric: super::attrs::metric_def(duration.name),
             hub: super::layer::current(),
@@ -94,6 +98,22 @@ impl Operation {
             count: None,
             finished: false,
         }
+    }
+
+    /// Times an operation whose span a library opened itself (its
+    /// OpenTelemetry context `cx`): attributes and status go onto that span,
+    /// which ends when the library closes it.
+    #[cfg(feature = "aws-sdk")]
+    pub(crate) fn adopt<N>(cx: opentelemetry::Context, duration: HistogramDescriptor<N>) -> Self {
+        let mut op = Self::start(tracing::Span::none(), duration);
+        op.adopted = Some(cx);
+        op
+    }
+
+    /// Whether the span is one a library opened ([`adopt`](Self::adopt)).
+    #[cfg(feature = "aws-sdk")]
+    pub(crate) fn is_adopted(&self) -> bool {
+        self.adopted.is_some()
     }
 
     /// Sets an attribute on the span (and on the duration metric, when the
@@ -207,7 +227,7 @@ impl Operation {
         }
         use opentelemetry::trace::TraceContextExt as _;
         // A disabled span's context is empty, with a no-op span.
-        let cx = self.span.context();
+        let cx = self.context();
         let span = cx.span();
         span.set_attributes(self.pending.drain(..));
         if let Some(status) = self.status.take() {
@@ -245,7 +265,10 @@ impl Operation {
     /// outgoing request or message
     /// ([`propagation::inject_context`](crate::propagation::inject_context)).
     pub fn context(&self) -> opentelemetry::Context {
-        self.span.context()
+        match &self.adopted {
+            Some(cx) => cx.clone(),
+            None => self.span.context(),
+        }
     }
 
     /// Seconds since [`start`](Self::start).
