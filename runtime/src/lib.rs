@@ -38,8 +38,8 @@
 //!   fields of any width are ints (`server.port = 5432u16`); a `u64`, `u128`
 //!   or `i128` outside the `i64` range is its decimal string. The
 //!   `integrations` (cargo features, off by default) instrument
-//!   tokio-postgres, sqlx, reqwest, rdkafka and the `log` crate by the semantic
-//!   conventions.
+//!   tokio-postgres, sqlx, reqwest, rdkafka, the AWS SDK and the `log` crate
+//!   by the semantic conventions.
 //! * `tracing` events become OTLP log records carrying the trace and span id
 //!   of the span they happen in and the event's time; fields become
 //!   attributes. A record has an event name only when the event is named
