@@ -61,23 +61,7 @@ fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
 /// a spawned task. Returns the listed count and the code of the failure.
 #[semtel::stage(pipeline = "archive", kind = sink)]
 async fn archive(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client) -> (i32, String) {
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("the bucket is created");
-    s3.put_object()
-        .bucket(BUCKET)
-        .key(KEY)
-        .body(ByteStream::from_static(b"id,amount\n1,2.5\n"))
-        .send()
-        .await
-        .expect("the object is put");
+    create_and_put(s3, BUCKET).await;
     let body = s3
         .get_object()
         .bucket(BUCKET)
@@ -317,10 +301,8 @@ fn s3_calls_are_client_spans_with_aws_attributes_retries_errors_and_the_call_dur
     assert!(check.checked_metrics().contains("rpc.client.call.duration"));
 }
 
-/// Creates `bucket`, puts an object and gets it through `flaky` (a 503
-/// first, then the retry), so that the SDK's spans have calls to wrap.
-#[semtel::stage(pipeline = "archive", kind = sink)]
-async fn put_and_get(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client, bucket: &str) {
+/// Creates `bucket` and puts the test object in it.
+async fn create_and_put(s3: &aws_sdk_s3::Client, bucket: &str) {
     s3.create_bucket()
         .bucket(bucket)
         .create_bucket_configuration(
@@ -338,6 +320,13 @@ async fn put_and_get(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client, bucket
         .send()
         .await
         .expect("the object is put");
+}
+
+/// Creates `bucket`, puts an object and gets it through `flaky` (a 503
+/// first, then the retry), so that the SDK's spans have calls to wrap.
+#[semtel::stage(pipeline = "archive", kind = sink)]
+async fn put_and_get(s3: &aws_sdk_s3::Client, flaky: &aws_sdk_s3::Client, bucket: &str) {
+    create_and_put(s3, bucket).await;
     flaky
         .get_object()
         .bucket(bucket)

@@ -259,11 +259,15 @@ async fn load_with_sqlx(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
     Ok(rows.len())
 }
 
-#[test]
-fn sqlx_query_events_become_client_spans_under_the_stage() {
-    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
-    let rx = Receiver::start();
-    let s = session(&rx);
+/// Runs `body` with a one-connection sqlx pool on `pg`, registered with
+/// semtel's sqlx integration, under a session exporting to `rx`; then closes
+/// the pool and shuts the session down, losing nothing.
+fn with_sqlx_pool<F: Future<Output = ()>>(
+    pg: &Postgres,
+    rx: &Receiver,
+    body: impl FnOnce(sqlx::PgPool) -> F,
+) {
+    let s = session(rx);
     tracing::dispatcher::with_default(s.dispatch(), || {
         common::current_thread_runtime().block_on(async {
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -272,12 +276,21 @@ fn sqlx_query_events_become_client_spans_under_the_stage() {
                 .await
                 .expect("connects");
             semtel::integrations::sqlx::register(&pool);
-            assert_eq!(load_with_sqlx(&pool).await.expect("the load runs"), 2);
+            body(pool.clone()).await;
             pool.close().await;
         });
     });
     let report = s.shutdown();
     assert_eq!(report.lost(), 0, "{report}");
+}
+
+#[test]
+fn sqlx_query_events_become_client_spans_under_the_stage() {
+    let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+    let rx = Receiver::start();
+    with_sqlx_pool(&pg, &rx, |pool| async move {
+        assert_eq!(load_with_sqlx(&pool).await.expect("the load runs"), 2);
+    });
     let snap = rx.expect(WAIT, "the stage, its queries and the metric", |s| {
         s.span("load_with_sqlx").is_some()
             && s.span("SELECT items").is_some()
@@ -344,34 +357,22 @@ fn sqlx_statements_in_traced_carry_their_failure() {
     use semtel::integrations::sqlx::traced;
     let pg = Postgres::start().unwrap_or_else(|e| panic!("{e}"));
     let rx = Receiver::start();
-    let s = session(&rx);
-    tracing::dispatcher::with_default(s.dispatch(), || {
-        common::current_thread_runtime().block_on(async {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&pg.url())
-                .await
-                .expect("connects");
-            semtel::integrations::sqlx::register(&pool);
-            let error = load_with_sqlx_failing(&pool).await.expect_err("fails");
-            assert_eq!(
-                error.as_database_error().and_then(|e| e.code()).as_deref(),
-                Some("42P01")
-            );
-            // A client-side failure: no row for `fetch_one`.
-            let none = traced(sqlx::query("SELECT 1 AS one WHERE false").fetch_one(&pool)).await;
-            assert!(matches!(none, Err(sqlx::Error::RowNotFound)), "{none:?}");
-            // The same failure outside `traced`: sqlx's event says nothing
-            // of it.
-            sqlx::query("DELETE FROM untraced_missing")
-                .execute(&pool)
-                .await
-                .expect_err("no such table");
-            pool.close().await;
-        });
+    with_sqlx_pool(&pg, &rx, |pool| async move {
+        let error = load_with_sqlx_failing(&pool).await.expect_err("fails");
+        assert_eq!(
+            error.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42P01")
+        );
+        // A client-side failure: no row for `fetch_one`.
+        let none = traced(sqlx::query("SELECT 1 AS one WHERE false").fetch_one(&pool)).await;
+        assert!(matches!(none, Err(sqlx::Error::RowNotFound)), "{none:?}");
+        // The same failure outside `traced`: sqlx's event says nothing
+        // of it.
+        sqlx::query("DELETE FROM untraced_missing")
+            .execute(&pool)
+            .await
+            .expect_err("no such table");
     });
-    let report = s.shutdown();
-    assert_eq!(report.lost(), 0, "{report}");
     let snap = rx.expect(WAIT, "the stage, its queries and the metric", |s| {
         s.span("load_with_sqlx_failing").is_some()
             && s.span("DELETE untraced_missing").is_some()
