@@ -25,21 +25,6 @@ fn session(rx: &Receiver, service: &str) -> semtel::Session {
     common::http_session(rx, service, &[])
 }
 
-/// A multi-thread runtime whose threads (workers and blocking pool) use the
-/// session's dispatcher, as every thread does under `init()`'s global one.
-fn runtime(s: &semtel::Session) -> tokio::runtime::Runtime {
-    let dispatch = s.dispatch().clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || {
-            // For the thread's life: the runtime's threads end with it.
-            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
-        })
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// Runs `f` with the session's dispatcher on this thread, shuts the session
 /// down and waits for `spans` spans and `logs` logs.
 fn run<R>(
@@ -111,7 +96,7 @@ async fn fan_out(carry: bool) -> Vec<ThreadId> {
 fn tasks_spawned_in_a_stage_continue_its_trace_with_in_current_context() {
     let rx = Receiver::start();
     let s = session(&rx, "async-spawn");
-    let rt = runtime(&s);
+    let rt = common::session_runtime(&s);
     let (threads, snap) = run(s, &rx, 5, 4, || rt.block_on(fan_out(true)));
     // The tasks ran on the runtime's workers, not on the stage's thread.
     assert!(threads.iter().all(|t| *t != thread::current().id()));
@@ -137,7 +122,7 @@ fn tasks_spawned_in_a_stage_continue_its_trace_with_in_current_context() {
 fn tasks_spawned_in_a_stage_without_an_adapter_start_new_traces() {
     let rx = Receiver::start();
     let s = session(&rx, "async-spawn-bare");
-    let rt = runtime(&s);
+    let rt = common::session_runtime(&s);
     let (_, snap) = run(s, &rx, 5, 4, || rt.block_on(fan_out(false)));
     let parent = one(&snap, "fan_out");
     let children = named(&snap, "child");
@@ -177,7 +162,7 @@ async fn store(data: Vec<u8>, carry: bool) -> (usize, ThreadId) {
 fn spawn_blocking_continues_the_stage_with_wrap_and_not_without() {
     let rx = Receiver::start();
     let s = session(&rx, "async-blocking");
-    let rt = runtime(&s);
+    let rt = common::session_runtime(&s);
     let ((carried, bare), snap) = run(s, &rx, 4, 2, || {
         rt.block_on(async {
             let carried = store(vec![1, 2, 3], true).await;
@@ -338,7 +323,7 @@ fn an_extracted_context_moved_into_spawned_tasks_continues_the_producers_trace()
 
     let rx = Receiver::start();
     let s = session(&rx, "async-consumer");
-    let rt = runtime(&s);
+    let rt = common::session_runtime(&s);
     let (_, snap) = run(s, &rx, 7, 2, || {
         let headers = produce();
         rt.block_on(async move {

@@ -163,26 +163,12 @@ async fn handle(payload: Vec<u8>) -> usize {
     payload.len()
 }
 
-/// A multi-thread runtime whose threads use the session's dispatcher.
-fn runtime(s: &semtel::Session) -> tokio::runtime::Runtime {
-    let dispatch = s.dispatch().clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || {
-            // For the thread's life: the runtime's threads end with it.
-            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
-        })
-        .build()
-        .expect("a tokio runtime")
-}
-
 #[test]
 fn produced_and_consumed_messages_are_one_trace_across_a_spawned_handler() {
     let cluster = cluster(TOPIC);
     let rx = Receiver::start();
     let s = session(&rx, &[]);
-    let rt = runtime(&s);
+    let rt = common::session_runtime(&s);
     let headers_seen = tracing::dispatcher::with_default(s.dispatch(), || {
         rt.block_on(async {
             let config = producer_config(&cluster);

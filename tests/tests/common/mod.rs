@@ -126,6 +126,21 @@ pub fn grpc_telemetry(service: &str, grpc_endpoint: &str) -> semtel::Session {
     ])
 }
 
+/// A multi-thread runtime whose threads (workers and blocking pool) use the
+/// session's dispatcher, as every thread does under `init()`'s global one.
+pub fn session_runtime(s: &semtel::Session) -> tokio::runtime::Runtime {
+    let dispatch = s.dispatch().clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // For the thread's life: the runtime's threads end with it.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// A current-thread tokio runtime: what it runs stays on the test's thread,
 /// under the dispatcher the test set there.
 pub fn current_thread_runtime() -> tokio::runtime::Runtime {
