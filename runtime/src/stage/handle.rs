@@ -332,14 +332,24 @@ fn count(what: Counted, n: u64) {
     counters::add(r.site, what, n);
     // Records go to the tally of the run the call is in, if any, which the
     // call's end adds them to (the body cannot reach it). Only a recorded
-    // call has one, and only once a run has started in the process.
-    if r.sampled && crate::engine::context::runs_started() {
+    // call has one, and only under a run's context: the call took its tally
+    // from the same context at its start, so calls outside runs never touch
+    // the shared pending table.
+    if r.sampled && crate::engine::context::runs_started() && in_run() {
         match what {
             Counted::RecordsIn => pend(r.span_id, |p| p.records_in += n),
             Counted::RecordsOut => pend(r.span_id, |p| p.records_out += n),
             _ => {}
         }
     }
+}
+
+/// Whether the current context is a run's (it holds the run's tally).
+fn in_run() -> bool {
+    opentelemetry::Context::map_current(|cx| {
+        cx.get::<std::sync::Arc<crate::record::RunTally>>()
+            .is_some()
+    })
 }
 
 /// What a call's body added to its span, until the call ends.
