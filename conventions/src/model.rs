@@ -356,11 +356,7 @@ impl MetricDef {
     /// The attribute of this metric with this name, if any.
     #[must_use]
     pub fn attribute(&self, name: &str) -> Option<&'static MetricAttribute> {
-        let attributes = self.attributes;
-        attributes
-            .binary_search_by(|a| a.name.cmp(name))
-            .ok()
-            .map(|i| &attributes[i])
+        by_name(self.attributes, name, |a| a.name)
     }
 
     /// The names of the required attributes.
@@ -391,11 +387,7 @@ impl Registry {
     /// The attribute with exactly this id.
     #[must_use]
     pub fn attribute(&self, name: &str) -> Option<&'static AttributeDef> {
-        let table = self.attributes;
-        table
-            .binary_search_by(|a| a.name.cmp(name))
-            .ok()
-            .map(|i| &table[i])
+        by_name(self.attributes, name, |a| a.name)
     }
 
     /// The attribute a key belongs to: the attribute with exactly this id, or
@@ -421,11 +413,7 @@ impl Registry {
     /// The metric with exactly this name.
     #[must_use]
     pub fn metric(&self, name: &str) -> Option<&'static MetricDef> {
-        let table = self.metrics;
-        table
-            .binary_search_by(|m| m.name.cmp(name))
-            .ok()
-            .map(|i| &table[i])
+        by_name(self.metrics, name, |m| m.name)
     }
 }
 
@@ -596,11 +584,7 @@ impl MetricDescriptor {
     /// ```
     #[must_use]
     pub fn attribute(&self, name: &str) -> Option<&'static MetricAttribute> {
-        let attributes = self.attributes;
-        attributes
-            .binary_search_by(|a| a.name.cmp(name))
-            .ok()
-            .map(|i| &attributes[i])
+        by_name(self.attributes, name, |a| a.name)
     }
 }
 
@@ -608,3 +592,11 @@ pub use crate::descriptor::{
     CounterDescriptor, GaugeDescriptor, HistogramDescriptor, UpDownCounterDescriptor, WrongKind,
     number,
 };
+
+/// The entry named `name` of `table`, sorted by name.
+fn by_name<T>(table: &'static [T], name: &str, key: impl Fn(&T) -> &str) -> Option<&'static T> {
+    table
+        .binary_search_by(|entry| key(entry).cmp(name))
+        .ok()
+        .map(|i| &table[i])
+}
